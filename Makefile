@@ -1,0 +1,45 @@
+# neonmeter — see README.md. Every target installs and starts what it needs.
+SHELL := /bin/bash
+export CH_PORT ?= 19000
+export NEONMETER_TEST_CLICKHOUSE_ADDR ?= 127.0.0.1:$(CH_PORT)
+export CHDB_LIB_PATH ?= $(CURDIR)/.tools/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so
+GO ?= go
+GOFLAGS_TEST ?= -count=1
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build demo test test-go test-chdb bench lint deps clickhouse clickhouse-stop clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+deps:
+	scripts/deps.sh
+
+clickhouse: deps
+	scripts/clickhouse.sh start
+
+clickhouse-stop:
+	scripts/clickhouse.sh stop
+
+## demo: a simulated fleet, a local ClickHouse, one collection of the last 72 h, a summary.
+demo: clickhouse build
+	scripts/demo.sh
+
+## test: every test against real services (ClickHouse 18.16 server, chDB for current ClickHouse).
+test: clickhouse
+	$(GO) vet ./...
+	$(GO) test $(GOFLAGS_TEST) -timeout 40m ./...
+	$(GO) test $(GOFLAGS_TEST) -tags chdb -run Chdb -timeout 10m ./schema/
+
+bench: clickhouse
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin

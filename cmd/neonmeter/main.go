@@ -1,0 +1,118 @@
+// Command neonmeter meters Neon projects: it collects hourly consumption into ClickHouse,
+// bills it through Stripe and keeps projects inside their plans.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := (&Main{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// Main dispatches the first argument to a subcommand.
+type Main struct {
+	Stdout, Stderr io.Writer
+}
+
+// command is one subcommand. Run parses its own flags.
+type command interface {
+	Synopsis() string
+	Run(ctx context.Context, args []string) error
+}
+
+// usageError marks errors caused by the invocation or configuration rather than the work.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+func (m *Main) commands() []struct {
+	name string
+	cmd  command
+} {
+	env := &Env{Stdout: m.Stdout, Stderr: m.Stderr}
+	return []struct {
+		name string
+		cmd  command
+	}{
+		{"version", &VersionCommand{env}},
+		{"config", &ConfigCommand{env}},
+	}
+}
+
+// Run executes the subcommand named by args[0] and returns the process exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	cmds := m.commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		m.usage(m.Stdout, cmds)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range cmds {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.cmd.Run(ctx, args[1:])
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, errHelp):
+			return exitOK
+		case errors.As(err, new(usageError)):
+			fmt.Fprintf(m.Stderr, "neonmeter %s: %v\n", args[0], err)
+			return exitUsage
+		default:
+			slog.New(slog.NewTextHandler(m.Stderr, nil)).Error("command failed", "command", args[0], "err", err)
+			return exitFailure
+		}
+	}
+	fmt.Fprintf(m.Stderr, "neonmeter: unknown command %q\n\n", args[0])
+	m.usage(m.Stderr, cmds)
+	return exitUsage
+}
+
+func (m *Main) usage(w io.Writer, cmds []struct {
+	name string
+	cmd  command
+}) {
+	fmt.Fprintln(w, `neonmeter meters Neon projects: collect hourly consumption into ClickHouse,
+bill it through Stripe, and keep every project inside its plan.
+
+Usage:
+  neonmeter <command> [flags]
+
+Commands:`)
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.cmd.Synopsis())
+	}
+	fmt.Fprintln(w, `
+Settings come from NEONMETER_* environment variables; "neonmeter config" lists them.
+Run "neonmeter <command> -h" for a command's flags.
+
+Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration.`)
+}

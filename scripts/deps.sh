@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need when it is missing: Debian's ClickHouse server and
+# Prometheus tools, and chDB (current ClickHouse in a library, from npm) for SQL portability tests.
+set -euo pipefail
+
+CHDB_VERSION=26.7.3-stable.1
+TOOLS=${TOOLS:-$PWD/.tools}
+
+pkgs=()
+command -v clickhouse-server >/dev/null || pkgs+=(clickhouse-server)
+command -v clickhouse-client >/dev/null || pkgs+=(clickhouse-client)
+command -v promtool >/dev/null || pkgs+=(prometheus)
+command -v amtool >/dev/null || pkgs+=(prometheus-alertmanager)
+if [ ${#pkgs[@]} -gt 0 ]; then
+	echo "deps: installing ${pkgs[*]} from Debian"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+
+if [ "${SKIP_CHDB:-}" != 1 ] && [ ! -f "$TOOLS/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so" ]; then
+	echo "deps: installing chDB $CHDB_VERSION from npm (about 540 MB)"
+	mkdir -p "$TOOLS/chdb"
+	(cd "$TOOLS/chdb" && npm install --no-save --no-audit --no-fund --loglevel=error \
+		"@chdb/lib-linux-x64-gnu@$CHDB_VERSION" >/dev/null)
+fi
