@@ -9,7 +9,9 @@ import (
 // ConfigCommand prints every setting with its environment variable, value, default and meaning.
 type ConfigCommand struct{ *Env }
 
-func (c *ConfigCommand) Synopsis() string { return "list every setting, its value, default and description" }
+func (c *ConfigCommand) Synopsis() string {
+	return "list every setting, its value, default and description"
+}
 
 func (c *ConfigCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)

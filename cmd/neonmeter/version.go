@@ -14,7 +14,9 @@ func (c *VersionCommand) Synopsis() string { return "print the version" }
 
 func (c *VersionCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprintln(fs.Output(), "Usage: neonmeter version\n\nPrints the version and the Go toolchain it was built with.") }
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: neonmeter version\n\nPrints the version and the Go toolchain it was built with.")
+	}
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
