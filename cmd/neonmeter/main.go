@@ -58,8 +58,14 @@ func (m *Main) commands() []struct {
 		name string
 		cmd  command
 	}{
-		{"version", &VersionCommand{env}},
+		{"migrate", &MigrateCommand{env}},
+		{"collect", &CollectCommand{env}},
+		{"backfill", &BackfillCommand{env}},
+		{"status", &StatusCommand{env}},
+		{"serve", &ServeCommand{env}},
+		{"demo", &DemoCommand{env}},
 		{"config", &ConfigCommand{env}},
+		{"version", &VersionCommand{env}},
 	}
 }
 

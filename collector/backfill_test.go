@@ -1,0 +1,98 @@
+package collector
+
+import (
+	"testing"
+	"time"
+
+	"github.com/neonmeter/neonmeter/neon"
+)
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestPlanBackfill(t *testing.T) {
+	now := mustTime(t, "2026-11-27T17:40:00Z")
+	// Hourly window: last hour 17:00 - 167h = 2026-11-20T18:00 -> hourly starts 2026-11-21.
+	// Daily window: 2026-11-27 - 59d = 2026-09-29 -> daily starts 2026-10-01.
+	cases := []struct {
+		name     string
+		from, to string
+		want     []Segment
+		wantErr  bool
+	}{
+		{name: "inside hourly window", from: "2026-11-25T03:30:00Z", to: "2026-11-27T17:00:00Z",
+			want: []Segment{{neon.GranularityHourly, mustTime(t, "2026-11-25T03:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")}}},
+		{name: "to clamped to last complete hour", from: "2026-11-27T10:00:00Z", to: "2026-11-28T00:00:00Z",
+			want: []Segment{{neon.GranularityHourly, mustTime(t, "2026-11-27T10:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")}}},
+		{name: "daily then hourly", from: "2026-11-10T05:00:00Z", to: "2026-11-27T17:00:00Z",
+			want: []Segment{
+				{neon.GranularityDaily, mustTime(t, "2026-11-10T00:00:00Z"), mustTime(t, "2026-11-21T00:00:00Z")},
+				{neon.GranularityHourly, mustTime(t, "2026-11-21T00:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")},
+			}},
+		{name: "monthly daily hourly", from: "2026-03-15T00:00:00Z", to: "2026-11-27T17:00:00Z",
+			want: []Segment{
+				{neon.GranularityMonthly, mustTime(t, "2026-03-01T00:00:00Z"), mustTime(t, "2026-10-01T00:00:00Z")},
+				{neon.GranularityDaily, mustTime(t, "2026-10-01T00:00:00Z"), mustTime(t, "2026-11-21T00:00:00Z")},
+				{neon.GranularityHourly, mustTime(t, "2026-11-21T00:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")},
+			}},
+		{name: "old range only, rounded to whole months", from: "2026-04-10T00:00:00Z", to: "2026-05-20T00:00:00Z",
+			want: []Segment{{neon.GranularityMonthly, mustTime(t, "2026-04-01T00:00:00Z"), mustTime(t, "2026-06-01T00:00:00Z")}}},
+		{name: "older than a year", from: "2025-06-01T00:00:00Z", to: "2026-11-01T00:00:00Z", wantErr: true},
+		{name: "empty", from: "2026-11-27T10:00:00Z", to: "2026-11-27T10:00:00Z", wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := PlanBackfill(mustTime(t, tc.from), mustTime(t, tc.to), now)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("want error, got %v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i].Granularity != tc.want[i].Granularity || !got[i].From.Equal(tc.want[i].From) || !got[i].To.Equal(tc.want[i].To) {
+					t.Errorf("segment %d: got %v, want %v", i, got[i], tc.want[i])
+				}
+			}
+			// Segments must tile: each starts where the previous ended.
+			for i := 1; i < len(got); i++ {
+				if !got[i].From.Equal(got[i-1].To) {
+					t.Errorf("segments %d and %d do not meet: %v then %v", i-1, i, got[i-1], got[i])
+				}
+			}
+		})
+	}
+}
+
+func TestGaps(t *testing.T) {
+	h := func(n int) time.Time { return mustTime(t, "2026-11-01T00:00:00Z").Add(time.Duration(n) * time.Hour) }
+	covered := []Range{{h(5), h(10)}, {h(0), h(3)}, {h(8), h(12)}, {h(20), h(30)}}
+	got := Gaps(covered, h(0), h(24))
+	want := []Range{{h(3), h(5)}, {h(12), h(20)}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range got {
+		if !got[i].From.Equal(want[i].From) || !got[i].To.Equal(want[i].To) {
+			t.Errorf("gap %d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+	if g := Gaps(nil, h(0), h(2)); len(g) != 1 || g[0].Hours() != 2 {
+		t.Errorf("no coverage: got %v", g)
+	}
+	if g := Gaps([]Range{{h(-5), h(50)}}, h(0), h(24)); len(g) != 0 {
+		t.Errorf("full coverage: got %v", g)
+	}
+}

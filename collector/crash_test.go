@@ -1,0 +1,156 @@
+package collector_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/neonmeter/neonmeter/collector"
+	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/neon"
+	"github.com/neonmeter/neonmeter/neon/sim"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// Environment of a child sweep process (see TestMain).
+const (
+	envChild    = "NEONMETER_TEST_SWEEP_CHILD"
+	envChildURL = "NEONMETER_TEST_SWEEP_URL"
+	envChildDB  = "NEONMETER_TEST_SWEEP_DB"
+	envChildOrg = "NEONMETER_TEST_SWEEP_ORG"
+	envChildNow = "NEONMETER_TEST_SWEEP_NOW"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		if err := childSweep(); err != nil {
+			fmt.Fprintln(os.Stderr, "child sweep:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// childSweep runs one sweep in this process, to be killed by the parent test.
+func childSweep() error {
+	now, err := time.Parse(time.RFC3339, os.Getenv(envChildNow))
+	if err != nil {
+		return err
+	}
+	client, err := neon.NewClient(neon.Config{
+		BaseURL: os.Getenv(envChildURL), APIKey: "test-key", ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
+		GeneralRatePerMin: 1e6, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxRetries: 30,
+		Registerer: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	conn, err := schema.Open(ctx, schema.Options{Addr: chtest.Addr()})
+	if err != nil {
+		return err
+	}
+	c, err := collector.New(collector.Config{
+		Source: client, Store: collector.NewClickHouseStore(conn, os.Getenv(envChildDB)),
+		OrgID: os.Getenv(envChildOrg), Lookback: 72 * time.Hour, Now: func() time.Time { return now },
+		FlushRows: 1000 + rand.IntN(5000),
+	})
+	if err != nil {
+		return err
+	}
+	_, err = c.Sweep(ctx, collector.Window{})
+	return err
+}
+
+// TestSweep_KilledAtRandomPointsThenExact kills a sweeping process with SIGKILL at random points
+// at least 20 times, with revisions landing between attempts, then lets one sweep finish: the
+// stored usage must equal ground truth exactly.
+func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
+	f := newFixture(t, 4000)
+	org := f.org(t, "scale")
+	// Slow answers stretch the sweep so kills land inside it.
+	f.sim.SetFaults(sim.Faults{SlowRate: 0.5, SlowDelay: 20 * time.Millisecond, Seed: 3})
+	rng := rand.New(rand.NewPCG(1, 2))
+	killed, finished := 0, 0
+	for attempt := 0; killed < 20; attempt++ {
+		if attempt == 60 {
+			t.Fatalf("only %d of 60 child sweeps were killed before finishing", killed)
+		}
+		if attempt%5 == 4 {
+			f.sim.Revise(2 * time.Hour)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envChild+"=1", envChildURL+"="+f.url, envChildDB+"="+f.db,
+			envChildOrg+"="+org.ID, envChildNow+"="+f.clock.Now().Format(time.RFC3339))
+		out := &limitedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("child sweep failed on its own: %v\n%s", err, out)
+			}
+			finished++
+		case <-time.After(time.Duration(100+rng.IntN(1400)) * time.Millisecond):
+			_ = cmd.Process.Kill()
+			<-done
+			killed++
+		}
+	}
+	t.Logf("%d sweeps killed, %d finished before the kill", killed, finished)
+
+	f.sim.SetFaults(sim.Faults{})
+	w := f.window72h()
+	if _, err := f.collector(t, org).Sweep(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	f.assertExact(t, org, w, neon.V2Metrics())
+}
+
+// TestSweep_FaultsThenExact runs sweeps while the simulator answers 20 % of requests with
+// 429/5xx and 2 % with malformed or truncated pages: each sweep completes or fails with an
+// error, and once faults stop a re-run is exact.
+func TestSweep_FaultsThenExact(t *testing.T) {
+	f := newFixture(t, 3000)
+	org := f.org(t, "launch")
+	f.sim.SetFaults(sim.Faults{Rate429: 0.08, Rate500: 0.06, Rate503: 0.06, MalformedRate: 0.01, TruncatedRate: 0.01, Seed: 11})
+	c := f.collector(t, org)
+	w := f.window72h()
+	sum, err := c.Sweep(context.Background(), w)
+	if err != nil {
+		t.Logf("sweep under faults failed loudly (allowed): %v", err)
+	} else {
+		if sum.Retries == 0 {
+			t.Fatalf("a sweep under 20 %% faults reported no retries")
+		}
+		f.assertExact(t, org, w, neon.V2Metrics())
+	}
+	f.sim.SetFaults(sim.Faults{})
+	if _, err := c.Sweep(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	f.assertExact(t, org, w, neon.V2Metrics())
+}
+
+// limitedBuffer keeps the first 64 KiB a child prints.
+type limitedBuffer struct{ b []byte }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := 64<<10 - len(l.b); room > 0 {
+		l.b = append(l.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string { return string(l.b) }

@@ -1,0 +1,110 @@
+package collector
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the collector's Prometheus series. Labels come from closed sets (endpoint,
+// result); per-project numbers live in ClickHouse, never in labels.
+type Metrics struct {
+	runs          *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	lastSuccess   *prometheus.GaugeVec
+	valuesFetched *prometheus.CounterVec
+	rowsWritten   *prometheus.CounterVec
+	revisions     *prometheus.CounterVec
+
+	mu        sync.Mutex
+	watermark map[string]time.Time
+	now       func() time.Time
+}
+
+// NewMetrics registers the collector's series on reg. now is the clock used for freshness.
+func NewMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
+	if now == nil {
+		now = time.Now
+	}
+	m := &Metrics{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neonmeter_collect_runs_total",
+			Help: "Collection sweeps by consumption endpoint and result (success or failure).",
+		}, []string{"endpoint", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "neonmeter_collect_duration_seconds",
+			Help:    "Wall time of collection sweeps in seconds.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600},
+		}, []string{"endpoint"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "neonmeter_collect_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful sweep.",
+		}, []string{"endpoint"}),
+		valuesFetched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neonmeter_collect_values_fetched_total",
+			Help: "Metric values read from Neon.",
+		}, []string{"endpoint"}),
+		rowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neonmeter_collect_rows_written_total",
+			Help: "Usage rows written to ClickHouse (new or changed values only).",
+		}, []string{"endpoint"}),
+		revisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neonmeter_collect_revisions_total",
+			Help: "Stored values that Neon revised.",
+		}, []string{"endpoint"}),
+		watermark: map[string]time.Time{},
+		now:       now,
+	}
+	freshness := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "neonmeter_collect_data_freshness_seconds",
+		Help: "Seconds between now and the end of the newest completely collected hour (the watermark); large means stale data.",
+	}, m.freshness)
+	reg.MustRegister(m.runs, m.duration, m.lastSuccess, m.valuesFetched, m.rowsWritten, m.revisions, freshness)
+	return m
+}
+
+// SetWatermark tells the freshness gauge where an endpoint's watermark is, e.g. at start-up.
+func (m *Metrics) SetWatermark(endpoint Endpoint, wm time.Time) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.watermark[string(endpoint)] = wm
+}
+
+// freshness reports the stalest endpoint, or 0 before any watermark is known.
+func (m *Metrics) freshness() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var worst float64
+	for _, wm := range m.watermark {
+		if d := m.now().Sub(wm).Seconds(); d > worst {
+			worst = d
+		}
+	}
+	return worst
+}
+
+func (m *Metrics) observe(s Summary, ok bool, now time.Time) {
+	if m == nil {
+		return
+	}
+	ep := string(s.Endpoint)
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	m.runs.WithLabelValues(ep, result).Inc()
+	m.duration.WithLabelValues(ep).Observe(s.Duration.Seconds())
+	m.valuesFetched.WithLabelValues(ep).Add(float64(s.ValuesFetched))
+	m.rowsWritten.WithLabelValues(ep).Add(float64(s.RowsWritten))
+	m.revisions.WithLabelValues(ep).Add(float64(s.Revisions))
+	if ok {
+		m.lastSuccess.WithLabelValues(ep).Set(float64(now.Unix()))
+	}
+	if !s.Watermark.IsZero() {
+		m.SetWatermark(s.Endpoint, s.Watermark)
+	}
+}

@@ -1,0 +1,110 @@
+package collector
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// ClickHouseStore is the collector's Store on ClickHouse, through the schema package's queries.
+type ClickHouseStore struct {
+	conn driver.Conn
+	db   string
+}
+
+var (
+	_ Store        = (*ClickHouseStore)(nil)
+	_ CoarseStore  = (*ClickHouseStore)(nil)
+	_ StatusReader = (*ClickHouseStore)(nil)
+)
+
+// NewClickHouseStore uses database db over conn.
+func NewClickHouseStore(conn driver.Conn, db string) *ClickHouseStore {
+	return &ClickHouseStore{conn: conn, db: db}
+}
+
+func (s *ClickHouseStore) StoredFacts(ctx context.Context, orgID string, projectIDs []string, from, to time.Time) (map[Key]schema.StoredFact, error) {
+	m, err := schema.StoredFacts(ctx, s.conn, s.db, orgID, projectIDs, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[Key]schema.StoredFact, len(m))
+	for k, v := range m {
+		out[KeyOf(k.ProjectID, k.Metric, k.Hour)] = v
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) InsertFacts(ctx context.Context, facts []schema.Fact) error {
+	return schema.InsertFacts(ctx, s.conn, s.db, facts)
+}
+
+func (s *ClickHouseStore) InsertRevisions(ctx context.Context, revs []schema.Revision) error {
+	return schema.InsertRevisions(ctx, s.conn, s.db, revs)
+}
+
+func (s *ClickHouseStore) WriteRun(ctx context.Context, r schema.Run) error {
+	return schema.WriteRun(ctx, s.conn, s.db, r)
+}
+
+// Runs returns the runs of one org and endpoint started since the given time.
+func (s *ClickHouseStore) Runs(ctx context.Context, orgID, endpoint string, since time.Time) ([]schema.Run, error) {
+	all, err := schema.Runs(ctx, s.conn, s.db, since)
+	if err != nil {
+		return nil, err
+	}
+	var out []schema.Run
+	for _, r := range all {
+		if r.OrgID == orgID && r.Endpoint == endpoint {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// LastRun returns the newest successful run of an org, endpoint and granularity in the last
+// 30 days.
+func (s *ClickHouseStore) LastRun(ctx context.Context, orgID, endpoint, granularity string) (schema.Run, bool, error) {
+	runs, err := s.Runs(ctx, orgID, endpoint, time.Now().Add(-30*24*time.Hour))
+	if err != nil {
+		return schema.Run{}, false, err
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].StartedAt.After(runs[j].StartedAt) })
+	for _, r := range runs {
+		if r.Granularity == granularity && r.Outcome == schema.OutcomeSuccess {
+			return r, true, nil
+		}
+	}
+	return schema.Run{}, false, nil
+}
+
+func (s *ClickHouseStore) Watermark(ctx context.Context, orgID, endpoint, granularity string) (time.Time, bool, error) {
+	return schema.Watermark(ctx, s.conn, s.db, orgID, endpoint, granularity)
+}
+
+func (s *ClickHouseStore) SetWatermark(ctx context.Context, orgID, endpoint, granularity string, coveredUntil, now time.Time) error {
+	return schema.SetWatermark(ctx, s.conn, s.db, orgID, endpoint, granularity, coveredUntil, now)
+}
+
+// StoredCoarseFacts returns the stored coarse facts of one granularity, keyed by bucket start.
+func (s *ClickHouseStore) StoredCoarseFacts(ctx context.Context, orgID, granularity string, projectIDs []string, from, to time.Time) (map[Key]schema.StoredFact, error) {
+	m, err := schema.StoredCoarseFacts(ctx, s.conn, s.db, orgID, projectIDs, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[Key]schema.StoredFact, len(m))
+	for k, v := range m {
+		if k.Granularity == granularity {
+			out[KeyOf(k.ProjectID, k.Metric, k.BucketStart)] = v
+		}
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) InsertCoarseFacts(ctx context.Context, facts []schema.CoarseFact) error {
+	return schema.InsertCoarseFacts(ctx, s.conn, s.db, facts)
+}

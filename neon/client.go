@@ -1,0 +1,462 @@
+package neon
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of Config. The consumption rate sits below Neon's documented ~50/min shared bucket;
+// the general rate below its 700/min account limit (console traffic counts too).
+const (
+	DefaultRequestTimeout        = 60 * time.Second
+	DefaultConsumptionRatePerMin = 30
+	DefaultConsumptionBurst      = 2
+	DefaultGeneralRatePerMin     = 600
+	DefaultGeneralBurst          = 10
+	DefaultMaxRetries            = 8
+	DefaultMinBackoff            = time.Second
+	DefaultMaxBackoff            = 60 * time.Second
+	DefaultOperationPoll         = time.Second
+	DefaultOperationTimeout      = 2 * time.Minute
+)
+
+// maxBody bounds a response body in memory. A v2 page of 100 projects × 168 h × 8 metrics is
+// about 8 MB; anything far beyond is not a page.
+const maxBody = 256 << 20
+
+// Config configures a Client. Zero values take the defaults named on each field.
+type Config struct {
+	// BaseURL of the API, e.g. "https://console.neon.tech/api/v2"; the simulator serves
+	// "<url>/api/v2". Required.
+	BaseURL string
+	// APIKey is sent as a Bearer token; it never appears in a log line, error or metric. Required.
+	APIKey string
+	// HTTPClient sends the requests; default a client with its own transport. Its Timeout should
+	// stay 0: RequestTimeout bounds each attempt instead.
+	HTTPClient *http.Client
+	// RequestTimeout bounds one attempt, body read included. Default 60s.
+	RequestTimeout time.Duration
+	// ConsumptionRatePerMin is the token refill rate (requests per minute) of the one bucket
+	// shared by both consumption routes, as Neon's own limit is. Default 30.
+	ConsumptionRatePerMin float64
+	// ConsumptionBurst is that bucket's size. Default 2.
+	ConsumptionBurst int
+	// GeneralRatePerMin is the refill rate of the bucket of every other route. Default 600.
+	GeneralRatePerMin float64
+	// GeneralBurst is that bucket's size. Default 10.
+	GeneralBurst int
+	// MaxRetries is how often one request is repeated after retryable failures. Default 8;
+	// negative disables retries.
+	MaxRetries int
+	// MinBackoff and MaxBackoff bound the wait before a retry: exponential from MinBackoff with
+	// full jitter, capped at MaxBackoff. A Retry-After header (seconds or HTTP date) raises the
+	// wait up to MaxBackoff. Defaults 1s and 60s.
+	MinBackoff, MaxBackoff time.Duration
+	// OperationPollInterval is how often WaitOperations polls. Default 1s.
+	OperationPollInterval time.Duration
+	// OperationTimeout bounds one WaitOperations call. Default 2m.
+	OperationTimeout time.Duration
+	// Registerer receives the client's metrics; optional. Several clients may share one.
+	Registerer prometheus.Registerer
+	// Logger receives retry and failure details at debug level; default discards.
+	Logger *slog.Logger
+}
+
+// Client calls the Neon API v2. It is safe for concurrent use. Every attempt carries a fresh
+// X-Request-ID, passes a client-side token bucket and is retried per the package doc.
+type Client struct {
+	baseURL string
+	auth    string
+	key     string
+	http    *http.Client
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	stats   counters
+
+	consumption, general *bucket
+}
+
+// NewClient validates cfg, fills defaults and returns a client. An error names the bad field.
+func NewClient(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	switch {
+	case cfg.BaseURL == "":
+		return nil, errors.New("neon config: BaseURL is required")
+	case err != nil:
+		return nil, errors.New("neon config: BaseURL does not parse as a URL")
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return nil, errors.New("neon config: BaseURL must be an absolute http(s) URL")
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("neon config: BaseURL must not carry a query or fragment")
+	}
+	if cfg.APIKey == "" {
+		return nil, errors.New("neon config: APIKey is required")
+	}
+	if strings.ContainsAny(cfg.APIKey, "\r\n ") {
+		return nil, errors.New("neon config: APIKey contains whitespace")
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"RequestTimeout", &cfg.RequestTimeout, DefaultRequestTimeout},
+		{"MinBackoff", &cfg.MinBackoff, DefaultMinBackoff},
+		{"MaxBackoff", &cfg.MaxBackoff, DefaultMaxBackoff},
+		{"OperationPollInterval", &cfg.OperationPollInterval, DefaultOperationPoll},
+		{"OperationTimeout", &cfg.OperationTimeout, DefaultOperationTimeout},
+	}
+	for _, d := range durations {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("neon config: %s must not be negative", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		return nil, errors.New("neon config: MaxBackoff must not be below MinBackoff")
+	}
+	rates := []struct {
+		name string
+		v    *float64
+		def  float64
+	}{
+		{"ConsumptionRatePerMin", &cfg.ConsumptionRatePerMin, DefaultConsumptionRatePerMin},
+		{"GeneralRatePerMin", &cfg.GeneralRatePerMin, DefaultGeneralRatePerMin},
+	}
+	for _, r := range rates {
+		if *r.v < 0 || *r.v != *r.v {
+			return nil, fmt.Errorf("neon config: %s must be positive", r.name)
+		}
+		if *r.v == 0 {
+			*r.v = r.def
+		}
+	}
+	ints := []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"ConsumptionBurst", &cfg.ConsumptionBurst, DefaultConsumptionBurst},
+		{"GeneralBurst", &cfg.GeneralBurst, DefaultGeneralBurst},
+	}
+	for _, n := range ints {
+		if *n.v < 0 {
+			return nil, fmt.Errorf("neon config: %s must not be negative", n.name)
+		}
+		if *n.v == 0 {
+			*n.v = n.def
+		}
+	}
+	switch {
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = DefaultMaxRetries
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 16
+		hc = &http.Client{Transport: t}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("neon config: Registerer: %w", err)
+	}
+	return &Client{
+		baseURL:     strings.TrimRight(cfg.BaseURL, "/"),
+		auth:        "Bearer " + cfg.APIKey,
+		key:         cfg.APIKey,
+		http:        hc,
+		cfg:         cfg,
+		log:         log.With(keyComponent, "neon"),
+		m:           m,
+		consumption: newBucket(bucketConsumption, cfg.ConsumptionRatePerMin, cfg.ConsumptionBurst),
+		general:     newBucket(bucketGeneral, cfg.GeneralRatePerMin, cfg.GeneralBurst),
+	}, nil
+}
+
+// Stats returns the cumulative counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Requests:    c.stats.requests.Load(),
+		Retries:     c.stats.retries.Load(),
+		RateLimited: c.stats.rateLimited.Load(),
+		Throttled:   c.stats.throttled.Load(),
+		WakeRisk:    c.stats.wakeRisk.Load(),
+	}
+}
+
+// Token bucket names, the values of the bucket label.
+const (
+	bucketConsumption = "consumption"
+	bucketGeneral     = "general"
+)
+
+// Route templates: the values of APIError.Route and, with the method, of the route label.
+const (
+	routeConsumptionV2     = "/consumption_history/v2/projects"
+	routeConsumptionLegacy = "/consumption_history/projects"
+	routeProjects          = "/projects"
+	routeProject           = "/projects/{project_id}"
+	routeEndpoints         = "/projects/{project_id}/endpoints"
+	routeEndpoint          = "/projects/{project_id}/endpoints/{endpoint_id}"
+	routeEndpointSuspend   = "/projects/{project_id}/endpoints/{endpoint_id}/suspend"
+	routeOperation         = "/projects/{project_id}/operations/{operation_id}"
+)
+
+// request is one logical API call; do may send it several times.
+type request struct {
+	method   string
+	route    string // template
+	path     string // concrete, escaped
+	query    url.Values
+	body     []byte // JSON, for PATCH
+	bucket   *bucket
+	wakeRisk bool
+}
+
+// do sends rq until accept takes a 2xx body or a failure is final. accept returning an error
+// makes a GET retry (the body was bad); for mutations the error is final, since the change
+// happened. The returned error is stripped of the API key.
+func (c *Client) do(ctx context.Context, rq *request, accept func(body []byte) error) error {
+	return redact(c.doRetry(ctx, rq, accept), c.key)
+}
+
+func (c *Client) doRetry(ctx context.Context, rq *request, accept func(body []byte) error) error {
+	label := routeLabel(rq.method, rq.route)
+	idempotent := rq.method == http.MethodGet
+	for attempt := 0; ; attempt++ {
+		waited, err := rq.bucket.wait(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: rate limiter: %w", label, err)
+		}
+		if waited > 0 {
+			c.stats.throttled.Add(1)
+			c.m.throttle.WithLabelValues(rq.bucket.name).Add(waited.Seconds())
+		}
+		reqID := newRequestID()
+		status, header, body, err := c.send(ctx, rq, reqID, label)
+
+		var (
+			final      error
+			reason     string
+			retryable  bool
+			retryAfter time.Duration
+		)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s (request_id %s): %w", label, reqID, ctx.Err())
+			}
+			reason = reasonNetwork
+			var ne net.Error
+			if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+				reason = reasonTimeout
+			}
+			final = fmt.Errorf("%s (request_id %s): %s: %w", label, reqID, reason, err)
+			// A mutation may have reached Neon: never repeat it blindly.
+			retryable = idempotent
+		case status >= 200 && status < 300:
+			aerr := accept(body)
+			if aerr == nil {
+				return nil
+			}
+			reason = reasonBadBody
+			var pe *pageError
+			if errors.As(aerr, &pe) {
+				reason = pe.reason
+			}
+			final = fmt.Errorf("%s (request_id %s): %w", label, reqID, aerr)
+			retryable = idempotent
+		default:
+			final = newAPIError(rq.method, rq.route, status, reqID, body)
+			retryAfter = parseRetryAfter(header.Get("Retry-After"), time.Now())
+			switch {
+			case status == http.StatusLocked:
+				reason, retryable = reasonStatus423, true
+			case status == http.StatusServiceUnavailable:
+				reason, retryable = reasonStatus503, true
+			case status == http.StatusTooManyRequests:
+				c.stats.rateLimited.Add(1)
+				reason, retryable = reasonStatus429, idempotent
+			case status >= 500:
+				reason, retryable = reasonStatus5xx, idempotent
+			}
+		}
+		if !retryable || attempt >= c.cfg.MaxRetries {
+			if retryable {
+				c.log.DebugContext(ctx, "neon request gave up", keyRoute, label, keyAttempt, attempt+1, keyReason, reason, keyRequestID, reqID)
+			}
+			return final
+		}
+		c.stats.retries.Add(1)
+		c.m.retries.WithLabelValues(label, reason).Inc()
+		wait := c.backoff(attempt, retryAfter)
+		c.log.DebugContext(ctx, "neon request retry", keyRoute, label, keyAttempt, attempt+1, keyReason, reason,
+			keyStatus, status, keyRequestID, reqID, keyWait, wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: waiting to retry after %s: %w", label, reason, ctx.Err())
+		}
+	}
+}
+
+// send makes one attempt and reads the whole body within RequestTimeout.
+func (c *Client) send(ctx context.Context, rq *request, reqID, label string) (int, http.Header, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	u := c.baseURL + rq.path
+	if len(rq.query) > 0 {
+		u += "?" + rq.query.Encode()
+	}
+	var body io.Reader
+	if rq.body != nil {
+		body = bytes.NewReader(rq.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, rq.method, u, body)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Request-ID", reqID)
+	if rq.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c.stats.requests.Add(1)
+	if rq.wakeRisk {
+		c.stats.wakeRisk.Add(1)
+		c.m.wakeRisk.WithLabelValues(label).Inc()
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.observe(label, codeFor(err), start)
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := readBody(resp)
+	if err != nil {
+		c.observe(label, codeFor(err), start)
+		return 0, nil, nil, fmt.Errorf("read body: %w", err)
+	}
+	c.observe(label, strconv.Itoa(resp.StatusCode), start)
+	return resp.StatusCode, resp.Header, data, nil
+}
+
+func (c *Client) observe(label, code string, start time.Time) {
+	c.m.requests.WithLabelValues(label, code).Inc()
+	c.m.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+}
+
+func codeFor(err error) string {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return reasonTimeout
+	}
+	return reasonNetwork
+}
+
+func readBody(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n < 0 || n > maxBody {
+		n = 64 << 10
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxBody {
+		return nil, fmt.Errorf("body larger than %d bytes", maxBody)
+	}
+	return buf.Bytes(), nil
+}
+
+// backoff is exponential from MinBackoff with full jitter in [MinBackoff, cap], cap doubling per
+// attempt up to MaxBackoff. A Retry-After raises the wait, but never beyond MaxBackoff: the
+// caller's budget wins over a server hint (and a bogus date cannot stall a run).
+func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	lo, hi := c.cfg.MinBackoff, c.cfg.MaxBackoff
+	ceil := lo
+	for i := 0; i < attempt && ceil < hi; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, hi)
+	d := lo
+	if ceil > lo {
+		d += rand.N(ceil - lo + 1)
+	}
+	if retryAfter > d {
+		d = min(retryAfter, hi)
+	}
+	return d
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		if s > 86400 {
+			s = 86400
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// newRequestID returns a random UUIDv4, which Neon echoes as request_id.
+func newRequestID() string {
+	var b [16]byte
+	hi, lo := rand.Uint64(), rand.Uint64()
+	for i := range 8 {
+		b[i] = byte(hi >> (8 * i))
+		b[8+i] = byte(lo >> (8 * i))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
+}

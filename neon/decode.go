@@ -1,0 +1,504 @@
+package neon
+
+import (
+	"fmt"
+	"time"
+)
+
+// decodeOpts are what a page is checked against: the request that produced it.
+type decodeOpts struct {
+	legacy      bool
+	granularity Granularity
+	from, to    time.Time
+	metrics     []string // requested, canonical strings (at most 16)
+	limit       int
+}
+
+// decoder turns one consumption page into a ConsumptionPage, enforcing the rules of the package
+// doc. Syntax errors stop it at once. Rule violations (a bad value, an unknown metric, …) are
+// recorded and parsing goes on to the end of the project, so the error can name the project,
+// period, timeframe and metric whatever the order of keys in the body.
+type decoder struct {
+	s       scanner
+	o       *decodeOpts
+	pending *DecodeError
+
+	// Metric values and timeframes are collected in scratch buffers and copied into shared
+	// slabs, so a page of 57,600 values costs a few dozen allocations, not tens of thousands.
+	mvScratch []MetricValue
+	tfScratch []Timeframe
+	mvSlab    []MetricValue
+	tfSlab    []Timeframe
+	chunk     int
+}
+
+func decodeConsumption(body []byte, o *decodeOpts) (*ConsumptionPage, error) {
+	chunk := min(max(len(body)/48, 16), 1<<15)
+	d := &decoder{s: scanner{b: body}, o: o, chunk: chunk}
+	page, err := d.page()
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// violation records the first rule violation at the current offset.
+func (d *decoder) violation(metric, format string, args ...any) {
+	if d.pending == nil {
+		d.pending = &DecodeError{Offset: d.s.i, Metric: metric, Reason: fmt.Sprintf(format, args...)}
+	}
+}
+
+// once rejects a key that appears twice in one object: which one counts would be a guess.
+func (d *decoder) once(seen *uint16, bit uint16, key string) error {
+	if *seen&bit != 0 {
+		return &DecodeError{Offset: d.s.i, Reason: fmt.Sprintf("field %q repeated in one object", key)}
+	}
+	*seen |= bit
+	return nil
+}
+
+func (d *decoder) page() (*ConsumptionPage, error) {
+	page := &ConsumptionPage{}
+	var seen uint16
+	more, err := d.s.enter('{', '}')
+	for err == nil && more {
+		var k []byte
+		if k, err = d.s.key(); err != nil {
+			break
+		}
+		switch string(k) {
+		case "projects":
+			if err = d.once(&seen, 1, "projects"); err == nil {
+				err = d.projects(page)
+			}
+		case "pagination":
+			if err = d.once(&seen, 2, "pagination"); err == nil && !d.s.literal("null") {
+				page.Cursor, err = d.pagination()
+			}
+		default:
+			err = d.s.skip(0)
+		}
+		if err == nil {
+			more, err = d.s.next('}')
+		}
+	}
+	if err == nil {
+		err = d.s.end()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if seen&1 == 0 {
+		return nil, &DecodeError{Offset: d.s.i, Reason: `"projects" missing`}
+	}
+	return page, nil
+}
+
+func (d *decoder) pagination() (string, error) {
+	var cursor string
+	var seen uint16
+	more, err := d.s.enter('{', '}')
+	for err == nil && more {
+		var k []byte
+		if k, err = d.s.key(); err != nil {
+			break
+		}
+		if string(k) == "cursor" {
+			if err = d.once(&seen, 1, "cursor"); err == nil {
+				var c []byte
+				if c, err = d.s.str(); err == nil {
+					cursor = string(c)
+				}
+			}
+		} else {
+			err = d.s.skip(0)
+		}
+		if err == nil {
+			more, err = d.s.next('}')
+		}
+	}
+	return cursor, err
+}
+
+func (d *decoder) projects(page *ConsumptionPage) error {
+	more, err := d.s.enter('[', ']')
+	for err == nil && more {
+		var p ProjectConsumption
+		if p, err = d.project(); err == nil {
+			page.Projects = append(page.Projects, p)
+			more, err = d.s.next(']')
+		}
+	}
+	return err
+}
+
+func (d *decoder) project() (ProjectConsumption, error) {
+	var pc ProjectConsumption
+	var seen uint16
+	more, err := d.s.enter('{', '}')
+	for err == nil && more {
+		var k []byte
+		if k, err = d.s.key(); err != nil {
+			break
+		}
+		switch string(k) {
+		case "project_id":
+			if err = d.once(&seen, 1, "project_id"); err == nil {
+				var id []byte
+				if id, err = d.s.str(); err == nil {
+					pc.ProjectID = string(id)
+					if !validID(pc.ProjectID) {
+						d.violation("", "project_id %q does not match ^[a-z0-9-]{1,60}$", clip(id))
+					}
+				}
+			}
+		case "periods":
+			if err = d.once(&seen, 2, "periods"); err == nil {
+				err = d.periods(&pc)
+			}
+		default:
+			err = d.s.skip(0)
+		}
+		if err == nil {
+			more, err = d.s.next('}')
+		}
+	}
+	if err != nil {
+		return pc, err
+	}
+	switch {
+	case seen&1 == 0:
+		d.violation("", `"project_id" missing`)
+	case seen&2 == 0:
+		d.violation("", `"periods" missing`)
+	}
+	if d.pending != nil {
+		if d.pending.Project == "" {
+			d.pending.Project = pc.ProjectID
+		}
+		return pc, d.pending
+	}
+	return pc, nil
+}
+
+func (d *decoder) periods(pc *ProjectConsumption) error {
+	more, err := d.s.enter('[', ']')
+	for err == nil && more {
+		var p Period
+		if p, err = d.period(); err == nil {
+			for _, q := range pc.Periods {
+				if q.ID == p.ID {
+					d.violation("", "period_id %q repeated in one project", p.ID)
+				}
+			}
+			pc.Periods = append(pc.Periods, p)
+			more, err = d.s.next(']')
+		}
+	}
+	return err
+}
+
+func (d *decoder) period() (Period, error) {
+	var p Period
+	var seen uint16
+	had := d.pending != nil
+	more, err := d.s.enter('{', '}')
+	for err == nil && more {
+		var k []byte
+		if k, err = d.s.key(); err != nil {
+			break
+		}
+		switch string(k) {
+		case "period_id":
+			if err = d.once(&seen, 1, "period_id"); err == nil {
+				var v []byte
+				if v, err = d.s.str(); err == nil {
+					p.ID = string(v)
+				}
+			}
+		case "period_plan":
+			if err = d.once(&seen, 2, "period_plan"); err == nil {
+				var v []byte
+				if v, err = d.s.str(); err == nil {
+					p.Plan = string(v)
+				}
+			}
+		case "period_start":
+			if err = d.once(&seen, 4, "period_start"); err == nil {
+				p.Start, err = d.time("period_start")
+			}
+		case "period_end":
+			if err = d.once(&seen, 8, "period_end"); err == nil && !d.s.literal("null") {
+				p.End, err = d.time("period_end")
+			}
+		case "consumption":
+			if err = d.once(&seen, 16, "consumption"); err == nil {
+				p.Consumption, err = d.timeframes()
+			}
+		default:
+			err = d.s.skip(0)
+		}
+		if err == nil {
+			more, err = d.s.next('}')
+		}
+	}
+	if err != nil {
+		return p, err
+	}
+	for _, f := range []struct {
+		bit  uint16
+		name string
+	}{{1, "period_id"}, {2, "period_plan"}, {4, "period_start"}, {16, "consumption"}} {
+		if seen&f.bit == 0 {
+			d.violation("", "%q missing", f.name)
+		}
+	}
+	if p.ID == "" && seen&1 != 0 {
+		d.violation("", "period_id is empty")
+	}
+	if !p.End.IsZero() && !p.End.After(p.Start) {
+		d.violation("", "period_end %s is not after period_start %s", p.End.Format(time.RFC3339), p.Start.Format(time.RFC3339))
+	}
+	if !had && d.pending != nil && d.pending.Period == "" {
+		d.pending.Period = p.ID
+	}
+	return p, nil
+}
+
+// time reads a timestamp field; a string that is not RFC 3339 is a violation, not a syntax error.
+func (d *decoder) time(field string) (time.Time, error) {
+	t, raw, ok, err := d.s.timestamp()
+	if err == nil && !ok {
+		d.violation("", "%s %q is not an RFC 3339 timestamp", field, clip(raw))
+	}
+	return t, err
+}
+
+func (d *decoder) timeframes() ([]Timeframe, error) {
+	d.tfScratch = d.tfScratch[:0]
+	more, err := d.s.enter('[', ']')
+	for err == nil && more {
+		var tf Timeframe
+		if tf, err = d.timeframe(); err != nil {
+			break
+		}
+		// Buckets come oldest first, so a duplicate is found without a set; out-of-order input
+		// only costs a scan.
+		if n := len(d.tfScratch); n > 0 && !tf.Start.After(d.tfScratch[n-1].Start) {
+			for _, prev := range d.tfScratch {
+				if prev.Start.Equal(tf.Start) {
+					d.violation("", "timeframe %s repeated in one period", tf.Start.Format(time.RFC3339))
+					break
+				}
+			}
+		}
+		d.tfScratch = append(d.tfScratch, tf)
+		more, err = d.s.next(']')
+	}
+	if err != nil || len(d.tfScratch) == 0 {
+		return nil, err
+	}
+	if cap(d.tfSlab)-len(d.tfSlab) < len(d.tfScratch) {
+		d.tfSlab = make([]Timeframe, 0, max(d.chunk/8, len(d.tfScratch)))
+	}
+	n := len(d.tfSlab)
+	d.tfSlab = append(d.tfSlab, d.tfScratch...)
+	return d.tfSlab[n:len(d.tfSlab):len(d.tfSlab)], nil
+}
+
+func (d *decoder) timeframe() (Timeframe, error) {
+	var tf Timeframe
+	var seen, metricsSeen uint16
+	var startRaw []byte
+	had := d.pending != nil
+	d.mvScratch = d.mvScratch[:0]
+	more, err := d.s.enter('{', '}')
+	for err == nil && more {
+		var k []byte
+		if k, err = d.s.key(); err != nil {
+			break
+		}
+		switch string(k) {
+		case "timeframe_start":
+			if err = d.once(&seen, 1, "timeframe_start"); err == nil {
+				var ok bool
+				tf.Start, startRaw, ok, err = d.s.timestamp()
+				if err == nil && !ok {
+					d.violation("", "timeframe_start %q is not an RFC 3339 timestamp", clip(startRaw))
+				}
+			}
+		case "timeframe_end":
+			if err = d.once(&seen, 2, "timeframe_end"); err == nil {
+				tf.End, err = d.time("timeframe_end")
+			}
+		default:
+			switch {
+			case !d.o.legacy && string(k) == "metrics":
+				if err = d.once(&seen, 4, "metrics"); err == nil {
+					err = d.metrics(&metricsSeen)
+				}
+			case d.o.legacy:
+				err = d.legacyField(k, &metricsSeen)
+			default:
+				err = d.s.skip(0)
+			}
+		}
+		if err == nil {
+			more, err = d.s.next('}')
+		}
+	}
+	if err != nil {
+		return tf, err
+	}
+	switch {
+	case seen&1 == 0:
+		d.violation("", `"timeframe_start" missing`)
+	case seen&2 == 0:
+		d.violation("", `"timeframe_end" missing`)
+	case !d.o.legacy && seen&4 == 0:
+		d.violation("", `"metrics" missing`)
+	case d.pending == nil:
+		d.checkBucket(tf)
+	}
+	tf.Metrics = d.keepMetrics()
+	if !had && d.pending != nil && d.pending.Timeframe == "" {
+		d.pending.Timeframe = string(startRaw)
+	}
+	return tf, nil
+}
+
+// checkBucket enforces the bucket rules: end after start, inside the requested window, and for
+// hourly granularity aligned to the hour and exactly one hour long.
+func (d *decoder) checkBucket(tf Timeframe) {
+	switch {
+	case !tf.End.After(tf.Start):
+		d.violation("", "timeframe_end %s is not after timeframe_start", tf.End.Format(time.RFC3339))
+	case d.o.granularity == GranularityHourly && !GranularityHourly.aligned(tf.Start):
+		d.violation("", "hourly timeframe does not start on the hour")
+	case d.o.granularity == GranularityHourly && tf.End.Sub(tf.Start) != time.Hour:
+		d.violation("", "hourly timeframe lasts %s, not 1h", tf.End.Sub(tf.Start))
+	case tf.Start.Before(d.o.from) || tf.End.After(d.o.to):
+		d.violation("", "timeframe outside the requested window %s–%s", d.o.from.Format(time.RFC3339), d.o.to.Format(time.RFC3339))
+	}
+}
+
+func (d *decoder) keepMetrics() []MetricValue {
+	n := len(d.mvScratch)
+	if n == 0 {
+		return nil
+	}
+	if cap(d.mvSlab)-len(d.mvSlab) < n {
+		d.mvSlab = make([]MetricValue, 0, max(d.chunk, n))
+	}
+	i := len(d.mvSlab)
+	d.mvSlab = append(d.mvSlab, d.mvScratch...)
+	return d.mvSlab[i : i+n : i+n]
+}
+
+// metricIndex finds a requested metric; the returned index also picks its canonical string, so
+// names cost no allocation.
+func (d *decoder) metricIndex(name []byte) int {
+	for i, m := range d.o.metrics {
+		if string(name) == m {
+			return i
+		}
+	}
+	return -1
+}
+
+func (d *decoder) metrics(metricsSeen *uint16) error {
+	more, err := d.s.enter('[', ']')
+	for err == nil && more {
+		if err = d.metric(metricsSeen); err == nil {
+			more, err = d.s.next(']')
+		}
+	}
+	return err
+}
+
+func (d *decoder) metric(metricsSeen *uint16) error {
+	var (
+		name  []byte
+		value int64
+		bad   string
+		seen  uint16
+	)
+	more, err := d.s.enter('{', '}')
+	for err == nil && more {
+		var k []byte
+		if k, err = d.s.key(); err != nil {
+			break
+		}
+		switch string(k) {
+		case "metric_name":
+			if err = d.once(&seen, 1, "metric_name"); err == nil {
+				name, err = d.s.str()
+			}
+		case "value":
+			if err = d.once(&seen, 2, "value"); err == nil {
+				value, bad, err = d.s.count()
+			}
+		default:
+			err = d.s.skip(0)
+		}
+		if err == nil {
+			more, err = d.s.next('}')
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if seen&1 == 0 {
+		d.violation("", `"metric_name" missing`)
+		return nil
+	}
+	i := d.metricIndex(name)
+	switch {
+	case i < 0:
+		d.violation(clip(name), "metric %q was not requested", clip(name))
+	case seen&2 == 0:
+		d.violation(d.o.metrics[i], `"value" missing`)
+	case bad != "":
+		d.violation(d.o.metrics[i], "%s", bad)
+	case *metricsSeen&(1<<i) != 0:
+		d.violation(d.o.metrics[i], "metric repeated in one timeframe")
+	default:
+		*metricsSeen |= 1 << i
+		d.mvScratch = append(d.mvScratch, MetricValue{Name: d.o.metrics[i], Value: value})
+	}
+	return nil
+}
+
+// legacyField reads one flat field of a legacy timeframe. Requested metrics become values (zero
+// omitted); the other legacy metrics are read and dropped, since the spec makes four of them
+// mandatory in every timeframe whatever was asked; any other field is an unknown metric.
+func (d *decoder) legacyField(k []byte, metricsSeen *uint16) error {
+	i := d.metricIndex(k)
+	known := i >= 0
+	if !known {
+		for _, m := range LegacyMetrics() {
+			if string(k) == m {
+				known = true
+			}
+		}
+	}
+	if !known {
+		d.violation(clip(k), "unknown field %q in a legacy timeframe", clip(k))
+		return d.s.skip(0)
+	}
+	v, bad, err := d.s.count()
+	if err != nil || i < 0 {
+		return err
+	}
+	switch {
+	case bad != "":
+		d.violation(d.o.metrics[i], "%s", bad)
+	case *metricsSeen&(1<<i) != 0:
+		d.violation(d.o.metrics[i], "field repeated in one timeframe")
+	case v != 0:
+		d.mvScratch = append(d.mvScratch, MetricValue{Name: d.o.metrics[i], Value: v})
+	}
+	*metricsSeen |= 1 << i
+	return nil
+}

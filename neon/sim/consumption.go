@@ -1,0 +1,400 @@
+package sim
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type granularity uint8
+
+const (
+	gHourly granularity = iota
+	gDaily
+	gMonthly
+)
+
+// earliestFrom is the first instant either consumption route serves (2024-03-01T00:00:00Z).
+const earliestFrom = 1709251200
+
+func parseGranularity(s string) (granularity, bool) {
+	switch s {
+	case "hourly":
+		return gHourly, true
+	case "daily":
+		return gDaily, true
+	case "monthly":
+		return gMonthly, true
+	}
+	return 0, false
+}
+
+// floor rounds t down to the granularity, as Neon rounds from and to.
+func (g granularity) floor(t int64) int64 {
+	switch g {
+	case gHourly:
+		return floorDiv(t, 3600) * 3600
+	case gDaily:
+		return floorDiv(t, 86400) * 86400
+	}
+	return monthStart(t)
+}
+
+func (g granularity) next(t int64) int64 {
+	switch g {
+	case gHourly:
+		return t + 3600
+	case gDaily:
+		return t + 86400
+	}
+	return addMonths(t, 1)
+}
+
+// earliest is the first bucket start the granularity's lookback allows: 168 hours, 60 days or
+// one year back from now.
+func (g granularity) earliest(now int64) int64 {
+	switch g {
+	case gHourly:
+		return g.floor(now) - 168*3600
+	case gDaily:
+		return g.floor(now) - 60*86400
+	}
+	return addMonths(g.floor(now), -12)
+}
+
+// listParam collects a list parameter given repeated, comma-separated, or both.
+func listParam(q url.Values, name string) []string {
+	var out []string
+	for _, v := range q[name] {
+		for _, x := range strings.Split(v, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+// consQuery is a validated consumption request.
+type consQuery struct {
+	legacy   bool
+	org      int
+	g        granularity
+	from, to int64 // aligned to g, [from, to)
+	metrics  []metric
+	limit    int
+	ids      map[int32]bool // project_ids filter, nil = all
+	cursor   int32          // org position of the cursor project, -1 = none
+}
+
+// handleConsumption serves both consumption routes. Checks run in this order: parameters
+// (400), organization (404), plan (403), range (406).
+func (s *Sim) handleConsumption(rc *reqCtx, legacy bool) {
+	cq, ok := s.parseConsumption(rc, legacy)
+	if !ok {
+		return
+	}
+	page := s.consumptionPage(rc, &cq)
+
+	views := make([]view, len(page))
+	s.mu.Lock()
+	for i, idx := range page {
+		views[i] = s.viewLocked(&s.projects[idx], floorDiv(cq.from, 3600), ceilDiv(cq.to, 3600))
+	}
+	revs := s.revisions
+	s.mu.Unlock()
+
+	rc.status = http.StatusOK
+	*rc.buf = s.appendConsumption((*rc.buf)[:0], &cq, page, views, revs, rc.sec())
+}
+
+func (s *Sim) parseConsumption(rc *reqCtx, legacy bool) (consQuery, bool) {
+	q := rc.r.URL.Query()
+	cq := consQuery{legacy: legacy, limit: 10, cursor: -1}
+	for _, name := range [...]string{"from", "to", "granularity"} {
+		if q.Get(name) == "" {
+			rc.badRequest("missing required parameter: " + name)
+			return cq, false
+		}
+	}
+	from, err := time.Parse(time.RFC3339, q.Get("from"))
+	if err != nil {
+		rc.badRequest("from: not an RFC 3339 date-time: " + q.Get("from"))
+		return cq, false
+	}
+	to, err := time.Parse(time.RFC3339, q.Get("to"))
+	if err != nil {
+		rc.badRequest("to: not an RFC 3339 date-time: " + q.Get("to"))
+		return cq, false
+	}
+	g, ok := parseGranularity(q.Get("granularity"))
+	if !ok {
+		rc.badRequest("granularity: must be hourly, daily or monthly")
+		return cq, false
+	}
+	cq.g = g
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			rc.badRequest("limit: must be an integer from 1 to 100")
+			return cq, false
+		}
+		cq.limit = n
+	}
+	names := listParam(q, "metrics")
+	if len(names) == 0 {
+		if !legacy {
+			rc.badRequest("missing required parameter: metrics")
+			return cq, false
+		}
+		names = []string{"active_time_seconds", "compute_time_seconds", "written_data_bytes", "synthetic_storage_size_bytes"}
+	}
+	for _, n := range names {
+		m, ok := metricByName(n)
+		if !ok || isLegacyMetric(m) != legacy {
+			rc.badRequest(fmt.Sprintf("metrics: unsupported metric %q", n))
+			return cq, false
+		}
+		if !slices.Contains(cq.metrics, m) {
+			cq.metrics = append(cq.metrics, m)
+		}
+	}
+	slices.Sort(cq.metrics)
+	ids := listParam(q, "project_ids")
+	if len(ids) > 100 {
+		rc.badRequest("project_ids: at most 100 ids")
+		return cq, false
+	}
+
+	orgID := q.Get("org_id")
+	switch {
+	case orgID == "" && !legacy:
+		rc.badRequest("missing required parameter: org_id")
+		return cq, false
+	case orgID == "":
+		cq.org = orgLegacy // the legacy route defaults to the caller's own (legacy-plan) account
+	default:
+		cq.org = -1
+		for i := range s.orgs {
+			if s.orgs[i].id == orgID {
+				cq.org = i
+			}
+		}
+		if cq.org < 0 {
+			rc.notFound("account is not a member of organization " + orgID)
+			return cq, false
+		}
+	}
+	if !legacy && (cq.org == orgFree || cq.org == orgLegacy) {
+		rc.fail(http.StatusForbidden, "FORBIDDEN", "Not available for this account. Project consumption history requires a Launch, Scale, Agent, Business, or Enterprise plan.")
+		return cq, false
+	}
+	if legacy && cq.org != orgLegacy {
+		rc.fail(http.StatusForbidden, "FORBIDDEN", "This endpoint is not available. It is only supported with Scale, Business, and Enterprise plan accounts.")
+		return cq, false
+	}
+
+	cq.from, cq.to = g.floor(from.Unix()), g.floor(to.Unix())
+	switch now := rc.sec(); {
+	case cq.from < earliestFrom:
+		rc.fail(http.StatusNotAcceptable, "NOT_ACCEPTABLE", "from: the earliest allowed value is 2024-03-01T00:00:00Z")
+		return cq, false
+	case cq.from < g.earliest(now):
+		rc.fail(http.StatusNotAcceptable, "NOT_ACCEPTABLE", fmt.Sprintf("from: %s is outside the %s window (earliest %s)",
+			time.Unix(cq.from, 0).UTC().Format(time.RFC3339), q.Get("granularity"), time.Unix(g.earliest(now), 0).UTC().Format(time.RFC3339)))
+		return cq, false
+	case cq.to <= cq.from:
+		rc.fail(http.StatusNotAcceptable, "NOT_ACCEPTABLE", "to must be after from once both are rounded to the granularity")
+		return cq, false
+	}
+
+	if len(ids) > 0 {
+		cq.ids = map[int32]bool{}
+		for _, id := range ids {
+			if idx, ok := s.byID[id]; ok && int(s.projects[idx].org) == cq.org {
+				cq.ids[idx] = true
+			}
+		}
+	}
+	if c := q.Get("cursor"); c != "" {
+		idx, ok := s.byID[c]
+		if !ok || int(s.projects[idx].org) != cq.org {
+			rc.badRequest("cursor: not a cursor of this listing: " + c)
+			return cq, false
+		}
+		cq.cursor = s.projects[idx].orgPos
+	}
+	return cq, true
+}
+
+// consumptionPage selects the page's projects, newest-created first, after the cursor; with
+// the repeat-page fault it selects the page that ended at the cursor instead.
+func (s *Sim) consumptionPage(rc *reqCtx, cq *consQuery) []int32 {
+	order := s.orgs[cq.org].projects
+	keep := func(idx int32) bool { return cq.ids == nil || cq.ids[idx] }
+	page := make([]int32, 0, cq.limit)
+	if rc.fault == faultRepeatPage && cq.cursor >= 0 {
+		for i := int(cq.cursor); i >= 0 && len(page) < cq.limit; i-- {
+			if keep(order[i]) {
+				page = append(page, order[i])
+			}
+		}
+		slices.Reverse(page)
+		rc.applied = len(page) > 0
+		return page
+	}
+	for i := int(cq.cursor) + 1; i < len(order) && len(page) < cq.limit; i++ {
+		if keep(order[i]) {
+			page = append(page, order[i])
+		}
+	}
+	return page
+}
+
+// appendConsumption writes a page. A full page carries pagination (there may be more); the
+// end of the list is a short or empty page.
+func (s *Sim) appendConsumption(b []byte, cq *consQuery, page []int32, views []view, revs []revision, now int64) []byte {
+	b = append(b, `{"projects":[`...)
+	for i, idx := range page {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = s.appendProjectConsumption(b, cq, &s.projects[idx], &views[i], revs, now)
+	}
+	b = append(b, ']')
+	if len(page) > 0 && len(page) == cq.limit {
+		b = append(b, `,"pagination":{"cursor":`...)
+		b = appendString(b, s.projects[page[len(page)-1]].id)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func (s *Sim) appendProjectConsumption(b []byte, cq *consQuery, p *project, v *view, revs []revision, now int64) []byte {
+	b = append(b, `{"project_id":`...)
+	b = appendString(b, p.id)
+	b = append(b, `,"periods":[`...)
+	var (
+		cur         period
+		open        bool
+		vals, sums  [numMetrics]int64
+		lastH       = floorDiv(now, 3600) // hours before lastH are complete
+		firstPeriod = true
+		firstFrame  bool
+	)
+	for bs, be := cq.from, cq.g.next(cq.from); bs < cq.to; bs, be = be, cq.g.next(be) {
+		h0, h1 := max(floorDiv(bs, 3600), s.histHour), min(floorDiv(be, 3600), lastH)
+		if floorDiv(bs, 3600) >= lastH {
+			break
+		}
+		if h0 >= h1 {
+			continue
+		}
+		for _, m := range cq.metrics {
+			sums[m] = 0
+		}
+		for h := h0; h < h1; h++ {
+			s.reportedHour(p, v, revs, h, now, &vals)
+			for _, m := range cq.metrics {
+				sums[m] += vals[m]
+			}
+		}
+		empty := true
+		for _, m := range cq.metrics {
+			if sums[m] != 0 {
+				empty = false
+			}
+		}
+		if empty {
+			continue
+		}
+		if !open || bs < cur.start || bs >= cur.end {
+			if open {
+				b = append(b, "]}"...)
+			}
+			if !firstPeriod {
+				b = append(b, ',')
+			}
+			firstPeriod, open, firstFrame = false, true, true
+			cur = s.periodAt(p, bs)
+			b = s.appendPeriodHeader(b, p, cur, now)
+		}
+		if !firstFrame {
+			b = append(b, ',')
+		}
+		firstFrame = false
+		b = append(b, `{"timeframe_start":"`...)
+		b = appendTime(b, bs)
+		b = append(b, `","timeframe_end":"`...)
+		b = appendTime(b, be)
+		b = append(b, '"')
+		if cq.legacy {
+			b = appendLegacyFields(b, cq.metrics, &sums)
+		} else {
+			b = append(b, `,"metrics":[`...)
+			first := true
+			for _, m := range cq.metrics {
+				if sums[m] == 0 {
+					continue
+				}
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = append(b, `{"metric_name":"`...)
+				b = append(b, m.String()...)
+				b = append(b, `","value":`...)
+				b = appendInt(b, sums[m])
+				b = append(b, '}')
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	if open {
+		b = append(b, "]}"...)
+	}
+	return append(b, "]}"...)
+}
+
+func (s *Sim) appendPeriodHeader(b []byte, p *project, pr period, now int64) []byte {
+	b = append(b, `{"period_id":"`...)
+	hi, lo := s.periodID(p, pr.start)
+	b = appendUUID(b, hi, lo)
+	b = append(b, `","period_plan":"`...)
+	b = append(b, planName(pr.plan)...)
+	b = append(b, `","period_start":"`...)
+	b = appendTime(b, pr.start)
+	b = append(b, '"')
+	if pr.end <= now {
+		b = append(b, `,"period_end":"`...)
+		b = appendTime(b, pr.end)
+		b = append(b, '"')
+	}
+	return append(b, `,"consumption":[`...)
+}
+
+// appendLegacyFields writes the legacy route's flat fields: the four the spec requires always
+// (0 when not requested), the others only when requested and non-zero.
+func appendLegacyFields(b []byte, metrics []metric, sums *[numMetrics]int64) []byte {
+	for m := firstLegacy; m < numMetrics; m++ {
+		requested := slices.Contains(metrics, m)
+		required := m <= mSyntheticStorageSizeBytes
+		if !required && (!requested || sums[m] == 0) {
+			continue
+		}
+		var v int64
+		if requested {
+			v = sums[m]
+		}
+		b = append(b, `,"`...)
+		b = append(b, m.String()...)
+		b = append(b, `":`...)
+		b = appendInt(b, v)
+	}
+	return b
+}

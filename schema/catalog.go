@@ -1,0 +1,52 @@
+package schema
+
+import "time"
+
+// Catalog lists every SQL statement of the product except the migration files' own statements
+// (see Migrations), each with sample arguments, in an order that runs on a migrated database:
+// inserts come before the reads of the same table. Tests print it to a golden file and run each
+// statement on ClickHouse 18.16 and on current ClickHouse. A new statement belongs here.
+func Catalog() []Query {
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	to := from.Add(24 * time.Hour)
+	collected := from.Add(26 * time.Hour)
+	const org = "org-sample"
+	projects := []string{"project-a", "project-b"}
+	return []Query{
+		createDatabaseQuery(),
+		createMigrationsTableQuery(),
+		recordMigrationQuery(Migration{Version: 9999, Name: "catalog_sample", Checksum: "0"}, collected),
+		appliedMigrationsQuery(),
+		columnExistsQuery("usage_facts", "value"),
+
+		insertFactsQuery([]Fact{
+			{OrgID: org, ProjectID: "project-a", Metric: "compute_unit_seconds", Hour: from, Value: 3600,
+				PeriodID: "period-1", PeriodPlan: "launch", CollectedAt: collected, Version: 1},
+			{OrgID: org, ProjectID: "project-a", Metric: "compute_unit_seconds", Hour: from, Value: 7200,
+				PeriodID: "period-1", PeriodPlan: "launch", CollectedAt: collected, Version: 2},
+		}),
+		storedFactsQuery(org, projects, from, to),
+		usageTotalsQuery(org, from, to),
+
+		insertCoarseQuery([]CoarseFact{{OrgID: org, ProjectID: "project-a", Metric: "root_branch_bytes_month",
+			Granularity: GranularityDaily, BucketStart: from, BucketEnd: to, Value: 758513664,
+			PeriodID: "period-1", PeriodPlan: "launch", CollectedAt: collected, Version: 1}}),
+		storedCoarseQuery(org, projects, from, to),
+
+		insertRevisionsQuery([]Revision{{OrgID: org, ProjectID: "project-a", Metric: "compute_unit_seconds", Hour: from,
+			OldValue: 3600, NewValue: 7200, OldVersion: 1, NewVersion: 2, DetectedAt: collected, RunID: "run-sample"}}),
+		revisionsQuery(org, from, to),
+
+		writeRunQuery(Run{RunID: "run-sample", OrgID: org, Endpoint: EndpointV2, Granularity: GranularityHourly,
+			WindowFrom: from, WindowTo: to, StartedAt: collected, Outcome: OutcomeRunning}),
+		runsQuery(from),
+
+		setWatermarkQuery(org, EndpointV2, GranularityHourly, to, collected),
+		watermarkQuery(org, EndpointV2, GranularityHourly),
+
+		listPartitionsQuery(),
+		dropPartitionQuery("usage_coarse", 202001),
+		dropPartitionQuery("usage_facts", 202001),
+		dropPartitionQuery("usage_revisions", 202001),
+	}
+}

@@ -1,0 +1,301 @@
+//go:build chdb
+
+package schema_test
+
+// Runs every migration and every catalog statement on current ClickHouse, in process through
+// chDB (libchdb.so at $CHDB_LIB_PATH), so SQL that only 18.16 accepts cannot ship. chDB speaks
+// no native protocol, so arguments are rendered into the SQL as literals here.
+//
+// chdb-go loads the library when the test binary starts: a missing library panics there,
+// which fails the run as surely as the check below.
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chdb-io/chdb-go/chdb"
+
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// chdbSession runs SQL in one chDB session and fails the test on any error.
+type chdbSession struct {
+	t    *testing.T
+	sess *chdb.Session
+}
+
+func (c chdbSession) run(sql string) string {
+	c.t.Helper()
+	res, err := c.sess.Query(sql, "TabSeparated")
+	if err != nil {
+		c.t.Fatalf("chdb: %v\n%s", err, sql)
+	}
+	if res == nil {
+		c.t.Fatalf("chdb: no result\n%s", sql)
+	}
+	defer res.Free()
+	if err := res.Error(); err != nil {
+		c.t.Fatalf("chdb: %v\n%s", err, sql)
+	}
+	return res.String()
+}
+
+// runQuery renders q for db with its arguments (or rows) as literals and runs it.
+func (c chdbSession) runQuery(q schema.Query, db string) string {
+	c.t.Helper()
+	text, err := q.Text(db)
+	if err != nil {
+		c.t.Fatalf("%s: %v", q.Name, err)
+	}
+	if q.Kind == schema.KindInsert {
+		rows := make([]string, len(q.Rows))
+		for i, r := range q.Rows {
+			rows[i] = "(" + literals(c.t, r) + ")"
+		}
+		return c.run(text + " VALUES " + strings.Join(rows, ", "))
+	}
+	return c.run(bindLiterals(c.t, text, q.Args))
+}
+
+// bindLiterals replaces each ? outside quotes with the next argument as a SQL literal.
+func bindLiterals(t *testing.T, sql string, args []any) string {
+	t.Helper()
+	var b strings.Builder
+	n := 0
+	quote := byte(0)
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && i+1 < len(sql) {
+				b.WriteByte(c)
+				i++
+				c = sql[i]
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+		case c == '?':
+			if n >= len(args) {
+				t.Fatalf("more ? than args in %s", sql)
+			}
+			b.WriteString(literal(t, args[n]))
+			n++
+			continue
+		}
+		b.WriteByte(c)
+	}
+	if n != len(args) {
+		t.Fatalf("%d args for %d ? in %s", len(args), n, sql)
+	}
+	return b.String()
+}
+
+func literals(t *testing.T, vals []any) string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = literal(t, v)
+	}
+	return strings.Join(out, ", ")
+}
+
+func literal(t *testing.T, v any) string {
+	t.Helper()
+	switch v := v.(type) {
+	case string:
+		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+	case time.Time:
+		return "toDateTime('" + v.UTC().Format(time.DateTime) + "', 'UTC')"
+	case uint32:
+		return strconv.FormatUint(uint64(v), 10)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	case int:
+		return strconv.Itoa(v)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	t.Fatalf("no literal for %T", v)
+	return ""
+}
+
+func catalogQuery(t *testing.T, name string) schema.Query {
+	t.Helper()
+	for _, q := range schema.Catalog() {
+		if q.Name == name {
+			return q
+		}
+	}
+	t.Fatalf("catalog has no %s", name)
+	return schema.Query{}
+}
+
+func TestChdb(t *testing.T) {
+	lib := os.Getenv("CHDB_LIB_PATH")
+	if lib == "" {
+		t.Fatalf("CHDB_LIB_PATH is not set: point it at libchdb.so (make test sets it)")
+	}
+	if _, err := os.Stat(lib); err != nil {
+		t.Fatalf("CHDB_LIB_PATH: %v", err)
+	}
+	sess, err := chdb.NewSession(t.TempDir())
+	if err != nil {
+		t.Fatalf("chdb session: %v", err)
+	}
+	defer sess.Close()
+	c := chdbSession{t: t, sess: sess}
+	version := strings.TrimSpace(c.run("SELECT version()"))
+	major, _ := strconv.Atoi(strings.Split(version, ".")[0])
+	if major < 24 {
+		t.Fatalf("chDB runs ClickHouse %s; this test is meant for a current release", version)
+	}
+	t.Logf("ClickHouse %s (chDB)", version)
+
+	const db = "neonmeter_chdb"
+	t.Run("migrations", func(t *testing.T) {
+		c := chdbSession{t: t, sess: sess}
+		c.runQuery(catalogQuery(t, "migrate.create_database"), db)
+		migs, err := schema.Migrations()
+		if err != nil {
+			t.Fatalf("migrations: %v", err)
+		}
+		for _, m := range migs {
+			stmts, err := m.Statements(db)
+			if err != nil {
+				t.Fatalf("statements: %v", err)
+			}
+			for _, s := range stmts {
+				c.run(s)
+				c.run(s) // idempotent, as racing Migrate calls need
+			}
+		}
+		got := strings.Fields(c.run("SELECT name FROM system.tables WHERE database = '" + db + "' ORDER BY name"))
+		if want := "collection_runs,collection_watermarks,usage_coarse,usage_facts,usage_hourly,usage_revisions"; strings.Join(got, ",") != want {
+			t.Fatalf("tables = %v, want %s", got, want)
+		}
+	})
+
+	t.Run("catalog", func(t *testing.T) {
+		c := chdbSession{t: t, sess: sess}
+		for _, q := range schema.Catalog() {
+			c.runQuery(q, db)
+		}
+	})
+
+	// The catalog inserted two versions of one hourly fact (3600 at version 1, 7200 at 2).
+	t.Run("latest row wins", func(t *testing.T) {
+		c := chdbSession{t: t, sess: sess}
+		check := func(stage, want string) {
+			t.Helper()
+			got := c.run("SELECT project_id, metric, toString(hour), value FROM " + db + ".usage_hourly ORDER BY project_id, metric, hour")
+			if got != want {
+				t.Fatalf("%s: usage_hourly =\n%s\nwant\n%s", stage, got, want)
+			}
+			if got, want := c.runQuery(catalogQuery(t, "usage.totals"), db), totalsFrom(want); got != want {
+				t.Fatalf("%s: usage.totals =\n%s\nwant\n%s", stage, got, want)
+			}
+		}
+		check("catalog inserts", "project-a\tcompute_unit_seconds\t2026-01-01 00:00:00\t7200\n")
+		if got := c.runQuery(catalogQuery(t, "facts.stored"), db); got != "project-a\tcompute_unit_seconds\t2026-01-01 00:00:00\t7200\t2\n" {
+			t.Fatalf("facts.stored = %q", got)
+		}
+
+		insert := catalogQuery(t, "facts.insert")
+		row := func(project string, value, version uint64) []any {
+			r := append([]any(nil), insert.Rows[0]...)
+			r[1], r[4], r[8] = project, value, version
+			return r
+		}
+		insert.Rows = [][]any{row("project-a", 1, 1)} // an old version arriving late
+		c.runQuery(insert, db)
+		check("late old version", "project-a\tcompute_unit_seconds\t2026-01-01 00:00:00\t7200\n")
+
+		insert.Rows = [][]any{row("project-a", 5000, 3), row("project-b", 42, 1), row("project-b", 43, 1)}
+		c.runQuery(insert, db)
+		got := c.run("SELECT project_id, value FROM " + db + ".usage_hourly ORDER BY project_id")
+		lines := strings.Split(strings.TrimSpace(got), "\n")
+		// project-b's two rows share version 1: exactly one of them is shown.
+		if len(lines) != 2 || lines[0] != "project-a\t5000" || (lines[1] != "project-b\t42" && lines[1] != "project-b\t43") {
+			t.Fatalf("after a revision: usage_hourly =\n%s", got)
+		}
+
+		c.run("OPTIMIZE TABLE " + db + ".usage_facts FINAL")
+		if got := strings.TrimSpace(c.run("SELECT count() FROM " + db + ".usage_facts")); got != "2" {
+			t.Fatalf("after merging, usage_facts has %s rows, want 2", got)
+		}
+	})
+
+	t.Run("revisions dedup", func(t *testing.T) {
+		c := chdbSession{t: t, sess: sess}
+		c.runQuery(catalogQuery(t, "revisions.insert"), db) // the catalog logged it once already
+		got := c.runQuery(catalogQuery(t, "revisions.list"), db)
+		if n := strings.Count(got, "\n"); n != 1 || !strings.Contains(got, "\t3600\t7200\t1\t2\t") {
+			t.Fatalf("revisions.list =\n%s\nwant the one revision", got)
+		}
+	})
+
+	t.Run("runs and watermarks replace", func(t *testing.T) {
+		c := chdbSession{t: t, sess: sess}
+		write := catalogQuery(t, "runs.write")
+		final := append([]any(nil), write.Rows[0]...)
+		final[7] = time.Date(2026, 1, 2, 2, 5, 0, 0, time.UTC) // finished_at
+		final[16] = schema.OutcomeSuccess
+		write.Rows = [][]any{final}
+		c.runQuery(write, db)
+		got := c.runQuery(catalogQuery(t, "runs.list"), db)
+		if strings.Count(got, "\n") != 1 || !strings.Contains(got, "\tsuccess\t") {
+			t.Fatalf("runs.list =\n%s\nwant one successful run", got)
+		}
+
+		set := catalogQuery(t, "watermarks.set")
+		later := append([]any(nil), set.Rows[0]...)
+		later[3] = time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)
+		later[4] = time.Date(2026, 1, 3, 2, 0, 0, 0, time.UTC)
+		set.Rows = [][]any{later}
+		c.runQuery(set, db)
+		if got := c.runQuery(catalogQuery(t, "watermarks.get"), db); got != "2026-01-03 00:00:00\n" {
+			t.Fatalf("watermarks.get = %q", got)
+		}
+	})
+
+	t.Run("doc examples", func(t *testing.T) {
+		c := chdbSession{t: t, sess: sess}
+		insert := catalogQuery(t, "facts.insert")
+		insert.Rows = nil
+		for _, f := range docSampleFacts() {
+			insert.Rows = append(insert.Rows, []any{f.OrgID, f.ProjectID, f.Metric, f.Hour, f.Value, f.PeriodID, f.PeriodPlan, f.CollectedAt, f.Version})
+		}
+		c.runQuery(insert, db)
+		for i, q := range docExamples(t, db) {
+			if strings.TrimSpace(c.run(q)) == "" {
+				t.Fatalf("example %d found nothing:\n%s", i+1, q)
+			}
+		}
+	})
+
+	t.Run("retention lists partitions", func(t *testing.T) {
+		c := chdbSession{t: t, sess: sess}
+		got := c.runQuery(catalogQuery(t, "retention.partitions"), db)
+		for _, want := range []string{"usage_coarse\t202601", "usage_facts\t202601", "usage_revisions\t202601"} {
+			if !strings.Contains(got, want) {
+				t.Fatalf("retention.partitions =\n%s\nmissing %s", got, want)
+			}
+		}
+	})
+}
+
+// totalsFrom turns usage_hourly lines (project, metric, hour, value) of single hours into the
+// expected usage.totals output.
+func totalsFrom(hourly string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(hourly), "\n") {
+		f := strings.Split(line, "\t")
+		fmt.Fprintf(&b, "%s\t%s\t%s\n", f[0], f[1], f[3])
+	}
+	return b.String()
+}

@@ -1,0 +1,162 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Fact is one hourly usage value of one project and metric: a row of usage_facts.
+type Fact struct {
+	OrgID     string
+	ProjectID string
+	// Metric is Neon's metric name, like compute_unit_seconds.
+	Metric string
+	// Hour is the start of the hour, UTC, on the hour.
+	Hour time.Time
+	// Value is in Neon's raw unit of the metric (CU-seconds, byte-hours, bytes, branch-hours).
+	Value      uint64
+	PeriodID   string
+	PeriodPlan string
+	// CollectedAt is when the value was read from Neon (stored to the second).
+	CollectedAt time.Time
+	// Version orders rows of the same (org, project, metric, hour): the highest replaces the
+	// others. A re-collection or revision must use a version above the stored one.
+	Version uint64
+}
+
+// FactKey identifies an hourly fact within one organization.
+type FactKey struct {
+	ProjectID string
+	Metric    string
+	Hour      time.Time
+}
+
+// StoredFact is the latest stored value of a fact, its version and the Neon billing period it
+// was reported in (kept when a later revision sets the value to zero).
+type StoredFact struct {
+	Value      uint64
+	Version    uint64
+	PeriodID   string
+	PeriodPlan string
+}
+
+// maxInList caps the project ids of one IN list so statements stay far below ClickHouse's
+// max_query_size (256 KiB) whatever the caller passes; longer lists are read in chunks.
+const maxInList = 1000
+
+// StoredFacts returns the latest stored value and version of every hourly fact of these
+// projects in [from, to). No projects means an empty result. Hour keys are UTC.
+//
+// It reads usage_facts FINAL directly rather than the usage_hourly view because 18.16 does not
+// push WHERE into views; that is correct because every filter is on a key column, which all
+// versions of a fact share.
+func StoredFacts(ctx context.Context, conn driver.Conn, db, orgID string, projectIDs []string, from, to time.Time) (map[FactKey]StoredFact, error) {
+	out := map[FactKey]StoredFact{}
+	for start := 0; start < len(projectIDs); start += maxInList {
+		chunk := projectIDs[start:min(start+maxInList, len(projectIDs))]
+		if err := readStoredFacts(ctx, conn, db, storedFactsQuery(orgID, chunk, from, to), out); err != nil {
+			return nil, fmt.Errorf("stored facts org %s: %w", orgID, err)
+		}
+	}
+	return out, nil
+}
+
+func readStoredFacts(ctx context.Context, conn driver.Conn, db string, q Query, out map[FactKey]StoredFact) error {
+	rows, err := q.query(ctx, conn, db)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k FactKey
+			f StoredFact
+		)
+		if err := rows.Scan(&k.ProjectID, &k.Metric, &k.Hour, &f.Value, &f.Version, &f.PeriodID, &f.PeriodPlan); err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		k.Hour = k.Hour.UTC()
+		out[k] = f
+	}
+	return rows.Err()
+}
+
+func storedFactsQuery(orgID string, projectIDs []string, from, to time.Time) Query {
+	args := []any{orgID}
+	for _, p := range projectIDs {
+		args = append(args, p)
+	}
+	args = append(args, utc(from), utc(to))
+	return Query{Name: "facts.stored", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, hour, value, version, period_id, period_plan
+FROM {db}.usage_facts FINAL
+WHERE org_id = ? AND project_id IN (` + inList(len(projectIDs)) + `) AND hour >= ? AND hour < ?`}
+}
+
+// InsertFacts writes facts to usage_facts in one batch. A fact whose key is already stored
+// replaces it when its version is higher; nothing is ever added up. Hours must be on the hour.
+func InsertFacts(ctx context.Context, conn driver.Conn, db string, facts []Fact) error {
+	for _, f := range facts {
+		if err := checkFact(f); err != nil {
+			return fmt.Errorf("insert facts: %w", err)
+		}
+	}
+	if err := insertFactsQuery(facts).insert(ctx, conn, db); err != nil {
+		return fmt.Errorf("insert facts: %w", err)
+	}
+	return nil
+}
+
+func checkFact(f Fact) error {
+	switch {
+	case f.OrgID == "" || f.ProjectID == "" || f.Metric == "":
+		return fmt.Errorf("fact %s/%s/%s %s: empty org, project or metric", f.OrgID, f.ProjectID, f.Metric, f.Hour.UTC().Format(time.RFC3339))
+	case !f.Hour.Truncate(time.Hour).Equal(f.Hour) || f.Hour.Unix() <= 0:
+		return fmt.Errorf("fact %s/%s/%s: hour %s is not the start of an hour after 1970", f.OrgID, f.ProjectID, f.Metric, f.Hour.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+func insertFactsQuery(facts []Fact) Query {
+	rows := make([][]any, len(facts))
+	for i, f := range facts {
+		rows[i] = []any{f.OrgID, f.ProjectID, f.Metric, utc(f.Hour), f.Value, f.PeriodID, f.PeriodPlan, utc(f.CollectedAt), f.Version}
+	}
+	return Query{Name: "facts.insert", Kind: KindInsert, Rows: rows,
+		SQL: "INSERT INTO {db}.usage_facts (org_id, project_id, metric, hour, value, period_id, period_plan, collected_at, version)"}
+}
+
+// UsageTotals returns sum(value) per (project, metric) of the organization's hourly facts in
+// [from, to), read through the usage_hourly view, the contract billing and finance read.
+func UsageTotals(ctx context.Context, conn driver.Conn, db, orgID string, from, to time.Time) (map[[2]string]uint64, error) {
+	rows, err := usageTotalsQuery(orgID, from, to).query(ctx, conn, db)
+	if err != nil {
+		return nil, fmt.Errorf("usage totals org %s: %w", orgID, err)
+	}
+	defer rows.Close()
+	out := map[[2]string]uint64{}
+	for rows.Next() {
+		var (
+			project, metric string
+			total           uint64
+		)
+		if err := rows.Scan(&project, &metric, &total); err != nil {
+			return nil, fmt.Errorf("usage totals org %s: scan: %w", orgID, err)
+		}
+		out[[2]string{project, metric}] = total
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage totals org %s: %w", orgID, err)
+	}
+	return out, nil
+}
+
+func usageTotalsQuery(orgID string, from, to time.Time) Query {
+	return Query{Name: "usage.totals", Kind: KindSelect, Args: []any{orgID, utc(from), utc(to)}, SQL: `SELECT project_id, metric, sum(value) AS total
+FROM {db}.usage_hourly
+WHERE org_id = ? AND hour >= ? AND hour < ?
+GROUP BY project_id, metric
+ORDER BY project_id, metric`}
+}

@@ -1,0 +1,160 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Kind says how a Query is run.
+type Kind uint8
+
+const (
+	// KindSelect returns rows (conn.Query).
+	KindSelect Kind = iota + 1
+	// KindExec is DDL or ALTER (conn.Exec).
+	KindExec
+	// KindInsert is a batch insert: SQL is "INSERT INTO t (columns)" and each of Rows is
+	// appended to a batch (conn.PrepareBatch). 18.16 refuses batches that do not name columns.
+	KindInsert
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindSelect:
+		return "select"
+	case KindExec:
+		return "exec"
+	case KindInsert:
+		return "insert"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Query is one SQL statement of the product with its arguments. Statements are values rather
+// than strings scattered through the code so that Catalog can list every one of them and tests
+// can print them and run each on ClickHouse 18.16 and on current ClickHouse.
+type Query struct {
+	// Name identifies the statement, like "facts.stored".
+	Name string
+	Kind Kind
+	// SQL holds {db} and {on_cluster} placeholders (filled by Text) and a ? per argument.
+	// Arguments are bound client-side by clickhouse-go: 18.16 has no server-side parameters.
+	SQL string
+	// Args are bound in order to the ? of SQL (select and exec).
+	Args []any
+	// Rows are the rows of a batch insert, each in the column order SQL names.
+	Rows [][]any
+}
+
+// Text returns the statement for database db.
+func (q Query) Text(db string) (string, error) {
+	s, err := render(q.SQL, db)
+	if err != nil {
+		return "", fmt.Errorf("query %s: %w", q.Name, err)
+	}
+	return s, nil
+}
+
+// Run runs the statement in database db and reads and discards any rows it returns. The
+// product's functions use the typed helpers; Run is for checks that every statement runs.
+func (q Query) Run(ctx context.Context, conn driver.Conn, db string) error {
+	switch q.Kind {
+	case KindSelect:
+		rows, err := q.query(ctx, conn, db)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("%s: %w", q.Name, err)
+		}
+		return nil
+	case KindExec:
+		return q.exec(ctx, conn, db)
+	case KindInsert:
+		return q.insert(ctx, conn, db)
+	}
+	return fmt.Errorf("%s: unknown kind %v", q.Name, q.Kind)
+}
+
+func (q Query) query(ctx context.Context, conn driver.Conn, db string) (driver.Rows, error) {
+	text, err := q.Text(db)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, text, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", q.Name, err)
+	}
+	return rows, nil
+}
+
+func (q Query) exec(ctx context.Context, conn driver.Conn, db string) error {
+	text, err := q.Text(db)
+	if err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, text, q.Args...); err != nil {
+		return fmt.Errorf("%s: %w", q.Name, err)
+	}
+	return nil
+}
+
+// insert sends Rows as one batch. An empty batch sends nothing.
+func (q Query) insert(ctx context.Context, conn driver.Conn, db string) error {
+	if len(q.Rows) == 0 {
+		return nil
+	}
+	text, err := q.Text(db)
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, text)
+	if err != nil {
+		return fmt.Errorf("%s: prepare: %w", q.Name, err)
+	}
+	defer batch.Close()
+	for i, row := range q.Rows {
+		if err := batch.Append(row...); err != nil {
+			return fmt.Errorf("%s: row %d: %w", q.Name, i, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("%s: send %d rows: %w", q.Name, len(q.Rows), err)
+	}
+	return nil
+}
+
+// utc returns t in UTC truncated to whole seconds, what a DateTime('UTC') column holds. The
+// zero time becomes the Unix epoch, DateTime's zero, since DateTime cannot hold year 1.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Unix(0, 0).UTC()
+	}
+	return t.UTC().Truncate(time.Second)
+}
+
+// fromDB turns a DateTime read back into Go: the epoch becomes the zero time again.
+func fromDB(t time.Time) time.Time {
+	if t.Unix() == 0 {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// inList returns "?, ?, …" with n placeholders, for IN lists whose length varies.
+func inList(n int) string {
+	b := make([]byte, 0, 3*n)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, '?')
+	}
+	return string(b)
+}
