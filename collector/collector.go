@@ -71,9 +71,9 @@ type Config struct {
 	// FlushRows is how many changed rows are buffered before an insert (default 50,000).
 	FlushRows int
 	// Now is the clock (default time.Now).
-	Now      func() time.Time
-	Logger   *slog.Logger
-	Metrics  *Metrics // optional
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics *Metrics // optional
 	// Progress, if set, is told after every page.
 	Progress func(Progress)
 }

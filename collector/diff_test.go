@@ -13,7 +13,9 @@ func TestDiff(t *testing.T) {
 	obs := func(p, m string, hour int, v uint64) Observation {
 		return Observation{ProjectID: p, Metric: m, Hour: h(hour), Value: v, PeriodID: "per", PeriodPlan: "scale"}
 	}
-	st := func(v, ver uint64) schema.StoredFact { return schema.StoredFact{Value: v, Version: ver, PeriodID: "per", PeriodPlan: "scale"} }
+	st := func(v, ver uint64) schema.StoredFact {
+		return schema.StoredFact{Value: v, Version: ver, PeriodID: "per", PeriodPlan: "scale"}
+	}
 
 	cases := []struct {
 		name      string

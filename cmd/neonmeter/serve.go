@@ -24,7 +24,9 @@ import (
 // ServeCommand runs the scheduled loops and serves /metrics and /healthz.
 type ServeCommand struct{ *Env }
 
-func (c *ServeCommand) Synopsis() string { return "run scheduled sweeps and serve /metrics and /healthz" }
+func (c *ServeCommand) Synopsis() string {
+	return "run scheduled sweeps and serve /metrics and /healthz"
+}
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)

@@ -13,7 +13,9 @@ import (
 // StatusCommand reports the watermark, recent sweeps and uncovered hours.
 type StatusCommand struct{ *Env }
 
-func (c *StatusCommand) Synopsis() string { return "show collection coverage: watermark, recent runs, gaps" }
+func (c *StatusCommand) Synopsis() string {
+	return "show collection coverage: watermark, recent runs, gaps"
+}
 
 func (c *StatusCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
