@@ -160,8 +160,10 @@ type Summary struct {
 	APIRequests   int64
 	Retries       int64
 	Duration      time.Duration
-	Outcome       string
-	Watermark     time.Time // after the sweep
+	// Where the time went: waiting for Neon pages, reading stored facts, inserting changes.
+	FetchWait, StoreRead, StoreWrite time.Duration
+	Outcome                          string
+	Watermark                        time.Time // after the sweep
 }
 
 const granularityHourly = "hourly"
@@ -281,7 +283,8 @@ func (c *Collector) Sweep(ctx context.Context, w Window) (Summary, error) {
 	}
 	log.Info("sweep done", "pages", sum.Pages, "projects", sum.Projects, "values", sum.ValuesFetched,
 		"rows_written", sum.RowsWritten, "revisions", sum.Revisions, "api_requests", sum.APIRequests,
-		"retries", sum.Retries, "duration", sum.Duration)
+		"retries", sum.Retries, "duration", sum.Duration, "fetch_wait", sum.FetchWait,
+		"store_read", sum.StoreRead, "store_write", sum.StoreWrite)
 	return sum, nil
 }
 
@@ -325,6 +328,7 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 	var facts []schema.Fact
 	var revs []schema.Revision
 	flush := func() error {
+		defer func(t time.Time) { sum.StoreWrite += time.Since(t) }(time.Now())
 		if len(revs) > 0 {
 			// Revisions first: a crash before the facts re-detects the same replacement, which the
 			// revisions table deduplicates by (key, old version).
@@ -342,7 +346,13 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 		facts, revs = facts[:0], revs[:0]
 		return nil
 	}
-	for f := range ch {
+	for {
+		waitStart := time.Now()
+		f, ok := <-ch
+		sum.FetchWait += time.Since(waitStart)
+		if !ok {
+			break
+		}
 		if f.err != nil {
 			if errors.Is(f.err, neon.ErrNoConsumptionHistory) {
 				return fmt.Errorf("organization %s: its Neon plan has no consumption history on the %s route (403); nothing was recorded: %w",
@@ -354,7 +364,9 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 		if err != nil {
 			return fmt.Errorf("page %d: %w", sum.Pages+1, err)
 		}
+		readStart := time.Now()
 		stored, err := c.cfg.Store.StoredFacts(ctx, c.cfg.OrgID, ids, sum.From, sum.To)
+		sum.StoreRead += time.Since(readStart)
 		if err != nil {
 			return fmt.Errorf("read stored facts for page %d: %w", sum.Pages+1, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,13 +92,15 @@ func TestConsumptionV2_RequestShape(t *testing.T) {
 	if _, err := collect(c.ConsumptionV2(context.Background(), q)); err != nil {
 		t.Fatal(err)
 	}
-	if len(reqs) != 2 {
-		t.Fatalf("%d requests, want 2 (one 503 retry)", len(reqs))
+	snapshot := func() []*http.Request { mu.Lock(); defer mu.Unlock(); return slices.Clone(reqs) }
+	got := snapshot()
+	if len(got) != 2 {
+		t.Fatalf("%d requests, want 2 (one 503 retry)", len(got))
 	}
-	if reqs[0].Header.Get("X-Request-ID") == reqs[1].Header.Get("X-Request-ID") {
+	if got[0].Header.Get("X-Request-ID") == got[1].Header.Get("X-Request-ID") {
 		t.Error("attempts share an X-Request-ID")
 	}
-	for _, r := range reqs {
+	for _, r := range got {
 		if r.URL.Path != "/api/v2/consumption_history/v2/projects" {
 			t.Errorf("path %q", r.URL.Path)
 		}
@@ -123,14 +126,19 @@ func TestConsumptionV2_RequestShape(t *testing.T) {
 		}
 	}
 	// Default metrics: all eight.
+	mu.Lock()
 	reqs = nil
-	if _, err := collect(c.ConsumptionV2(context.Background(), hourlyQuery("org-a", 3))); err == nil {
-		// The page carries only two metrics, both among the eight.
-	} else {
+	mu.Unlock()
+	// The page carries only two metrics, both among the eight.
+	if _, err := collect(c.ConsumptionV2(context.Background(), hourlyQuery("org-a", 3))); err != nil {
 		t.Fatal(err)
 	}
-	if got := reqs[0].URL.Query()["metrics"]; !slices.Equal(got, neon.V2Metrics()) || reqs[0].URL.Query().Get("limit") != "100" {
-		t.Errorf("default metrics %q, limit %q", got, reqs[0].URL.Query().Get("limit"))
+	got = snapshot()
+	if len(got) != 1 {
+		t.Fatalf("%d requests", len(got))
+	}
+	if m := got[0].URL.Query()["metrics"]; !slices.Equal(m, neon.V2Metrics()) || got[0].URL.Query().Get("limit") != "100" {
+		t.Errorf("default metrics %q, limit %q", m, got[0].URL.Query().Get("limit"))
 	}
 }
 
@@ -283,15 +291,16 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ma
 }
 
 func TestClient_RetriesExhausted(t *testing.T) {
-	var lastID string
+	var ids syncList
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request, n int64) {
-		lastID = r.Header.Get("X-Request-ID")
+		ids.add(r.Header.Get("X-Request-ID"))
 		generalError(w, r, 429, "TOO_MANY_REQUESTS", "slow down")
 	})
 	cfg := testConfig(srv.URL)
 	cfg.MaxRetries = 3
 	c := newClient(t, cfg)
 	_, err := c.GetProject(context.Background(), "proj-1")
+	lastID := ids.last()
 	if !errors.Is(err, neon.ErrRateLimited) {
 		t.Fatalf("got %v, want ErrRateLimited", err)
 	}
@@ -374,11 +383,10 @@ func TestClient_FinalStatuses(t *testing.T) {
 
 func TestClient_MutationRetries(t *testing.T) {
 	okBody := []byte(`{"endpoint":{"id":"ep-1","project_id":"proj-1","branch_id":"br-1","current_state":"idle","disabled":true,"autoscaling_limit_min_cu":0.25,"autoscaling_limit_max_cu":1,"suspend_timeout_seconds":300},"operations":[{"id":"0b7a7f5e-1111-4222-8333-444455556666","project_id":"proj-1","action":"apply_config","status":"running","failures_count":0,"created_at":"2026-05-10T00:00:00Z","updated_at":"2026-05-10T00:00:00Z","total_duration_ms":0}]}`)
-	var bodies []string
+	var sent syncList
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request, n int64) {
-		b := make([]byte, 1024)
-		k, _ := r.Body.Read(b)
-		bodies = append(bodies, r.Method+" "+string(b[:k]))
+		b, _ := io.ReadAll(r.Body)
+		sent.add(r.Method + " " + string(b))
 		switch n {
 		case 1:
 			generalError(w, r, 423, "", "locked")
@@ -397,7 +405,7 @@ func TestClient_MutationRetries(t *testing.T) {
 	if !ep.Disabled || ep.ID != "ep-1" || len(ops) != 1 || ops[0].Action != "apply_config" || ops[0].Status != neon.OperationRunning {
 		t.Errorf("endpoint %+v ops %+v", ep, ops)
 	}
-	if len(bodies) != 3 || bodies[2] != `PATCH {"endpoint":{"disabled":true}}` {
+	if bodies := sent.all(); len(bodies) != 3 || bodies[2] != `PATCH {"endpoint":{"disabled":true}}` {
 		t.Errorf("requests %q", bodies)
 	}
 	if st := c.Stats(); st.WakeRisk != 3 || st.Retries != 2 {
@@ -405,9 +413,7 @@ func TestClient_MutationRetries(t *testing.T) {
 	}
 
 	// A network error after sending a mutation is final: the change may have happened.
-	var hits int
 	dead := serve(t, func(w http.ResponseWriter, r *http.Request, n int64) {
-		hits++
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
 			conn.Close()
@@ -417,17 +423,16 @@ func TestClient_MutationRetries(t *testing.T) {
 	if _, _, err := c.SuspendEndpoint(context.Background(), "proj-1", "ep-1"); err == nil {
 		t.Fatal("no error from a dropped connection")
 	}
-	if hits != 1 {
+	if hits := dead.n.Load(); hits != 1 {
 		t.Errorf("mutation sent %d times after a network error, want 1", hits)
 	}
 	// The same fault on a GET is retried.
-	hits = 0
 	cfg := testConfig(dead.URL)
 	cfg.MaxRetries = 2
 	if _, err := newClient(t, cfg).ListEndpoints(context.Background(), "proj-1"); err == nil {
 		t.Fatal("no error")
 	}
-	if hits != 3 {
+	if hits := dead.n.Load() - 1; hits != 3 {
 		t.Errorf("GET sent %d times, want 3", hits)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"iter"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -186,4 +188,30 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 func generalError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	b, _ := json.Marshal(map[string]string{"code": code, "message": msg, "request_id": r.Header.Get("X-Request-ID")})
 	writeJSON(w, status, b)
+}
+
+// syncList collects strings from handler goroutines.
+type syncList struct {
+	mu sync.Mutex
+	v  []string
+}
+
+func (l *syncList) add(s string) {
+	l.mu.Lock()
+	l.v = append(l.v, s)
+	l.mu.Unlock()
+}
+
+func (l *syncList) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.v)
+}
+
+func (l *syncList) last() string {
+	all := l.all()
+	if len(all) == 0 {
+		return ""
+	}
+	return all[len(all)-1]
 }

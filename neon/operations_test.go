@@ -76,10 +76,10 @@ func TestWaitOperations(t *testing.T) {
 }
 
 func TestUpdateProject_Body(t *testing.T) {
-	var bodies []string
+	var sent syncList
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request, n int64) {
 		b, _ := io.ReadAll(r.Body)
-		bodies = append(bodies, r.Method+" "+r.URL.Path+" "+r.Header.Get("Content-Type")+" "+string(b))
+		sent.add(r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type") + " " + string(b))
 		writeJSON(w, 200, []byte(`{"project":{"id":"proj-1","settings":{"quota":{"active_time_seconds":1}}},"operations":[]}`))
 	})
 	c := newClient(t, testConfig(srv.URL))
@@ -96,7 +96,7 @@ func TestUpdateProject_Body(t *testing.T) {
 		`PATCH /projects/proj-1 application/json {"project":{"settings":{"quota":{"active_time_seconds":1,"compute_time_seconds":0,"written_data_bytes":0,"data_transfer_bytes":0,"logical_size_bytes":0}}}}`,
 		`PATCH /projects/proj-1 application/json {"project":{"default_endpoint_settings":{"autoscaling_limit_min_cu":0.25,"suspend_timeout_seconds":-1}}}`,
 	}
-	if strings.Join(bodies, "\n") != strings.Join(want, "\n") {
+	if bodies := sent.all(); strings.Join(bodies, "\n") != strings.Join(want, "\n") {
 		t.Errorf("sent\n%s\nwant\n%s", strings.Join(bodies, "\n"), strings.Join(want, "\n"))
 	}
 	// Rejected before any request.
@@ -121,7 +121,7 @@ func TestUpdateProject_Body(t *testing.T) {
 			t.Errorf("project id %q accepted", id)
 		}
 	}
-	if len(bodies) != 2 {
+	if bodies := sent.all(); len(bodies) != 2 {
 		t.Errorf("%d requests; invalid input must send none", len(bodies))
 	}
 }

@@ -98,7 +98,7 @@ func (s *Sim) handleConsumption(rc *reqCtx, legacy bool) {
 	if !ok {
 		return
 	}
-	page := s.consumptionPage(rc, &cq)
+	page, more := s.consumptionPage(rc, &cq)
 
 	views := make([]view, len(page))
 	s.mu.Lock()
@@ -109,7 +109,7 @@ func (s *Sim) handleConsumption(rc *reqCtx, legacy bool) {
 	s.mu.Unlock()
 
 	rc.status = http.StatusOK
-	*rc.buf = s.appendConsumption((*rc.buf)[:0], &cq, page, views, revs, rc.sec())
+	*rc.buf = s.appendConsumption((*rc.buf)[:0], &cq, page, more, views, revs, rc.sec())
 }
 
 func (s *Sim) parseConsumption(rc *reqCtx, legacy bool) (consQuery, bool) {
@@ -232,11 +232,12 @@ func (s *Sim) parseConsumption(rc *reqCtx, legacy bool) (consQuery, bool) {
 }
 
 // consumptionPage selects the page's projects, newest-created first, after the cursor; with
-// the repeat-page fault it selects the page that ended at the cursor instead.
-func (s *Sim) consumptionPage(rc *reqCtx, cq *consQuery) []int32 {
+// the repeat-page fault it selects the page that ended at the cursor instead. more reports
+// whether projects follow the page.
+func (s *Sim) consumptionPage(rc *reqCtx, cq *consQuery) (page []int32, more bool) {
 	order := s.orgs[cq.org].projects
 	keep := func(idx int32) bool { return cq.ids == nil || cq.ids[idx] }
-	page := make([]int32, 0, cq.limit)
+	page = make([]int32, 0, cq.limit)
 	if rc.fault == faultRepeatPage && cq.cursor >= 0 {
 		for i := int(cq.cursor); i >= 0 && len(page) < cq.limit; i-- {
 			if keep(order[i]) {
@@ -245,19 +246,25 @@ func (s *Sim) consumptionPage(rc *reqCtx, cq *consQuery) []int32 {
 		}
 		slices.Reverse(page)
 		rc.applied = len(page) > 0
-		return page
+		return page, true
 	}
-	for i := int(cq.cursor) + 1; i < len(order) && len(page) < cq.limit; i++ {
+	i := int(cq.cursor) + 1
+	for ; i < len(order) && len(page) < cq.limit; i++ {
 		if keep(order[i]) {
 			page = append(page, order[i])
 		}
 	}
-	return page
+	for ; i < len(order); i++ {
+		if keep(order[i]) {
+			return page, true
+		}
+	}
+	return page, false
 }
 
-// appendConsumption writes a page. A full page carries pagination (there may be more); the
-// end of the list is a short or empty page.
-func (s *Sim) appendConsumption(b []byte, cq *consQuery, page []int32, views []view, revs []revision, now int64) []byte {
+// appendConsumption writes a page. A full page followed by more projects carries pagination;
+// the last page has none, so a listing of N projects costs exactly ⌈N/limit⌉ requests.
+func (s *Sim) appendConsumption(b []byte, cq *consQuery, page []int32, more bool, views []view, revs []revision, now int64) []byte {
 	b = append(b, `{"projects":[`...)
 	for i, idx := range page {
 		if i > 0 {
@@ -266,7 +273,7 @@ func (s *Sim) appendConsumption(b []byte, cq *consQuery, page []int32, views []v
 		b = s.appendProjectConsumption(b, cq, &s.projects[idx], &views[i], revs, now)
 	}
 	b = append(b, ']')
-	if len(page) > 0 && len(page) == cq.limit {
+	if more && len(page) == cq.limit {
 		b = append(b, `,"pagination":{"cursor":`...)
 		b = appendString(b, s.projects[page[len(page)-1]].id)
 		b = append(b, '}')

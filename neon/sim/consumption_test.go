@@ -151,16 +151,22 @@ func TestConsumption_Pagination(t *testing.T) {
 			prev = st.CreatedAt
 		}
 	}
-	// A full last page carries a cursor; the page after it is empty and has none.
+	// A full page with more projects after it carries the cursor; a full last page carries none,
+	// so a listing costs exactly ⌈N/limit⌉ requests. A cursor at the end gives an empty page.
 	org := orgByPlan(t, s, "launch")
 	n := len(org.ProjectIDs)
 	var pg v2Page
-	a.get(consumptionURL(false, org.ID, t0.Add(-2*time.Hour), t0, "hourly", v2Metrics, n, ""), &pg)
-	if pg.Pagination == nil || pg.Pagination.Cursor != org.ProjectIDs[n-1] {
-		t.Fatalf("full page: pagination %+v, want cursor %s", pg.Pagination, org.ProjectIDs[n-1])
+	a.get(consumptionURL(false, org.ID, t0.Add(-2*time.Hour), t0, "hourly", v2Metrics, n-1, ""), &pg)
+	if pg.Pagination == nil || pg.Pagination.Cursor != org.ProjectIDs[n-2] {
+		t.Fatalf("full page before the end: pagination %+v, want cursor %s", pg.Pagination, org.ProjectIDs[n-2])
+	}
+	var last v2Page
+	a.get(consumptionURL(false, org.ID, t0.Add(-2*time.Hour), t0, "hourly", v2Metrics, n, ""), &last)
+	if len(last.Projects) != n || last.Pagination != nil {
+		t.Fatalf("full last page: %d projects, pagination %+v; want %d and none", len(last.Projects), last.Pagination, n)
 	}
 	var empty v2Page
-	a.get(consumptionURL(false, org.ID, t0.Add(-2*time.Hour), t0, "hourly", v2Metrics, 100, pg.Pagination.Cursor), &empty)
+	a.get(consumptionURL(false, org.ID, t0.Add(-2*time.Hour), t0, "hourly", v2Metrics, 100, org.ProjectIDs[n-1]), &empty)
 	if len(empty.Projects) != 0 || empty.Pagination != nil {
 		t.Fatalf("after the last project: %d projects, pagination %+v", len(empty.Projects), empty.Pagination)
 	}

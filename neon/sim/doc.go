@@ -23,7 +23,9 @@
 // # Fidelity rules
 //
 //   - Hourly buckets exist only for complete hours (end ≤ Now); daily and monthly buckets are the
-//     sums of the hourly values in them (a current day or month is partial).
+//     sums of the hourly values in them (a current day or month is partial). That includes the
+//     legacy level metrics synthetic_storage_size_bytes and logical_size_bytes, which Neon
+//     probably reports as a level per bucket: summing keeps backfills consistent.
 //   - A bucket whose end is less than 2 h before Now is reported at 92–99 % of its final value,
 //     growing in 15-minute steps, like Neon's refresh.
 //   - Zero metrics and empty buckets are omitted; a period without buckets is omitted.
@@ -39,6 +41,8 @@
 //   - Rate limiting uses real time (token buckets like Neon's), not Config.Now, so a test with a
 //     frozen clock still gets tokens back.
 //
-// Injected faults (SetFaults) that corrupt a 200 body either truncate it (invalid JSON) or add
+// Injected status faults (429, 500, 503, 423) answer before the handler runs, so a faulted
+// mutation did not happen; truncated and malformed bodies are made after it, so it did, as
+// when a real response is lost. Injected faults (SetFaults) that corrupt a 200 body either truncate it (invalid JSON) or add
 // the top-level key "neonsim_fault"; InjectedFault recognizes both, for spectest's SkipResponse.
 package sim
