@@ -164,7 +164,7 @@ func (c *Collector) coarseSweep(ctx context.Context, seg Segment, store CoarseSt
 			sweepErr = fmt.Errorf("fetch page %d: %w", sum.Pages+1, err)
 			break
 		}
-		obs, ids, err := flattenBuckets(page, seg)
+		obs, ids, periods, err := flattenBuckets(page, seg)
 		if err != nil {
 			sweepErr = fmt.Errorf("page %d: %w", sum.Pages+1, err)
 			break
@@ -175,7 +175,7 @@ func (c *Collector) coarseSweep(ctx context.Context, seg Segment, store CoarseSt
 			break
 		}
 		// Coarse buckets are long past: nothing in them is provisional.
-		d := Diff(DiffInput{OrgID: c.cfg.OrgID, Observed: obs, Projects: ids, Stored: stored,
+		d := Diff(DiffInput{OrgID: c.cfg.OrgID, Observed: obs, Projects: ids, Stored: stored, Periods: periods,
 			ProvisionalFrom: seg.To, Version: version, CollectedAt: start, RunID: sum.RunID})
 		facts := make([]schema.CoarseFact, len(d.Facts))
 		for i, f := range d.Facts {
@@ -232,10 +232,10 @@ func bucketEnd(g neon.Granularity, start time.Time) time.Time {
 
 // flattenBuckets is Flatten for daily and monthly pages: each bucket must start on its
 // granularity's edge inside the segment.
-func flattenBuckets(page *neon.ConsumptionPage, seg Segment) ([]Observation, []string, error) {
-	obs, ids, err := Flatten(page, seg.From, seg.To)
+func flattenBuckets(page *neon.ConsumptionPage, seg Segment) ([]Observation, []string, Periods, error) {
+	obs, ids, periods, err := Flatten(page, seg.From, seg.To)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, o := range obs {
 		edge := startOfDay(o.Hour)
@@ -243,9 +243,9 @@ func flattenBuckets(page *neon.ConsumptionPage, seg Segment) ([]Observation, []s
 			edge = startOfMonth(o.Hour)
 		}
 		if !edge.Equal(o.Hour) {
-			return nil, nil, fmt.Errorf("project %s: %s bucket starts at %s, not on a bucket edge",
+			return nil, nil, nil, fmt.Errorf("project %s: %s bucket starts at %s, not on a bucket edge",
 				o.ProjectID, seg.Granularity, o.Hour.Format(time.RFC3339))
 		}
 	}
-	return obs, ids, nil
+	return obs, ids, periods, nil
 }

@@ -44,7 +44,9 @@ type Source interface {
 
 // Store is the part of ClickHouse a collector reads and writes.
 type Store interface {
-	StoredFacts(ctx context.Context, orgID string, projectIDs []string, from, to time.Time) (map[Key]schema.StoredFact, error)
+	// StoredFacts returns the latest stored value of every fact of these projects and metrics
+	// in [from, to).
+	StoredFacts(ctx context.Context, orgID string, projectIDs, metrics []string, from, to time.Time) (map[Key]schema.StoredFact, error)
 	InsertFacts(ctx context.Context, facts []schema.Fact) error
 	InsertRevisions(ctx context.Context, revs []schema.Revision) error
 	WriteRun(ctx context.Context, r schema.Run) error
@@ -304,16 +306,18 @@ func (c *Collector) pages(ctx context.Context, from, to time.Time) iter.Seq2[*ne
 	return c.cfg.Source.ConsumptionV2(ctx, q)
 }
 
-func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, estimated int, wallStart time.Time) error {
+// sweep runs the pipeline of one window: a fetcher goroutine reads and decodes pages ahead,
+// this goroutine reads what is stored for each page and diffs, and a writer goroutine inserts
+// the changes, so Neon, the diff and ClickHouse work at the same time.
+func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, estimated int, wallStart time.Time) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Fetch and decode the next pages while this one is diffed and written.
-	ch := make(chan fetched, 2)
+	pages := make(chan fetched, 2)
 	go func() {
-		defer close(ch)
+		defer close(pages)
 		for page, err := range c.pages(ctx, sum.From, sum.To) {
 			select {
-			case ch <- fetched{page, err}:
+			case pages <- fetched{page, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -323,32 +327,42 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 		}
 	}()
 
+	batches := make(chan batch, 1)
+	writeDone := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range batches {
+			if err != nil {
+				continue // drain after a failure; the sweep is being cancelled
+			}
+			start := time.Now()
+			if err = c.write(ctx, b); err != nil {
+				cancel()
+			} else {
+				sum.RowsWritten += int64(len(b.facts))
+				sum.Revisions += int64(len(b.revs))
+			}
+			sum.StoreWrite += time.Since(start)
+		}
+		writeDone <- err
+	}()
+	var pending batch
+	defer func() {
+		// The writer's error explains a cancelled read or fetch better than either does.
+		if len(pending.facts) > 0 && err == nil {
+			batches <- pending
+		}
+		close(batches)
+		if werr := <-writeDone; werr != nil {
+			err = werr
+		}
+	}()
+
 	provisionalFrom := now.UTC().Truncate(time.Hour).Add(-c.cfg.Provisional)
 	version := uint64(time.Now().UnixNano())
-	var facts []schema.Fact
-	var revs []schema.Revision
-	flush := func() error {
-		defer func(t time.Time) { sum.StoreWrite += time.Since(t) }(time.Now())
-		if len(revs) > 0 {
-			// Revisions first: a crash before the facts re-detects the same replacement, which the
-			// revisions table deduplicates by (key, old version).
-			if err := c.cfg.Store.InsertRevisions(ctx, revs); err != nil {
-				return fmt.Errorf("insert revisions: %w", err)
-			}
-		}
-		if len(facts) > 0 {
-			if err := c.cfg.Store.InsertFacts(ctx, facts); err != nil {
-				return fmt.Errorf("insert facts: %w", err)
-			}
-		}
-		sum.RowsWritten += int64(len(facts))
-		sum.Revisions += int64(len(revs))
-		facts, revs = facts[:0], revs[:0]
-		return nil
-	}
 	for {
 		waitStart := time.Now()
-		f, ok := <-ch
+		f, ok := <-pages
 		sum.FetchWait += time.Since(waitStart)
 		if !ok {
 			break
@@ -360,26 +374,28 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 			}
 			return fmt.Errorf("fetch page %d: %w", sum.Pages+1, f.err)
 		}
-		obs, ids, err := Flatten(f.page, sum.From, sum.To)
+		obs, ids, periods, err := Flatten(f.page, sum.From, sum.To)
 		if err != nil {
 			return fmt.Errorf("page %d: %w", sum.Pages+1, err)
 		}
 		readStart := time.Now()
-		stored, err := c.cfg.Store.StoredFacts(ctx, c.cfg.OrgID, ids, sum.From, sum.To)
+		stored, err := c.cfg.Store.StoredFacts(ctx, c.cfg.OrgID, ids, c.cfg.MetricNames, sum.From, sum.To)
 		sum.StoreRead += time.Since(readStart)
 		if err != nil {
 			return fmt.Errorf("read stored facts for page %d: %w", sum.Pages+1, err)
 		}
 		d := Diff(DiffInput{
-			OrgID: c.cfg.OrgID, Observed: obs, Projects: ids, Stored: stored,
+			OrgID: c.cfg.OrgID, Observed: obs, Projects: ids, Stored: stored, Periods: periods,
 			ProvisionalFrom: provisionalFrom, Version: version, CollectedAt: now, RunID: sum.RunID,
 		})
-		facts = append(facts, d.Facts...)
-		revs = append(revs, d.Revisions...)
-		if len(facts) >= c.cfg.FlushRows {
-			if err := flush(); err != nil {
-				return err
+		pending.facts = append(pending.facts, d.Facts...)
+		pending.revs = append(pending.revs, d.Revisions...)
+		if len(pending.facts) >= c.cfg.FlushRows {
+			select {
+			case batches <- pending:
+			case <-ctx.Done():
 			}
+			pending = batch{}
 		}
 		sum.Pages++
 		sum.Projects += len(ids)
@@ -391,7 +407,29 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sweep interrupted after %d pages: %w", sum.Pages, err)
 	}
-	return flush()
+	return nil
+}
+
+// batch is a set of changes inserted together.
+type batch struct {
+	facts []schema.Fact
+	revs  []schema.Revision
+}
+
+// write inserts a batch: revisions first, so a crash before the facts re-detects the same
+// replacement, which the revisions table deduplicates by (key, old version).
+func (c *Collector) write(ctx context.Context, b batch) error {
+	if len(b.revs) > 0 {
+		if err := c.cfg.Store.InsertRevisions(ctx, b.revs); err != nil {
+			return fmt.Errorf("insert revisions: %w", err)
+		}
+	}
+	if len(b.facts) > 0 {
+		if err := c.cfg.Store.InsertFacts(ctx, b.facts); err != nil {
+			return fmt.Errorf("insert facts: %w", err)
+		}
+	}
+	return nil
 }
 
 func newRunID() string {

@@ -18,26 +18,43 @@ type Observation struct {
 	PeriodPlan string
 }
 
+// Periods tells which Neon billing period of a project covers an hour, as a page reported them.
+type Periods map[string][]neon.Period
+
+// Of returns the id and plan of the project's period containing hour (a bucket belongs to the
+// period its start falls in), or empty strings.
+func (ps Periods) Of(projectID string, hour time.Time) (id, plan string) {
+	for _, p := range ps[projectID] {
+		if !hour.Before(p.Start) && (p.End.IsZero() || hour.Before(p.End)) {
+			return p.ID, p.Plan
+		}
+	}
+	return "", ""
+}
+
 // Flatten turns one consumption page into observations, one per (project, metric, hour).
 // Periods are flattened: a bucket belongs to whichever period reported it. It returns the ids
 // of the page's projects too, since a project with no data in the window still has its stored
-// values checked. Hours outside [from, to) are an error: Neon answered another window.
-func Flatten(page *neon.ConsumptionPage, from, to time.Time) ([]Observation, []string, error) {
+// values checked, and the page's periods. Hours outside [from, to) are an error: Neon answered
+// another window.
+func Flatten(page *neon.ConsumptionPage, from, to time.Time) ([]Observation, []string, Periods, error) {
 	var obs []Observation
 	ids := make([]string, 0, len(page.Projects))
+	periods := make(Periods, len(page.Projects))
 	for _, p := range page.Projects {
 		ids = append(ids, p.ProjectID)
+		periods[p.ProjectID] = p.Periods
 		for _, per := range p.Periods {
 			for _, tf := range per.Consumption {
 				h := tf.Start.UTC()
 				if h.Before(from) || !h.Before(to) {
-					return nil, nil, fmt.Errorf("project %s: timeframe %s outside the requested window [%s, %s)",
+					return nil, nil, nil, fmt.Errorf("project %s: timeframe %s outside the requested window [%s, %s)",
 						p.ProjectID, h.Format(time.RFC3339), from.Format(time.RFC3339), to.Format(time.RFC3339))
 				}
 				for _, m := range tf.Metrics {
 					if m.Value < 0 {
 						// The client rejects these; guard anyway, since a negative would wrap in UInt64.
-						return nil, nil, fmt.Errorf("project %s metric %s hour %s: negative value %d",
+						return nil, nil, nil, fmt.Errorf("project %s metric %s hour %s: negative value %d",
 							p.ProjectID, m.Name, h.Format(time.RFC3339), m.Value)
 					}
 					obs = append(obs, Observation{
@@ -48,7 +65,7 @@ func Flatten(page *neon.ConsumptionPage, from, to time.Time) ([]Observation, []s
 			}
 		}
 	}
-	return obs, ids, nil
+	return obs, ids, periods, nil
 }
 
 // Key identifies an hourly fact within one org. The hour is kept as Unix seconds: time.Time
@@ -75,6 +92,8 @@ type DiffInput struct {
 	// Projects are the page's project ids; only their stored values are compared.
 	Projects []string
 	Stored   map[Key]schema.StoredFact
+	// Periods name the billing period of a value Neon stopped reporting (written as 0).
+	Periods Periods
 	// ProvisionalFrom is the first hour Neon may still revise: before it, a metric missing from
 	// a complete page means 0; from it on, missing means "not yet known" and nothing is written.
 	ProvisionalFrom time.Time
@@ -128,7 +147,8 @@ func Diff(in DiffInput) DiffResult {
 			out.Unchanged++
 			continue
 		}
-		out.add(in, k, 0, s.PeriodID, s.PeriodPlan, s, true)
+		id, plan := in.Periods.Of(k.ProjectID, k.Time())
+		out.add(in, k, 0, id, plan, s, true)
 	}
 	return out
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neonmeter/neonmeter/neon"
+
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -44,7 +46,8 @@ func TestDiff(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := Diff(DiffInput{OrgID: "org", Observed: tc.observed, Projects: tc.projects, Stored: tc.stored,
+			periods := Periods{"p1": []neon.Period{{ID: "old", Plan: "launch", Start: h(-48), End: h(0)}, {ID: "per", Plan: "scale", Start: h(0)}}}
+			d := Diff(DiffInput{OrgID: "org", Observed: tc.observed, Projects: tc.projects, Stored: tc.stored, Periods: periods,
 				ProvisionalFrom: provisional, Version: 50, CollectedAt: h(20), RunID: "run"})
 			if len(d.Facts) != len(tc.wantFacts) {
 				t.Fatalf("facts: got %+v, want %v", d.Facts, tc.wantFacts)
@@ -92,5 +95,25 @@ func TestDiff_RerunWritesNothing(t *testing.T) {
 	}
 	if len(second.Facts) != 0 || len(second.Revisions) != 0 || second.Unchanged != 47 {
 		t.Fatalf("re-run wrote %d facts, %d revisions, %d unchanged; want 0, 0, 47", len(second.Facts), len(second.Revisions), second.Unchanged)
+	}
+}
+
+func TestPeriods_Of(t *testing.T) {
+	h := func(n int) time.Time { return mustTime(t, "2026-11-15T00:00:00Z").Add(time.Duration(n) * time.Hour) }
+	// A plan change at 13:27: the 13:00 bucket starts in the old period and belongs to it.
+	ps := Periods{"p": []neon.Period{
+		{ID: "nov", Plan: "launch", Start: h(-14 * 24), End: h(13).Add(27 * time.Minute)},
+		{ID: "nov-upgraded", Plan: "scale", Start: h(13).Add(27 * time.Minute)},
+	}}
+	for _, tc := range []struct {
+		hour int
+		id   string
+	}{{0, "nov"}, {12, "nov"}, {13, "nov"}, {14, "nov-upgraded"}, {30, "nov-upgraded"}} {
+		if id, _ := ps.Of("p", h(tc.hour)); id != tc.id {
+			t.Errorf("hour %d: period %q, want %q", tc.hour, id, tc.id)
+		}
+	}
+	if id, plan := ps.Of("unknown", h(1)); id != "" || plan != "" {
+		t.Errorf("unknown project: %q %q", id, plan)
 	}
 }

@@ -27,16 +27,15 @@ func NewClickHouseStore(conn driver.Conn, db string) *ClickHouseStore {
 	return &ClickHouseStore{conn: conn, db: db}
 }
 
-func (s *ClickHouseStore) StoredFacts(ctx context.Context, orgID string, projectIDs []string, from, to time.Time) (map[Key]schema.StoredFact, error) {
-	m, err := schema.StoredFacts(ctx, s.conn, s.db, orgID, projectIDs, from, to)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[Key]schema.StoredFact, len(m))
-	for k, v := range m {
-		out[KeyOf(k.ProjectID, k.Metric, k.Hour)] = v
-	}
-	return out, nil
+func (s *ClickHouseStore) StoredFacts(ctx context.Context, orgID string, projectIDs, metrics []string, from, to time.Time) (map[Key]schema.StoredFact, error) {
+	out := make(map[Key]schema.StoredFact, len(projectIDs)*len(metrics)*int(to.Sub(from)/time.Hour)/2)
+	err := schema.ScanStoredFacts(ctx, s.conn, s.db, orgID, projectIDs, metrics, from, to, func(v schema.StoredValue) {
+		k := Key{ProjectID: projectIDs[v.Project], Metric: metrics[v.Metric], Hour: v.Hour}
+		if old, ok := out[k]; !ok || v.Version > old.Version {
+			out[k] = schema.StoredFact{Value: v.Value, Version: v.Version}
+		}
+	})
+	return out, err
 }
 
 func (s *ClickHouseStore) InsertFacts(ctx context.Context, facts []schema.Fact) error {

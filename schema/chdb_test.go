@@ -201,8 +201,16 @@ func TestChdb(t *testing.T) {
 			}
 		}
 		check("catalog inserts", "project-a\tcompute_unit_seconds\t2026-01-01 00:00:00\t7200\n")
-		if got := c.runQuery(catalogQuery(t, "facts.stored"), db); got != "project-a\tcompute_unit_seconds\t2026-01-01 00:00:00\t7200\t2\n" {
+		if got := c.runQuery(catalogQuery(t, "facts.stored"), db); got != "project-a\tcompute_unit_seconds\t2026-01-01 00:00:00\t7200\t2\tperiod-1\tlaunch\n" {
 			t.Fatalf("facts.stored = %q", got)
+		}
+		// Positions are 1-based: project-a is the first project, compute_unit_seconds the first
+		// metric. Versions not yet merged away are returned too; the caller keeps the highest.
+		scan := catalogQuery(t, "facts.scan_stored")
+		scan.SQL += " ORDER BY version"
+		versions := strings.Split(strings.TrimSpace(c.runQuery(scan, db)), "\n")
+		if last := versions[len(versions)-1]; last != "1\t1\t1767225600\t7200\t2" {
+			t.Fatalf("facts.scan_stored highest version = %q, want the 7200 row", last)
 		}
 
 		insert := catalogQuery(t, "facts.insert")

@@ -95,15 +95,106 @@ FROM {db}.usage_facts FINAL
 WHERE org_id = ? AND project_id IN (` + inList(len(projectIDs)) + `) AND hour >= ? AND hour < ?`}
 }
 
+// StoredValue is one stored hourly fact in compact form: its project and metric are positions
+// in the lists the caller passed, its hour is Unix seconds. Reading numbers instead of strings
+// keeps the collector's per-page read cheap.
+type StoredValue struct {
+	Project, Metric int
+	Hour            int64
+	Value, Version  uint64
+}
+
+// ScanStoredFacts calls fn with every stored version of every hourly fact of these projects and
+// metrics in [from, to); the caller keeps the highest version per key. Facts of other metrics
+// are not read.
+//
+// It reads without FINAL on purpose: on 18.16, FINAL over the scattered key ranges of a page of
+// projects (pages follow Neon's creation order, not the key order) costs about 4× a plain read,
+// and versions of a key are unique (writers raise them above the stored one), so picking the
+// highest version client-side is the same rule FINAL applies.
+func ScanStoredFacts(ctx context.Context, conn driver.Conn, db, orgID string, projectIDs, metrics []string, from, to time.Time, fn func(StoredValue)) error {
+	if len(metrics) == 0 {
+		return nil
+	}
+	for start := 0; start < len(projectIDs); start += maxInList {
+		chunk := projectIDs[start:min(start+maxInList, len(projectIDs))]
+		if err := scanStored(ctx, conn, db, scanStoredQuery(orgID, chunk, metrics, from, to), start, fn); err != nil {
+			return fmt.Errorf("stored facts org %s: %w", orgID, err)
+		}
+	}
+	return nil
+}
+
+func scanStored(ctx context.Context, conn driver.Conn, db string, q Query, offset int, fn func(StoredValue)) error {
+	rows, err := q.query(ctx, conn, db)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		p, m         uint64
+		h            uint32
+		value, versn uint64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&p, &m, &h, &value, &versn); err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		// indexOf is 1-based; the IN lists guarantee a match.
+		fn(StoredValue{Project: offset + int(p) - 1, Metric: int(m) - 1, Hour: int64(h), Value: value, Version: versn})
+	}
+	return rows.Err()
+}
+
+func scanStoredQuery(orgID string, projectIDs, metrics []string, from, to time.Time) Query {
+	args := make([]any, 0, 2*len(projectIDs)+2*len(metrics)+3)
+	for _, p := range projectIDs {
+		args = append(args, p)
+	}
+	for _, m := range metrics {
+		args = append(args, m)
+	}
+	args = append(args, orgID)
+	for _, p := range projectIDs {
+		args = append(args, p)
+	}
+	for _, m := range metrics {
+		args = append(args, m)
+	}
+	args = append(args, utc(from), utc(to))
+	return Query{Name: "facts.scan_stored", Kind: KindSelect, Args: args,
+		SQL: `SELECT indexOf([` + inList(len(projectIDs)) + `], project_id) AS p, indexOf([` + inList(len(metrics)) + `], metric) AS m,
+  toUInt32(hour) AS h, value, version
+FROM {db}.usage_facts
+WHERE org_id = ? AND project_id IN (` + inList(len(projectIDs)) + `) AND metric IN (` + inList(len(metrics)) + `) AND hour >= ? AND hour < ?`}
+}
+
 // InsertFacts writes facts to usage_facts in one batch. A fact whose key is already stored
 // replaces it when its version is higher; nothing is ever added up. Hours must be on the hour.
+//
+// It is the collector's hot path, so it appends whole columns rather than rows of interfaces:
+// the same statement as insertFactsQuery, several times faster on large batches.
 func InsertFacts(ctx context.Context, conn driver.Conn, db string, facts []Fact) error {
-	for _, f := range facts {
+	if len(facts) == 0 {
+		return nil
+	}
+	n := len(facts)
+	var (
+		orgs, projects, metrics = make([]string, n), make([]string, n), make([]string, n)
+		periods, plans          = make([]string, n), make([]string, n)
+		hours, collected        = make([]time.Time, n), make([]time.Time, n)
+		values, versions        = make([]uint64, n), make([]uint64, n)
+	)
+	for i, f := range facts {
 		if err := checkFact(f); err != nil {
 			return fmt.Errorf("insert facts: %w", err)
 		}
+		orgs[i], projects[i], metrics[i] = f.OrgID, f.ProjectID, f.Metric
+		hours[i], values[i], periods[i], plans[i] = utc(f.Hour), f.Value, f.PeriodID, f.PeriodPlan
+		collected[i], versions[i] = utc(f.CollectedAt), f.Version
 	}
-	if err := insertFactsQuery(facts).insert(ctx, conn, db); err != nil {
+	q := insertFactsQuery(nil)
+	if err := q.insertColumns(ctx, conn, db, orgs, projects, metrics, hours, values, periods, plans, collected, versions); err != nil {
 		return fmt.Errorf("insert facts: %w", err)
 	}
 	return nil

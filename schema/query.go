@@ -130,6 +130,28 @@ func (q Query) insert(ctx context.Context, conn driver.Conn, db string) error {
 	return nil
 }
 
+// insertColumns sends one batch given as whole columns, in the column order SQL names.
+func (q Query) insertColumns(ctx context.Context, conn driver.Conn, db string, columns ...any) error {
+	text, err := q.Text(db)
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, text)
+	if err != nil {
+		return fmt.Errorf("%s: prepare: %w", q.Name, err)
+	}
+	defer batch.Close()
+	for i, col := range columns {
+		if err := batch.Column(i).Append(col); err != nil {
+			return fmt.Errorf("%s: column %d: %w", q.Name, i, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("%s: send: %w", q.Name, err)
+	}
+	return nil
+}
+
 // utc returns t in UTC truncated to whole seconds, what a DateTime('UTC') column holds. The
 // zero time becomes the Unix epoch, DateTime's zero, since DateTime cannot hold year 1.
 func utc(t time.Time) time.Time {

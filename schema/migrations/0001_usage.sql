@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS {db}.usage_facts{on_cluster}
 )
 ENGINE = {engine:ReplacingMergeTree(version)}
 PARTITION BY toYYYYMM(hour)
-ORDER BY (org_id, project_id, metric, hour);
+ORDER BY (org_id, project_id, metric, hour)
+SETTINGS index_granularity = 1024;
 
 -- The public contract for billing, enforcement, dashboards and finance: exactly one row, the
 -- latest version, per (org_id, project_id, metric, hour). FINAL applies the same rule as

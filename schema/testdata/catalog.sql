@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS neonmeter.usage_facts
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(hour)
-ORDER BY (org_id, project_id, metric, hour);
+ORDER BY (org_id, project_id, metric, hour)
+SETTINGS index_granularity = 1024;
 
 -- migration 0001_usage statement 2
 CREATE VIEW IF NOT EXISTS neonmeter.usage_hourly AS
@@ -132,6 +133,13 @@ SELECT project_id, metric, hour, value, version, period_id, period_plan
 FROM neonmeter.usage_facts FINAL
 WHERE org_id = ? AND project_id IN (?, ?) AND hour >= ? AND hour < ?;
 -- args: 'org-sample', 'project-a', 'project-b', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
+-- facts.scan_stored (select)
+SELECT indexOf([?, ?], project_id) AS p, indexOf([?, ?], metric) AS m,
+  toUInt32(hour) AS h, value, version
+FROM neonmeter.usage_facts
+WHERE org_id = ? AND project_id IN (?, ?) AND metric IN (?, ?) AND hour >= ? AND hour < ?;
+-- args: 'project-a', 'project-b', 'compute_unit_seconds', 'root_branch_bytes_month', 'org-sample', 'project-a', 'project-b', 'compute_unit_seconds', 'root_branch_bytes_month', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
 -- usage.totals (select)
 SELECT project_id, metric, sum(value) AS total
