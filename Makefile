@@ -18,7 +18,8 @@ build:
 deps:
 	scripts/deps.sh
 
-clickhouse: deps
+clickhouse:
+	SKIP_CHDB=1 scripts/deps.sh
 	scripts/clickhouse.sh start
 
 clickhouse-stop:
@@ -26,10 +27,11 @@ clickhouse-stop:
 
 ## demo: a simulated fleet, a local ClickHouse, one collection of the last 72 h, a summary.
 demo: clickhouse build
-	scripts/demo.sh
+	NEONMETER_CLICKHOUSE_ADDR=127.0.0.1:$(CH_PORT) NEONMETER_CLICKHOUSE_DATABASE=neonmeter_demo \
+		NEONMETER_LOG_LEVEL=warn bin/neonmeter demo
 
 ## test: every test against real services (ClickHouse 18.16 server, chDB for current ClickHouse).
-test: clickhouse
+test: deps clickhouse
 	$(GO) vet ./...
 	$(GO) test $(GOFLAGS_TEST) -timeout 40m ./...
 	$(GO) test $(GOFLAGS_TEST) -tags chdb -run Chdb -timeout 10m ./schema/

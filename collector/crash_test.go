@@ -108,7 +108,20 @@ func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
 			killed++
 		}
 	}
-	t.Logf("%d sweeps killed, %d finished before the kill", killed, finished)
+	runs, err := schema.Runs(context.Background(), f.conn, f.db, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	midSweep := 0
+	for _, r := range runs {
+		if r.Outcome == schema.OutcomeRunning {
+			midSweep++
+		}
+	}
+	t.Logf("%d sweeps killed (%d of them after recording their start), %d finished before the kill", killed, midSweep, finished)
+	if midSweep < killed/2 {
+		t.Fatalf("only %d of %d kills landed inside a sweep: the test does not exercise crash recovery", midSweep, killed)
+	}
 
 	f.sim.SetFaults(sim.Faults{})
 	w := f.window72h()

@@ -90,7 +90,11 @@ func printSummary(w io.Writer, s collector.Summary, wakeRisk int64) {
 	row("retries", s.Retries)
 	row("wake-risk requests", wakeRisk)
 	row("duration", s.Duration.Round(time.Millisecond))
-	row("watermark", s.Watermark.Format(time.RFC3339))
+	if s.Watermark.IsZero() {
+		row("watermark", "none")
+	} else {
+		row("watermark", s.Watermark.Format(time.RFC3339))
+	}
 	tw.Flush()
 }
 

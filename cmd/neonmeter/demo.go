@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"text/tabwriter"
@@ -102,7 +103,11 @@ Flags:`)
 		}
 		orgCfg := cfg
 		orgCfg.NeonOrgID, orgCfg.NeonConsumption = org.ID, string(ep)
-		col, err := newCollector(orgCfg, client, conn, nil, log, nil)
+		orgLog := log
+		if org.Plan == "free" {
+			orgLog = slog.New(slog.DiscardHandler) // its 403 is expected and shown in the table
+		}
+		col, err := newCollector(orgCfg, client, conn, nil, orgLog, nil)
 		if err != nil {
 			return err
 		}
@@ -132,7 +137,8 @@ Flags:`)
 FROM %s.usage_hourly
 WHERE org_id = '%s' AND hour >= toDateTime('%s', 'UTC')
 GROUP BY metric ORDER BY metric`, cfg.ClickHouseDB, exampleOrg, window.From.Format("2006-01-02 15:04:05"))
-	fmt.Fprintf(c.Stdout, "\nTry it (clickhouse-client --port <port>):\n%s\n\n", q)
+	host, port, _ := net.SplitHostPort(cfg.ClickHouseAddr)
+	fmt.Fprintf(c.Stdout, "\nTry it: clickhouse-client --host %s --port %s --query \"...\"\n%s\n\n", host, port, q)
 	rows, err := conn.Query(ctx, q)
 	if err != nil {
 		return fmt.Errorf("example query: %w", err)

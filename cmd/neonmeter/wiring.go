@@ -27,11 +27,15 @@ func newNeonClient(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*ne
 	if err := cfg.RequireNeon(true); err != nil {
 		return nil, usageError{err}
 	}
+	retries := cfg.NeonMaxRetries
+	if retries == 0 {
+		retries = -1 // the client reads 0 as "default"; the setting's 0 means no retries
+	}
 	c, err := neon.NewClient(neon.Config{
 		BaseURL: cfg.NeonAPIURL, APIKey: cfg.NeonAPIKey.Reveal(), RequestTimeout: cfg.NeonTimeout,
 		ConsumptionRatePerMin: cfg.NeonConsumRate, ConsumptionBurst: cfg.NeonConsumBurst,
 		GeneralRatePerMin: cfg.NeonGeneralRate, GeneralBurst: cfg.NeonGeneralBurst,
-		MaxRetries: cfg.NeonMaxRetries, Registerer: reg, Logger: log,
+		MaxRetries: retries, Registerer: reg, Logger: log,
 	})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("neon client: %w", err)}
