@@ -98,7 +98,7 @@ func minTime(a, b time.Time) time.Time {
 
 // CoarseStore is where daily and monthly facts go, apart from hourly ones.
 type CoarseStore interface {
-	StoredCoarseFacts(ctx context.Context, orgID, granularity string, projectIDs []string, from, to time.Time) (map[Key]schema.StoredFact, error)
+	LoadStoredCoarse(ctx context.Context, g *Grid, granularity string, from, to time.Time) error
 	InsertCoarseFacts(ctx context.Context, facts []schema.CoarseFact) error
 }
 
@@ -164,19 +164,17 @@ func (c *Collector) coarseSweep(ctx context.Context, seg Segment, store CoarseSt
 			sweepErr = fmt.Errorf("fetch page %d: %w", sum.Pages+1, err)
 			break
 		}
-		obs, ids, periods, err := flattenBuckets(page, seg)
+		g, err := FlattenPage(c.cfg.OrgID, page, c.cfg.MetricNames, Buckets(seg.Granularity, seg.From, seg.To))
 		if err != nil {
 			sweepErr = fmt.Errorf("page %d: %w", sum.Pages+1, err)
 			break
 		}
-		stored, err := store.StoredCoarseFacts(ctx, c.cfg.OrgID, string(seg.Granularity), ids, seg.From, seg.To)
-		if err != nil {
+		if err := store.LoadStoredCoarse(ctx, g, string(seg.Granularity), seg.From, seg.To); err != nil {
 			sweepErr = fmt.Errorf("read stored %s facts: %w", seg.Granularity, err)
 			break
 		}
 		// Coarse buckets are long past: nothing in them is provisional.
-		d := Diff(DiffInput{OrgID: c.cfg.OrgID, Observed: obs, Projects: ids, Stored: stored, Periods: periods,
-			ProvisionalFrom: seg.To, Version: version, CollectedAt: start, RunID: sum.RunID})
+		d := Diff(g, DiffOptions{ProvisionalFrom: seg.To, Version: version, CollectedAt: start, RunID: sum.RunID})
 		facts := make([]schema.CoarseFact, len(d.Facts))
 		for i, f := range d.Facts {
 			facts[i] = schema.CoarseFact{
@@ -192,8 +190,8 @@ func (c *Collector) coarseSweep(ctx context.Context, seg Segment, store CoarseSt
 			}
 		}
 		sum.Pages++
-		sum.Projects += len(ids)
-		sum.ValuesFetched += int64(len(obs))
+		sum.Projects += len(g.Projects)
+		sum.ValuesFetched += int64(g.Values)
 		sum.RowsWritten += int64(len(facts))
 		sum.Revisions += int64(len(d.Revisions))
 		if c.cfg.Progress != nil {
@@ -228,24 +226,4 @@ func bucketEnd(g neon.Granularity, start time.Time) time.Time {
 		return start.AddDate(0, 1, 0)
 	}
 	return start.Add(24 * time.Hour)
-}
-
-// flattenBuckets is Flatten for daily and monthly pages: each bucket must start on its
-// granularity's edge inside the segment.
-func flattenBuckets(page *neon.ConsumptionPage, seg Segment) ([]Observation, []string, Periods, error) {
-	obs, ids, periods, err := Flatten(page, seg.From, seg.To)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, o := range obs {
-		edge := startOfDay(o.Hour)
-		if seg.Granularity == neon.GranularityMonthly {
-			edge = startOfMonth(o.Hour)
-		}
-		if !edge.Equal(o.Hour) {
-			return nil, nil, nil, fmt.Errorf("project %s: %s bucket starts at %s, not on a bucket edge",
-				o.ProjectID, seg.Granularity, o.Hour.Format(time.RFC3339))
-		}
-	}
-	return obs, ids, periods, nil
 }

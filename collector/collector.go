@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/neonmeter/neonmeter/neon"
@@ -44,9 +45,9 @@ type Source interface {
 
 // Store is the part of ClickHouse a collector reads and writes.
 type Store interface {
-	// StoredFacts returns the latest stored value of every fact of these projects and metrics
-	// in [from, to).
-	StoredFacts(ctx context.Context, orgID string, projectIDs, metrics []string, from, to time.Time) (map[Key]schema.StoredFact, error)
+	// LoadStored records in the grid every stored hourly fact of its projects and metrics in
+	// [from, to).
+	LoadStored(ctx context.Context, g *Grid, from, to time.Time) error
 	InsertFacts(ctx context.Context, facts []schema.Fact) error
 	InsertRevisions(ctx context.Context, revs []schema.Revision) error
 	WriteRun(ctx context.Context, r schema.Run) error
@@ -70,7 +71,7 @@ type Config struct {
 	Provisional time.Duration
 	// PageSize is projects per request (default and maximum 100).
 	PageSize int
-	// FlushRows is how many changed rows are buffered before an insert (default 50,000).
+	// FlushRows is how many changed rows are buffered before an insert (default 20,000).
 	FlushRows int
 	// Now is the clock (default time.Now).
 	Now     func() time.Time
@@ -129,7 +130,7 @@ func New(cfg Config) (*Collector, error) {
 		cfg.PageSize = 100
 	}
 	if cfg.FlushRows <= 0 {
-		cfg.FlushRows = 50_000
+		cfg.FlushRows = 20_000
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -162,7 +163,8 @@ type Summary struct {
 	APIRequests   int64
 	Retries       int64
 	Duration      time.Duration
-	// Where the time went: waiting for Neon pages, reading stored facts, inserting changes.
+	// Where the time went: the diff waiting for prepared pages (fetch, decode and the stored-fact
+	// read run ahead of it), reading stored facts, inserting changes.
 	FetchWait, StoreRead, StoreWrite time.Duration
 	Outcome                          string
 	Watermark                        time.Time // after the sweep
@@ -292,6 +294,7 @@ func (c *Collector) Sweep(ctx context.Context, w Window) (Summary, error) {
 
 type fetched struct {
 	page *neon.ConsumptionPage
+	n    int // 1-based page number, for errors
 	err  error
 }
 
@@ -306,18 +309,21 @@ func (c *Collector) pages(ctx context.Context, from, to time.Time) iter.Seq2[*ne
 	return c.cfg.Source.ConsumptionV2(ctx, q)
 }
 
-// sweep runs the pipeline of one window: a fetcher goroutine reads and decodes pages ahead,
-// this goroutine reads what is stored for each page and diffs, and a writer goroutine inserts
-// the changes, so Neon, the diff and ClickHouse work at the same time.
+// sweep runs the pipeline of one window: a fetcher goroutine reads and decodes pages ahead, a
+// reader goroutine reads what is stored for each page's projects, this goroutine diffs, and a
+// writer goroutine inserts the changes, so Neon, both ClickHouse directions and the diff work at
+// the same time. Memory stays bounded by the channels: a few pages and two insert batches.
 func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, estimated int, wallStart time.Time) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pages := make(chan fetched, 2)
+	pages := make(chan fetched, 1)
 	go func() {
 		defer close(pages)
+		n := 0
 		for page, err := range c.pages(ctx, sum.From, sum.To) {
+			n++
 			select {
-			case pages <- fetched{page, err}:
+			case pages <- fetched{page, n, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -325,6 +331,30 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 				return
 			}
 		}
+	}()
+	// Two readers: a page's stored-fact read waits mostly on ClickHouse, which has cores to
+	// serve two at once. Pages are independent (each project is in one page), so their order
+	// does not matter.
+	prepared := make(chan preparedPage, 1)
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() {
+			for f := range pages {
+				p := c.prepare(ctx, f, sum.From, sum.To)
+				select {
+				case prepared <- p:
+				case <-ctx.Done():
+					return
+				}
+				if p.err != nil {
+					return
+				}
+			}
+		})
+	}
+	go func() {
+		readers.Wait()
+		close(prepared)
 	}()
 
 	batches := make(chan batch, 1)
@@ -362,32 +392,16 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 	version := uint64(time.Now().UnixNano())
 	for {
 		waitStart := time.Now()
-		f, ok := <-pages
+		p, ok := <-prepared
 		sum.FetchWait += time.Since(waitStart)
 		if !ok {
 			break
 		}
-		if f.err != nil {
-			if errors.Is(f.err, neon.ErrNoConsumptionHistory) {
-				return fmt.Errorf("organization %s: its Neon plan has no consumption history on the %s route (403); nothing was recorded: %w",
-					c.cfg.OrgID, c.cfg.Endpoint, f.err)
-			}
-			return fmt.Errorf("fetch page %d: %w", sum.Pages+1, f.err)
+		sum.StoreRead += p.readTime
+		if p.err != nil {
+			return p.err
 		}
-		obs, ids, periods, err := Flatten(f.page, sum.From, sum.To)
-		if err != nil {
-			return fmt.Errorf("page %d: %w", sum.Pages+1, err)
-		}
-		readStart := time.Now()
-		stored, err := c.cfg.Store.StoredFacts(ctx, c.cfg.OrgID, ids, c.cfg.MetricNames, sum.From, sum.To)
-		sum.StoreRead += time.Since(readStart)
-		if err != nil {
-			return fmt.Errorf("read stored facts for page %d: %w", sum.Pages+1, err)
-		}
-		d := Diff(DiffInput{
-			OrgID: c.cfg.OrgID, Observed: obs, Projects: ids, Stored: stored, Periods: periods,
-			ProvisionalFrom: provisionalFrom, Version: version, CollectedAt: now, RunID: sum.RunID,
-		})
+		d := Diff(p.grid, DiffOptions{ProvisionalFrom: provisionalFrom, Version: version, CollectedAt: now, RunID: sum.RunID})
 		pending.facts = append(pending.facts, d.Facts...)
 		pending.revs = append(pending.revs, d.Revisions...)
 		if len(pending.facts) >= c.cfg.FlushRows {
@@ -398,8 +412,8 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 			pending = batch{}
 		}
 		sum.Pages++
-		sum.Projects += len(ids)
-		sum.ValuesFetched += int64(len(obs))
+		sum.Projects += len(p.grid.Projects)
+		sum.ValuesFetched += int64(p.grid.Values)
 		if c.cfg.Progress != nil {
 			c.cfg.Progress(Progress{Pages: sum.Pages, EstimatedPages: estimated, Values: sum.ValuesFetched, Elapsed: time.Since(wallStart)})
 		}
@@ -408,6 +422,36 @@ func (c *Collector) sweep(ctx context.Context, sum *Summary, now time.Time, esti
 		return fmt.Errorf("sweep interrupted after %d pages: %w", sum.Pages, err)
 	}
 	return nil
+}
+
+// preparedPage is a page's grid, holding what Neon reported and what ClickHouse holds.
+type preparedPage struct {
+	grid     *Grid
+	readTime time.Duration
+	err      error
+}
+
+// prepare flattens a page and reads the stored facts of its projects.
+func (c *Collector) prepare(ctx context.Context, f fetched, from, to time.Time) preparedPage {
+	n := f.n
+	if f.err != nil {
+		if errors.Is(f.err, neon.ErrNoConsumptionHistory) {
+			return preparedPage{err: fmt.Errorf("organization %s: its Neon plan has no consumption history on the %s route (403); nothing was recorded: %w",
+				c.cfg.OrgID, c.cfg.Endpoint, f.err)}
+		}
+		return preparedPage{err: fmt.Errorf("fetch page %d: %w", n, f.err)}
+	}
+	g, err := FlattenPage(c.cfg.OrgID, f.page, c.cfg.MetricNames, Buckets(neon.GranularityHourly, from, to))
+	if err != nil {
+		return preparedPage{err: fmt.Errorf("page %d: %w", n, err)}
+	}
+	start := time.Now()
+	err = c.cfg.Store.LoadStored(ctx, g, from, to)
+	p := preparedPage{grid: g, readTime: time.Since(start)}
+	if err != nil {
+		p.err = fmt.Errorf("read stored facts for page %d: %w", n, err)
+	}
+	return p
 }
 
 // batch is a set of changes inserted together.

@@ -106,12 +106,12 @@ func (f *fixture) window72h() collector.Window {
 }
 
 // truth returns the simulator's ground truth of every (project, metric, hour) of an org.
-func (f *fixture) truth(org sim.Org, w collector.Window, metrics []string) map[collector.Key]int64 {
-	out := map[collector.Key]int64{}
+func (f *fixture) truth(org sim.Org, w collector.Window, metrics []string) map[string]int64 {
+	out := map[string]int64{}
 	for _, p := range org.ProjectIDs {
 		for _, m := range metrics {
 			for h := w.From; h.Before(w.To); h = h.Add(time.Hour) {
-				out[collector.KeyOf(p, m, h)] = f.sim.Value(p, m, h)
+				out[p+"/"+m+"/"+h.Format(time.RFC3339)] = f.sim.Value(p, m, h)
 			}
 		}
 	}

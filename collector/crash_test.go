@@ -76,7 +76,7 @@ func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
 	f := newFixture(t, 4000)
 	org := f.org(t, "scale")
 	// Slow answers stretch the sweep so kills land inside it.
-	f.sim.SetFaults(sim.Faults{SlowRate: 0.5, SlowDelay: 20 * time.Millisecond, Seed: 3})
+	f.sim.SetFaults(sim.Faults{SlowRate: 1, SlowDelay: 60 * time.Millisecond, Seed: 3})
 	rng := rand.New(rand.NewPCG(1, 2))
 	killed, finished := 0, 0
 	for attempt := 0; killed < 20; attempt++ {
@@ -102,7 +102,7 @@ func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
 				t.Fatalf("child sweep failed on its own: %v\n%s", err, out)
 			}
 			finished++
-		case <-time.After(time.Duration(100+rng.IntN(1400)) * time.Millisecond):
+		case <-time.After(time.Duration(50+rng.IntN(1150)) * time.Millisecond):
 			_ = cmd.Process.Kill()
 			<-done
 			killed++

@@ -27,15 +27,10 @@ func NewClickHouseStore(conn driver.Conn, db string) *ClickHouseStore {
 	return &ClickHouseStore{conn: conn, db: db}
 }
 
-func (s *ClickHouseStore) StoredFacts(ctx context.Context, orgID string, projectIDs, metrics []string, from, to time.Time) (map[Key]schema.StoredFact, error) {
-	out := make(map[Key]schema.StoredFact, len(projectIDs)*len(metrics)*int(to.Sub(from)/time.Hour)/2)
-	err := schema.ScanStoredFacts(ctx, s.conn, s.db, orgID, projectIDs, metrics, from, to, func(v schema.StoredValue) {
-		k := Key{ProjectID: projectIDs[v.Project], Metric: metrics[v.Metric], Hour: v.Hour}
-		if old, ok := out[k]; !ok || v.Version > old.Version {
-			out[k] = schema.StoredFact{Value: v.Value, Version: v.Version}
-		}
+func (s *ClickHouseStore) LoadStored(ctx context.Context, g *Grid, from, to time.Time) error {
+	return schema.ScanStoredFacts(ctx, s.conn, s.db, g.OrgID, g.Projects, g.Metrics, from, to, func(v schema.StoredValue) {
+		g.Store(v.Project, v.Metric, v.Hour, v.Value, v.Version)
 	})
-	return out, err
 }
 
 func (s *ClickHouseStore) InsertFacts(ctx context.Context, facts []schema.Fact) error {
@@ -89,19 +84,18 @@ func (s *ClickHouseStore) SetWatermark(ctx context.Context, orgID, endpoint, gra
 	return schema.SetWatermark(ctx, s.conn, s.db, orgID, endpoint, granularity, coveredUntil, now)
 }
 
-// StoredCoarseFacts returns the stored coarse facts of one granularity, keyed by bucket start.
-func (s *ClickHouseStore) StoredCoarseFacts(ctx context.Context, orgID, granularity string, projectIDs []string, from, to time.Time) (map[Key]schema.StoredFact, error) {
-	m, err := schema.StoredCoarseFacts(ctx, s.conn, s.db, orgID, projectIDs, from, to)
+// LoadStoredCoarse records in the grid the stored coarse facts of one granularity.
+func (s *ClickHouseStore) LoadStoredCoarse(ctx context.Context, g *Grid, granularity string, from, to time.Time) error {
+	m, err := schema.StoredCoarseFacts(ctx, s.conn, s.db, g.OrgID, g.Projects, from, to)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make(map[Key]schema.StoredFact, len(m))
 	for k, v := range m {
 		if k.Granularity == granularity {
-			out[KeyOf(k.ProjectID, k.Metric, k.BucketStart)] = v
+			g.StoreByName(k.ProjectID, k.Metric, k.BucketStart, v.Value, v.Version)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (s *ClickHouseStore) InsertCoarseFacts(ctx context.Context, facts []schema.CoarseFact) error {

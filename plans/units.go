@@ -70,9 +70,9 @@ func unitFactor(d Dimension, u string) (uint64, error) {
 
 var quantityPattern = regexp.MustCompile(`^([+-]?)([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z][A-Za-z-]*)?$`)
 
-// maxQuantity bounds limits so that sums and percentages of them stay inside int64 and
-// ClickHouse's UInt64 comfortably.
-const maxQuantity = uint64(1) << 62
+// maxQuantity bounds limits (about 1.15e18 raw units) so that a warning threshold of up to
+// 1000 % of one still fits in a uint64.
+const maxQuantity = uint64(1) << 60
 
 // parseQuantity turns "100h", "25 CU-hour", "0.512 GB-month" or a plain integer of raw units
 // into raw units of dimension d. It refuses negative values and values that are not a whole

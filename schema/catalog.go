@@ -45,6 +45,20 @@ func Catalog() []Query {
 		setWatermarkQuery(org, EndpointV2, GranularityHourly, to, collected),
 		watermarkQuery(org, EndpointV2, GranularityHourly),
 
+		insertAccountChangesQuery([]AccountChange{
+			{ProjectID: "project-a", ValidFrom: from.Add(-24 * time.Hour), CustomerID: "cus_sample", Plan: "free", Source: AccountSourceStripe,
+				SubscriptionID: "sub_sample", Basis: "subscription_start", RecordedAt: collected, RunID: "run-sample", Version: 1},
+			{ProjectID: "project-a", ValidFrom: from.Add(14 * time.Hour), CustomerID: "cus_sample", Plan: "pro", Source: AccountSourceStripe,
+				SubscriptionID: "sub_sample", Basis: "item_created", RecordedAt: collected, RunID: "run-sample", Version: 1},
+			{ProjectID: "project-b", ValidFrom: from, CustomerID: "cus_other", Plan: "enterprise", Source: AccountSourceCSV,
+				Basis: "imported", RecordedAt: collected, RunID: "run-sample", Version: 1},
+		}),
+		accountsAtQuery(projects, false, from.Add(13*time.Hour)),
+		accountsAtQuery(nil, true, from.Add(14*time.Hour)),
+		accountHistoryQuery(projects, false, to),
+		accountHistoryQuery(nil, true, to),
+		usageProjectsQuery(from, to),
+
 		listPartitionsQuery(),
 		dropPartitionQuery("usage_coarse", 202001),
 		dropPartitionQuery("usage_facts", 202001),

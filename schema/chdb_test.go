@@ -175,7 +175,7 @@ func TestChdb(t *testing.T) {
 			}
 		}
 		got := strings.Fields(c.run("SELECT name FROM system.tables WHERE database = '" + db + "' ORDER BY name"))
-		if want := "collection_runs,collection_watermarks,usage_coarse,usage_facts,usage_hourly,usage_revisions"; strings.Join(got, ",") != want {
+		if want := "account_history,collection_runs,collection_watermarks,usage_coarse,usage_facts,usage_hourly,usage_revisions"; strings.Join(got, ",") != want {
 			t.Fatalf("tables = %v, want %s", got, want)
 		}
 	})
@@ -283,6 +283,36 @@ func TestChdb(t *testing.T) {
 			if strings.TrimSpace(c.run(q)) == "" {
 				t.Fatalf("example %d found nothing:\n%s", i+1, q)
 			}
+		}
+	})
+
+	// The catalog recorded project-a on free from 2025-12-31 and on pro from 2026-01-01 14:00,
+	// and project-b on enterprise from 2026-01-01 00:00.
+	t.Run("accounts plan at an instant", func(t *testing.T) {
+		c := chdbSession{t: t, sess: sess}
+		plans := func(q schema.Query) string {
+			var b strings.Builder
+			for _, line := range strings.Split(strings.TrimSpace(c.runQuery(q, db)), "\n") {
+				f := strings.Split(line, "\t")
+				fmt.Fprintf(&b, "%s=%s ", f[0], f[3])
+			}
+			return strings.TrimSpace(b.String())
+		}
+		at := catalogQuery(t, "accounts.at")
+		if got := plans(at); got != "project-a=free project-b=enterprise" {
+			t.Fatalf("accounts.at 13:00 = %q", got)
+		}
+		at.Args[len(at.Args)-1] = time.Date(2026, 1, 1, 14, 0, 0, 0, time.UTC)
+		if got := plans(at); got != "project-a=pro project-b=enterprise" {
+			t.Fatalf("accounts.at 14:00 = %q", got)
+		}
+		// Recording the upgrade again (a re-run sync) keeps one row per change.
+		c.runQuery(catalogQuery(t, "accounts.insert"), db)
+		if got := strings.Count(c.runQuery(catalogQuery(t, "accounts.history_all"), db), "\n"); got != 3 {
+			t.Fatalf("accounts.history_all has %d rows, want 3", got)
+		}
+		if got := c.runQuery(catalogQuery(t, "accounts.usage_projects"), db); got != "project-a\nproject-b\n" {
+			t.Fatalf("accounts.usage_projects = %q", got)
 		}
 	})
 

@@ -13,7 +13,7 @@ import (
 )
 
 // wantTables are the tables and views the built-in migrations create, sorted.
-const wantTables = "collection_runs,collection_watermarks,schema_migrations," +
+const wantTables = "account_history,collection_runs,collection_watermarks,schema_migrations," +
 	"usage_coarse,usage_facts,usage_hourly,usage_revisions"
 
 func tables(t *testing.T, conn driver.Conn, db string) []string {

@@ -23,6 +23,11 @@ bin/neonsim --projects "$N" --seed 7 --addr "$SIM_ADDR" --api-key "$KEY" \
 SIM_PID=$!
 trap 'kill $SIM_PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "base URL" /tmp/neonmeter-bench-sim.log && break; sleep 0.1; done
+if ! kill -0 $SIM_PID 2>/dev/null || ! grep -q "base URL" /tmp/neonmeter-bench-sim.log; then
+	echo "neonsim did not start:" >&2
+	cat /tmp/neonmeter-bench-sim.log >&2
+	exit 1
+fi
 
 export NEONMETER_NEON_API_URL="http://$SIM_ADDR/api/v2" NEONMETER_NEON_API_KEY=$KEY
 export NEONMETER_CLICKHOUSE_ADDR="127.0.0.1:$CH_PORT" NEONMETER_CLICKHOUSE_DATABASE=$DB

@@ -98,6 +98,23 @@ CREATE TABLE IF NOT EXISTS neonmeter.collection_watermarks
 ENGINE = ReplacingMergeTree(updated_at)
 ORDER BY (org_id, endpoint, granularity);
 
+-- migration 0003_accounts statement 1
+CREATE TABLE IF NOT EXISTS neonmeter.account_history
+(
+    project_id      String,
+    valid_from      DateTime('UTC'),
+    customer_id     String,
+    plan            String,
+    source          Enum8('stripe' = 1, 'csv' = 2),
+    subscription_id String,
+    basis           String,
+    recorded_at     DateTime('UTC'),
+    run_id          String,
+    version         UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (project_id, valid_from);
+
 -- migrate.create_database (exec)
 CREATE DATABASE IF NOT EXISTS neonmeter;
 
@@ -196,6 +213,53 @@ SELECT covered_until
 FROM neonmeter.collection_watermarks FINAL
 WHERE org_id = ? AND endpoint = ? AND granularity = ?;
 -- args: 'org-sample', 'v2', 'hourly'
+
+-- accounts.insert (insert)
+INSERT INTO neonmeter.account_history (project_id, valid_from, customer_id, plan, source, subscription_id, basis, recorded_at, run_id, version);
+-- row: 'project-a', 2025-12-31T00:00:00Z, 'cus_sample', 'free', 'stripe', 'sub_sample', 'subscription_start', 2026-01-02T02:00:00Z, 'run-sample', 1 (uint64)
+-- row: 'project-a', 2026-01-01T14:00:00Z, 'cus_sample', 'pro', 'stripe', 'sub_sample', 'item_created', 2026-01-02T02:00:00Z, 'run-sample', 1 (uint64)
+-- row: 'project-b', 2026-01-01T00:00:00Z, 'cus_other', 'enterprise', 'csv', '', 'imported', 2026-01-02T02:00:00Z, 'run-sample', 1 (uint64)
+
+-- accounts.at (select)
+SELECT project_id, max(valid_from), argMax(customer_id, valid_from), argMax(plan, valid_from),
+    argMax(source, valid_from), argMax(subscription_id, valid_from), argMax(basis, valid_from),
+    argMax(recorded_at, valid_from), argMax(run_id, valid_from), argMax(version, valid_from)
+FROM neonmeter.account_history FINAL
+WHERE project_id IN (?, ?) AND valid_from <= ?
+GROUP BY project_id
+ORDER BY project_id;
+-- args: 'project-a', 'project-b', 2026-01-01T13:00:00Z
+
+-- accounts.at_all (select)
+SELECT project_id, max(valid_from), argMax(customer_id, valid_from), argMax(plan, valid_from),
+    argMax(source, valid_from), argMax(subscription_id, valid_from), argMax(basis, valid_from),
+    argMax(recorded_at, valid_from), argMax(run_id, valid_from), argMax(version, valid_from)
+FROM neonmeter.account_history FINAL
+WHERE valid_from <= ?
+GROUP BY project_id
+ORDER BY project_id;
+-- args: 2026-01-01T14:00:00Z
+
+-- accounts.history (select)
+SELECT project_id, valid_from, customer_id, plan, source, subscription_id, basis, recorded_at, run_id, version
+FROM neonmeter.account_history FINAL
+WHERE project_id IN (?, ?) AND valid_from < ?
+ORDER BY project_id, valid_from;
+-- args: 'project-a', 'project-b', 2026-01-02T00:00:00Z
+
+-- accounts.history_all (select)
+SELECT project_id, valid_from, customer_id, plan, source, subscription_id, basis, recorded_at, run_id, version
+FROM neonmeter.account_history FINAL
+WHERE valid_from < ?
+ORDER BY project_id, valid_from;
+-- args: 2026-01-02T00:00:00Z
+
+-- accounts.usage_projects (select)
+SELECT DISTINCT project_id
+FROM neonmeter.usage_facts
+WHERE hour >= ? AND hour < ?
+ORDER BY project_id;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
 -- retention.partitions (select)
 SELECT table, partition

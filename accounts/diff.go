@@ -1,0 +1,90 @@
+package accounts
+
+import (
+	"sort"
+	"time"
+
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// Diff returns the changes to append so that the stored history matches what Stripe shows,
+// recording changes only. stored holds each project's latest stored change; observedAt is
+// when the snapshot was taken. It is pure.
+//
+// History is append-only. For a project with stored history, only Stripe changes strictly
+// after its latest stored change are appended, each only if it changes the state. If Stripe's
+// current state still differs after that (Stripe kept no instant for the change: a price
+// swapped in place, a project moved to another customer, an unpaid subscription), the current
+// state is appended at observedAt. A project with no stored history gets its whole timeline.
+// A project whose latest stored change came from Stripe and that no customer names any more
+// becomes unowned at observedAt. Projects in d.Skip, and projects last set by a CSV import
+// that Stripe does not name, are left alone.
+func Diff(stored map[string]schema.AccountChange, d Derived, observedAt time.Time) []ProjectChange {
+	observedAt = observedAt.UTC().Truncate(time.Second)
+	var out []ProjectChange
+	for _, p := range sortedProjectKeys(d.Projects) {
+		if d.Skip[p] {
+			continue
+		}
+		tl := d.Projects[p]
+		last, ok := stored[p]
+		if !ok {
+			for _, c := range tl {
+				out = append(out, ProjectChange{ProjectID: p, Change: truncated(c)})
+			}
+			continue
+		}
+		cur := State{CustomerID: last.CustomerID, Plan: last.Plan}
+		after := last.ValidFrom.UTC()
+		for _, c := range tl {
+			c = truncated(c)
+			if !c.At.After(after) || c.Same(cur) {
+				continue
+			}
+			out = append(out, ProjectChange{ProjectID: p, Change: c})
+			cur, after = c.State, c.At
+		}
+		if final := tl[len(tl)-1].State; !final.Same(cur) {
+			out = append(out, ProjectChange{ProjectID: p, Change: Change{At: later(observedAt, after), State: final, Basis: BasisObserved}})
+		}
+	}
+	for _, p := range sortedProjectKeys(stored) {
+		last := stored[p]
+		if _, named := d.Projects[p]; named || d.Skip[p] || last.Source != schema.AccountSourceStripe || last.CustomerID == "" {
+			continue
+		}
+		out = append(out, ProjectChange{ProjectID: p, Change: Change{At: later(observedAt, last.ValidFrom.UTC()), Basis: BasisObserved}})
+	}
+	return out
+}
+
+// ProjectChange is a change of one project.
+type ProjectChange struct {
+	ProjectID string
+	Change
+}
+
+// later returns t, or one second after floor when t is not after it: nothing is written at or
+// before a project's latest change.
+func later(t, floor time.Time) time.Time {
+	if t.After(floor) {
+		return t
+	}
+	return floor.Add(time.Second)
+}
+
+// truncated drops sub-second precision: ClickHouse's DateTime holds seconds, and Stripe's
+// timestamps are whole seconds anyway.
+func truncated(c Change) Change {
+	c.At = c.At.UTC().Truncate(time.Second)
+	return c
+}
+
+func sortedProjectKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
