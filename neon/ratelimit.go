@@ -19,8 +19,13 @@ type bucket struct {
 	last   time.Time
 }
 
+// paceMargin slows the bucket 1 % below its configured rate. Configured at Neon's own limit, a
+// bucket pacing exactly at that rate lands some requests a hair early after network jitter,
+// and each such 429 costs a backoff far longer than the margin.
+const paceMargin = 0.99
+
 func newBucket(name string, perMinute float64, burst int) *bucket {
-	return &bucket{name: name, rate: perMinute / 60, burst: float64(burst), tokens: float64(burst)}
+	return &bucket{name: name, rate: perMinute / 60 * paceMargin, burst: float64(burst), tokens: float64(burst)}
 }
 
 // reserve takes a token and returns how long the caller must wait before using it.
