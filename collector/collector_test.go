@@ -205,6 +205,7 @@ func TestSweep_ExactIdempotentAndRevisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("revised %d values: third sweep wrote %d rows (%d revisions) of %d values fetched", changed, third.RowsWritten, third.Revisions, third.ValuesFetched)
 			if third.RowsWritten != int64(changed) {
 				t.Errorf("after revising %d values the sweep wrote %d rows, want exactly those", changed, third.RowsWritten)
 			}
