@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 export CH_PORT ?= 19000
 export NEONMETER_TEST_CLICKHOUSE_ADDR ?= 127.0.0.1:$(CH_PORT)
+export NEONMETER_TEST_STRIPE_MOCK_URL ?= http://127.0.0.1:12111
 export CHDB_LIB_PATH ?= $(CURDIR)/.tools/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so
 GO ?= go
 GOFLAGS_TEST ?= -count=1
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build demo test test-go test-chdb bench lint deps clickhouse clickhouse-stop clean
+.PHONY: all build demo test bench lint deps clickhouse clickhouse-stop stripe-mock stripe-mock-stop clean
 
 all: build
 
@@ -25,18 +26,24 @@ clickhouse:
 clickhouse-stop:
 	scripts/clickhouse.sh stop
 
+stripe-mock:
+	scripts/stripe-mock.sh start
+
+stripe-mock-stop:
+	scripts/stripe-mock.sh stop
+
 ## demo: a simulated fleet, a local ClickHouse, one collection of the last 72 h, a summary.
 demo: clickhouse build
 	NEONMETER_CLICKHOUSE_ADDR=127.0.0.1:$(CH_PORT) NEONMETER_CLICKHOUSE_DATABASE=neonmeter_demo \
 		NEONMETER_LOG_LEVEL=warn bin/neonmeter demo
 
 ## test: every test against real services (ClickHouse 18.16 server, chDB for current ClickHouse).
-test: deps clickhouse
+test: deps clickhouse stripe-mock
 	$(GO) vet ./...
 	$(GO) test $(GOFLAGS_TEST) -timeout 40m ./...
 	$(GO) test $(GOFLAGS_TEST) -tags chdb -run Chdb -timeout 10m ./schema/
 
-bench: clickhouse
+bench: clickhouse stripe-mock
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 lint:

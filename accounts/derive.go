@@ -24,6 +24,10 @@ const (
 	BasisCustomerCreated   = "customer_created"
 	BasisSubscriptionStart = "subscription_start"
 	BasisItemCreated       = "item_created"
+	// BasisPlanAssumed marks the stretch of a subscription before its current plan item was
+	// created: Stripe no longer shows the item it replaced, so the current plan is assumed.
+	// It is recorded only for a project without history there.
+	BasisPlanAssumed       = "subscription_start_plan_assumed"
 	BasisSubscriptionEnded = "subscription_ended"
 	BasisObserved          = "observed"
 	BasisImported          = "imported"
@@ -91,7 +95,9 @@ type Change struct {
 
 // Derived is every project's timeline as Stripe shows it.
 type Derived struct {
-	// Projects maps a project id to its changes, oldest first, consecutive states distinct.
+	// Projects maps a project id to its changes, oldest first. Consecutive changes may carry
+	// the same state (an assumed plan, then the instant Stripe knows): Diff records only those
+	// that change what is stored.
 	Projects map[string][]Change
 	// Skip lists projects whose Stripe data is contradictory: sync leaves their history alone.
 	Skip map[string]bool
@@ -157,9 +163,7 @@ func Derive(snap Snapshot, cat *plans.Catalog) Derived {
 	d := Derived{Projects: map[string][]Change{}, Skip: map[string]bool{}}
 	segs := map[string][]segment{}
 	for _, sub := range snap.Subscriptions {
-		if s, ok := d.segment(sub, cat, snap.ProductPlans); ok {
-			segs[sub.CustomerID] = append(segs[sub.CustomerID], s)
-		}
+		segs[sub.CustomerID] = append(segs[sub.CustomerID], d.segments(sub, cat, snap.ProductPlans)...)
 	}
 	owner := map[string]string{}
 	created := map[string]time.Time{}
@@ -195,13 +199,12 @@ func Derive(snap Snapshot, cat *plans.Catalog) Derived {
 	return d
 }
 
-// segment works out which plan a subscription puts its customer on, and when.
-func (d *Derived) segment(sub Subscription, cat *plans.Catalog, productPlans map[string]string) (segment, bool) {
-	if !InForce(sub.Status) && sub.Status != "canceled" {
-		return segment{}, false
-	}
-	if sub.Status == "canceled" && sub.EndedAt.IsZero() {
-		return segment{}, false
+// segments work out which plan a subscription puts its customer on, and when: from its start,
+// or, when its plan item was added later (an upgrade that replaced the item), from that item's
+// creation, with the current plan assumed before it; until ended_at for a canceled one.
+func (d *Derived) segments(sub Subscription, cat *plans.Catalog, productPlans map[string]string) []segment {
+	if !InForce(sub.Status) && (sub.Status != "canceled" || sub.EndedAt.IsZero()) {
+		return nil
 	}
 	var (
 		plan string
@@ -216,12 +219,12 @@ func (d *Derived) segment(sub Subscription, cat *plans.Catalog, productPlans map
 		if !known {
 			d.Problems = append(d.Problems, Problem{CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
 				Message: fmt.Sprintf("product %s names plan %q in metadata %s, which the catalog does not have", it.ProductID, name, MetadataPlanKey)})
-			return segment{}, false
+			return nil
 		}
 		if n > 0 && name != plan {
 			d.Problems = append(d.Problems, Problem{CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
 				Message: fmt.Sprintf("items put the subscription on two plans, %s and %s", plan, name)})
-			return segment{}, false
+			return nil
 		}
 		if n == 0 || it.Created.After(item.Created) {
 			item = it
@@ -230,19 +233,29 @@ func (d *Derived) segment(sub Subscription, cat *plans.Catalog, productPlans map
 		n++
 	}
 	if n == 0 {
-		return segment{}, false // no plan price: some other product
+		return nil // no plan price: a subscription to something else
 	}
-	s := segment{from: sub.Start, plan: plan, sub: sub.ID, basis: BasisSubscriptionStart}
-	if item.Created.After(sub.Created.Add(originalItemSlack)) && item.Created.After(sub.Start) {
-		s.from, s.basis = item.Created, BasisItemCreated
-	}
+	var end time.Time
 	if sub.Status == "canceled" {
-		s.to = sub.EndedAt
-		if !s.to.After(s.from) {
-			return segment{}, false
+		end = sub.EndedAt
+	}
+	var out []segment
+	add := func(from, to time.Time, basis string) {
+		if to.IsZero() || to.After(from) {
+			out = append(out, segment{from: from, to: to, plan: plan, sub: sub.ID, basis: basis})
 		}
 	}
-	return s, true
+	if item.Created.After(sub.Created.Add(originalItemSlack)) && item.Created.After(sub.Start) {
+		gapEnd := item.Created
+		if !end.IsZero() && end.Before(gapEnd) {
+			gapEnd = end
+		}
+		add(sub.Start, gapEnd, BasisPlanAssumed)
+		add(item.Created, end, BasisItemCreated)
+		return out
+	}
+	add(sub.Start, end, BasisSubscriptionStart)
+	return out
 }
 
 // itemPlan returns the plan an item's price names: its lookup_key in the catalog, else its
@@ -281,7 +294,8 @@ func customerTimeline(cus string, created time.Time, segs []segment) []Change {
 			if s.from.After(b) || (!s.to.IsZero() && !s.to.After(b)) {
 				continue
 			}
-			if best == nil || s.from.After(best.from) || (s.from.Equal(best.from) && s.sub > best.sub) {
+			// The latest start wins; an item's own stretch beats the assumed one it follows.
+			if best == nil || s.from.After(best.from) || (s.from.Equal(best.from) && (s.sub > best.sub || best.basis == BasisPlanAssumed)) {
 				best = s
 			}
 		}
@@ -294,9 +308,6 @@ func customerTimeline(cus string, created time.Time, segs []segment) []Change {
 			}
 		case i > 0:
 			c.Basis = BasisSubscriptionEnded
-		}
-		if n := len(out); n > 0 && out[n-1].Same(c.State) {
-			continue
 		}
 		out = append(out, c)
 	}

@@ -28,24 +28,23 @@ func Diff(stored map[string]schema.AccountChange, d Derived, observedAt time.Tim
 		}
 		tl := d.Projects[p]
 		last, ok := stored[p]
-		if !ok {
-			for _, c := range tl {
-				out = append(out, ProjectChange{ProjectID: p, Change: truncated(c)})
-			}
-			continue
+		var cur State // a project without history belongs to nobody
+		var after time.Time
+		if ok {
+			cur, after = State{CustomerID: last.CustomerID, Plan: last.Plan}, last.ValidFrom.UTC()
 		}
-		cur := State{CustomerID: last.CustomerID, Plan: last.Plan}
-		after := last.ValidFrom.UTC()
 		for _, c := range tl {
 			c = truncated(c)
-			if !c.At.After(after) || c.Same(cur) {
+			if (ok && !c.At.After(after)) || c.Same(cur) {
 				continue
 			}
 			out = append(out, ProjectChange{ProjectID: p, Change: c})
-			cur, after = c.State, c.At
+			cur, after, ok = c.State, c.At, true
 		}
-		if final := tl[len(tl)-1].State; !final.Same(cur) {
-			out = append(out, ProjectChange{ProjectID: p, Change: Change{At: later(observedAt, after), State: final, Basis: BasisObserved}})
+		if len(tl) > 0 {
+			if final := tl[len(tl)-1].State; !final.Same(cur) {
+				out = append(out, ProjectChange{ProjectID: p, Change: Change{At: later(observedAt, after), State: final, Basis: BasisObserved}})
+			}
 		}
 	}
 	for _, p := range sortedProjectKeys(stored) {

@@ -90,18 +90,35 @@ func retryable(err error) bool {
 	return true
 }
 
-// pager fetches every page of one Stripe list.
-type pager struct {
-	base, max   time.Duration
-	maxAttempts int
-	onRetry     func(object string, err error)
+// Retry bounds the retries of one Stripe list page.
+type Retry struct {
+	// Base is the first backoff; zero means DefaultRetryBase. Each retry doubles it, up to Max
+	// (zero: DefaultRetryMax), and waits a random time up to that (full jitter).
+	Base, Max time.Duration
+	// MaxAttempts counts the first try; zero means DefaultMaxAttempts.
+	MaxAttempts int
+	// OnRetry, if set, is told of each retried failure (object is the list, like "customers").
+	OnRetry func(object string, err error)
+}
+
+func (p Retry) withDefaults() Retry {
+	if p.Base <= 0 {
+		p.Base = DefaultRetryBase
+	}
+	if p.Max <= 0 {
+		p.Max = DefaultRetryMax
+	}
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	return p
 }
 
 // all pages through a list: page fetches one page after startingAfter (nil: the first) and
 // returns its objects' ids with has_more. Each page is retried on retryable errors with
 // exponential backoff and full jitter; the loop stops at has_more=false and refuses a page
 // that makes no progress.
-func (p pager) all(ctx context.Context, object string, page func(startingAfter *string) (ids []string, hasMore bool, err error)) error {
+func (p Retry) all(ctx context.Context, object string, page func(startingAfter *string) (ids []string, hasMore bool, err error)) error {
 	var after *string
 	seen := map[string]bool{}
 	for n := 0; ; n++ {
@@ -118,13 +135,13 @@ func (p pager) all(ctx context.Context, object string, page func(startingAfter *
 			if err == nil {
 				break
 			}
-			if !retryable(err) || attempt >= p.maxAttempts {
+			if !retryable(err) || attempt >= p.MaxAttempts {
 				return fmt.Errorf("list %s page %d (attempt %d): %w", object, n+1, attempt, err)
 			}
-			if p.onRetry != nil {
-				p.onRetry(object, err)
+			if p.OnRetry != nil {
+				p.OnRetry(object, err)
 			}
-			if err := sleep(ctx, backoff(p.base, p.max, attempt)); err != nil {
+			if err := sleep(ctx, backoff(p.Base, p.Max, attempt)); err != nil {
 				return fmt.Errorf("list %s page %d: %w", object, n+1, err)
 			}
 		}
@@ -166,8 +183,9 @@ func listParams(ctx context.Context, startingAfter *string) stripe.ListParams {
 }
 
 // FetchSnapshot reads every customer, every subscription (all statuses, so canceled ones give
-// their ended_at) and every product (for neonmeter_plan metadata) from Stripe.
-func FetchSnapshot(ctx context.Context, sc *client.API, p pager) (Snapshot, error) {
+// their ended_at) and every product (for neonmeter_plan metadata) from Stripe, 100 per page.
+func FetchSnapshot(ctx context.Context, sc *client.API, retry Retry) (Snapshot, error) {
+	p := retry.withDefaults()
 	snap := Snapshot{ProductPlans: map[string]string{}}
 	err := p.all(ctx, "customers", func(after *string) ([]string, bool, error) {
 		it := sc.Customers.List(&stripe.CustomerListParams{ListParams: listParams(ctx, after)})

@@ -62,6 +62,12 @@ type Config struct {
 	ListenAddr        string        `envconfig:"LISTEN_ADDR" default:"127.0.0.1:9464" desc:"Address of serve's /metrics and /healthz"`
 	LogLevel          string        `envconfig:"LOG_LEVEL" default:"info" desc:"Log level: debug, info, warn or error"`
 	LogFormat         string        `envconfig:"LOG_FORMAT" default:"text" desc:"Log format: text or json"`
+	PlansFile         string        `envconfig:"PLANS_FILE" default:"plans.yaml" desc:"Plan catalog (YAML): limits, Neon settings and Stripe billing per plan; plans/example.yaml in the source is a start"`
+	DefaultPlan       string        `envconfig:"DEFAULT_PLAN" default:"free" desc:"Plan of projects nobody owns and of customers without a plan in force; must be in the catalog"`
+	StripeAPIKey      Secret        `envconfig:"STRIPE_API_KEY" desc:"Stripe secret key (required by accounts sync unless NEONMETER_STRIPE_API_KEY_FILE is set)"`
+	StripeAPIKeyFile  string        `envconfig:"STRIPE_API_KEY_FILE" desc:"File holding the Stripe secret key; read when NEONMETER_STRIPE_API_KEY is empty"`
+	StripeAPIURL      string        `envconfig:"STRIPE_API_URL" default:"https://api.stripe.com" desc:"Base URL of the Stripe API (stripe-mock or a fake in tests)"`
+	StripeTimeout     time.Duration `envconfig:"STRIPE_TIMEOUT" default:"30s" desc:"Timeout of one Stripe HTTP request"`
 }
 
 // LoadConfig reads the environment, resolves *_FILE secrets and validates every field.
@@ -91,6 +97,7 @@ func (c *Config) resolveSecretFiles() error {
 	return errors.Join(
 		read(&c.NeonAPIKey, c.NeonAPIKeyFile, "NEON_API_KEY_FILE"),
 		read(&c.ClickHousePass, c.ClickHousePassFle, "CLICKHOUSE_PASSWORD_FILE"),
+		read(&c.StripeAPIKey, c.StripeAPIKeyFile, "STRIPE_API_KEY_FILE"),
 	)
 }
 
@@ -146,6 +153,18 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("LOG_FORMAT", "must be text or json, got %q", c.LogFormat)
+	}
+	if c.PlansFile == "" {
+		bad("PLANS_FILE", "must name the plan catalog file")
+	}
+	if c.DefaultPlan == "" {
+		bad("DEFAULT_PLAN", "must name a plan of the catalog")
+	}
+	if !strings.HasPrefix(c.StripeAPIURL, "http://") && !strings.HasPrefix(c.StripeAPIURL, "https://") {
+		bad("STRIPE_API_URL", "must be an http(s) URL, got %q", c.StripeAPIURL)
+	}
+	if c.StripeTimeout <= 0 {
+		bad("STRIPE_TIMEOUT", "must be positive, got %v", c.StripeTimeout)
 	}
 	return errors.Join(errs...)
 }

@@ -63,6 +63,8 @@ func (m *Main) commands() []struct {
 		{"backfill", &BackfillCommand{env}},
 		{"status", &StatusCommand{env}},
 		{"serve", &ServeCommand{env}},
+		{"plans", &PlansCommand{env}},
+		{"accounts", &AccountsCommand{env}},
 		{"demo", &DemoCommand{env}},
 		{"config", &ConfigCommand{env}},
 		{"version", &VersionCommand{env}},

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/plans"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// AccountsCommand keeps the project → (Stripe customer, plan) mapping.
+type AccountsCommand struct{ *Env }
+
+func (c *AccountsCommand) Synopsis() string {
+	return "project → Stripe customer and plan: sync, import FILE, list"
+}
+
+const accountsUsage = `Usage:
+  neonmeter accounts sync [--dry-run]
+  neonmeter accounts import [--dry-run] FILE
+  neonmeter accounts list [--project ID] [--at TIME] [--unmapped] [--usage-window 168h]
+
+Keeps, in ClickHouse, which Stripe customer owns each Neon project and on which plan, with the
+history of changes, so that the plan in force at any hour is known.
+
+  sync    Pages through Stripe (NEONMETER_STRIPE_API_KEY): customers whose metadata
+          neon_project_id names their projects (comma separated), and their subscriptions,
+          whose price lookup_key (or product metadata neonmeter_plan) names the plan. Records
+          changes only, at Stripe's own timestamps.
+  import  Reads a CSV file with the columns project_id,customer_id,plan,valid_from (RFC 3339
+          or a date; empty means now) for platforms that keep the mapping elsewhere.
+  list    Shows the mapping in force (or one project's history with --project), including
+          projects with usage that nobody owns: they get NEONMETER_DEFAULT_PLAN.
+
+Plans come from NEONMETER_PLANS_FILE. Run "neonmeter migrate" first.
+Exit codes: 0 done, 1 the work failed (or Stripe's data has problems, listed), 2 bad usage,
+configuration or input file.`
+
+func (c *AccountsCommand) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs := flag.NewFlagSet("accounts", flag.ContinueOnError)
+		fs.Usage = func() { fmt.Fprintln(fs.Output(), accountsUsage) }
+		if err := c.parse(fs, args); err != nil {
+			return err
+		}
+		return usagef("say which: accounts sync, accounts import FILE or accounts list")
+	}
+	switch args[0] {
+	case "sync":
+		return c.sync(ctx, args[1:])
+	case "import":
+		return c.importFile(ctx, args[1:])
+	case "list":
+		return c.list(ctx, args[1:])
+	}
+	return usagef("unknown accounts command %q: sync, import or list", args[0])
+}
+
+func (c *AccountsCommand) flags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("accounts "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// catalog loads NEONMETER_PLANS_FILE and checks NEONMETER_DEFAULT_PLAN against it.
+func loadCatalog(cfg Config) (*plans.Catalog, error) {
+	cat, err := plans.Load(cfg.PlansFile)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("%s_PLANS_FILE: %w", envPrefix, err)}
+	}
+	if _, err := accounts.DefaultPlan(cat, cfg.DefaultPlan); err != nil {
+		return nil, usageError{fmt.Errorf("%s_DEFAULT_PLAN: %w", envPrefix, err)}
+	}
+	return cat, nil
+}
+
+func (c *AccountsCommand) sync(ctx context.Context, args []string) error {
+	fs := c.flags("sync", `Usage: neonmeter accounts sync [--dry-run]
+
+Reads every Stripe customer, subscription and product and appends to account_history the
+changes it lacks. A second sync right after the first writes nothing.
+
+Flags:`)
+	dryRun := fs.Bool("dry-run", false, "print the changes instead of writing them")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	if cfg.StripeAPIKey == "" {
+		return usagef("%s_STRIPE_API_KEY (or %s_STRIPE_API_KEY_FILE) is required", envPrefix, envPrefix)
+	}
+	cat, err := loadCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	log := c.logger(cfg)
+	conn, err := openClickHouse(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
+	syncer, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+		DefaultPlan: cfg.DefaultPlan, Logger: log})
+	if err != nil {
+		return usageError{err}
+	}
+	res, err := syncer.Sync(ctx, *dryRun)
+	if err != nil {
+		return err
+	}
+	if *dryRun {
+		printChanges(c.Stdout, res.Changes)
+	}
+	verb := "recorded"
+	if *dryRun {
+		verb = "would record"
+	}
+	fmt.Fprintf(c.Stdout, "accounts sync: %d customers, %d subscriptions, %d projects in Stripe; %s %d change(s); %d project(s) with usage owned by nobody (plan %s)\n",
+		res.Customers, res.Subscriptions, res.Projects, verb, len(res.Changes), len(res.Unmapped), cfg.DefaultPlan)
+	if len(res.Problems) > 0 {
+		fmt.Fprintf(c.Stdout, "\n%d problem(s) in Stripe's data; the projects concerned were left as they were:\n", len(res.Problems))
+		for _, p := range res.Problems {
+			fmt.Fprintf(c.Stdout, "  %s\n", p)
+		}
+		return fmt.Errorf("%d problem(s) in Stripe's data (listed above)", len(res.Problems))
+	}
+	return nil
+}
+
+func (c *AccountsCommand) importFile(ctx context.Context, args []string) error {
+	fs := c.flags("import", `Usage: neonmeter accounts import [--dry-run] FILE
+
+Reads a CSV file with a header naming project_id, customer_id, plan and valid_from (any order)
+and records the rows that change the stored history. valid_from is RFC 3339 or a date
+(midnight UTC); empty means now. An empty plan means the customer has no plan (the default
+applies); an empty customer and plan mean nobody owns the project from then on. Every problem
+of the file is reported and nothing is written unless the whole file is valid.
+
+Flags:`)
+	dryRun := fs.Bool("dry-run", false, "print the changes instead of writing them")
+	rest, err := parsePositional(c.Env, fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usagef("accounts import needs the CSV file")
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	cat, err := loadCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(rest[0])
+	if err != nil {
+		return usageError{err}
+	}
+	defer f.Close()
+	now := time.Now().UTC()
+	rows, err := accounts.ParseCSV(rest[0], f, cat, now)
+	if err != nil {
+		return usageError{err}
+	}
+	conn, err := openClickHouse(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res, err := accounts.Import(ctx, conn, cfg.ClickHouseDB, rows, now, *dryRun, nil)
+	if err != nil {
+		return err
+	}
+	verb := "recorded"
+	if *dryRun {
+		printChanges(c.Stdout, res.Changes)
+		verb = "would record"
+	}
+	fmt.Fprintf(c.Stdout, "accounts import: %d row(s) read from %s; %s %d change(s)\n", res.Rows, rest[0], verb, len(res.Changes))
+	return nil
+}
+
+func (c *AccountsCommand) list(ctx context.Context, args []string) error {
+	fs := c.flags("list", `Usage: neonmeter accounts list [--project ID] [--at TIME] [--unmapped] [--usage-window 168h]
+
+Shows who owns each project and its plan in force, with projects that had usage in the usage
+window but belong to nobody (marked unmapped; they get NEONMETER_DEFAULT_PLAN). With --project,
+shows that project's whole history instead.
+
+Flags:`)
+	project := fs.String("project", "", "show the history of this project `ID`")
+	atFlag := fs.String("at", "", "show the mapping in force at this `TIME` (RFC 3339; default now)")
+	onlyUnmapped := fs.Bool("unmapped", false, "list only projects nobody owns")
+	window := fs.Duration("usage-window", accounts.DefaultUnmappedWindow, "projects with usage in this `DURATION` before --at count as metered")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	at := time.Now().UTC()
+	if *atFlag != "" {
+		t, err := time.Parse(time.RFC3339, *atFlag)
+		if err != nil {
+			return usagef("--at: %v", err)
+		}
+		at = t.UTC()
+	}
+	if *window <= 0 {
+		return usagef("--usage-window must be positive")
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	conn, err := openClickHouse(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if *project != "" {
+		return c.history(ctx, conn, cfg, *project, at)
+	}
+	used, err := schema.UsageProjects(ctx, conn, cfg.ClickHouseDB, at.Add(-*window), at.Add(time.Hour))
+	if err != nil {
+		return err
+	}
+	all, err := accounts.AssignmentsAt(ctx, conn, cfg.ClickHouseDB, at, used, cfg.DefaultPlan)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROJECT\tCUSTOMER\tPLAN\tSINCE\tNOTE")
+	mapped, unmapped := 0, 0
+	for _, a := range all {
+		note := ""
+		switch {
+		case !a.Mapped():
+			note = "unmapped: default plan"
+			unmapped++
+		case a.Default:
+			note = "no plan in force: default plan"
+			mapped++
+		default:
+			mapped++
+		}
+		if *onlyUnmapped && a.Mapped() {
+			continue
+		}
+		since := "-"
+		if !a.Since.IsZero() {
+			since = a.Since.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ProjectID, dash(a.CustomerID), a.Plan, since, note)
+	}
+	tw.Flush()
+	fmt.Fprintf(c.Stdout, "\n%d project(s) at %s: %d owned by a customer, %d owned by nobody (plan %s)\n",
+		len(all), at.Format(time.RFC3339), mapped, unmapped, cfg.DefaultPlan)
+	return nil
+}
+
+func (c *AccountsCommand) history(ctx context.Context, conn driver.Conn, cfg Config, project string, at time.Time) error {
+	tl, err := accounts.LoadTimelines(ctx, conn, cfg.ClickHouseDB, []string{project}, accounts.EndOfTime(), cfg.DefaultPlan)
+	if err != nil {
+		return err
+	}
+	h := tl.History(project)
+	now := tl.At(project, at)
+	fmt.Fprintf(c.Stdout, "project %s at %s: customer %s, plan %s", project, at.Format(time.RFC3339), dash(now.CustomerID), now.Plan)
+	if now.Default {
+		fmt.Fprint(c.Stdout, " (default plan)")
+	}
+	fmt.Fprintln(c.Stdout)
+	if len(h) == 0 {
+		fmt.Fprintln(c.Stdout, "no recorded history: nobody owns this project")
+		return nil
+	}
+	fmt.Fprintln(c.Stdout)
+	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VALID FROM\tCUSTOMER\tPLAN\tSOURCE\tBASIS\tSUBSCRIPTION\tRECORDED")
+	for _, r := range h {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ValidFrom.Format(time.RFC3339), dash(r.CustomerID), dash(r.Plan),
+			r.Source, r.Basis, dash(r.SubscriptionID), r.RecordedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func printChanges(w io.Writer, changes []accounts.ProjectChange) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROJECT\tVALID FROM\tCUSTOMER\tPLAN\tBASIS")
+	for _, ch := range changes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ch.ProjectID, ch.At.Format(time.RFC3339), dash(ch.CustomerID), dash(ch.Plan), ch.Basis)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// parsePositional parses fs from args allowing up to max positional arguments among the
+// flags (so "import FILE --dry-run" works), and returns them.
+func parsePositional(e *Env, fs *flag.FlagSet, args []string, max int) ([]string, error) {
+	fs.SetOutput(e.Stderr)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, usageError{err}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) > max {
+		return nil, usagef("unexpected arguments: %s", strings.Join(pos[max:], " "))
+	}
+	return pos, nil
+}
