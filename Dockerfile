@@ -1,0 +1,20 @@
+# neonmeter: one static binary (neonmeter) plus the simulator (neonsim) for demos and tests.
+# Build: docker build -t neonmeter --build-arg VERSION=$(git describe --always) .
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./cmd/neonmeter ./cmd/neonsim
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/neonmeter /out/neonsim /usr/local/bin/
+COPY plans/example.yaml /etc/neonmeter/plans.yaml
+ENV NEONMETER_PLANS_FILE=/etc/neonmeter/plans.yaml \
+    NEONMETER_LISTEN_ADDR=0.0.0.0:9464 \
+    NEONMETER_LOG_FORMAT=json
+USER nonroot:nonroot
+EXPOSE 9464
+ENTRYPOINT ["/usr/local/bin/neonmeter"]
+CMD ["serve"]
