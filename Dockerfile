@@ -8,13 +8,15 @@ COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./cmd/neonmeter ./cmd/neonsim
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 neonmeter
 COPY --from=build /out/neonmeter /out/neonsim /usr/local/bin/
 COPY plans/example.yaml /etc/neonmeter/plans.yaml
 ENV NEONMETER_PLANS_FILE=/etc/neonmeter/plans.yaml \
     NEONMETER_LISTEN_ADDR=0.0.0.0:9464 \
     NEONMETER_LOG_FORMAT=json
-USER nonroot:nonroot
+USER neonmeter
 EXPOSE 9464
 ENTRYPOINT ["/usr/local/bin/neonmeter"]
 CMD ["serve"]

@@ -59,6 +59,23 @@ func Catalog() []Query {
 		accountHistoryQuery(nil, true, to),
 		usageProjectsQuery(from, to),
 
+		billingUsageQuery([]string{"compute_unit_seconds", "written_data_bytes"}, from, to),
+		insertLedgerQuery([]LedgerRow{
+			{CustomerID: "cus_sample", Target: "neon_compute", Hour: from, Sink: SinkMeter, Metric: "compute_unit_seconds",
+				Value: 2, Revision: 1, Identifier: "nm1-sample", Status: LedgerIntent, RecordedAt: collected, RunID: "run-sample", Version: 2},
+			{CustomerID: "cus_sample", Target: "neon_compute", Hour: from, Sink: SinkMeter, Metric: "compute_unit_seconds",
+				Value: 2, ConfirmedValue: 2, Revision: 1, Identifier: "nm1-sample", Status: LedgerPushed, StripeID: "mtr_evt_sample",
+				RequestID: "req_sample", HTTPStatus: 200, RecordedAt: collected, RunID: "run-sample", Version: 3},
+		}),
+		ledgerQuery(from, to),
+		insertLateQuery([]LateAdjustment{{CustomerID: "cus_sample", Target: "neon_compute", Hour: from, Sink: SinkMeter, Revision: 2,
+			Metric: "compute_unit_seconds", PeriodStart: from, PeriodEnd: from.AddDate(0, 1, 0), OldValue: 2, NewValue: 3, Amount: 1,
+			Reason: LateFinalized, DetectedAt: collected, RunID: "run-sample"}}),
+		lateQuery(from, to),
+		insertDriftQuery([]Drift{{CheckedAt: collected, RunID: "run-sample", CustomerID: "cus_sample", Target: "neon_compute",
+			Sink: SinkMeter, Bucket: from, Expected: 2, Actual: 1, Drift: -1}}),
+		driftQuery("run-sample"),
+
 		listPartitionsQuery(),
 		dropPartitionQuery("usage_coarse", 202001),
 		dropPartitionQuery("usage_facts", 202001),

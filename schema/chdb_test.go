@@ -175,7 +175,7 @@ func TestChdb(t *testing.T) {
 			}
 		}
 		got := strings.Fields(c.run("SELECT name FROM system.tables WHERE database = '" + db + "' ORDER BY name"))
-		if want := "account_history,collection_runs,collection_watermarks,usage_coarse,usage_facts,usage_hourly,usage_revisions"; strings.Join(got, ",") != want {
+		if want := "account_history,billing_drift,billing_late_adjustments,billing_ledger,collection_runs,collection_watermarks,usage_coarse,usage_facts,usage_hourly,usage_revisions"; strings.Join(got, ",") != want {
 			t.Fatalf("tables = %v, want %s", got, want)
 		}
 	})

@@ -115,6 +115,111 @@ CREATE TABLE IF NOT EXISTS neonmeter.account_history
 ENGINE = ReplacingMergeTree(version)
 ORDER BY (project_id, valid_from);
 
+-- migration 0004_billing statement 1
+CREATE TABLE IF NOT EXISTS neonmeter.billing_ledger
+(
+    customer_id     String,
+    target          String,
+    hour            DateTime('UTC'),
+    sink            Enum8('meter' = 1, 'usage_record' = 2),
+    metric          String,
+    value           Int64,
+    confirmed_value Int64,
+    revision        UInt32,
+    identifier      String,
+    status          Enum8('intent' = 1, 'pushed' = 2, 'failed' = 3, 'late' = 4),
+    stripe_id       String,
+    request_id      String,
+    http_status     UInt16,
+    recorded_at     DateTime('UTC'),
+    run_id          String,
+    version         UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (customer_id, target, hour, sink);
+
+-- migration 0004_billing statement 2
+CREATE TABLE IF NOT EXISTS neonmeter.billing_late_adjustments
+(
+    customer_id  String,
+    target       String,
+    hour         DateTime('UTC'),
+    sink         Enum8('meter' = 1, 'usage_record' = 2),
+    revision     UInt32,
+    metric       String,
+    period_start DateTime('UTC'),
+    period_end   DateTime('UTC'),
+    old_value    Int64,
+    new_value    Int64,
+    amount       Int64,
+    reason       Enum8('finalized' = 1, 'too_old' = 2),
+    detected_at  DateTime('UTC'),
+    run_id       String
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (customer_id, target, hour, sink, revision);
+
+-- migration 0004_billing statement 3
+CREATE TABLE IF NOT EXISTS neonmeter.billing_drift
+(
+    checked_at  DateTime('UTC'),
+    run_id      String,
+    customer_id String,
+    target      String,
+    sink        Enum8('meter' = 1, 'usage_record' = 2),
+    bucket      DateTime('UTC'),
+    expected    Int64,
+    actual      Int64,
+    drift       Int64
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(checked_at)
+ORDER BY (checked_at, customer_id, target, bucket);
+
+-- migration 0005_enforcement statement 1
+CREATE TABLE IF NOT EXISTS neonmeter.enforcement_state
+(
+    project_id        String,
+    period_start      DateTime('UTC'),
+    plan              String,
+    level             String,
+    over_since        DateTime('UTC'),
+    released_period   DateTime('UTC'),
+    applied           String,
+    endpoints_pending UInt8,
+    observed_at       DateTime('UTC'),
+    updated_at        DateTime('UTC'),
+    version           UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY project_id;
+
+-- migration 0005_enforcement statement 2
+CREATE TABLE IF NOT EXISTS neonmeter.enforcement_audit
+(
+    at            DateTime('UTC'),
+    cycle_id      String,
+    project_id    String,
+    plan          String,
+    metric        String,
+    usage         UInt64,
+    limit_value   UInt64,
+    level         String,
+    action        String,
+    reason        String,
+    mode          String,
+    before        String,
+    after         String,
+    operation_ids Array(String),
+    outcome       String,
+    error         String
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(at)
+ORDER BY (project_id, at);
+
 -- migrate.create_database (exec)
 CREATE DATABASE IF NOT EXISTS neonmeter;
 
@@ -260,6 +365,51 @@ FROM neonmeter.usage_facts
 WHERE hour >= ? AND hour < ?
 ORDER BY project_id;
 -- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
+-- billing.usage (select)
+SELECT project_id, metric, hour, sum(value) AS v
+FROM neonmeter.usage_facts FINAL
+WHERE metric IN (?, ?) AND hour >= ? AND hour < ?
+GROUP BY project_id, metric, hour
+HAVING v > 0
+ORDER BY project_id, metric, hour;
+-- args: 'compute_unit_seconds', 'written_data_bytes', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
+-- billing.ledger_insert (insert)
+INSERT INTO neonmeter.billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, identifier, status, stripe_id, request_id, http_status, recorded_at, run_id, version);
+-- row: 'cus_sample', 'neon_compute', 2026-01-01T00:00:00Z, 'meter', 'compute_unit_seconds', 2 (int64), 0 (int64), 1 (uint32), 'nm1-sample', 'intent', '', '', 0 (uint16), 2026-01-02T02:00:00Z, 'run-sample', 2 (uint64)
+-- row: 'cus_sample', 'neon_compute', 2026-01-01T00:00:00Z, 'meter', 'compute_unit_seconds', 2 (int64), 2 (int64), 1 (uint32), 'nm1-sample', 'pushed', 'mtr_evt_sample', 'req_sample', 200 (uint16), 2026-01-02T02:00:00Z, 'run-sample', 3 (uint64)
+
+-- billing.ledger (select)
+SELECT customer_id, target, hour, toString(sink), metric, value, confirmed_value, revision, identifier,
+    toString(status), stripe_id, request_id, http_status, recorded_at, run_id, version
+FROM neonmeter.billing_ledger FINAL
+WHERE hour >= ? AND hour < ?
+ORDER BY customer_id, target, hour, sink;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
+-- billing.late_insert (insert)
+INSERT INTO neonmeter.billing_late_adjustments (customer_id, target, hour, sink, revision, metric, period_start, period_end, old_value, new_value, amount, reason, detected_at, run_id);
+-- row: 'cus_sample', 'neon_compute', 2026-01-01T00:00:00Z, 'meter', 2 (uint32), 'compute_unit_seconds', 2026-01-01T00:00:00Z, 2026-02-01T00:00:00Z, 2 (int64), 3 (int64), 1 (int64), 'finalized', 2026-01-02T02:00:00Z, 'run-sample'
+
+-- billing.late (select)
+SELECT customer_id, target, hour, toString(sink), revision, metric, period_start, period_end,
+    old_value, new_value, amount, toString(reason), detected_at, run_id
+FROM neonmeter.billing_late_adjustments FINAL
+WHERE hour >= ? AND hour < ?
+ORDER BY customer_id, target, hour, sink, revision;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
+-- billing.drift_insert (insert)
+INSERT INTO neonmeter.billing_drift (checked_at, run_id, customer_id, target, sink, bucket, expected, actual, drift);
+-- row: 2026-01-02T02:00:00Z, 'run-sample', 'cus_sample', 'neon_compute', 'meter', 2026-01-01T00:00:00Z, 2 (int64), 1 (int64), -1 (int64)
+
+-- billing.drift (select)
+SELECT checked_at, run_id, customer_id, target, toString(sink), bucket, expected, actual, drift
+FROM neonmeter.billing_drift
+WHERE run_id = ?
+ORDER BY customer_id, target, bucket;
+-- args: 'run-sample'
 
 -- retention.partitions (select)
 SELECT table, partition
