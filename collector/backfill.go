@@ -110,7 +110,7 @@ type BackfillSummary struct {
 // SegmentSummary reports one segment of a backfill.
 type SegmentSummary struct {
 	Segment
-	Summary
+	Summary Summary
 }
 
 // Backfill collects [from, to) at the finest granularity Neon still serves for each part.
@@ -201,23 +201,9 @@ func (c *Collector) coarseSweep(ctx context.Context, seg Segment, store CoarseSt
 	after := c.cfg.Source.Stats()
 	sum.APIRequests, sum.Retries = after.Requests-before.Requests, after.Retries-before.Retries
 	sum.Duration = time.Since(wallStart)
-	sum.Outcome = schema.OutcomeSuccess
-	run.Outcome = schema.OutcomeSuccess
-	if sweepErr != nil {
-		sum.Outcome, run.Outcome, run.Error, run.Errors = schema.OutcomeFailed, schema.OutcomeFailed, sweepErr.Error(), 1
-	}
-	run.Pages, run.Projects = uint64(sum.Pages), uint64(sum.Projects)
-	run.ValuesFetched, run.RowsWritten, run.Revisions = uint64(sum.ValuesFetched), uint64(sum.RowsWritten), uint64(sum.Revisions)
-	run.Retries, run.DurationSeconds = uint64(sum.Retries), sum.Duration.Seconds()
-	run.FinishedAt = c.cfg.Now()
-	if !run.FinishedAt.After(run.StartedAt) {
-		run.FinishedAt = run.StartedAt.Add(time.Second)
-	}
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := c.cfg.Store.WriteRun(recCtx, run); err != nil && sweepErr == nil {
-		sweepErr = fmt.Errorf("record run outcome: %w", err)
-	}
+	sweepErr = c.finishRun(recCtx, run, &sum, sweepErr)
 	return sum, sweepErr
 }
 

@@ -96,3 +96,38 @@ func TestGaps(t *testing.T) {
 		t.Errorf("full coverage: got %v", g)
 	}
 }
+
+func TestResolveWindow(t *testing.T) {
+	now := mustTime(t, "2026-11-27T12:40:00Z")
+	last := mustTime(t, "2026-11-27T12:00:00Z")
+	earliest := last.Add(-167 * time.Hour)
+	cases := []struct {
+		name     string
+		w        Window
+		wm       time.Time
+		from, to time.Time
+		wantErr  bool
+	}{
+		{name: "no watermark: lookback before the last complete hour", from: last.Add(-48 * time.Hour), to: last},
+		{name: "watermark minus lookback", wm: last.Add(-3 * time.Hour), from: last.Add(-51 * time.Hour), to: last},
+		{name: "stale watermark clamps to Neon's window", wm: last.Add(-400 * time.Hour), from: earliest, to: last},
+		{name: "explicit window", w: Window{From: last.Add(-10*time.Hour + 30*time.Minute), To: last.Add(-2 * time.Hour)}, from: last.Add(-10 * time.Hour), to: last.Add(-2 * time.Hour)},
+		{name: "explicit start too old", w: Window{From: last.Add(-200 * time.Hour)}, wantErr: true},
+		{name: "end in the future", w: Window{To: last.Add(2 * time.Hour)}, wantErr: true},
+		{name: "empty", w: Window{From: last.Add(-2 * time.Hour), To: last.Add(-2 * time.Hour)}, wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			from, to, err := ResolveWindow(tc.w, now, tc.wm, !tc.wm.IsZero(), 48*time.Hour)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("want an error, got [%v, %v)", from, to)
+				}
+				return
+			}
+			if err != nil || !from.Equal(tc.from) || !to.Equal(tc.to) {
+				t.Fatalf("got [%v, %v) %v, want [%v, %v)", from, to, err, tc.from, tc.to)
+			}
+		})
+	}
+}

@@ -182,10 +182,8 @@ func ResolveWindow(w Window, now time.Time, watermark time.Time, hasWatermark bo
 		}
 		to = w.To.UTC().Truncate(time.Hour)
 	}
-	earliest := to.Add(-(HourlyWindow - time.Hour))
-	if nowHour := now.UTC().Truncate(time.Hour); to.Before(nowHour) {
-		earliest = nowHour.Add(-(HourlyWindow - time.Hour))
-	}
+	// Neon measures its window back from its own clock, whatever window is asked for.
+	earliest := now.UTC().Truncate(time.Hour).Add(-(HourlyWindow - time.Hour))
 	switch {
 	case !w.From.IsZero():
 		from = w.From.UTC().Truncate(time.Hour)
@@ -245,41 +243,24 @@ func (c *Collector) Sweep(ctx context.Context, w Window) (Summary, error) {
 	sum.Retries = after.Retries - before.Retries
 	sum.Duration = time.Since(wallStart)
 
-	run.Pages, run.Projects = uint64(sum.Pages), uint64(sum.Projects)
-	run.ValuesFetched, run.RowsWritten, run.Revisions = uint64(sum.ValuesFetched), uint64(sum.RowsWritten), uint64(sum.Revisions)
-	run.Retries = uint64(sum.Retries)
-	run.DurationSeconds = sum.Duration.Seconds()
-	run.FinishedAt = c.cfg.Now()
-	if !run.FinishedAt.After(run.StartedAt) {
-		run.FinishedAt = run.StartedAt.Add(time.Second) // the final row must replace the start row
-	}
-	sum.Outcome = schema.OutcomeSuccess
-	if sweepErr != nil {
-		sum.Outcome = schema.OutcomeFailed
-		run.Errors = 1
-		run.Error = sweepErr.Error()
-	}
-	run.Outcome = sum.Outcome
 	sum.Watermark = wm
 	// Record the outcome even when the caller's context is done: a cancelled sweep is a fact.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if sweepErr == nil {
-		if !hasWM || (!sum.From.After(wm) && sum.To.After(wm)) {
+		switch {
+		case !hasWM || (!sum.From.After(wm) && sum.To.After(wm)):
 			if err := c.cfg.Store.SetWatermark(recCtx, c.cfg.OrgID, string(c.cfg.Endpoint), granularityHourly, sum.To, c.cfg.Now()); err != nil {
 				sweepErr = fmt.Errorf("advance watermark: %w", err)
-				run.Outcome, sum.Outcome, run.Error = schema.OutcomeFailed, schema.OutcomeFailed, sweepErr.Error()
 			} else {
 				sum.Watermark = sum.To
 			}
-		} else if sum.From.After(wm) {
+		case sum.From.After(wm):
 			log.Warn("window starts after the watermark; watermark not advanced, the hours between stay a gap",
 				"watermark", wm, "from", sum.From)
 		}
 	}
-	if err := c.cfg.Store.WriteRun(recCtx, run); err != nil {
-		sweepErr = errors.Join(sweepErr, fmt.Errorf("record run outcome: %w", err))
-	}
+	sweepErr = c.finishRun(recCtx, run, &sum, sweepErr)
 	c.cfg.Metrics.observe(sum, sweepErr == nil, c.cfg.Now())
 	if sweepErr != nil {
 		log.Error("sweep failed", "err", sweepErr, "pages", sum.Pages, "rows_written", sum.RowsWritten)
@@ -290,6 +271,28 @@ func (c *Collector) Sweep(ctx context.Context, w Window) (Summary, error) {
 		"retries", sum.Retries, "duration", sum.Duration, "fetch_wait", sum.FetchWait,
 		"store_read", sum.StoreRead, "store_write", sum.StoreWrite)
 	return sum, nil
+}
+
+// finishRun records a run's final row from its summary and error, and sets the summary's
+// outcome. It returns err, joined with a failure to record.
+func (c *Collector) finishRun(ctx context.Context, run schema.Run, sum *Summary, err error) error {
+	sum.Outcome = schema.OutcomeSuccess
+	if err != nil {
+		sum.Outcome = schema.OutcomeFailed
+		run.Errors, run.Error = 1, err.Error()
+	}
+	run.Outcome = sum.Outcome
+	run.Pages, run.Projects = uint64(sum.Pages), uint64(sum.Projects)
+	run.ValuesFetched, run.RowsWritten, run.Revisions = uint64(sum.ValuesFetched), uint64(sum.RowsWritten), uint64(sum.Revisions)
+	run.Retries, run.DurationSeconds = uint64(sum.Retries), sum.Duration.Seconds()
+	run.FinishedAt = c.cfg.Now()
+	if !run.FinishedAt.After(run.StartedAt) {
+		run.FinishedAt = run.StartedAt.Add(time.Second) // the final row must replace the start row
+	}
+	if werr := c.cfg.Store.WriteRun(ctx, run); werr != nil {
+		return errors.Join(err, fmt.Errorf("record run outcome: %w", werr))
+	}
+	return err
 }
 
 type fetched struct {

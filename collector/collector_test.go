@@ -267,3 +267,61 @@ func TestSweep_WatermarkAndProvisionalHours(t *testing.T) {
 	}
 	f.assertExact(t, org, collector.Window{From: next.From, To: next.To}, neon.V2Metrics())
 }
+
+// TestBackfill_DailyAndHourlyExactAndIdempotent backfills 17 days: daily buckets beyond the
+// hourly window go to usage_coarse, the rest to hourly facts; both equal ground truth and a
+// re-run writes nothing.
+func TestBackfill_DailyAndHourlyExactAndIdempotent(t *testing.T) {
+	f := newFixture(t, 200)
+	ctx := context.Background()
+	org := f.org(t, "scale")
+	c := f.collector(t, org)
+	store := collector.NewClickHouseStore(f.conn, f.db)
+	from := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
+	to := testNow.Truncate(time.Hour)
+	res, err := c.Backfill(ctx, from, to, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Segments) != 2 || res.Segments[0].Granularity != neon.GranularityDaily || res.Segments[1].Granularity != neon.GranularityHourly {
+		t.Fatalf("segments: %+v", res.Segments)
+	}
+	hourlyFrom := res.Segments[1].From
+	if !res.Segments[0].To.Equal(hourlyFrom) || !res.Segments[0].From.Equal(from) {
+		t.Fatalf("segments do not tile [%v, %v): %+v", from, to, res.Segments)
+	}
+	f.assertExact(t, org, collector.Window{From: hourlyFrom, To: to}, neon.V2Metrics())
+
+	coarse, err := schema.StoredCoarseFacts(ctx, f.conn, f.db, org.ID, org.ProjectIDs, from, hourlyFrom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, p := range org.ProjectIDs[:20] {
+		for _, m := range neon.V2Metrics() {
+			for day := from; day.Before(hourlyFrom); day = day.Add(24 * time.Hour) {
+				var want int64
+				for h := day; h.Before(day.Add(24 * time.Hour)); h = h.Add(time.Hour) {
+					want += f.sim.Value(p, m, h)
+				}
+				got := coarse[schema.CoarseKey{ProjectID: p, Metric: m, Granularity: "daily", BucketStart: day}]
+				if int64(got.Value) != want {
+					t.Fatalf("%s %s %s: daily value %d, ground truth %d", p, m, day.Format(time.DateOnly), got.Value, want)
+				}
+				checked++
+			}
+		}
+	}
+	if checked == 0 || len(coarse) == 0 {
+		t.Fatal("no daily values were checked")
+	}
+	again, err := c.Backfill(ctx, from, to, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range again.Segments {
+		if s.Summary.RowsWritten != 0 {
+			t.Errorf("re-run of the %s segment wrote %d rows, want 0", s.Granularity, s.Summary.RowsWritten)
+		}
+	}
+}
