@@ -133,27 +133,21 @@ Flags:`)
 	tw.Flush()
 	fmt.Fprintf(c.Stdout, "\nwakes of idle computes (simulator's counter): %d\n", s.Stats().Wakes)
 
-	q := fmt.Sprintf(`SELECT metric, count() AS hours, sum(value) AS total
-FROM %s.usage_hourly
-WHERE org_id = '%s' AND hour >= toDateTime('%s', 'UTC')
-GROUP BY metric ORDER BY metric`, cfg.ClickHouseDB, exampleOrg, window.From.Format("2006-01-02 15:04:05"))
+	q := schema.MetricTotalsQuery(exampleOrg, window.From, window.To)
+	text, err := q.Literal(cfg.ClickHouseDB)
+	if err != nil {
+		return err
+	}
 	host, port, _ := net.SplitHostPort(cfg.ClickHouseAddr)
-	fmt.Fprintf(c.Stdout, "\nTry it: clickhouse-client --host %s --port %s --query \"...\"\n%s\n\n", host, port, q)
-	rows, err := conn.Query(ctx, q)
+	fmt.Fprintf(c.Stdout, "\nTry it: clickhouse-client --host %s --port %s --query \"...\"\n%s\n\n", host, port, text)
+	totals, err := schema.MetricTotals(ctx, conn, cfg.ClickHouseDB, exampleOrg, window.From, window.To)
 	if err != nil {
 		return fmt.Errorf("example query: %w", err)
 	}
-	defer rows.Close()
 	tw = tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "metric\thours\ttotal\t")
-	for rows.Next() {
-		var metric string
-		var n, total uint64
-		if err := rows.Scan(&metric, &n, &total); err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", metric, n, total)
+	for _, t := range totals {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", t.Metric, t.Hours, t.Total)
 	}
-	tw.Flush()
-	return rows.Err()
+	return tw.Flush()
 }
