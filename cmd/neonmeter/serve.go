@@ -126,13 +126,14 @@ type daemon struct {
 	col  *collector.Collector
 	conn driver.Conn
 
-	running sync.Mutex
+	running sync.Mutex     // held by the sweep in progress: one at a time
+	sweeps  sync.WaitGroup // sweeps in progress, for shutdown
 	mu      sync.Mutex
 	last    collector.Summary
 	lastErr error
 }
 
-func (d *daemon) wait() { d.running.Lock(); d.running.Unlock() }
+func (d *daemon) wait() { d.sweeps.Wait() }
 
 // sweep runs one sweep unless one is already running (the initial sweep and a scheduled one
 // may meet).
@@ -141,6 +142,8 @@ func (d *daemon) sweep(ctx context.Context) {
 		d.log.Warn("sweep skipped: the previous one is still running")
 		return
 	}
+	d.sweeps.Add(1)
+	defer d.sweeps.Done()
 	defer d.running.Unlock()
 	if ctx.Err() != nil {
 		return

@@ -78,7 +78,7 @@ func load() (*Spec, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(p); err != nil {
-		return nil, fmt.Errorf("Neon's OpenAPI spec is required for conformance tests: %w", err)
+		return nil, fmt.Errorf("the Neon OpenAPI spec is required for conformance tests: %w", err)
 	}
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromFile(p)

@@ -48,7 +48,7 @@ func paginate[T listable](c *call, objs []T, object, url string, render func(T) 
 		}
 		return 0, invalid(param, "No such %s: '%s'", object, id)
 	}
-	from, to := 0, len(objs)
+	var from, to int
 	hasMore := false
 	switch {
 	case c.form.Get("starting_after") != "" && c.form.Get("ending_before") != "":

@@ -76,16 +76,6 @@ func metricByName(name string) (metric, bool) {
 
 func isLegacyMetric(m metric) bool { return m >= firstLegacy }
 
-// isComputeMetric marks what stops when computes cannot run; storage keeps accruing.
-func isComputeMetric(m metric) bool {
-	switch m {
-	case mComputeUnitSeconds, mPublicNetworkTransferBytes, mPrivateNetworkTransferBytes,
-		mActiveTimeSeconds, mComputeTimeSeconds, mWrittenDataBytes:
-		return true
-	}
-	return false
-}
-
 // activeSeconds is how long the project's primary compute runs in hour h, by profile: idle
 // projects almost never, steady ones mostly in the owner's daytime, bursty ones at random,
 // runaway ones always.
