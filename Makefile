@@ -46,9 +46,12 @@ test: deps clickhouse stripe-mock
 bench: clickhouse stripe-mock
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
+STATICCHECK_VERSION ?= 2026.2.2
+
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 clean:
 	rm -rf bin
