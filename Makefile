@@ -46,7 +46,7 @@ test: deps clickhouse stripe-mock
 bench: clickhouse stripe-mock
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
-STATICCHECK_VERSION ?= 2026.2.2
+STATICCHECK_VERSION ?= v0.8.2
 
 lint:
 	$(GO) vet ./...
