@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/plans"
@@ -115,11 +117,9 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
-	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
-	syncer, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
-		DefaultPlan: cfg.DefaultPlan, Logger: log})
+	syncer, err := newAccountsSyncerWithCatalog(cfg, cat, conn, nil, log)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	res, err := syncer.Sync(ctx, *dryRun)
 	if err != nil {
@@ -142,6 +142,32 @@ Flags:`)
 		return fmt.Errorf("%d problem(s) in Stripe's data (listed above)", len(res.Problems))
 	}
 	return nil
+}
+
+// newAccountsSyncer builds the Stripe accounts sync of the configuration; reg may be nil.
+func newAccountsSyncer(cfg Config, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (*accounts.Syncer, error) {
+	cat, err := loadCatalog(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newAccountsSyncerWithCatalog(cfg, cat, conn, reg, log)
+}
+
+func newAccountsSyncerWithCatalog(cfg Config, cat *plans.Catalog, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (*accounts.Syncer, error) {
+	var m *accounts.Metrics
+	if reg != nil {
+		var err error
+		if m, err = accounts.NewMetrics(reg); err != nil {
+			return nil, err
+		}
+	}
+	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
+	syncer, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+		DefaultPlan: cfg.DefaultPlan, Logger: log, Metrics: m})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return syncer, nil
 }
 
 func (c *AccountsCommand) importFile(ctx context.Context, args []string) error {

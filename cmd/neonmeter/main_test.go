@@ -267,7 +267,7 @@ func TestServe_MetricsAndShutdown(t *testing.T) {
 		t.Fatal("serve did not stop within 30 s of cancellation")
 	}
 
-	for _, want := range []string{`neonmeter_collect_runs_total{endpoint="v2",result="success"} 1`, "neonmeter_collect_data_freshness_seconds", "neonmeter_neon_api_requests_total", "neonmeter_build_info"} {
+	for _, want := range []string{`neonmeter_collect_runs_total{endpoint="v2",result="success"} 1`, `neonmeter_serve_steps_total{result="success",step="retention"} 1`, "neonmeter_collect_data_freshness_seconds", "neonmeter_neon_api_requests_total", "neonmeter_build_info"} {
 		if !bytes.Contains(scrape, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,7 +24,7 @@ import (
 type ServeCommand struct{ *Env }
 
 func (c *ServeCommand) Synopsis() string {
-	return "run scheduled sweeps and serve /metrics and /healthz"
+	return "run the scheduled cycle (accounts sync, sweep, retention) and serve /metrics"
 }
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
@@ -35,10 +34,12 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `Usage: neonmeter serve [--initial-sweep=true] [--migrate=true]
 
-Runs collection sweeps on NEONMETER_COLLECT_SCHEDULE (cron, UTC; default minute 20 of every
-hour), never two at once, drops partitions older than NEONMETER_RETENTION_MONTHS after each
-successful sweep, and serves Prometheus metrics on http://NEONMETER_LISTEN_ADDR/metrics and a
-health check on /healthz. Stops gracefully on SIGINT or SIGTERM, letting a running sweep end.
+Runs a cycle on NEONMETER_COLLECT_SCHEDULE (cron, UTC; default minute 20 of every hour), never
+two at once: an accounts sync from Stripe (when NEONMETER_STRIPE_API_KEY is set), a collection
+sweep, then, after a successful sweep, retention (partitions older than
+NEONMETER_RETENTION_MONTHS are dropped). Serves Prometheus metrics on
+http://NEONMETER_LISTEN_ADDR/metrics and a health check on /healthz. Stops gracefully on SIGINT
+or SIGTERM, letting a running cycle end.
 
 Flags:`)
 		fs.PrintDefaults()
@@ -88,7 +89,24 @@ Flags:`)
 		metrics.SetWatermark(collector.Endpoint(cfg.NeonConsumption), wm)
 	}
 
-	d := &daemon{log: log, cfg: cfg, col: col, conn: conn}
+	d := newDaemon(log, col, reg)
+	if cfg.StripeAPIKey != "" {
+		sync, err := newAccountsSyncer(cfg, conn, reg, log)
+		if err != nil {
+			return err
+		}
+		d.before = append(d.before, step{"accounts_sync", func(ctx context.Context) error {
+			_, err := sync.Sync(ctx, false)
+			return err
+		}})
+	}
+	d.after = append(d.after, step{"retention", func(ctx context.Context) error {
+		dropped, err := schema.DropExpiredPartitions(ctx, conn, cfg.ClickHouseDB, cfg.RetentionMonths, time.Now())
+		if len(dropped) > 0 {
+			log.Info("retention dropped partitions", "partitions", dropped)
+		}
+		return err
+	}})
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
@@ -105,13 +123,13 @@ Flags:`)
 	log.Info("serving", "addr", ln.Addr().String(), "schedule", cfg.CollectSchedule, "org_id", cfg.NeonOrgID)
 
 	sched := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cronLogger{log}))
-	sched.Schedule(schedule, cron.FuncJob(func() { d.sweep(ctx) }))
+	sched.Schedule(schedule, cron.FuncJob(func() { d.cycle(ctx) }))
 	sched.Start()
 	if *initial {
-		go d.sweep(ctx)
+		go d.cycle(ctx)
 	}
 	<-ctx.Done()
-	log.Info("shutting down; waiting for a running sweep to end")
+	log.Info("shutting down; waiting for a running cycle to end")
 	<-sched.Stop().Done()
 	d.wait()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -119,32 +137,52 @@ Flags:`)
 	return srv.Shutdown(shutCtx)
 }
 
-// daemon holds serve's loop state: one sweep at a time, and the last outcome for /healthz.
+// daemon holds serve's loop state: one cycle at a time, and the last sweep for /healthz. A
+// cycle runs the steps before the sweep (accounts sync), the sweep, then, if it succeeded, the
+// steps after it (retention, and later stages). A failed step is logged and counted; it does not
+// stop the others.
 type daemon struct {
-	log  *slog.Logger
-	cfg  Config
-	col  *collector.Collector
-	conn driver.Conn
+	log    *slog.Logger
+	col    *collector.Collector
+	before []step
+	after  []step
+	steps  *prometheus.CounterVec
 
-	running sync.Mutex     // held by the sweep in progress: one at a time
-	sweeps  sync.WaitGroup // sweeps in progress, for shutdown
+	running sync.Mutex     // held by the cycle in progress: one at a time
+	cycles  sync.WaitGroup // cycles in progress, for shutdown
 	mu      sync.Mutex
 	last    collector.Summary
 	lastErr error
 }
 
-func (d *daemon) wait() { d.sweeps.Wait() }
+// step is one stage of a serve cycle besides the sweep.
+type step struct {
+	name string
+	run  func(ctx context.Context) error
+}
 
-// sweep runs one sweep unless one is already running (the initial sweep and a scheduled one
-// may meet).
-func (d *daemon) sweep(ctx context.Context) {
+func newDaemon(log *slog.Logger, col *collector.Collector, reg prometheus.Registerer) *daemon {
+	d := &daemon{log: log, col: col, steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "neonmeter_serve_steps_total",
+		Help: "Steps of serve's cycles besides the sweep (accounts sync, retention, …) by result.",
+	}, []string{"step", "result"})}
+	reg.MustRegister(d.steps)
+	return d
+}
+
+func (d *daemon) wait() { d.cycles.Wait() }
+
+// cycle runs one cycle unless one is already running (the initial cycle and a scheduled one may
+// meet).
+func (d *daemon) cycle(ctx context.Context) {
 	if !d.running.TryLock() {
-		d.log.Warn("sweep skipped: the previous one is still running")
+		d.log.Warn("cycle skipped: the previous one is still running")
 		return
 	}
-	d.sweeps.Add(1)
-	defer d.sweeps.Done()
+	d.cycles.Add(1)
+	defer d.cycles.Done()
 	defer d.running.Unlock()
+	d.runSteps(ctx, d.before)
 	if ctx.Err() != nil {
 		return
 	}
@@ -155,15 +193,21 @@ func (d *daemon) sweep(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	if dropped, err := d.dropExpired(ctx); err != nil {
-		d.log.Error("retention failed", "err", err)
-	} else if len(dropped) > 0 {
-		d.log.Info("retention dropped partitions", "partitions", dropped)
-	}
+	d.runSteps(ctx, d.after)
 }
 
-func (d *daemon) dropExpired(ctx context.Context) ([]string, error) {
-	return schema.DropExpiredPartitions(ctx, d.conn, d.cfg.ClickHouseDB, d.cfg.RetentionMonths, time.Now())
+func (d *daemon) runSteps(ctx context.Context, steps []step) {
+	for _, s := range steps {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := s.run(ctx); err != nil {
+			d.steps.WithLabelValues(s.name, "failure").Inc()
+			d.log.Error("step failed", "step", s.name, "err", err)
+			continue
+		}
+		d.steps.WithLabelValues(s.name, "success").Inc()
+	}
 }
 
 func (d *daemon) healthz(w http.ResponseWriter, r *http.Request) {
