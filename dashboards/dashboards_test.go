@@ -1,0 +1,232 @@
+package dashboards_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/collector"
+	"github.com/neonmeter/neonmeter/dashboards"
+	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/neon"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite the dashboard JSON files")
+
+// TestDashboards_Generated keeps the committed JSON equal to what the package builds.
+func TestDashboards_Generated(t *testing.T) {
+	for name, d := range dashboards.All() {
+		got, err := dashboards.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *update {
+			if err := os.WriteFile(name, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatalf("%v (run go test ./dashboards/ -update)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale: run go test ./dashboards/ -update and review the diff", name)
+		}
+		ids := map[int]bool{}
+		for _, p := range d.Panels {
+			if ids[p.ID] || len(p.Targets) == 0 || p.Title == "" || p.GridPos.W == 0 {
+				t.Errorf("%s: panel %d %q is malformed", name, p.ID, p.Title)
+			}
+			ids[p.ID] = true
+			for _, tg := range p.Targets {
+				if tg.Datasource != p.Datasource || tg.RefID == "" || (tg.Expr == "") == (tg.RawSQL == "") {
+					t.Errorf("%s: panel %q has a malformed target %+v", name, p.Title, tg)
+				}
+			}
+		}
+	}
+}
+
+// recorder is a Registerer that keeps the names of every series registered on it.
+type recorder struct{ names map[string]bool }
+
+var fqName = regexp.MustCompile(`fqName: "([a-z_:]+)"`)
+
+func (r *recorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() { c.Describe(ch); close(ch) }()
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			r.names[m[1]] = true
+		}
+	}
+	return nil
+}
+
+func (r *recorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = r.Register(c)
+	}
+}
+
+func (r *recorder) Unregister(prometheus.Collector) bool { return true }
+
+// knownMetrics are the series neonmeter exports: those its packages register, and those of
+// serve's own golden list.
+func knownMetrics(t *testing.T) map[string]bool {
+	r := &recorder{names: map[string]bool{}}
+	collector.NewMetrics(r, nil)
+	if _, err := accounts.NewMetrics(r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := neon.NewClient(neon.Config{BaseURL: "http://127.0.0.1:1/api/v2", APIKey: "k", Registerer: r}); err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(filepath.Join("..", "cmd", "neonmeter", "testdata", "metrics.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(golden)), "\n") {
+		r.names[strings.Fields(line)[0]] = true
+	}
+	return r.names
+}
+
+var metricName = regexp.MustCompile(`neonmeter_[a-z_]+`)
+
+// TestDashboards_PromQL checks every Prometheus query with promtool (as recording rules) and
+// that every series it reads is one neonmeter exports.
+func TestDashboards_PromQL(t *testing.T) {
+	known := knownMetrics(t)
+	var rules strings.Builder
+	rules.WriteString("groups:\n- name: dashboards\n  rules:\n")
+	n := 0
+	for name, d := range dashboards.All() {
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				if tg.Expr == "" {
+					continue
+				}
+				n++
+				fmt.Fprintf(&rules, "  - record: dashboard:query_%d\n    expr: %q\n", n, tg.Expr)
+				for _, m := range metricName.FindAllString(tg.Expr, -1) {
+					base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_sum"), "_count")
+					if !known[m] && !known[base] {
+						t.Errorf("%s: panel %q reads %s, which neonmeter does not export", name, p.Title, m)
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no Prometheus queries found")
+	}
+	file := filepath.Join(t.TempDir(), "dashboards.rules.yml")
+	if err := os.WriteFile(file, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("promtool", "check", "rules", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check rules (promtool is installed by scripts/deps.sh): %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), fmt.Sprintf("%d rules found", n)) {
+		t.Fatalf("promtool did not check all %d queries:\n%s", n, out)
+	}
+}
+
+// TestDashboards_SQLOnClickHouse runs every ClickHouse panel query, macros expanded as the
+// plugin does, on a migrated database holding a little usage, and expects rows from each.
+func TestDashboards_SQLOnClickHouse(t *testing.T) {
+	conn, db := chtest.New(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Hour).Add(-30 * time.Hour)
+	var facts []schema.Fact
+	for _, m := range append(neon.V2Metrics(), neon.LegacyMetrics()...) {
+		for h := 0; h < 24; h++ {
+			facts = append(facts, schema.Fact{OrgID: "org-a", ProjectID: "p-1", Metric: m, Hour: t0.Add(time.Duration(h) * time.Hour),
+				Value: uint64(1000 + h), PeriodID: "per", PeriodPlan: "scale", CollectedAt: t0, Version: 1})
+		}
+	}
+	if err := schema.InsertFacts(ctx, conn, db, facts); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.InsertRevisions(ctx, conn, db, []schema.Revision{{OrgID: "org-a", ProjectID: "p-1", Metric: "compute_unit_seconds",
+		Hour: t0, OldValue: 1, NewValue: 1000, OldVersion: 0, NewVersion: 1, DetectedAt: t0, RunID: "r"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.WriteRun(ctx, conn, db, schema.Run{RunID: "r", OrgID: "org-a", Endpoint: schema.EndpointV2, Granularity: schema.GranularityHourly,
+		WindowFrom: t0, WindowTo: t0.Add(24 * time.Hour), StartedAt: t0.Add(time.Hour), Outcome: schema.OutcomeRunning}); err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Now().Add(-7*24*time.Hour).Unix(), time.Now().Unix()
+	queries := 0
+	for name, d := range dashboards.All() {
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				if tg.RawSQL == "" {
+					continue
+				}
+				queries++
+				sql, err := dashboards.ExpandMacros(tg.RawSQL, from, to)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := conn.Query(ctx, qualify(sql, db))
+				if err != nil {
+					t.Errorf("%s: panel %q: %v", name, p.Title, err)
+					continue
+				}
+				n := 0
+				for rows.Next() {
+					n++
+				}
+				rows.Close()
+				if n == 0 {
+					t.Errorf("%s: panel %q returned no rows from data that should show", name, p.Title)
+				}
+			}
+		}
+	}
+	if queries == 0 {
+		t.Fatal("no ClickHouse queries found")
+	}
+}
+
+var fromTable = regexp.MustCompile(`\bFROM ([a-z_]+)\b`)
+
+// qualify points the panel's tables at database db, as Grafana's datasource default database
+// does.
+func qualify(sql, db string) string {
+	return fromTable.ReplaceAllString(sql, "FROM "+db+".$1")
+}
+
+func TestExpandMacros(t *testing.T) {
+	got, err := dashboards.ExpandMacros("SELECT 1 FROM t WHERE $__timeFilter(hour) AND x = 1", 10, 20)
+	if err != nil || got != "SELECT 1 FROM t WHERE hour >= toDateTime(10) AND hour <= toDateTime(20) AND x = 1" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if _, err := dashboards.ExpandMacros("SELECT $__interval_s", 1, 2); err == nil {
+		t.Fatal("an unknown macro must be refused")
+	}
+	names := make([]string, 0)
+	for n := range dashboards.All() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != "finance.json,oncall.json" {
+		t.Fatalf("dashboards: %v", names)
+	}
+}
