@@ -28,6 +28,7 @@ func Catalog() []Query {
 		storedFactsQuery(org, projects, from, to),
 		scanStoredQuery(org, projects, []string{"compute_unit_seconds", "root_branch_bytes_month"}, from, to),
 		usageTotalsQuery(org, from, to),
+		MetricTotalsQuery(org, from, to),
 
 		insertCoarseQuery([]CoarseFact{{OrgID: org, ProjectID: "project-a", Metric: "root_branch_bytes_month",
 			Granularity: GranularityDaily, BucketStart: from, BucketEnd: to, Value: 758513664,
@@ -75,6 +76,17 @@ func Catalog() []Query {
 		insertDriftQuery([]Drift{{CheckedAt: collected, RunID: "run-sample", CustomerID: "cus_sample", Target: "neon_compute",
 			Sink: SinkMeter, Bucket: from, Expected: 2, Actual: 1, Drift: -1}}),
 		driftQuery("run-sample"),
+
+		usageSinceQuery(from, to),
+		hourlyWatermarksQuery(),
+		writeEnforcementStatesQuery([]EnforcementState{{ProjectID: "project-a", PeriodStart: from, Plan: "free", Level: "over",
+			OverSince: from.Add(3 * time.Hour), Applied: "suspend q=1,90000,0,0 d=0.25,0.25,300", ObservedAt: collected,
+			UpdatedAt: collected, Version: 1}}),
+		enforcementStatesQuery(),
+		insertAuditQuery([]AuditRecord{{At: collected, CycleID: "cycle-sample", ProjectID: "project-a", Plan: "free",
+			Metric: "compute_unit_seconds", Usage: 7200, Limit: 3600, Level: "over", Action: "set_project", Reason: "suspend",
+			Mode: "enforce", Before: "q=0,0,0,0", After: "q=1,0,0,0", OperationIDs: []string{"op-1"}, Outcome: "applied"}}),
+		auditOfQuery("project-a", 20),
 
 		listPartitionsQuery(),
 		dropPartitionQuery("usage_coarse", 202001),

@@ -111,12 +111,24 @@ func literal(t *testing.T, v any) string {
 		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 	case time.Time:
 		return "toDateTime('" + v.UTC().Format(time.DateTime) + "', 'UTC')"
+	case uint8:
+		return strconv.FormatUint(uint64(v), 10)
+	case uint16:
+		return strconv.FormatUint(uint64(v), 10)
+	case []string:
+		items := make([]string, len(v))
+		for i, s := range v {
+			items[i] = literal(t, s)
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	case uint32:
 		return strconv.FormatUint(uint64(v), 10)
 	case uint64:
 		return strconv.FormatUint(v, 10)
 	case int:
 		return strconv.Itoa(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	}
@@ -175,7 +187,7 @@ func TestChdb(t *testing.T) {
 			}
 		}
 		got := strings.Fields(c.run("SELECT name FROM system.tables WHERE database = '" + db + "' ORDER BY name"))
-		if want := "account_history,billing_drift,billing_late_adjustments,billing_ledger,collection_runs,collection_watermarks,usage_coarse,usage_facts,usage_hourly,usage_revisions"; strings.Join(got, ",") != want {
+		if want := "account_history,billing_drift,billing_late_adjustments,billing_ledger,collection_runs,collection_watermarks,enforcement_audit,enforcement_state,usage_coarse,usage_facts,usage_hourly,usage_revisions"; strings.Join(got, ",") != want {
 			t.Fatalf("tables = %v, want %s", got, want)
 		}
 	})
@@ -313,6 +325,22 @@ func TestChdb(t *testing.T) {
 		}
 		if got := c.runQuery(catalogQuery(t, "accounts.usage_projects"), db); got != "project-a\nproject-b\n" {
 			t.Fatalf("accounts.usage_projects = %q", got)
+		}
+	})
+
+	// The catalog wrote project-a's enforcement state at version 1; a later version replaces it.
+	t.Run("enforcement state latest wins", func(t *testing.T) {
+		c := chdbSession{t: t, sess: sess}
+		w := catalogQuery(t, "enforcement.write_states")
+		row := append([]any(nil), w.Rows[0]...)
+		row[3], row[10] = "ok", uint64(2) // level, version
+		w.Rows = [][]any{row}
+		c.runQuery(w, db)
+		if got := c.runQuery(catalogQuery(t, "enforcement.states"), db); strings.Count(got, "\n") != 1 || !strings.Contains(got, "\tok\t") {
+			t.Fatalf("enforcement.states =\n%s\nwant one row at level ok", got)
+		}
+		if got := c.runQuery(catalogQuery(t, "enforcement.audit_of"), db); !strings.Contains(got, "['op-1']") {
+			t.Fatalf("enforcement.audit_of =\n%s\nwant the sample row with its operation id", got)
 		}
 	})
 

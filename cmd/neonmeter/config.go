@@ -68,6 +68,20 @@ type Config struct {
 	StripeAPIKeyFile  string        `envconfig:"STRIPE_API_KEY_FILE" desc:"File holding the Stripe secret key; read when NEONMETER_STRIPE_API_KEY is empty"`
 	StripeAPIURL      string        `envconfig:"STRIPE_API_URL" default:"https://api.stripe.com" desc:"Base URL of the Stripe API (stripe-mock or a fake in tests)"`
 	StripeTimeout     time.Duration `envconfig:"STRIPE_TIMEOUT" default:"30s" desc:"Timeout of one Stripe HTTP request"`
+	BillingRate       float64       `envconfig:"BILLING_RATE" default:"50" desc:"Requests per second billing sends to Stripe (one global pace; 429s back it off)"`
+	BillingWorkers    int           `envconfig:"BILLING_CONCURRENCY" default:"16" desc:"Customers served at once by billing (one request at a time per customer and meter)"`
+	BillingLookback   time.Duration `envconfig:"BILLING_LOOKBACK" default:"72h" desc:"Hours each billing push compares with the ledger (running totals start at the period's start)"`
+	BillingGrace      time.Duration `envconfig:"BILLING_GRACE" default:"1h" desc:"Stripe's invoice finalization grace after a period ends; later revisions become late adjustments"`
+	EnforceMode       string        `envconfig:"ENFORCEMENT_MODE" default:"dry-run" desc:"Enforcement mode: dry-run (plan and audit only) or enforce (change Neon)"`
+	EnforceNever      []string      `envconfig:"ENFORCEMENT_NEVER_SUSPEND" desc:"Comma-separated project ids never suspended nor throttled (alerts still fire)"`
+	EnforceGrace      time.Duration `envconfig:"ENFORCEMENT_GRACE" default:"15m" desc:"How long a project stays over a limit before it is suspended or throttled"`
+	EnforceHyster     int           `envconfig:"ENFORCEMENT_HYSTERESIS_PERCENT" default:"5" desc:"Points below a threshold usage must fall to leave a level"`
+	EnforceStale      time.Duration `envconfig:"ENFORCEMENT_STALE_AFTER" default:"3h" desc:"Collector data older than this blocks suspension, throttling and restores on usage"`
+	EnforceMaxActs    int           `envconfig:"ENFORCEMENT_MAX_ACTIONS" default:"100" desc:"Circuit breaker: most projects newly suspended or throttled per cycle"`
+	EnforcePercent    float64       `envconfig:"ENFORCEMENT_MAX_PERCENT" default:"5" desc:"Circuit breaker: most percent of the fleet newly suspended or throttled per cycle"`
+	EnforceMaxReads   int           `envconfig:"ENFORCEMENT_MAX_READS" default:"2000" desc:"Most projects read from Neon per cycle (GET project and endpoints)"`
+	EnforceDrift      int           `envconfig:"ENFORCEMENT_DRIFT_READS" default:"100" desc:"Projects without a pending change re-read per cycle to correct hand-made drift"`
+	EnforceWakeIdle   bool          `envconfig:"ENFORCEMENT_THROTTLE_IDLE" default:"false" desc:"Also patch idle computes when throttling (wakes each one; counted)"`
 }
 
 // LoadConfig reads the environment, resolves *_FILE secrets and validates every field.
@@ -165,6 +179,33 @@ func (c Config) Validate() error {
 	}
 	if c.StripeTimeout <= 0 {
 		bad("STRIPE_TIMEOUT", "must be positive, got %v", c.StripeTimeout)
+	}
+	if c.BillingRate <= 0 {
+		bad("BILLING_RATE", "must be positive, got %v", c.BillingRate)
+	}
+	if c.BillingWorkers < 1 {
+		bad("BILLING_CONCURRENCY", "must be at least 1, got %d", c.BillingWorkers)
+	}
+	if c.BillingLookback <= 0 {
+		bad("BILLING_LOOKBACK", "must be positive, got %v", c.BillingLookback)
+	}
+	if c.BillingGrace < time.Hour || c.BillingGrace > 72*time.Hour {
+		bad("BILLING_GRACE", "must be between 1h and 72h (Stripe's range), got %v", c.BillingGrace)
+	}
+	if c.EnforceMode != "dry-run" && c.EnforceMode != "enforce" {
+		bad("ENFORCEMENT_MODE", "must be dry-run or enforce, got %q", c.EnforceMode)
+	}
+	if c.EnforceGrace < 0 || c.EnforceStale <= 0 {
+		bad("ENFORCEMENT_GRACE", "grace must not be negative and ENFORCEMENT_STALE_AFTER must be positive")
+	}
+	if c.EnforceHyster < 0 || c.EnforceHyster >= 80 {
+		bad("ENFORCEMENT_HYSTERESIS_PERCENT", "must be 0–79, got %d", c.EnforceHyster)
+	}
+	if c.EnforceMaxActs < 0 || c.EnforcePercent < 0 || c.EnforcePercent > 100 {
+		bad("ENFORCEMENT_MAX_ACTIONS", "must not be negative, and ENFORCEMENT_MAX_PERCENT must be 0–100")
+	}
+	if c.EnforceMaxReads < 1 || c.EnforceDrift < 0 {
+		bad("ENFORCEMENT_MAX_READS", "must be at least 1, and ENFORCEMENT_DRIFT_READS not negative")
 	}
 	return errors.Join(errs...)
 }

@@ -65,6 +65,8 @@ func (m *Main) commands() []struct {
 		{"serve", &ServeCommand{env}},
 		{"plans", &PlansCommand{env}},
 		{"accounts", &AccountsCommand{env}},
+		{"billing", &BillingCommand{env}},
+		{"enforce", &EnforceCommand{env}},
 		{"demo", &DemoCommand{env}},
 		{"config", &ConfigCommand{env}},
 		{"version", &VersionCommand{env}},

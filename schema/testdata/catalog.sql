@@ -271,6 +271,14 @@ GROUP BY project_id, metric
 ORDER BY project_id, metric;
 -- args: 'org-sample', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
+-- usage.metric_totals (select)
+SELECT metric, count() AS hours, sum(value) AS total
+FROM neonmeter.usage_hourly
+WHERE org_id = ? AND hour >= ? AND hour < ?
+GROUP BY metric
+ORDER BY metric;
+-- args: 'org-sample', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
 -- coarse.insert (insert)
 INSERT INTO neonmeter.usage_coarse (org_id, project_id, metric, granularity, bucket_start, bucket_end, value, period_id, period_plan, collected_at, version);
 -- row: 'org-sample', 'project-a', 'root_branch_bytes_month', 'daily', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 758513664 (uint64), 'period-1', 'launch', 2026-01-02T02:00:00Z, 1 (uint64)
@@ -410,6 +418,40 @@ FROM neonmeter.billing_drift
 WHERE run_id = ?
 ORDER BY customer_id, target, bucket;
 -- args: 'run-sample'
+
+-- enforcement.usage (select)
+SELECT project_id, any(org_id), metric, sum(value), max(value)
+FROM neonmeter.usage_facts FINAL
+WHERE hour >= ? AND hour < ?
+GROUP BY project_id, metric;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
+-- enforcement.watermarks (select)
+SELECT org_id, toString(endpoint), covered_until
+FROM neonmeter.collection_watermarks FINAL
+WHERE granularity = 'hourly'
+ORDER BY org_id, endpoint;
+
+-- enforcement.write_states (insert)
+INSERT INTO neonmeter.enforcement_state (project_id, period_start, plan, level, over_since, released_period, applied, endpoints_pending, observed_at, updated_at, version);
+-- row: 'project-a', 2026-01-01T00:00:00Z, 'free', 'over', 2026-01-01T03:00:00Z, 1970-01-01T00:00:00Z, 'suspend q=1,90000,0,0 d=0.25,0.25,300', 0 (uint8), 2026-01-02T02:00:00Z, 2026-01-02T02:00:00Z, 1 (uint64)
+
+-- enforcement.states (select)
+SELECT project_id, period_start, plan, level, over_since, released_period, applied,
+    endpoints_pending, observed_at, updated_at, version
+FROM neonmeter.enforcement_state FINAL;
+
+-- enforcement.audit_insert (insert)
+INSERT INTO neonmeter.enforcement_audit (at, cycle_id, project_id, plan, metric, usage, limit_value, level, action, reason, mode, before, after, operation_ids, outcome, error);
+-- row: 2026-01-02T02:00:00Z, 'cycle-sample', 'project-a', 'free', 'compute_unit_seconds', 7200 (uint64), 3600 (uint64), 'over', 'set_project', 'suspend', 'enforce', 'q=0,0,0,0', 'q=1,0,0,0', [op-1] ([]string), 'applied', ''
+
+-- enforcement.audit_of (select)
+SELECT at, cycle_id, project_id, plan, metric, usage, limit_value, level, action, reason, mode, before, after, operation_ids, outcome, error
+FROM neonmeter.enforcement_audit
+WHERE project_id = ?
+ORDER BY at DESC
+LIMIT ?;
+-- args: 'project-a', 20 (uint64)
 
 -- retention.partitions (select)
 SELECT table, partition

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/neonmeter/neonmeter/enforcement"
+)
+
+// EnforceCommand keeps projects inside their plans.
+type EnforceCommand struct{ *Env }
+
+func (c *EnforceCommand) Synopsis() string {
+	return "keep projects inside their plans: enforce [--dry-run], explain PROJECT, release PROJECT"
+}
+
+const enforceUsage = `Usage:
+  neonmeter enforce [--dry-run]
+  neonmeter enforce explain PROJECT
+  neonmeter enforce release PROJECT
+
+Runs one enforcement cycle: judges every project's period-to-date usage (calendar month, UTC)
+against its plan, reads Neon only for projects whose target changed, and prints the planned
+actions as a table. Hard limits suspend (Neon quota), soft limits throttle (max CU down to the
+plan's floor), none only alerts; quotas and default compute settings are kept at what the plan
+allows. Nothing changes in Neon unless NEONMETER_ENFORCEMENT_MODE=enforce and --dry-run is absent.
+
+  explain  Says why a project is where it is: usage, limits, level, target, actions, audit.
+  release  Lifts enforcement from a project until the period ends (recorded and audited).
+
+Exit codes: 0 done, 1 the work failed (a project failed, listed), 2 bad usage or configuration.
+
+Flags:`
+
+func (c *EnforceCommand) Run(ctx context.Context, args []string) error {
+	if len(args) > 0 && (args[0] == "explain" || args[0] == "release") {
+		fs := c.flagSet(args[0])
+		if err := fs.Parse(args[1:]); err != nil {
+			if err == flag.ErrHelp {
+				return errHelp
+			}
+			return usageError{err}
+		}
+		if fs.NArg() != 1 {
+			return usagef("enforce %s takes exactly one project id", args[0])
+		}
+		r, cleanup, err := c.reconciler(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		if args[0] == "explain" {
+			x, err := r.Explain(ctx, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			printExplanation(c.Stdout, x)
+			return nil
+		}
+		rep, err := r.Release(ctx, fs.Arg(0))
+		if rep != nil {
+			fmt.Fprintf(c.Stdout, "released %s until the period ends (mode %s)\n", fs.Arg(0), rep.Mode)
+			printPlan(c.Stdout, rep)
+		}
+		return err
+	}
+	fs := c.flagSet("")
+	dryRun := fs.Bool("dry-run", false, "plan and print without changing Neon, whatever NEONMETER_ENFORCEMENT_MODE says")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	r, cleanup, err := c.reconciler(ctx, *dryRun)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	rep, err := r.Cycle(ctx, enforcement.CycleOptions{DryRun: *dryRun})
+	if rep != nil {
+		printPlan(c.Stdout, rep)
+	}
+	return err
+}
+
+func (c *EnforceCommand) flagSet(sub string) *flag.FlagSet {
+	name := strings.TrimSpace("enforce " + sub)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), enforceUsage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// policyFromConfig turns NEONMETER_ENFORCEMENT_* into a policy.
+func policyFromConfig(cfg Config) enforcement.Policy {
+	never := map[string]bool{}
+	for _, id := range cfg.EnforceNever {
+		if id = strings.TrimSpace(id); id != "" {
+			never[id] = true
+		}
+	}
+	return enforcement.Policy{Mode: enforcement.Mode(cfg.EnforceMode), NeverSuspend: never, Grace: cfg.EnforceGrace,
+		HysteresisPercent: cfg.EnforceHyster, StaleAfter: cfg.EnforceStale, MaxActions: cfg.EnforceMaxActs,
+		MaxPercent: cfg.EnforcePercent, ThrottleIdle: cfg.EnforceWakeIdle, DriftReads: cfg.EnforceDrift, MaxReads: cfg.EnforceMaxReads}
+}
+
+// reconciler wires a reconciler from the configuration; dryRun forces the dry-run mode (Neon is
+// still read).
+func (c *EnforceCommand) reconciler(ctx context.Context, dryRun bool) (*enforcement.Reconciler, func(), error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := loadCatalog(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := c.logger(cfg)
+	client, err := newNeonClient(cfg, prometheus.NewRegistry(), log)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := openClickHouse(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	pol := policyFromConfig(cfg)
+	if dryRun {
+		pol.Mode = enforcement.ModeDryRun
+	}
+	r, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+		DefaultPlan: cfg.DefaultPlan, Policy: pol, Logger: log})
+	if err != nil {
+		conn.Close()
+		return nil, nil, usageError{err}
+	}
+	return r, func() { conn.Close() }, nil
+}
+
+// printPlan writes the cycle's projects and actions as a table.
+func printPlan(w io.Writer, rep *enforcement.Report) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROJECT\tPLAN\tLEVEL\tSTATUS\tMETRIC\tUSAGE\tLIMIT\tACTION\tREASON\tCHANGE\tHELD")
+	for _, r := range rep.Rows {
+		held := r.Held
+		if held == "" {
+			held = "-"
+		}
+		metric := r.Metric
+		if metric == "" {
+			metric = "-"
+		}
+		if len(r.Actions) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t-\t-\t-\t%s\n", r.ProjectID, r.Plan, r.Level, r.Status, metric, r.Usage, r.Limit, held)
+		}
+		for _, a := range r.Actions {
+			act := string(a.Kind)
+			if a.EndpointID != "" {
+				act += " " + a.EndpointID
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s -> %s\t%s\n", r.ProjectID, r.Plan, r.Level, r.Status, metric, r.Usage, r.Limit,
+				act, a.Reason, a.Before, a.After, held)
+		}
+	}
+	_ = tw.Flush()
+	planned := 0
+	for _, r := range rep.Rows {
+		planned += len(r.Actions)
+	}
+	fmt.Fprintf(w, "\nenforce (%s): %d projects, %d read from Neon, %d action(s) planned, %d mutation(s) made, %d failure(s)",
+		rep.Mode, rep.Fleet, rep.Reads, planned, rep.Mutations, rep.Failures)
+	if rep.BreakerTripped {
+		fmt.Fprintf(w, "; CIRCUIT BREAKER TRIPPED: %d projects would be suspended or throttled, at most %d acted on", rep.Enforcing, rep.BreakerCap)
+	}
+	fmt.Fprintln(w)
+}
+
+func printExplanation(w io.Writer, x *enforcement.Explanation) {
+	d, v := x.Desired, x.Verdict
+	fmt.Fprintf(w, "project %s (org %s), plan %s, period from %s, collector data fresh: %v\n", d.ProjectID, orDash(d.OrgID), orDash(v.Plan),
+		d.PeriodStart.Format(time.RFC3339), d.Fresh)
+	fmt.Fprintf(w, "level %s, status %s", v.Level, v.Target.Status)
+	if v.Held != "" {
+		fmt.Fprintf(w, " (held back: %s)", v.Held)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "METRIC\tKIND\tUSAGE\tLIMIT\tPERCENT\tLEVEL")
+	for _, f := range v.Findings {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%s\n", f.Metric, f.Kind, f.Usage, f.Limit, 100*float64(f.Usage)/float64(f.Limit), f.Level)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "target: %s\n", v.Target.Fingerprint())
+	if x.ObserveError != "" {
+		fmt.Fprintf(w, "neon: could not read: %s\n", x.ObserveError)
+	} else {
+		fmt.Fprintf(w, "neon: quota %+v, defaults %+v, %d endpoint(s)\n", x.Observed.Quota, x.Observed.Defaults, len(x.Observed.Endpoints))
+	}
+	if len(x.Actions) == 0 {
+		fmt.Fprintln(w, "next cycle: nothing to do")
+	}
+	for _, a := range x.Actions {
+		fmt.Fprintf(w, "next cycle: %s\n", a)
+	}
+	if x.Pending {
+		fmt.Fprintln(w, "endpoint changes wait until the compute is active (patching an idle compute would wake it)")
+	}
+	fmt.Fprintln(w, "\naudit (newest first):")
+	for _, a := range x.Audit {
+		fmt.Fprintf(w, "  %s %s %s %s %s level=%s usage=%d limit=%d %s -> %s ops=%v %s\n", a.At.Format(time.RFC3339), a.Mode, a.Action, a.Reason,
+			a.Outcome, a.Level, a.Usage, a.Limit, a.Before, a.After, a.OperationIDs, a.Error)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

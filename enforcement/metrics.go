@@ -1,0 +1,132 @@
+package enforcement
+
+import (
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MaxProjectSeries caps the per-project series: only projects over a limit get one, and at most
+// this many (sorted by project id), so a data spike cannot explode cardinality.
+const MaxProjectSeries = 100
+
+// Metrics are enforcement's Prometheus series.
+type Metrics struct {
+	projects    *prometheus.GaugeVec
+	actions     *prometheus.CounterVec
+	crossings   *prometheus.CounterVec
+	breaker     prometheus.Gauge
+	breakerTrip prometheus.Counter
+	wakeRisk    prometheus.Counter
+	deferred    prometheus.Gauge
+	held        *prometheus.GaugeVec
+	reads       prometheus.Counter
+	cycles      *prometheus.CounterVec
+	duration    prometheus.Histogram
+	lastSuccess prometheus.Gauge
+	over        *prometheus.GaugeVec
+}
+
+// NewMetrics registers enforcement's series on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		projects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "neonmeter_enforcement_projects",
+			Help: "Projects by plan, level (ok, warning, over) and status (normal, throttled, suspended, released) after the last cycle.",
+		}, []string{"plan", "level", "status"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neonmeter_enforcement_actions_total",
+			Help: "Neon mutations by kind (update_project, suspend_endpoint, update_endpoint) and outcome (applied, failed, planned in dry-run, deferred by the breaker).",
+		}, []string{"kind", "outcome"}),
+		crossings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neonmeter_enforcement_crossings_total",
+			Help: "Level changes of projects (edge-triggered: once per crossing), by the level entered.",
+		}, []string{"level"}),
+		breaker: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "neonmeter_enforcement_breaker_tripped",
+			Help: "1 when the last cycle hit the circuit breaker and held enforcement back, else 0.",
+		}),
+		breakerTrip: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "neonmeter_enforcement_breaker_trips_total",
+			Help: "Cycles in which the circuit breaker tripped.",
+		}),
+		wakeRisk: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "neonmeter_enforcement_wake_risk_actions_total",
+			Help: "Endpoint patches sent to an idle compute, which Neon wakes to apply them.",
+		}),
+		deferred: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "neonmeter_enforcement_endpoints_pending_projects",
+			Help: "Projects whose endpoint changes wait for the compute to be active (patching an idle compute would wake it).",
+		}),
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "neonmeter_enforcement_held_projects",
+			Help: "Projects whose suspension or throttling was held back in the last cycle, by reason.",
+		}, []string{"reason"}),
+		reads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "neonmeter_enforcement_project_reads_total",
+			Help: "Projects whose Neon state was read (GET project and endpoints).",
+		}),
+		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neonmeter_enforcement_cycles_total",
+			Help: "Enforcement cycles by result (success or failure).",
+		}, []string{"result"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "neonmeter_enforcement_cycle_duration_seconds",
+			Help:    "Wall time of enforcement cycles in seconds.",
+			Buckets: []float64{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600},
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "neonmeter_enforcement_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful enforcement cycle.",
+		}),
+		over: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "neonmeter_enforcement_project_over_limit",
+			Help: "1 per project over a limit (capped at 100 series): the limit's metric, kind and the project's status.",
+		}, []string{"project_id", "plan", "metric", "kind", "status"}),
+	}
+	for _, c := range []prometheus.Collector{m.projects, m.actions, m.crossings, m.breaker, m.breakerTrip, m.wakeRisk,
+		m.deferred, m.held, m.reads, m.cycles, m.duration, m.lastSuccess, m.over} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observeCycle replaces the per-cycle gauges with the cycle's verdicts.
+func (m *Metrics) observeCycle(r *Report) {
+	if m == nil {
+		return
+	}
+	m.projects.Reset()
+	m.held.Reset()
+	m.over.Reset()
+	var over []Row
+	pending := 0
+	for _, row := range r.Rows {
+		m.projects.WithLabelValues(row.Plan, string(row.Level), string(row.Status)).Inc()
+		if row.Held != "" {
+			m.held.WithLabelValues(row.Held).Inc()
+		}
+		if row.Level == LevelOver {
+			over = append(over, row)
+		}
+		if row.EndpointsPending {
+			pending++
+		}
+	}
+	sort.Slice(over, func(i, j int) bool { return over[i].ProjectID < over[j].ProjectID })
+	for i, row := range over {
+		if i == MaxProjectSeries {
+			break
+		}
+		m.over.WithLabelValues(row.ProjectID, row.Plan, row.Metric, string(row.Kind), string(row.Status)).Set(1)
+	}
+	m.deferred.Set(float64(pending))
+	if r.BreakerTripped {
+		m.breaker.Set(1)
+		m.breakerTrip.Inc()
+	} else {
+		m.breaker.Set(0)
+	}
+}

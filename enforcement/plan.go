@@ -1,0 +1,579 @@
+// Package enforcement keeps every Neon project inside its plan: it tightens Neon's own quota and
+// default compute settings to what the plan allows, throttles projects over a soft limit,
+// suspends projects over a hard limit, restores them when a new period starts, the plan is
+// upgraded, the limit raised or an operator releases them, and records every decision and
+// action. README.md states the model.
+package enforcement
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/neonmeter/neonmeter/neon"
+	"github.com/neonmeter/neonmeter/plans"
+)
+
+// Level is how far a project is into its plan's limits.
+type Level string
+
+// Levels, worst last.
+const (
+	LevelOK      Level = "ok"
+	LevelWarning Level = "warning" // at or above the first warning threshold (80 % by default)
+	LevelOver    Level = "over"    // at or above the limit
+)
+
+func (l Level) rank() int {
+	switch l {
+	case LevelWarning:
+		return 1
+	case LevelOver:
+		return 2
+	}
+	return 0
+}
+
+// Status is what enforcement does to a project.
+type Status string
+
+// Statuses.
+const (
+	StatusNormal    Status = "normal"    // tightened to the plan; nothing more
+	StatusThrottled Status = "throttled" // over a soft limit: max CU down to the plan's floor
+	StatusSuspended Status = "suspended" // over a hard limit: quota holds every compute
+	StatusReleased  Status = "released"  // an operator lifted enforcement for this period
+)
+
+// Mode says whether planned actions reach Neon.
+type Mode string
+
+// Modes.
+const (
+	ModeDryRun  Mode = "dry-run"
+	ModeEnforce Mode = "enforce"
+)
+
+// ParseMode checks a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case ModeDryRun, ModeEnforce:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("enforcement mode %q: want dry-run or enforce", s)
+}
+
+// Defaults of Policy.
+const (
+	DefaultGrace             = 15 * time.Minute
+	DefaultHysteresisPercent = 5
+	DefaultStaleAfter        = 3 * time.Hour
+	DefaultMaxActions        = 100
+	DefaultMaxPercent        = 5.0
+	DefaultDriftReads        = 100
+	DefaultMaxReads          = 2000
+	// ActiveTimeSuspendQuota is the quota that suspends a project: Neon holds every compute once
+	// the period's active time reaches it (neon-api.md §6.1).
+	ActiveTimeSuspendQuota = 1
+)
+
+// Policy is the operator's safety settings.
+type Policy struct {
+	Mode Mode
+	// NeverSuspend lists projects that are never suspended nor throttled (alerts still fire).
+	NeverSuspend map[string]bool
+	// Grace is how long a project must stay over a hard or soft limit before it is suspended or
+	// throttled, so a project that touches the line in one collection does not flap.
+	Grace time.Duration
+	// HysteresisPercent is how many points below a threshold usage must fall to leave a level.
+	HysteresisPercent int
+	// StaleAfter bounds the age of the collector's data (now − hourly watermark): beyond it no
+	// project is newly suspended or throttled, nor restored on usage.
+	StaleAfter time.Duration
+	// MaxActions and MaxPercent are the circuit breaker: at most this many projects, and at most
+	// this percentage of the fleet, are newly suspended or throttled in one cycle.
+	MaxActions int
+	MaxPercent float64
+	// ThrottleIdle patches idle computes too when throttling; each such patch wakes the compute
+	// and is counted. Off by default: idle computes are throttled when next seen active.
+	ThrottleIdle bool
+	// DriftReads is how many projects without a pending change are re-read per cycle, oldest
+	// reading first, to find settings changed by hand.
+	DriftReads int
+	// MaxReads bounds the projects read from Neon per cycle (GET project + endpoints each).
+	MaxReads int
+}
+
+// Desired is everything known about a project without asking Neon.
+type Desired struct {
+	ProjectID string
+	OrgID     string
+	// Plan is the plan in force now; nil when the catalog does not know it (nothing is done).
+	Plan *plans.Plan
+	// Usage is period-to-date usage by metric: the sum of hourly values (for size metrics the
+	// largest hour).
+	Usage map[string]uint64
+	// PeriodStart is the start of the plan period usage is counted from.
+	PeriodStart time.Time
+	// Fresh is false when the collector's data for the project's org is older than the bound.
+	Fresh bool
+	// Last is what enforcement remembered from earlier cycles (zero value: nothing).
+	Last Memory
+}
+
+// Memory is the persisted state of a project between cycles.
+type Memory struct {
+	Known       bool
+	PeriodStart time.Time
+	Plan        string
+	Level       Level
+	OverSince   time.Time
+	// Released is true when an operator released the project for PeriodStart's period.
+	Released bool
+	// Applied fingerprints the target last applied (or observed); "" when unknown.
+	Applied          string
+	EndpointsPending bool
+	ObservedAt       time.Time
+}
+
+// Observed is a project's actual state in Neon.
+type Observed struct {
+	Known     bool
+	Quota     neon.Quota
+	Defaults  neon.DefaultEndpointSettings
+	Endpoints []neon.Endpoint
+}
+
+// Finding is one limit's evaluation.
+type Finding struct {
+	Metric string
+	Kind   plans.LimitKind
+	Usage  uint64
+	Limit  uint64
+	Level  Level
+}
+
+// Target is the Neon state a project should have.
+type Target struct {
+	Status Status
+	// Quota holds the period quotas (LogicalSizeBytes is never managed and is kept as observed).
+	Quota neon.Quota
+	// Defaults are the default endpoint settings; zero fields are not managed.
+	Defaults neon.DefaultEndpointSettings
+	// EndpointMaxCU caps running computes' max CU while throttled; 0 otherwise.
+	EndpointMaxCU float64
+	// RestoreMaxCU is the plan's max CU that throttled computes get back; 0 when unmanaged.
+	RestoreMaxCU float64
+}
+
+// Fingerprint is the target as short, stable text (stored as Memory.Applied, shown in audits).
+func (t Target) Fingerprint() string {
+	return fmt.Sprintf("%s q=%d,%d,%d,%d d=%g,%g,%d", t.Status, t.Quota.ActiveTimeSeconds, t.Quota.ComputeTimeSeconds,
+		t.Quota.WrittenDataBytes, t.Quota.DataTransferBytes, t.Defaults.AutoscalingLimitMinCU, t.Defaults.AutoscalingLimitMaxCU,
+		t.Defaults.SuspendTimeoutSeconds)
+}
+
+// Verdict is the evaluation of a project before Neon is read: its level, target and the memory
+// to persist.
+type Verdict struct {
+	ProjectID string
+	Plan      string
+	Findings  []Finding
+	// Worst is the finding that decided the level (the first of the worst level).
+	Worst  Finding
+	Level  Level
+	Target Target
+	// Held says why an action the limits call for is not taken ("grace", "stale data",
+	// "never-suspend list", "circuit breaker"), "" when none is held back.
+	Held string
+	// Crossed is set when the level differs from the remembered one: an edge, audited and
+	// alerted once.
+	Crossed bool
+	// Enforces is set when the target newly suspends or throttles (what the breaker counts).
+	Enforces bool
+	Next     Memory
+}
+
+// Evaluate judges a project's usage against its plan and decides its target. It is pure.
+func Evaluate(d Desired, p Policy, now time.Time) Verdict {
+	v := Verdict{ProjectID: d.ProjectID, Level: LevelOK}
+	last := d.Last
+	samePeriod := last.Known && last.PeriodStart.Equal(d.PeriodStart)
+	if d.Plan == nil {
+		v.Held = "unknown plan"
+		v.Next = last
+		return v
+	}
+	v.Plan = d.Plan.Name
+	// Hysteresis applies only against the level of the same period and plan: a new period or a
+	// plan change starts from a clean slate.
+	prev := LevelOK
+	if samePeriod && last.Plan == d.Plan.Name {
+		prev = last.Level
+	}
+	metrics := make([]string, 0, len(d.Plan.Limits))
+	for m := range d.Plan.Limits {
+		metrics = append(metrics, m)
+	}
+	sort.Strings(metrics)
+	hardOver, softOver := false, false
+	var hardF, softF Finding
+	for _, m := range metrics {
+		l := d.Plan.Limits[m]
+		if l.Unlimited || l.Max == 0 {
+			continue
+		}
+		u, ok := d.Usage[m]
+		if !ok {
+			continue
+		}
+		f := Finding{Metric: m, Kind: l.Kind, Usage: u, Limit: l.Max, Level: level(u, l, prev, p.HysteresisPercent)}
+		v.Findings = append(v.Findings, f)
+		if f.Level.rank() > v.Level.rank() {
+			v.Level, v.Worst = f.Level, f
+		}
+		if f.Level == LevelOver {
+			switch l.Kind {
+			case plans.KindHard:
+				if !hardOver {
+					hardF = f
+				}
+				hardOver = true
+			case plans.KindSoft:
+				if !softOver {
+					softF = f
+				}
+				softOver = true
+			}
+		}
+	}
+	if hardOver {
+		v.Worst = hardF
+	} else if softOver {
+		v.Worst = softF
+	}
+
+	next := Memory{Known: true, PeriodStart: d.PeriodStart, Plan: d.Plan.Name, Level: v.Level,
+		Applied: last.Applied, EndpointsPending: last.EndpointsPending, ObservedAt: last.ObservedAt}
+	if samePeriod {
+		next.Released = last.Released
+	}
+	if v.Level == LevelOver {
+		next.OverSince = now
+		if samePeriod && last.Level == LevelOver && !last.OverSince.IsZero() {
+			next.OverSince = last.OverSince
+		}
+	}
+	v.Crossed = !last.Known || !samePeriod || last.Level != v.Level || last.Plan != d.Plan.Name
+	if !last.Known && v.Level == LevelOK {
+		v.Crossed = false // nothing to say about a project seen for the first time within limits
+	}
+
+	lastStatus := statusOf(last.Applied)
+	want := StatusNormal
+	switch {
+	case next.Released:
+		want = StatusReleased
+	case hardOver:
+		want = StatusSuspended
+	case softOver:
+		want = StatusThrottled
+	}
+	if want == StatusSuspended || want == StatusThrottled {
+		switch {
+		case p.NeverSuspend[d.ProjectID]:
+			v.Held, want = "never-suspend list", StatusNormal
+		case !d.Fresh && !(samePeriod && lastStatus == want):
+			v.Held, want = "stale data", heldStatus(samePeriod, lastStatus)
+		case now.Sub(next.OverSince) < p.Grace && !(samePeriod && lastStatus == want):
+			v.Held, want = "grace", heldStatus(samePeriod, lastStatus)
+		}
+	} else if want == StatusNormal && !d.Fresh && samePeriod && (lastStatus == StatusSuspended || lastStatus == StatusThrottled) {
+		// Missing data looks like low usage: never restore on usage the collector has not caught
+		// up with. A new period, a plan change or a release still restores.
+		if last.Plan == d.Plan.Name {
+			v.Held, want = "stale data", lastStatus
+		}
+	}
+	v.Target = target(d, want, p.NeverSuspend[d.ProjectID])
+	v.Enforces = (want == StatusSuspended || want == StatusThrottled) && !(samePeriod && lastStatus == want)
+	v.Next = next
+	return v
+}
+
+// heldStatus is what a project keeps while an enforcement is held back: its current status in
+// the same period, else normal.
+func heldStatus(samePeriod bool, last Status) Status {
+	if samePeriod && (last == StatusSuspended || last == StatusThrottled) {
+		return last
+	}
+	return StatusNormal
+}
+
+// statusOf reads the status out of a fingerprint.
+func statusOf(applied string) Status {
+	s, _, _ := strings.Cut(applied, " ")
+	return Status(s)
+}
+
+// level places usage against a limit: over at Max, warning at the first warning threshold
+// below 100 %. To stay at a level reached before, usage need only be within hysteresis points
+// of its threshold.
+func level(u uint64, l plans.Limit, prev Level, hysteresis int) Level {
+	at := func(pct float64) uint64 { return uint64(math.Ceil(float64(l.Max) * pct / 100)) }
+	overAt := l.Max
+	warnPct := 80.0
+	for _, w := range l.WarnAt {
+		if w < 100 {
+			warnPct = float64(w)
+			break
+		}
+	}
+	warnAt := at(warnPct)
+	h := float64(hysteresis)
+	if prev == LevelOver {
+		overAt = at(100 - h)
+	}
+	if prev.rank() >= 1 {
+		warnAt = at(math.Max(warnPct-h, 0))
+	}
+	switch {
+	case u >= overAt:
+		return LevelOver
+	case u >= warnAt:
+		return LevelWarning
+	}
+	return LevelOK
+}
+
+// quotaMetrics maps Neon's quota fields to the metrics a plan limits.
+func quotaFrom(p *plans.Plan) neon.Quota {
+	hard := func(m string) int64 {
+		l, ok := p.Limits[m]
+		if !ok || l.Kind != plans.KindHard || l.Unlimited || l.Max == 0 || l.Max > math.MaxInt64 {
+			return 0
+		}
+		return int64(l.Max)
+	}
+	return neon.Quota{
+		ActiveTimeSeconds:  hard(neon.MetricActiveTimeSeconds),
+		ComputeTimeSeconds: hard(neon.MetricComputeTimeSeconds),
+		WrittenDataBytes:   hard(neon.MetricWrittenDataBytes),
+		DataTransferBytes:  hard(plans.DataTransferBytes),
+	}
+}
+
+// floorCU is the max CU a throttled project gets: the plan's minimum, at least Neon's 0.25.
+func floorCU(p *plans.Plan) float64 {
+	if p.Neon.ManageAutoscaling && p.Neon.MinCU >= 0.25 {
+		return p.Neon.MinCU
+	}
+	return 0.25
+}
+
+func target(d Desired, s Status, neverSuspend bool) Target {
+	p := d.Plan
+	t := Target{Status: s}
+	// Tighten: Neon's quota carries the plan's hard limits so Neon enforces them between our
+	// cycles. A released or never-suspend project gets no quota: Neon would suspend it.
+	if s != StatusReleased && !neverSuspend {
+		t.Quota = quotaFrom(p)
+	}
+	if p.Neon.ManageAutoscaling {
+		t.Defaults.AutoscalingLimitMinCU, t.Defaults.AutoscalingLimitMaxCU = p.Neon.MinCU, p.Neon.MaxCU
+		t.RestoreMaxCU = p.Neon.MaxCU
+	}
+	if p.Neon.ManageSuspend {
+		t.Defaults.SuspendTimeoutSeconds = p.Neon.SuspendTimeoutSeconds
+	}
+	switch s {
+	case StatusSuspended:
+		t.Quota.ActiveTimeSeconds = ActiveTimeSuspendQuota
+	case StatusThrottled:
+		f := floorCU(p)
+		t.EndpointMaxCU = f
+		t.Defaults.AutoscalingLimitMaxCU = f
+		if t.Defaults.AutoscalingLimitMinCU == 0 || t.Defaults.AutoscalingLimitMinCU > f {
+			t.Defaults.AutoscalingLimitMinCU = f
+		}
+	}
+	return t
+}
+
+// ActionKind is a Neon mutation.
+type ActionKind string
+
+// Action kinds.
+const (
+	ActionUpdateProject   ActionKind = "update_project"   // PATCH project: quota and/or default endpoint settings
+	ActionSuspendEndpoint ActionKind = "suspend_endpoint" // POST …/suspend: no wake
+	ActionUpdateEndpoint  ActionKind = "update_endpoint"  // PATCH endpoint: wakes an idle compute
+)
+
+// Action is one minimal Neon mutation.
+type Action struct {
+	ProjectID string
+	Kind      ActionKind
+	// Reason is the purpose: tighten, suspend, throttle, restore, release or drift.
+	Reason     string
+	Quota      *neon.Quota
+	Defaults   *neon.DefaultEndpointSettings
+	EndpointID string
+	// MinCU and MaxCU are an endpoint's new autoscaling limits (update_endpoint).
+	MinCU, MaxCU float64
+	// WakeRisk is set when the endpoint is idle: Neon starts it to apply the change.
+	WakeRisk bool
+	// Before and After describe the change for the audit.
+	Before, After string
+}
+
+// Plan returns the minimal actions that bring a project's observed Neon state to the target
+// Evaluate chose, and whether endpoint changes wait for computes to be active. It is pure: no
+// I/O, no clock but now.
+func Plan(d Desired, o Observed, p Policy, now time.Time) []Action {
+	acts, _ := PlanVerdict(Evaluate(d, p, now), o, p)
+	return acts
+}
+
+// PlanVerdict is Plan for an evaluated project; pending reports endpoint changes deferred
+// until the compute is active (patching an idle one would wake it).
+func PlanVerdict(v Verdict, o Observed, p Policy) (acts []Action, pending bool) {
+	if v.Plan == "" || !o.Known {
+		return nil, false
+	}
+	t := v.Target
+	reason := reasonFor(v, o)
+
+	// One PATCH of the project carries both the quota and the defaults: one operation to wait for.
+	var up Action
+	wantQ := t.Quota
+	wantQ.LogicalSizeBytes = o.Quota.LogicalSizeBytes
+	if wantQ != o.Quota {
+		q := wantQ
+		up.Quota = &q
+		up.Before, up.After = quotaText(o.Quota), quotaText(wantQ)
+	}
+	if d, changed := defaultsDiff(t.Defaults, o.Defaults); changed {
+		up.Defaults = &d
+		up.Before = strings.TrimSpace(up.Before + " " + defaultsText(o.Defaults))
+		up.After = strings.TrimSpace(up.After + " " + defaultsText(merge(o.Defaults, d)))
+	}
+	if up.Quota != nil || up.Defaults != nil {
+		up.ProjectID, up.Kind, up.Reason = v.ProjectID, ActionUpdateProject, reason
+		acts = append(acts, up)
+	}
+
+	for _, ep := range o.Endpoints {
+		active := ep.CurrentState == neon.EndpointStateActive && !ep.Disabled
+		switch {
+		case t.Status == StatusSuspended:
+			if active {
+				acts = append(acts, Action{ProjectID: v.ProjectID, Kind: ActionSuspendEndpoint, Reason: "suspend", EndpointID: ep.ID,
+					Before: "active", After: "suspended"})
+			}
+		case t.Status == StatusThrottled && ep.AutoscalingLimitMaxCU > t.EndpointMaxCU:
+			minCU := math.Min(ep.AutoscalingLimitMinCU, t.EndpointMaxCU)
+			if minCU < 0.25 {
+				minCU = 0.25
+			}
+			a := Action{ProjectID: v.ProjectID, Kind: ActionUpdateEndpoint, Reason: "throttle", EndpointID: ep.ID,
+				MinCU: minCU, MaxCU: t.EndpointMaxCU, WakeRisk: !active,
+				Before: fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, ep.AutoscalingLimitMaxCU), After: fmt.Sprintf("cu=%g-%g", minCU, t.EndpointMaxCU)}
+			if active || p.ThrottleIdle {
+				acts = append(acts, a)
+			} else {
+				pending = true
+			}
+		case t.Status != StatusThrottled && t.RestoreMaxCU > 0 && ep.AutoscalingLimitMaxCU < t.RestoreMaxCU && v.Next.Known && (statusOf(v.Next.Applied) == StatusThrottled || v.Next.EndpointsPending):
+			// Only computes enforcement throttled are raised again (the memory says so).
+			a := Action{ProjectID: v.ProjectID, Kind: ActionUpdateEndpoint, Reason: "restore", EndpointID: ep.ID,
+				MinCU: ep.AutoscalingLimitMinCU, MaxCU: t.RestoreMaxCU, WakeRisk: !active,
+				Before: fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, ep.AutoscalingLimitMaxCU), After: fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, t.RestoreMaxCU)}
+			if a.MinCU < 0.25 {
+				a.MinCU = 0.25
+			}
+			if active {
+				acts = append(acts, a)
+			} else {
+				pending = true
+			}
+		}
+	}
+	return acts, pending
+}
+
+// reasonFor names the purpose of a project update.
+func reasonFor(v Verdict, o Observed) string {
+	switch v.Target.Status {
+	case StatusSuspended:
+		return "suspend"
+	case StatusThrottled:
+		return "throttle"
+	case StatusReleased:
+		return "release"
+	}
+	if o.Quota.ActiveTimeSeconds == ActiveTimeSuspendQuota || statusOf(v.Next.Applied) == StatusSuspended || statusOf(v.Next.Applied) == StatusThrottled {
+		return "restore"
+	}
+	if statusOf(v.Next.Applied) == StatusNormal {
+		return "drift"
+	}
+	return "tighten"
+}
+
+// defaultsDiff returns the managed fields of want that differ from have.
+func defaultsDiff(want, have neon.DefaultEndpointSettings) (neon.DefaultEndpointSettings, bool) {
+	var d neon.DefaultEndpointSettings
+	changed := false
+	if want.AutoscalingLimitMinCU != 0 && want.AutoscalingLimitMinCU != have.AutoscalingLimitMinCU {
+		d.AutoscalingLimitMinCU, changed = want.AutoscalingLimitMinCU, true
+	}
+	if want.AutoscalingLimitMaxCU != 0 && want.AutoscalingLimitMaxCU != have.AutoscalingLimitMaxCU {
+		d.AutoscalingLimitMaxCU, changed = want.AutoscalingLimitMaxCU, true
+	}
+	if want.SuspendTimeoutSeconds != 0 && want.SuspendTimeoutSeconds != have.SuspendTimeoutSeconds {
+		d.SuspendTimeoutSeconds, changed = want.SuspendTimeoutSeconds, true
+	}
+	if changed {
+		// Min and max travel together so Neon never sees min above max half-way.
+		if want.AutoscalingLimitMinCU != 0 {
+			d.AutoscalingLimitMinCU = want.AutoscalingLimitMinCU
+		}
+		if want.AutoscalingLimitMaxCU != 0 {
+			d.AutoscalingLimitMaxCU = want.AutoscalingLimitMaxCU
+		}
+	}
+	return d, changed
+}
+
+func merge(have, d neon.DefaultEndpointSettings) neon.DefaultEndpointSettings {
+	if d.AutoscalingLimitMinCU != 0 {
+		have.AutoscalingLimitMinCU = d.AutoscalingLimitMinCU
+	}
+	if d.AutoscalingLimitMaxCU != 0 {
+		have.AutoscalingLimitMaxCU = d.AutoscalingLimitMaxCU
+	}
+	if d.SuspendTimeoutSeconds != 0 {
+		have.SuspendTimeoutSeconds = d.SuspendTimeoutSeconds
+	}
+	return have
+}
+
+func quotaText(q neon.Quota) string {
+	return fmt.Sprintf("quota=%d,%d,%d,%d", q.ActiveTimeSeconds, q.ComputeTimeSeconds, q.WrittenDataBytes, q.DataTransferBytes)
+}
+
+func defaultsText(d neon.DefaultEndpointSettings) string {
+	return fmt.Sprintf("defaults=%g-%g,%d", d.AutoscalingLimitMinCU, d.AutoscalingLimitMaxCU, d.SuspendTimeoutSeconds)
+}
+
+// Mutating reports whether an action changes Neon (all do; kept for symmetry with dry runs).
+func (a Action) String() string {
+	s := fmt.Sprintf("%s %s %s", a.ProjectID, a.Kind, a.Reason)
+	if a.EndpointID != "" {
+		s += " " + a.EndpointID
+	}
+	return s + ": " + a.Before + " -> " + a.After
+}
