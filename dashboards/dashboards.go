@@ -193,6 +193,19 @@ func OnCall() Dashboard {
 	b.prom("Accounts sync", "short", "Changes recorded from Stripe, and problems found in Stripe's data.",
 		[2]string{`sum(increase(neonmeter_accounts_changes_recorded_total[1h]))`, "changes"},
 		[2]string{`max(neonmeter_accounts_sync_problems)`, "problems"})
+	b.prom("Stripe pushes", "short", "Requests sending a value to Stripe, by sink and outcome (pushed, duplicate, retried, rekeyed, late, failed, abandoned).",
+		[2]string{`sum by (sink, outcome) (increase(neonmeter_billing_pushes_total[1h]))`, "{{sink}} {{outcome}}"})
+	b.prom("Billing backlog", "s", "Age of the oldest hour not yet confirmed by Stripe; values waiting.",
+		[2]string{`max(neonmeter_billing_oldest_unpushed_hour_age_seconds)`, "oldest unpushed hour"},
+		[2]string{`max(neonmeter_billing_pending_values)`, "pending values"})
+	b.prom("Billing drift and late adjustments", "short", "Drift at the last reconcile (units); revisions Stripe could no longer take.",
+		[2]string{`max by (sink) (neonmeter_billing_drift_units)`, "drift {{sink}}"},
+		[2]string{`sum by (sink, reason) (increase(neonmeter_billing_late_adjustments_total[1d]))`, "late {{sink}} {{reason}}"})
+	b.prom("Projects by enforcement state", "short", "After the last enforcement cycle.",
+		[2]string{`sum by (level, status) (neonmeter_enforcement_projects)`, "{{level}} {{status}}"})
+	b.prom("Enforcement actions", "short", "Neon mutations by kind and outcome; breaker state.",
+		[2]string{`sum by (kind, outcome) (increase(neonmeter_enforcement_actions_total[1h]))`, "{{kind}} {{outcome}}"},
+		[2]string{`max(neonmeter_enforcement_breaker_tripped)`, "breaker tripped"})
 	b.sql("table", "Recent collection runs", "", "From collection_runs; a run left 'running' was killed.",
 		`SELECT started_at, org_id, endpoint, granularity, outcome, pages, values_fetched, rows_written, revisions, retries, duration_seconds, error
 FROM collection_runs FINAL
@@ -237,6 +250,18 @@ WHERE $__timeFilter(hour) AND metric = 'compute_unit_seconds'
 GROUP BY org_id, project_id
 ORDER BY cu_hours DESC
 LIMIT 20`)
+	b.sql("timeseries", "Pushed to Stripe per day", "short", "Values Stripe confirmed, in billing units, by sink (latest ledger row per customer, target and hour).",
+		`SELECT toStartOfDay(hour) AS time, toString(sink) AS sink, sum(confirmed_value) AS units
+FROM billing_ledger FINAL
+WHERE $__timeFilter(hour) AND status = 'pushed'
+GROUP BY time, sink
+ORDER BY time`)
+	b.sql("table", "Late adjustments", "", "Revisions Stripe could no longer take: issue a credit or a charge (docs/billing.md).",
+		`SELECT detected_at, customer_id, target, toString(sink) AS sink, toString(reason) AS reason, period_start, period_end, old_value, new_value, amount
+FROM billing_late_adjustments FINAL
+WHERE $__timeFilter(hour)
+ORDER BY detected_at DESC
+LIMIT 100`)
 	b.sql("table", "Usage by Neon plan", "", "Per metric, in raw units (see docs/data-model.md).",
 		`SELECT period_plan, metric, uniqExact(project_id) AS projects, sum(value) AS total
 FROM usage_hourly

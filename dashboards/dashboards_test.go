@@ -17,8 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/dashboards"
+	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/schema"
@@ -95,6 +97,12 @@ func knownMetrics(t *testing.T) map[string]bool {
 	if _, err := neon.NewClient(neon.Config{BaseURL: "http://127.0.0.1:1/api/v2", APIKey: "k", Registerer: r}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := billing.NewMetrics(r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := enforcement.NewMetrics(r); err != nil {
+		t.Fatal(err)
+	}
 	golden, err := os.ReadFile(filepath.Join("..", "cmd", "neonmeter", "testdata", "metrics.golden"))
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +155,31 @@ func TestDashboards_PromQL(t *testing.T) {
 	}
 }
 
+// TestAlertRules_ReadExportedSeries keeps the alert rules in step with the metric names: a
+// renamed series would leave its alert silent forever.
+func TestAlertRules_ReadExportedSeries(t *testing.T) {
+	known := knownMetrics(t)
+	rules, err := os.ReadFile(filepath.Join("..", "deploy", "prometheus", "neonmeter.rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(rules), "\n") {
+		if !strings.Contains(line, "expr:") {
+			continue
+		}
+		for _, m := range metricName.FindAllString(line, -1) {
+			n++
+			if !known[m] {
+				t.Errorf("alert rule reads %s, which neonmeter does not export: %s", m, strings.TrimSpace(line))
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no series found in the alert rules")
+	}
+}
+
 // TestDashboards_SQLOnClickHouse runs every ClickHouse panel query, macros expanded as the
 // plugin does, on a migrated database holding a little usage, and expects rows from each.
 func TestDashboards_SQLOnClickHouse(t *testing.T) {
@@ -169,6 +202,16 @@ func TestDashboards_SQLOnClickHouse(t *testing.T) {
 	}
 	if err := schema.WriteRun(ctx, conn, db, schema.Run{RunID: "r", OrgID: "org-a", Endpoint: schema.EndpointV2, Granularity: schema.GranularityHourly,
 		WindowFrom: t0, WindowTo: t0.Add(24 * time.Hour), StartedAt: t0.Add(time.Hour), Outcome: schema.OutcomeRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.InsertLedger(ctx, conn, db, []schema.LedgerRow{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0, Sink: schema.SinkMeter,
+		Metric: "compute_unit_seconds", Value: 5, ConfirmedValue: 5, Revision: 1, Identifier: "id-1", Status: schema.LedgerPushed,
+		HTTPStatus: 200, RecordedAt: t0, RunID: "r", Version: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.InsertLateAdjustments(ctx, conn, db, []schema.LateAdjustment{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0,
+		Sink: schema.SinkMeter, Revision: 2, Metric: "compute_unit_seconds", PeriodStart: t0.AddDate(0, -1, 0), PeriodEnd: t0,
+		OldValue: 5, NewValue: 7, Amount: 2, Reason: schema.LateFinalized, DetectedAt: t0, RunID: "r"}}); err != nil {
 		t.Fatal(err)
 	}
 	from, to := time.Now().Add(-7*24*time.Hour).Unix(), time.Now().Unix()

@@ -139,6 +139,7 @@ func simEnv(t *testing.T, projects int) (*sim.Sim, string) {
 		"NEONMETER_NEON_API_KEY_FILE":     keyFile,
 		"NEONMETER_NEON_ORG_ID":           s.Orgs()[1].ID,
 		"NEONMETER_NEON_CONSUMPTION_RATE": "100000",
+		"NEONMETER_NEON_GENERAL_RATE":     "100000",
 		"NEONMETER_CLICKHOUSE_ADDR":       chtest.Addr(),
 		"NEONMETER_CLICKHOUSE_DATABASE":   db,
 		"NEONMETER_LOG_LEVEL":             "warn",
@@ -221,12 +222,14 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestServe_MetricsAndShutdown runs serve, waits for its first sweep, checks /healthz and
-// /metrics (names against a golden list, and promtool's linter), then stops it like SIGTERM.
+// TestServe_MetricsAndShutdown runs serve with a plan catalog, waits for its first cycle (sweep,
+// enforcement in dry-run, retention), checks /healthz and /metrics (names against a golden list,
+// and promtool's linter), then stops it like SIGTERM.
 func TestServe_MetricsAndShutdown(t *testing.T) {
 	simEnv(t, 200)
 	addr := freeAddr(t)
 	t.Setenv("NEONMETER_LISTEN_ADDR", addr)
+	t.Setenv("NEONMETER_PLANS_FILE", filepath.Join("..", "..", "plans", "example.yaml"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var errOut bytes.Buffer
@@ -251,12 +254,20 @@ func TestServe_MetricsAndShutdown(t *testing.T) {
 		cancel()
 		t.Fatalf("serve never reported a successful sweep on /healthz (last %q)\n%s", health, errOut.String())
 	}
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The steps after the sweep (enforcement, retention) finish a moment later.
+	var scrape []byte
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		scrape, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if bytes.Contains(scrape, []byte(`step="retention"`)) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	scrape, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	cancel()
 	select {
 	case code := <-done:
@@ -267,13 +278,16 @@ func TestServe_MetricsAndShutdown(t *testing.T) {
 		t.Fatal("serve did not stop within 30 s of cancellation")
 	}
 
-	for _, want := range []string{`neonmeter_collect_runs_total{endpoint="v2",result="success"} 1`, `neonmeter_serve_steps_total{result="success",step="retention"} 1`, "neonmeter_collect_data_freshness_seconds", "neonmeter_neon_api_requests_total", "neonmeter_build_info"} {
+	for _, want := range []string{`neonmeter_collect_runs_total{endpoint="v2",result="success"} 1`, `neonmeter_serve_steps_total{result="success",step="retention"} 1`, `neonmeter_serve_steps_total{result="success",step="enforce"} 1`, "neonmeter_collect_data_freshness_seconds", "neonmeter_neon_api_requests_total", "neonmeter_build_info"} {
 		if !bytes.Contains(scrape, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if bytes.Contains(scrape, []byte(`project_id="`)) {
-		t.Error("/metrics carries a project_id label")
+	// Only the capped series of projects over a limit may name a project.
+	for _, line := range strings.Split(string(scrape), "\n") {
+		if strings.Contains(line, `project_id="`) && !strings.HasPrefix(line, "neonmeter_enforcement_project_over_limit{") {
+			t.Errorf("/metrics carries a project_id label outside the capped over-limit series: %s", line)
+		}
 	}
 	checkGoldenNames(t, scrape)
 	lint := exec.Command("promtool", "check", "metrics")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -16,7 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
+	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/collector"
+	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/plans"
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -36,8 +41,10 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 
 Runs a cycle on NEONMETER_COLLECT_SCHEDULE (cron, UTC; default minute 20 of every hour), never
 two at once: an accounts sync from Stripe (when NEONMETER_STRIPE_API_KEY is set), a collection
-sweep, then, after a successful sweep, retention (partitions older than
-NEONMETER_RETENTION_MONTHS are dropped). Serves Prometheus metrics on
+sweep, then, after a successful sweep: a billing push to Stripe (with a Stripe key and a plan
+catalog), enforcement of the plans in NEONMETER_PLANS_FILE (in NEONMETER_ENFORCEMENT_MODE,
+dry-run by default; skipped without a catalog) and retention (partitions older than
+NEONMETER_RETENTION_MONTHS are dropped). Only one serve may run per database. Serves Prometheus metrics on
 http://NEONMETER_LISTEN_ADDR/metrics and a health check on /healthz. Stops gracefully on SIGINT
 or SIGTERM, letting a running cycle end.
 
@@ -100,6 +107,42 @@ Flags:`)
 			return err
 		}})
 	}
+	cat, err := servedCatalog(cfg, log)
+	if err != nil {
+		return err
+	}
+	if cat != nil && cfg.StripeAPIKey != "" {
+		bm, err := billing.NewMetrics(reg)
+		if err != nil {
+			return err
+		}
+		sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
+		pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+			DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
+			Rate: cfg.BillingRate, Concurrency: cfg.BillingWorkers, Logger: log, Metrics: bm})
+		if err != nil {
+			return usageError{err}
+		}
+		d.after = append(d.after, step{"billing_push", func(ctx context.Context) error {
+			_, err := pusher.Push(ctx, false)
+			return err
+		}})
+	}
+	if cat != nil {
+		em, err := enforcement.NewMetrics(reg)
+		if err != nil {
+			return err
+		}
+		rec, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+			DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg), Logger: log, Metrics: em})
+		if err != nil {
+			return usageError{err}
+		}
+		d.after = append(d.after, step{"enforce", func(ctx context.Context) error {
+			_, err := rec.Cycle(ctx, enforcement.CycleOptions{})
+			return err
+		}})
+	}
 	d.after = append(d.after, step{"retention", func(ctx context.Context) error {
 		dropped, err := schema.DropExpiredPartitions(ctx, conn, cfg.ClickHouseDB, cfg.RetentionMonths, time.Now())
 		if len(dropped) > 0 {
@@ -135,6 +178,19 @@ Flags:`)
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutCtx)
+}
+
+// servedCatalog loads the plan catalog that billing and enforcement need. Without
+// NEONMETER_PLANS_FILE set and the default file absent, serve only collects (nil catalog); a
+// catalog named but unreadable or invalid is a configuration error.
+func servedCatalog(cfg Config, log *slog.Logger) (*plans.Catalog, error) {
+	if _, set := os.LookupEnv(envPrefix + "_PLANS_FILE"); !set {
+		if _, err := os.Stat(cfg.PlansFile); errors.Is(err, os.ErrNotExist) {
+			log.Warn("no plan catalog: serve collects only (set NEONMETER_PLANS_FILE to enforce plans)", "plans_file", cfg.PlansFile)
+			return nil, nil
+		}
+	}
+	return loadCatalog(cfg)
 }
 
 // daemon holds serve's loop state: one cycle at a time, and the last sweep for /healthz. A

@@ -35,6 +35,7 @@ type Server struct {
 	prices        map[string]*price
 	subscriptions map[string]*subscription
 	items         map[string]*subscriptionItem
+	billing       *billingState // meters.go, usagerecords.go
 
 	requests    []Request
 	faults      []*Fault
@@ -63,6 +64,7 @@ func New(opts Options) *Server {
 	s.routeProducts()
 	s.routePrices()
 	s.routeSubscriptions()
+	s.routeBilling()
 	return s
 }
 

@@ -1,0 +1,90 @@
+package billing_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/billing"
+	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/stripefake"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// BenchmarkPush_Rate pushes one value for each of N customers (of a 50,000-customer ledger
+// setup, bounded by -benchtime's request count) through the fake at a configured rate and
+// reports the achieved requests/s against it, and requests per changed value.
+// go test ./billing/ -run '^$' -bench Push_Rate -benchtime 1x
+func BenchmarkPush_Rate(b *testing.B) {
+	for _, tc := range []struct {
+		rate     float64
+		requests int
+	}{{50, 1000}, {500, 5000}} {
+		b.Run(fmt.Sprintf("rate=%v", tc.rate), func(b *testing.B) {
+			conn, db := chtest.New(b)
+			fake := stripefake.New(stripefake.Options{})
+			fake.SetNow(testNow)
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			sc := accounts.NewStripeClient(accounts.StripeOptions{Key: "sk_test_fake", URL: srv.URL})
+			cat := testCatalog(b)
+			if _, err := billing.Setup(context.Background(), sc, cat, true); err != nil {
+				b.Fatal(err)
+			}
+			// 50,000 customers, each with one project and one hour of compute; the pusher
+			// runs with a lookback of one hour, so each value is one request.
+			const customers = 50_000
+			hour := testNow.Add(-3 * time.Hour).Truncate(time.Hour)
+			var changes []schema.AccountChange
+			var facts []schema.Fact
+			for i := range customers {
+				cus := fmt.Sprintf("cus_idle%06d", i) // customers without usage send nothing
+				if i < tc.requests {
+					c, err := sc.Customers.New(&stripe.CustomerParams{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					cus = c.ID
+				}
+				p := fmt.Sprintf("proj-%06d", i)
+				changes = append(changes, schema.AccountChange{ProjectID: p, ValidFrom: hour.AddDate(0, 0, -1), CustomerID: cus, Plan: "pro",
+					Source: schema.AccountSourceCSV, Basis: "imported", RecordedAt: testNow, Version: 1})
+				if i < tc.requests {
+					facts = append(facts, schema.Fact{OrgID: "org", ProjectID: p, Metric: "compute_unit_seconds", Hour: hour, Value: 3600 * uint64(1+i%5),
+						CollectedAt: testNow, Version: 1})
+				}
+			}
+			if err := schema.InsertAccountChanges(context.Background(), conn, db, changes); err != nil {
+				b.Fatal(err)
+			}
+			if err := schema.InsertFacts(context.Background(), conn, db, facts); err != nil {
+				b.Fatal(err)
+			}
+			fake.ResetRequests()
+			p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: db, Catalog: cat, DefaultPlan: "free",
+				Lookback: 4 * time.Hour, Provisional: 2 * time.Hour, Rate: tc.rate, Concurrency: 16, Now: func() time.Time { return testNow }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			start := time.Now()
+			res, err := p.Push(context.Background(), false)
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Requests != tc.requests {
+				b.Fatalf("%d requests for %d changed values", res.Requests, tc.requests)
+			}
+			b.ReportMetric(float64(res.Requests)/elapsed.Seconds(), "req/s")
+			b.ReportMetric(float64(res.Requests)/elapsed.Seconds()/tc.rate, "of-rate")
+			b.ReportMetric(float64(res.Requests)/float64(tc.requests), "req/changed")
+		})
+	}
+}

@@ -1,0 +1,161 @@
+package billing_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/billing"
+	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/stripefake"
+	"github.com/neonmeter/neonmeter/plans"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// Environment of a child push process (see TestMain).
+const (
+	envChild        = "NEONMETER_TEST_PUSH_CHILD"
+	envChildStripe  = "NEONMETER_TEST_PUSH_STRIPE"
+	envChildDB      = "NEONMETER_TEST_PUSH_DB"
+	envChildCatalog = "NEONMETER_TEST_PUSH_CATALOG"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		if err := childPush(); err != nil {
+			fmt.Fprintln(os.Stderr, "child push:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// childPush runs one push cycle in this process, to be killed by the parent test.
+func childPush() error {
+	ctx := context.Background()
+	cat, err := plans.Load(os.Getenv(envChildCatalog))
+	if err != nil {
+		return err
+	}
+	conn, err := schema.Open(ctx, schema.Options{Addr: chtest.Addr()})
+	if err != nil {
+		return err
+	}
+	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: "sk_test_fake", URL: os.Getenv(envChildStripe)})
+	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: os.Getenv(envChildDB), Catalog: cat,
+		DefaultPlan: "free", Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Rate: 1500, Concurrency: 4,
+		RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, MaxAttempts: 50, Now: func() time.Time { return testNow }})
+	if err != nil {
+		return err
+	}
+	_, err = p.Push(ctx, false)
+	return err
+}
+
+// TestPush_KilledAndFaultedThenExact kills pushing processes with SIGKILL at random points at
+// least 20 times while the fake answers 429/500/503 and drops responses after applying them,
+// with a revision landing midway; then one push finishes: Stripe holds exactly the ground
+// truth, and no identifier was ever sent with two different values.
+func TestPush_KilledAndFaultedThenExact(t *testing.T) {
+	w := newWorld(t, 400)
+	catFile := filepath.Join(t.TempDir(), "plans.yaml")
+	if err := os.WriteFile(catFile, []byte(catalogYAML(w.cat)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	faults := []stripefake.Fault{{Status: 429}, {Status: 500}, {Status: 503}, {Drop: stripefake.DropAfter}, {Drop: stripefake.DropBefore}}
+	for i := range 400 {
+		f := faults[i%len(faults)]
+		f.Method, f.Skip = "POST", 11
+		w.fake.Inject(f)
+	}
+	rng := rand.New(rand.NewPCG(5, 9))
+	killed, finished := 0, 0
+	for attempt := 0; killed < 20; attempt++ {
+		if attempt == 60 {
+			t.Fatalf("only %d of 60 child pushes were killed before finishing", killed)
+		}
+		if attempt == 8 {
+			w.sim.Revise(30 * time.Hour)
+			w.collect(t)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envChild+"=1", envChildStripe+"="+w.stripeURL, envChildDB+"="+w.db, envChildCatalog+"="+catFile)
+		out := &limitedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("child push failed on its own: %v\n%s", err, out)
+			}
+			finished++
+		case <-time.After(time.Duration(80+rng.IntN(900)) * time.Millisecond):
+			_ = cmd.Process.Kill()
+			<-done
+			killed++
+		}
+	}
+	t.Logf("%d pushes killed, %d finished; %d faults left", killed, finished, w.fake.PendingFaults())
+	if w.fake.PendingFaults() > 400-40 {
+		t.Fatalf("only %d faults fired: the pushes did not meet the faults", 400-w.fake.PendingFaults())
+	}
+	w.fake.ClearFaults()
+	p := w.pusher(t, nil, nil)
+	if _, err := p.Push(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	from, to := window()
+	truth := w.truth(from, to)
+	diffCells(t, "fake Stripe after crashes", w.stripeHolds(), truth)
+	diffCells(t, "ledger after crashes", w.ledgerHolds(t, from, to), truth)
+	n := identifierValues(t, w.fake.Requests())
+	t.Logf("%d requests, %d distinct identifiers, %d cells", len(billingRequests(w.fake.Requests())), n, len(truth))
+	again, err := p.Push(context.Background(), false)
+	if err != nil || again.Requests != 0 {
+		t.Fatalf("push after recovery: %d requests, err %v; want 0", again.Requests, err)
+	}
+}
+
+// catalogYAML writes the world's catalog back as YAML for a child process.
+func catalogYAML(cat *plans.Catalog) string {
+	out := "version: 1\nplans:\n"
+	for _, p := range cat.Plans {
+		out += "  - name: " + p.Name + "\n"
+		if len(p.Billing) == 0 {
+			continue
+		}
+		out += "    billing:\n"
+		for _, m := range sortedKeys(p.Billing) {
+			b := p.Billing[m]
+			if b.MeterEventName != "" {
+				out += fmt.Sprintf("      %s: {meter: %s, unit: %s, rounding: %s}\n", m, b.MeterEventName, b.Unit, b.Rounding)
+			} else {
+				out += fmt.Sprintf("      %s: {price: %s, unit: %s, rounding: %s}\n", m, b.PriceID, b.Unit, b.Rounding)
+			}
+		}
+	}
+	return out
+}
+
+// limitedBuffer keeps the first 64 KiB a child prints.
+type limitedBuffer struct{ b []byte }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := 64<<10 - len(l.b); room > 0 {
+		l.b = append(l.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string { return string(l.b) }

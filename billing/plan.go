@@ -1,0 +1,255 @@
+package billing
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/plans"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// Key identifies one pushed value: a customer's target (meter event name or price id) in one
+// hour through one sink.
+type Key struct {
+	CustomerID string
+	Target     string
+	Sink       string
+	Hour       time.Time
+}
+
+func (k Key) less(o Key) bool {
+	if k.CustomerID != o.CustomerID {
+		return k.CustomerID < o.CustomerID
+	}
+	if k.Target != o.Target {
+		return k.Target < o.Target
+	}
+	if k.Sink != o.Sink {
+		return k.Sink < o.Sink
+	}
+	return k.Hour.Before(o.Hour)
+}
+
+// Value is the whole billing units a key should hold in Stripe.
+type Value struct {
+	Key
+	Metric string
+	Units  int64
+}
+
+// PeriodStart returns the start of the billing period holding t: the UTC calendar month.
+// Running totals (and so rounding) restart there.
+func PeriodStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// PeriodEnd returns the end of the billing period holding t.
+func PeriodEnd(t time.Time) time.Time { return PeriodStart(t).AddDate(0, 1, 0) }
+
+// Identifier derives the meter event identifier (and Idempotency-Key) of one revision of a
+// key. It is deterministic, so a restart resends the same string, and under Stripe's
+// 100-character limit.
+func Identifier(k Key, revision uint32) string {
+	h := sha256.New()
+	for _, s := range []string{k.CustomerID, k.Target, k.Sink, strconv.FormatInt(k.Hour.Unix(), 10), strconv.FormatUint(uint64(revision), 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "nm1_" + hex.EncodeToString(h.Sum(nil))[:40]
+}
+
+// series is one running total: a customer's usage of one metric billed to one target with one
+// conversion, within one billing period.
+type series struct {
+	customer, target, sink, metric string
+	billing                        plans.Billing
+	period                         int64
+}
+
+// Desired returns the value every key should hold for hours in [from, to), sorted by key.
+// usage must hold every non-zero hour from PeriodStart(from) on, so that running totals start
+// at the period's start; hours before from only feed those totals. Projects nobody owns, and
+// metrics the plan in force does not bill, are not pushed. Keys whose value is 0 are included
+// only when some usage maps to them (a key without usage simply has no value).
+func Desired(usage []schema.HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, from, to time.Time) []Value {
+	raw := map[series]map[int64]uint64{}
+	for _, u := range usage {
+		if u.Value == 0 || !u.Hour.Before(to) {
+			continue
+		}
+		a := tl.At(u.ProjectID, u.Hour)
+		if !a.Mapped() {
+			continue
+		}
+		p, ok := cat.Plan(a.Plan)
+		if !ok {
+			continue
+		}
+		b, ok := p.BillingFor(u.Metric)
+		if !ok {
+			continue
+		}
+		s := series{customer: a.CustomerID, metric: u.Metric, billing: b, period: PeriodStart(u.Hour).Unix()}
+		s.target, s.sink = b.MeterEventName, schema.SinkMeter
+		if b.PriceID != "" {
+			s.target, s.sink = b.PriceID, schema.SinkUsageRecord
+		}
+		if raw[s] == nil {
+			raw[s] = map[int64]uint64{}
+		}
+		raw[s][u.Hour.Unix()] += u.Value
+	}
+	out := map[Key]*Value{}
+	for s, hours := range raw {
+		hs := make([]int64, 0, len(hours))
+		for h := range hours {
+			hs = append(hs, h)
+		}
+		sort.Slice(hs, func(i, j int) bool { return hs[i] < hs[j] })
+		var cum uint64
+		for _, h := range hs {
+			units := s.billing.Delta(cum, cum+hours[h])
+			cum += hours[h]
+			t := time.Unix(h, 0).UTC()
+			if t.Before(from) {
+				continue
+			}
+			k := Key{CustomerID: s.customer, Target: s.target, Sink: s.sink, Hour: t}
+			if v := out[k]; v != nil {
+				v.Units += units
+				continue
+			}
+			out[k] = &Value{Key: k, Metric: s.metric, Units: units}
+		}
+	}
+	vals := make([]Value, 0, len(out))
+	for _, v := range out {
+		vals = append(vals, *v)
+	}
+	sort.Slice(vals, func(i, j int) bool { return vals[i].Key.less(vals[j].Key) })
+	return vals
+}
+
+// ActionKind says what Plan decided for a key.
+type ActionKind string
+
+const (
+	// ActionSend sends a new revision: its intent must be written before the call.
+	ActionSend ActionKind = "send"
+	// ActionResume resends an intent already in the ledger, same identifier and value.
+	ActionResume ActionKind = "resume"
+	// ActionLate records a late adjustment: Stripe can no longer take the hour.
+	ActionLate ActionKind = "late"
+)
+
+// Action is one thing to do for one key.
+type Action struct {
+	Kind ActionKind
+	Value
+	Revision   uint32
+	Identifier string
+	// Confirmed is what Stripe last confirmed for the key (0 if nothing).
+	Confirmed int64
+	// Previous is what Stripe plus earlier late adjustments account for: the base of a late
+	// adjustment's amount.
+	Previous int64
+	// Reason is the late adjustment's reason (schema.LateFinalized or schema.LateTooOld).
+	Reason string
+}
+
+// Rules are the limits Plan applies.
+type Rules struct {
+	// Now is the current time.
+	Now time.Time
+	// MaxAge: hours older than Now − MaxAge are too old for Stripe (35 days less a margin).
+	MaxAge time.Duration
+	// Finalized reports whether the customer's invoice holding hour is finalized; nil means
+	// never.
+	Finalized func(customerID string, hour time.Time) bool
+}
+
+// DefaultMaxAge is how old an hour may be to be pushed: Stripe's 35 days less one hour, so a
+// request queued at the edge is not refused on arrival.
+const DefaultMaxAge = 35*24*time.Hour - time.Hour
+
+// Plan compares desired values with the ledger's latest row of each key and returns what to
+// do, sorted by key. Keys the ledger holds but desired lacks are taken as 0 (a revision to
+// zero). A pending intent whose value still holds is resumed as it is; any other change gets
+// the next revision. Nothing is returned for a key Stripe already holds.
+func Plan(desired []Value, ledger []schema.LedgerRow, r Rules) []Action {
+	want := make(map[Key]Value, len(desired))
+	for _, v := range desired {
+		want[v.Key] = v
+	}
+	have := make(map[Key]schema.LedgerRow, len(ledger))
+	for _, row := range ledger {
+		have[Key{CustomerID: row.CustomerID, Target: row.Target, Sink: row.Sink, Hour: row.Hour.UTC()}] = row
+	}
+	var out []Action
+	for k, row := range have {
+		if _, ok := want[k]; !ok {
+			want[k] = Value{Key: k, Metric: row.Metric}
+		}
+	}
+	for k, v := range want {
+		row, seen := have[k]
+		a := Action{Value: v}
+		switch {
+		case !seen:
+			if v.Units == 0 {
+				continue
+			}
+			a.Kind, a.Revision = ActionSend, 1
+		case row.Status == schema.LedgerIntent && row.Value == v.Units:
+			a.Kind, a.Revision, a.Identifier, a.Confirmed = ActionResume, row.Revision, row.Identifier, row.ConfirmedValue
+			a.Previous = row.ConfirmedValue
+		case (row.Status == schema.LedgerPushed || row.Status == schema.LedgerLate) && row.Value == v.Units:
+			continue
+		default:
+			a.Kind, a.Revision, a.Confirmed = ActionSend, row.Revision+1, row.ConfirmedValue
+			a.Previous = row.ConfirmedValue
+			if row.Status == schema.LedgerPushed || row.Status == schema.LedgerLate {
+				a.Previous = row.Value
+			}
+		}
+		if reason := lateReason(k, r); reason != "" {
+			if a.Kind == ActionResume {
+				a.Revision++ // the late row supersedes the unfinished intent
+				a.Identifier = ""
+			}
+			a.Kind, a.Reason = ActionLate, reason
+			if a.Previous == v.Units {
+				// Stripe already holds the value: record the step without an adjustment row.
+				a.Reason = ""
+			}
+		}
+		if a.Identifier == "" {
+			a.Identifier = Identifier(k, a.Revision)
+		}
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.less(out[j].Key) })
+	return out
+}
+
+func lateReason(k Key, r Rules) string {
+	if r.Finalized != nil && r.Finalized(k.CustomerID, k.Hour) {
+		return schema.LateFinalized
+	}
+	if r.MaxAge > 0 && k.Hour.Before(r.Now.Add(-r.MaxAge)) {
+		return schema.LateTooOld
+	}
+	return ""
+}
+
+// FinalizedAfterGrace returns a Finalized rule for calendar-month periods: an hour's invoice
+// is final once its period ended more than grace ago (Stripe's invoice finalization grace,
+// default 1 h, configurable 1–72 h).
+func FinalizedAfterGrace(now time.Time, grace time.Duration) func(string, time.Time) bool {
+	return func(_ string, hour time.Time) bool { return !now.Before(PeriodEnd(hour).Add(grace)) }
+}

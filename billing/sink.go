@@ -1,0 +1,167 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// Receipt is Stripe's answer to one accepted request.
+type Receipt struct {
+	StripeID, RequestID string
+	Status              int
+}
+
+// Sink sends one value to Stripe. Send must be safe to repeat with the same identifier: the
+// identifier is also the Idempotency-Key.
+type Sink interface {
+	Send(ctx context.Context, a Action) (Receipt, error)
+}
+
+// StripeSink sends meter events and usage records through an explicit stripe-go client
+// (never the package-level functions, which use the process-wide backend).
+type StripeSink struct {
+	sc *client.API
+	mu sync.Mutex
+	// items caches the subscription item of each (customer, price) for usage records.
+	items map[[2]string]string
+}
+
+// NewStripeSink returns a sink over sc.
+func NewStripeSink(sc *client.API) *StripeSink {
+	return &StripeSink{sc: sc, items: map[[2]string]string{}}
+}
+
+var _ Sink = (*StripeSink)(nil)
+
+// Send pushes one value: a meter event for sink meter, a usage record with action=set for
+// sink usage_record.
+func (s *StripeSink) Send(ctx context.Context, a Action) (Receipt, error) {
+	switch a.Sink {
+	case schema.SinkMeter:
+		p := &stripe.BillingMeterEventParams{
+			EventName:  stripe.String(a.Target),
+			Identifier: stripe.String(a.Identifier),
+			Payload:    map[string]string{"stripe_customer_id": a.CustomerID, "value": strconv.FormatInt(a.Units, 10)},
+			Timestamp:  stripe.Int64(a.Hour.Unix()),
+		}
+		p.Context = ctx
+		p.SetIdempotencyKey(a.Identifier)
+		ev, err := s.sc.BillingMeterEvents.New(p)
+		if err != nil {
+			return Receipt{}, err
+		}
+		return Receipt{StripeID: ev.Identifier, RequestID: ev.LastResponse.RequestID, Status: ev.LastResponse.StatusCode}, nil
+	case schema.SinkUsageRecord:
+		if a.Units < 0 {
+			return Receipt{}, &stripe.Error{HTTPStatusCode: http.StatusBadRequest, Msg: "usage records cannot be negative"}
+		}
+		item, err := s.Item(ctx, a.CustomerID, a.Target)
+		if err != nil {
+			return Receipt{}, err
+		}
+		p := &stripe.UsageRecordParams{
+			SubscriptionItem: stripe.String(item),
+			Quantity:         stripe.Int64(a.Units),
+			Timestamp:        stripe.Int64(a.Hour.Unix()),
+			Action:           stripe.String(stripe.UsageRecordActionSet),
+		}
+		p.Context = ctx
+		p.SetIdempotencyKey(a.Identifier)
+		ur, err := s.sc.UsageRecords.New(p)
+		if err != nil {
+			return Receipt{}, err
+		}
+		return Receipt{StripeID: ur.ID, RequestID: ur.LastResponse.RequestID, Status: ur.LastResponse.StatusCode}, nil
+	}
+	return Receipt{}, fmt.Errorf("unknown sink %q", a.Sink)
+}
+
+// ErrNoSubscriptionItem is returned when a customer has no subscription item on a legacy
+// metered price, so usage records have nowhere to go.
+var ErrNoSubscriptionItem = errors.New("no subscription item on the price")
+
+// Item returns the customer's subscription item on price, from the customer's subscriptions
+// in force (cached for the sink's life).
+func (s *StripeSink) Item(ctx context.Context, customerID, priceID string) (string, error) {
+	k := [2]string{customerID, priceID}
+	s.mu.Lock()
+	id, ok := s.items[k]
+	s.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	p := &stripe.SubscriptionListParams{Customer: stripe.String(customerID), Price: stripe.String(priceID)}
+	p.Context = ctx
+	it := s.sc.Subscriptions.List(p)
+	for it.Next() {
+		sub := it.Subscription()
+		if sub.Items == nil {
+			continue
+		}
+		for _, si := range sub.Items.Data {
+			if si.Price != nil && si.Price.ID == priceID {
+				id = si.ID
+			}
+		}
+		if id != "" {
+			break
+		}
+	}
+	if err := it.Err(); err != nil {
+		return "", fmt.Errorf("subscription item of customer %s price %s: %w", customerID, priceID, err)
+	}
+	if id == "" {
+		return "", fmt.Errorf("customer %s price %s: %w", customerID, priceID, ErrNoSubscriptionItem)
+	}
+	s.mu.Lock()
+	s.items[k] = id
+	s.mu.Unlock()
+	return id, nil
+}
+
+// outcome classifies a failed send.
+type outcome uint8
+
+const (
+	outRetry     outcome = iota + 1 // refused before running (429, 409, 503) or lost: same key again
+	outNewKey                       // a 5xx Stripe stores for the key: only a new revision can succeed
+	outDuplicate                    // the identifier was already accepted: Stripe holds the value
+	outLate                         // the hour can no longer change in Stripe
+	outFailed                       // a request Stripe refuses as it is
+)
+
+func classify(err error) (outcome, int) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return outRetry, 0
+	}
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		if errors.Is(err, ErrNoSubscriptionItem) {
+			return outFailed, 0
+		}
+		return outRetry, 0 // network failure: the request may or may not have run
+	}
+	st := se.HTTPStatusCode
+	switch {
+	case st == http.StatusTooManyRequests || st == http.StatusConflict || st == http.StatusServiceUnavailable:
+		return outRetry, st
+	case st >= 500:
+		return outNewKey, st
+	case se.Code == stripe.ErrorCode("resource_already_exists") && se.Param == "identifier":
+		return outDuplicate, st
+	case se.Code == stripe.ErrorCode("invoice_finalized") || se.Param == "timestamp":
+		return outLate, st
+	case st == 0:
+		return outRetry, 0
+	}
+	return outFailed, st
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/billing"
+)
+
+// BillingCommand pushes usage to Stripe and reconciles it.
+type BillingCommand struct{ *Env }
+
+func (c *BillingCommand) Synopsis() string {
+	return "push usage to Stripe: setup, push, reconcile"
+}
+
+const billingUsage = `Usage:
+  neonmeter billing setup (--dry-run | --apply)
+  neonmeter billing push [--dry-run]
+  neonmeter billing reconcile --from TIME --to TIME [--repair]
+
+Bills hourly usage through Stripe (NEONMETER_STRIPE_API_KEY), exactly once per value; see
+docs/billing.md.
+
+  setup      Creates the Billing Meters the plan catalog names (hourly pre-aggregated, sum),
+             only those missing. --dry-run lists what it would create.
+  push       One cycle: computes each customer's hourly values outside the provisional window,
+             records intents, sends what changed, records outcomes and late adjustments.
+             --dry-run prints the table of what would be sent.
+  reconcile  Compares Stripe's meter event summaries (per hour) and usage record summaries
+             (per period) with ClickHouse, stores and prints the drift; --repair re-sends the
+             drifting values.
+
+Exit codes: 0 done (reconcile: no drift), 1 the work failed or drift was found, 2 bad usage or
+configuration.`
+
+func (c *BillingCommand) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs := flag.NewFlagSet("billing", flag.ContinueOnError)
+		fs.Usage = func() { fmt.Fprintln(fs.Output(), billingUsage) }
+		if err := c.parse(fs, args); err != nil {
+			return err
+		}
+		return usagef("say which: billing setup, billing push or billing reconcile")
+	}
+	switch args[0] {
+	case "setup":
+		return c.setup(ctx, args[1:])
+	case "push":
+		return c.push(ctx, args[1:])
+	case "reconcile":
+		return c.reconcile(ctx, args[1:])
+	}
+	return usagef("unknown billing command %q: setup, push or reconcile", args[0])
+}
+
+func (c *BillingCommand) flags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("billing "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func (c *BillingCommand) stripe(cfg Config) (*client.API, error) {
+	if cfg.StripeAPIKey == "" {
+		return nil, usagef("%s_STRIPE_API_KEY (or %s_STRIPE_API_KEY_FILE) is required", envPrefix, envPrefix)
+	}
+	return accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: c.logger(cfg)}), nil
+}
+
+func (c *BillingCommand) setup(ctx context.Context, args []string) error {
+	fs := c.flags("setup", "Usage: neonmeter billing setup (--dry-run | --apply)\n\nFlags:")
+	dryRun := fs.Bool("dry-run", false, "list the meters that would be created")
+	apply := fs.Bool("apply", false, "create the missing meters")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *dryRun == *apply {
+		return usagef("give exactly one of --dry-run and --apply")
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	cat, err := loadCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	sc, err := c.stripe(cfg)
+	if err != nil {
+		return err
+	}
+	res, err := billing.Setup(ctx, sc, cat, *apply)
+	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EVENT_NAME\tMETER\tACTION")
+	for _, m := range res {
+		action := "exists"
+		switch {
+		case m.Created:
+			action = "created"
+		case m.MeterID == "":
+			action, m.MeterID = "would create", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.EventName, m.MeterID, action)
+	}
+	_ = tw.Flush()
+	return err
+}
+
+// pusher builds the pusher and its Stripe client from the configuration.
+func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (*billing.Pusher, *client.API, func(), error) {
+	cat, err := loadCatalog(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sc, err := c.stripe(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conn, err := openClickHouse(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+		DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
+		Rate: cfg.BillingRate, Concurrency: cfg.BillingWorkers, Logger: c.logger(cfg)})
+	if err != nil {
+		conn.Close()
+		return nil, nil, nil, usageError{err}
+	}
+	return p, sc, func() { conn.Close() }, nil
+}
+
+func (c *BillingCommand) push(ctx context.Context, args []string) error {
+	fs := c.flags("push", "Usage: neonmeter billing push [--dry-run]\n\nFlags:")
+	dryRun := fs.Bool("dry-run", false, "print what would be sent; send and record nothing")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	p, _, done, err := c.pusher(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := p.Push(ctx, *dryRun)
+	if *dryRun {
+		printActions(c.Stdout, res.Actions)
+	}
+	fmt.Fprintf(c.Stdout, "billing push: hours %s – %s: %d value(s) to act on, %d request(s), %d confirmed, %d late adjustment(s), %d pending, %d refused\n",
+		res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), len(res.Actions), res.Requests, res.Pushed, len(res.Late), res.Pending, res.Failed)
+	if err == nil && (res.Pending > 0 || res.Failed > 0) {
+		err = fmt.Errorf("%d value(s) left pending and %d refused by Stripe (see the log)", res.Pending, res.Failed)
+	}
+	return err
+}
+
+func printActions(w io.Writer, actions []billing.Action) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CUSTOMER\tSINK\tTARGET\tHOUR\tVALUE\tREVISION\tACTION\tIDENTIFIER")
+	for _, a := range actions {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", a.CustomerID, a.Sink, a.Target, a.Hour.Format(time.RFC3339), a.Units, a.Revision, a.Kind, a.Identifier)
+	}
+	_ = tw.Flush()
+}
+
+func (c *BillingCommand) reconcile(ctx context.Context, args []string) error {
+	fs := c.flags("reconcile", "Usage: neonmeter billing reconcile --from TIME --to TIME [--repair]\n\nTimes are RFC 3339 or dates (UTC).\n\nFlags:")
+	fromS := fs.String("from", "", "start of the hours compared (inclusive)")
+	toS := fs.String("to", "", "end of the hours compared (exclusive)")
+	repair := fs.Bool("repair", false, "re-send the drifting values")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	from, err1 := parseWhen(*fromS)
+	to, err2 := parseWhen(*toS)
+	if err := errors.Join(err1, err2); err != nil {
+		return usageError{err}
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	p, sc, done, err := c.pusher(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := p.Reconcile(ctx, sc, from, to, *repair)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CUSTOMER\tSINK\tTARGET\tBUCKET\tCLICKHOUSE\tSTRIPE\tDRIFT")
+	for _, b := range res.Drift {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%+d\n", b.CustomerID, b.Sink, b.Target, b.Start.Format(time.RFC3339), b.Expected, b.Actual, b.Drift())
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(c.Stdout, "billing reconcile %s: %d bucket(s) compared, %d drifting\n", res.RunID, res.Compared, len(res.Drift))
+	if res.Repair != nil {
+		fmt.Fprintf(c.Stdout, "repair: %d request(s), %d confirmed, %d pending\n", res.Repair.Requests, res.Repair.Pushed, res.Repair.Pending)
+	}
+	if len(res.Drift) > 0 && !*repair {
+		return fmt.Errorf("%d bucket(s) drift from ClickHouse (run with --repair to re-send)", len(res.Drift))
+	}
+	return nil
+}
+
+// parseWhen reads an RFC 3339 time or a date (midnight UTC).
+func parseWhen(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("--from and --to are required")
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor a date", s)
+	}
+	return t, nil
+}
