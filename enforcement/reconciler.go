@@ -99,7 +99,8 @@ func PeriodStart(t time.Time) time.Time {
 
 // CycleOptions narrow one cycle.
 type CycleOptions struct {
-	// DryRun plans without mutating Neon, whatever the policy's mode.
+	// DryRun plans without mutating Neon, whatever the policy's mode, and records nothing: no
+	// audit rows, no remembered levels (the policy's dry-run mode, as serve runs it, records both).
 	DryRun bool
 	// Only limits reads and actions to these projects (release, explain); nil means the fleet.
 	Only []string
@@ -397,7 +398,11 @@ func (r *Reconciler) cycle(ctx context.Context, opts CycleOptions) (*Report, err
 			row.Outcome = "deferred"
 		}
 		changed := !p.d.Last.Known || next != p.d.Last
-		if changed {
+		switch {
+		case opts.DryRun:
+			// An explicit dry run only shows the plan: remembering its levels would use up the
+			// crossings that the serving process must record and alert on.
+		case changed:
 			st := stateOf(p.d.ProjectID, next, now)
 			if len(audit) > 0 && row.Read {
 				// A project that was acted on is recorded at once, so a crash loses at most the
@@ -412,7 +417,7 @@ func (r *Reconciler) cycle(ctx context.Context, opts CycleOptions) (*Report, err
 				pendingAudit = append(pendingAudit, audit...)
 				pendingStates = append(pendingStates, st)
 			}
-		} else {
+		default:
 			pendingAudit = append(pendingAudit, audit...)
 		}
 		if len(row.Actions) > 0 || row.Crossed || row.Held != "" || row.Level != LevelOK || row.Status != StatusNormal || row.Error != "" {
@@ -453,7 +458,8 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *project, mode Mo
 	}
 	if mode != ModeEnforce {
 		for _, a := range acts {
-			*audit = append(*audit, r.record(rep, p, mode, string(a.Kind), a.Reason, a.Before, a.After, nil, "planned", ""))
+			before, after := auditSides(a)
+			*audit = append(*audit, r.record(rep, p, mode, string(a.Kind), a.Reason, before, after, nil, "planned", ""))
 			r.countAction(a, "planned")
 		}
 		return "planned", "", false
@@ -465,19 +471,29 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *project, mode Mo
 			}
 			r.log.Warn("endpoint patch wakes an idle compute", "project", a.ProjectID, "endpoint", a.EndpointID, "reason", a.Reason)
 		}
+		before, after := auditSides(a)
 		ops, err := applyAction(ctx, r.cfg.Neon, a)
 		rep.Mutations++
 		if err != nil {
-			*audit = append(*audit, r.record(rep, p, mode, string(a.Kind), a.Reason, a.Before, a.After, ops, "failed", err.Error()))
+			*audit = append(*audit, r.record(rep, p, mode, string(a.Kind), a.Reason, before, after, ops, "failed", err.Error()))
 			r.countAction(a, "failed")
 			r.log.Error("enforcement action failed", "project", a.ProjectID, "action", a.Kind, "reason", a.Reason, "err", err)
 			return "failed", err.Error(), false
 		}
-		*audit = append(*audit, r.record(rep, p, mode, string(a.Kind), a.Reason, a.Before, a.After, ops, "applied", ""))
+		*audit = append(*audit, r.record(rep, p, mode, string(a.Kind), a.Reason, before, after, ops, "applied", ""))
 		r.countAction(a, "applied")
 		r.log.Info("enforcement action", "project", a.ProjectID, "action", a.Kind, "reason", a.Reason, "endpoint", a.EndpointID, "after", a.After)
 	}
 	return "applied", "", true
+}
+
+// auditSides are an action's before and after for its audit row; an endpoint action names its
+// endpoint, or a project's computes could not be told apart in the audit.
+func auditSides(a Action) (before, after string) {
+	if a.EndpointID == "" {
+		return a.Before, a.After
+	}
+	return "endpoint=" + a.EndpointID + " " + a.Before, "endpoint=" + a.EndpointID + " " + a.After
 }
 
 func (r *Reconciler) countAction(a Action, outcome string) {

@@ -1,0 +1,467 @@
+package enforcement_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/neon"
+	"github.com/neonmeter/neonmeter/neon/sim"
+	"github.com/neonmeter/neonmeter/plans"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// Environment of a child enforcement process (see TestMain).
+const (
+	envChild        = "NEONMETER_TEST_ENFORCE_CHILD"
+	envChildURL     = "NEONMETER_TEST_ENFORCE_URL"
+	envChildDB      = "NEONMETER_TEST_ENFORCE_DB"
+	envChildCatalog = "NEONMETER_TEST_ENFORCE_CATALOG"
+	envChildOffset  = "NEONMETER_TEST_ENFORCE_CLOCK_OFFSET"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		if err := childEnforce(); err != nil {
+			fmt.Fprintln(os.Stderr, "child enforce:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// crashClock is the wall clock moved back to testNow: it advances, so the simulator's operations
+// finish and state versions grow, and parent and child agree on it through the offset.
+func crashClock(offset time.Duration) func() time.Time {
+	return func() time.Time { return time.Now().Add(offset) }
+}
+
+// crashPolicy enforces with no breaker in the way (the fleet is meant to need many actions) and
+// few drift reads (they only slow the cycle down).
+func crashPolicy() enforcement.Policy {
+	p := testPolicy()
+	p.MaxActions = 1_000_000
+	p.DriftReads = 5
+	return p
+}
+
+func crashNeonClient(url string) (*neon.Client, error) {
+	return neon.NewClient(neon.Config{
+		BaseURL: url, APIKey: "test-key", ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
+		GeneralRatePerMin: 1e6, GeneralBurst: 100, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		MaxRetries: 60, OperationPollInterval: 3 * time.Millisecond, Registerer: prometheus.NewRegistry(),
+	})
+}
+
+// childEnforce runs one enforce cycle in this process, to be killed by the parent test.
+func childEnforce() error {
+	offset, err := time.ParseDuration(os.Getenv(envChildOffset))
+	if err != nil {
+		return err
+	}
+	client, err := crashNeonClient(os.Getenv(envChildURL))
+	if err != nil {
+		return err
+	}
+	cat, err := plans.Load(os.Getenv(envChildCatalog))
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	conn, err := schema.Open(ctx, schema.Options{Addr: chtest.Addr()})
+	if err != nil {
+		return err
+	}
+	r, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: os.Getenv(envChildDB), Catalog: cat,
+		DefaultPlan: "enterprise", Policy: crashPolicy(), Now: crashClock(offset)})
+	if err != nil {
+		return err
+	}
+	_, err = r.Cycle(ctx, enforcement.CycleOptions{})
+	return err
+}
+
+const crashCatalogYAML = `version: 1
+warn_at: [80, 100]
+plans:
+  - name: free
+    neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 0.5, suspend_timeout: 5m}
+    limits:
+      compute_unit_seconds: {kind: hard, max: %d CU-second}
+      active_time_seconds:  {kind: hard, max: 1000h}
+  - name: pro
+    neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 4}
+    limits:
+      compute_unit_seconds: {kind: soft, max: %d CU-second}
+    billing:
+      compute_unit_seconds: {meter: neon_compute, unit: CU-hour}
+  - name: enterprise
+    limits:
+      compute_unit_seconds: {kind: none, max: %d CU-second}
+`
+
+// TestCycle_KilledAtRandomPointsThenConverges kills enforcing processes with SIGKILL at random
+// points at least 20 times while a fleet needs hundreds of Neon mutations (slow answers and
+// long-running operations stretch the apply phase), then runs cycles in this process until one
+// makes no mutation. What it proves:
+//   - Neon ends exactly where an uninterrupted run would put it (the fleet test's expectations,
+//     per project), and a further cycle makes 0 mutations; nothing woke an idle compute;
+//   - no mutation is recorded twice: at most one applied audit row per (project, action,
+//     endpoint), because a re-run re-reads Neon and finds the work done;
+//   - each crossing is audited once, except that a kill between a project's audit insert and
+//     its state write leaves the level unremembered, so the next cycle audits that crossing
+//     again: a duplicate decision's first copy belongs to a killed cycle, and a killed cycle
+//     duplicates at most one project's decision. The converging cycles count crossings only
+//     for such projects (the alert metric is per process: it fires once per crossing a
+//     surviving process sees);
+//   - a kill between a project's mutations and its audit insert loses that project's action
+//     rows (Neon is right, the audit misses them): at most one project per kill.
+func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
+	offset := testNow.Sub(time.Now())
+	now := crashClock(offset)
+	s, err := sim.New(sim.Config{Projects: 1200, Seed: 11, Now: now, APIKey: "test-key", OperationDelay: 25 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	url := srv.URL + "/api/v2"
+	client, err := crashNeonClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, db := chtest.New(t)
+	f := &fixture{clock: &clock{t: testNow}, sim: s, url: url, client: client, conn: conn, db: db}
+	for _, o := range s.Orgs() {
+		if o.Plan == "scale" {
+			f.org = o
+		}
+	}
+	f.collect(t)
+	usage := f.usage(t)
+
+	// Plans round-robin over the usage order (40 % free, 40 % pro, 20 % enterprise); each plan's
+	// limit sits at its 60th percentile, so about 40 % of free projects are suspended and of pro
+	// projects throttled, some warn, and every free and pro project needs its quota or defaults
+	// tightened.
+	ids := make([]string, 0, len(usage))
+	for id := range usage {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		return usage[ids[i]] < usage[ids[j]] || usage[ids[i]] == usage[ids[j]] && ids[i] < ids[j]
+	})
+	// Enterprise projects need no Neon change; a killed cycle does not remember them, so each
+	// child re-reads them: keep them few so the children reach new work soon.
+	planNames := []string{"free", "pro", "free", "pro", "free", "pro", "free", "pro", "enterprise", "enterprise"}
+	planOf := map[string]string{}
+	byPlan := map[string][]string{}
+	for i, id := range ids {
+		p := planNames[i%len(planNames)]
+		planOf[id] = p
+		byPlan[p] = append(byPlan[p], id)
+	}
+	limit := map[string]uint64{}
+	for p, l := range byPlan {
+		limit[p] = max(usage[l[len(l)*6/10]], 1)
+	}
+	yaml := fmt.Sprintf(crashCatalogYAML, limit["free"], limit["pro"], limit["enterprise"])
+	catPath := filepath.Join(t.TempDir(), "catalog.yaml")
+	if err := os.WriteFile(catPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := plans.Parse("catalog.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.assign(t, cat, enforcement.PeriodStart(testNow).Add(-24*time.Hour), planOf)
+
+	wants := map[string]want{}
+	levels := map[enforcement.Level]int{}
+	for id, p := range planOf {
+		u, l := usage[id], limit[p]
+		lv := enforcement.LevelOK
+		switch {
+		case u >= l:
+			lv = enforcement.LevelOver
+		case u >= (l*8+9)/10:
+			lv = enforcement.LevelWarning
+		}
+		levels[lv]++
+		w := want{level: lv, status: enforcement.StatusNormal}
+		switch p {
+		case "free":
+			w.maxCU = 0.5
+			if lv == enforcement.LevelOver {
+				w.suspended, w.status = true, enforcement.StatusSuspended
+			}
+		case "pro":
+			w.maxCU = 4
+			if lv == enforcement.LevelOver {
+				w.maxCU, w.status = 0.25, enforcement.StatusThrottled
+			}
+		}
+		wants[id] = w
+	}
+	if levels[enforcement.LevelOver] < 30 || levels[enforcement.LevelWarning] == 0 || len(ids) < 200 {
+		t.Fatalf("fleet of %d projects has levels %v: too few to exercise crash recovery", len(ids), levels)
+	}
+
+	// Slow answers and 25 ms operations stretch every project's apply, so kills land inside it.
+	s.SetFaults(sim.Faults{SlowRate: 1, SlowDelay: 8 * time.Millisecond, Seed: 5})
+	rng := rand.New(rand.NewPCG(7, 8))
+	killed, finished, midApply := 0, 0, 0
+	for attempt := 0; killed < 20; attempt++ {
+		if attempt == 40 {
+			t.Fatalf("only %d of 40 child cycles were killed before finishing (%d finished)", killed, finished)
+		}
+		before := f.mutations()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envChild+"=1", envChildURL+"="+url, envChildDB+"="+db, envChildCatalog+"="+catPath,
+			envChildOffset+"="+offset.String())
+		out := &limitedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Most kills come at a random point after the child's first mutation (the apply phase,
+		// which grows later as more of the fleet is done and re-read); every fourth at a
+		// random point from its start (loading, reading).
+		wait := time.Duration(rng.IntN(400)) * time.Millisecond
+		var exited error
+		hasExited := false
+		if attempt%4 != 3 {
+			for f.mutations() == before && !hasExited {
+				select {
+				case exited = <-done:
+					hasExited = true
+				case <-time.After(2 * time.Millisecond):
+				}
+			}
+		}
+		if !hasExited {
+			select {
+			case exited = <-done:
+				hasExited = true
+			case <-time.After(wait):
+			}
+		}
+		if hasExited {
+			if exited != nil {
+				t.Fatalf("child cycle failed on its own: %v\n%s", exited, out)
+			}
+			finished++
+			continue
+		}
+		_ = cmd.Process.Kill()
+		<-done
+		killed++
+		if f.mutations() > before {
+			midApply++
+		}
+	}
+	states, err := schema.EnforcementStates(context.Background(), conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fleet %d projects (levels %v), %d cycles killed (%d of them after sending mutations), %d finished, %d projects remembered, %d mutation requests",
+		len(ids), levels, killed, midApply, finished, len(states), f.mutations())
+	if midApply < killed*3/4 || finished > 0 {
+		t.Fatalf("only %d of %d kills landed in the apply phase, %d cycles finished: the test does not exercise crash recovery", midApply, killed, finished)
+	}
+	// Projects whose crossing no surviving state remembers: the converging cycles may count
+	// their crossings (again), no others.
+	unremembered := 0
+	for id, w := range wants {
+		if st, ok := states[id]; w.level != enforcement.LevelOK && (!ok || enforcement.Level(st.Level) != w.level) {
+			unremembered++
+		}
+	}
+
+	// Converge in this process, faults off.
+	s.SetFaults(sim.Faults{})
+	reg := prometheus.NewRegistry()
+	m, err := enforcement.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: db, Catalog: cat, DefaultPlan: "enterprise",
+		Policy: crashPolicy(), Now: now, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var cycleIDs []string
+	converged := false
+	for i := 0; i < 3 && !converged; i++ {
+		rep, err := r.Cycle(ctx, enforcement.CycleOptions{})
+		if err != nil {
+			t.Fatalf("converging cycle %d: %v", i+1, err)
+		}
+		cycleIDs = append(cycleIDs, rep.CycleID)
+		t.Logf("converging cycle %d: %d reads, %d mutations", i+1, rep.Reads, rep.Mutations)
+		converged = rep.Mutations == 0
+	}
+	if !converged {
+		t.Fatal("three cycles after the kills still mutate Neon")
+	}
+	before := f.mutations()
+	rep, err := r.Cycle(ctx, enforcement.CycleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycleIDs = append(cycleIDs, rep.CycleID)
+	if got := f.mutations() - before; got != 0 || rep.Mutations != 0 {
+		t.Fatalf("a further cycle made %d mutations: %v", got, actionList(rep))
+	}
+	for _, row := range rep.Rows {
+		if row.Crossed {
+			t.Errorf("further cycle: %s crossed again (%s)", row.ProjectID, row.Level)
+		}
+	}
+
+	// Every project is where an uninterrupted run puts it.
+	states, err = schema.EnforcementStates(ctx, conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		w := wants[id]
+		ps, _ := s.Project(id)
+		if ps.QuotaSuspended != w.suspended {
+			t.Errorf("%s (%s): quota-suspended = %v, want %v", id, planOf[id], ps.QuotaSuspended, w.suspended)
+		}
+		if w.maxCU != 0 && ps.DefaultEndpointSettings.MaxCU != w.maxCU {
+			t.Errorf("%s (%s): default max CU = %v, want %v", id, planOf[id], ps.DefaultEndpointSettings.MaxCU, w.maxCU)
+		}
+		if planOf[id] == "enterprise" && ps.Quota != (sim.Quota{}) {
+			t.Errorf("%s (enterprise): quota %+v, want none", id, ps.Quota)
+		}
+		for _, ep := range ps.Endpoints {
+			if w.status == enforcement.StatusThrottled && ep.Active && ep.MaxCU > 0.25 {
+				t.Errorf("%s: running endpoint %s still at max %v CU", id, ep.ID, ep.MaxCU)
+			}
+			if w.suspended && ep.Active {
+				t.Errorf("%s: endpoint %s runs although the project is suspended", id, ep.ID)
+			}
+		}
+		st := states[id]
+		if enforcement.Level(st.Level) != w.level || !hasPrefix(st.Applied, string(w.status)+" ") {
+			t.Errorf("%s: state level %q applied %q, want %s and %s", id, st.Level, st.Applied, w.level, w.status)
+		}
+	}
+
+	// The audit: what a crash may duplicate or lose, and no more.
+	completed := map[string]bool{}
+	for _, id := range cycleIDs {
+		completed[id] = true
+	}
+	duplicated, unaudited, applied := 0, 0, 0
+	for _, id := range ids {
+		audit, err := schema.AuditOf(ctx, conn, db, id, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var decisions []schema.AuditRecord
+		seen := map[string]int{}
+		for _, a := range audit {
+			switch {
+			case a.Action == "decision":
+				decisions = append(decisions, a)
+			case a.Outcome == "applied":
+				applied++
+				seen[a.Action+" "+a.Reason+" "+a.After]++
+			default:
+				t.Errorf("%s: unexpected audit row %+v", id, a)
+			}
+		}
+		for k, n := range seen {
+			if n > 1 {
+				t.Errorf("%s: %q recorded as applied %d times: a re-run repeated a mutation", id, k, n)
+			}
+		}
+		w := wants[id]
+		wantDecisions := 1
+		if w.level == enforcement.LevelOK {
+			wantDecisions = 0 // first seen within limits: nothing to say
+		}
+		for _, d := range decisions {
+			if enforcement.Level(d.Level) != w.level {
+				t.Errorf("%s: decision at level %s, want only %s", id, d.Level, w.level)
+			}
+		}
+		// Extra copies of a crossing come only from killed cycles (the one remembered may be
+		// a surviving or a killed cycle's).
+		fromKilled := 0
+		for _, d := range decisions {
+			if !completed[d.CycleID] {
+				fromKilled++
+			}
+		}
+		if extra := len(decisions) - wantDecisions; extra < 0 || wantDecisions == 0 && extra > 0 || extra > 0 && fromKilled < extra {
+			t.Errorf("%s: %d decisions (want %d; extra copies only from killed cycles, %d are): %+v", id, len(decisions), wantDecisions, fromKilled, decisions)
+		} else {
+			duplicated += extra
+		}
+		if planOf[id] == "free" && len(seen) == 0 {
+			unaudited++ // every free project needed its quota set
+		}
+	}
+	if duplicated > killed {
+		t.Errorf("%d crossings audited twice after %d kills: a kill may duplicate at most the project in flight", duplicated, killed)
+	}
+	if unaudited > killed {
+		t.Errorf("%d free projects were tightened without an applied audit row; a kill may lose at most one project's rows (%d kills)", unaudited, killed)
+	}
+	crossings := 0.0
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "neonmeter_enforcement_crossings_total" {
+			for _, mt := range mf.GetMetric() {
+				crossings += mt.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Logf("audit: %d applied action rows, %d crossings audited twice, %d free projects tightened without an audit row, %d crossings counted while converging",
+		applied, duplicated, unaudited, int(crossings))
+	if int(crossings) > unremembered {
+		t.Errorf("the converging cycles counted %d crossings, but only %d projects' levels were unremembered after the kills", int(crossings), unremembered)
+	}
+	if w := s.Stats().Wakes; w != 0 {
+		t.Fatalf("the simulator counted %d wakes of idle computes; enforcement must wake none", w)
+	}
+	for id, w := range wants {
+		if w.suspended && s.TryWake(id) {
+			t.Errorf("%s woke although suspended", id)
+		}
+	}
+}
+
+// limitedBuffer keeps the first 64 KiB a child prints.
+type limitedBuffer struct{ b []byte }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := 64<<10 - len(l.b); room > 0 {
+		l.b = append(l.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string { return string(l.b) }
