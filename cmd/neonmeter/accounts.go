@@ -49,32 +49,11 @@ Exit codes: 0 done, 1 the work failed (or Stripe's data has problems, listed), 2
 configuration or input file.`
 
 func (c *AccountsCommand) Run(ctx context.Context, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs := flag.NewFlagSet("accounts", flag.ContinueOnError)
-		fs.Usage = func() { fmt.Fprintln(fs.Output(), accountsUsage) }
-		if err := c.parse(fs, args); err != nil {
-			return err
-		}
-		return usagef("say which: accounts sync, accounts import FILE or accounts list")
-	}
-	switch args[0] {
-	case "sync":
-		return c.sync(ctx, args[1:])
-	case "import":
-		return c.importFile(ctx, args[1:])
-	case "list":
-		return c.list(ctx, args[1:])
-	}
-	return usagef("unknown accounts command %q: sync, import or list", args[0])
+	return c.dispatch(ctx, "accounts", accountsUsage, args, subcommand{"sync", c.sync}, subcommand{"import", c.importFile}, subcommand{"list", c.list})
 }
 
 func (c *AccountsCommand) flags(name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet("accounts "+name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
-	return fs
+	return subFlags("accounts", name, usage)
 }
 
 // catalog loads NEONMETER_PLANS_FILE and checks NEONMETER_DEFAULT_PLAN against it.

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -44,32 +43,11 @@ Exit codes: 0 done (reconcile: no drift), 1 the work failed or drift was found, 
 configuration.`
 
 func (c *BillingCommand) Run(ctx context.Context, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs := flag.NewFlagSet("billing", flag.ContinueOnError)
-		fs.Usage = func() { fmt.Fprintln(fs.Output(), billingUsage) }
-		if err := c.parse(fs, args); err != nil {
-			return err
-		}
-		return usagef("say which: billing setup, billing push or billing reconcile")
-	}
-	switch args[0] {
-	case "setup":
-		return c.setup(ctx, args[1:])
-	case "push":
-		return c.push(ctx, args[1:])
-	case "reconcile":
-		return c.reconcile(ctx, args[1:])
-	}
-	return usagef("unknown billing command %q: setup, push or reconcile", args[0])
+	return c.dispatch(ctx, "billing", billingUsage, args, subcommand{"setup", c.setup}, subcommand{"push", c.push}, subcommand{"reconcile", c.reconcile})
 }
 
 func (c *BillingCommand) flags(name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet("billing "+name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
-	return fs
+	return subFlags("billing", name, usage)
 }
 
 func (c *BillingCommand) stripe(cfg Config) (*client.API, error) {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -50,4 +52,43 @@ func (e *Env) parse(fs *flag.FlagSet, args []string) error {
 		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	return nil
+}
+
+// subcommand is one verb of a command group such as "billing push".
+type subcommand struct {
+	name string
+	run  func(ctx context.Context, args []string) error
+}
+
+// dispatch runs the subcommand args[0] names. Without one (or with a flag first) it prints the
+// group's usage on -h, and otherwise says which subcommands exist.
+func (e *Env) dispatch(ctx context.Context, group, usage string, args []string, subs ...subcommand) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs := flag.NewFlagSet(group, flag.ContinueOnError)
+		fs.Usage = func() { fmt.Fprintln(fs.Output(), usage) }
+		if err := e.parse(fs, args); err != nil {
+			return err
+		}
+		return usagef("say which: %s %s", group, strings.Join(names, ", "))
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, args[1:])
+		}
+	}
+	return usagef("unknown %s command %q: %s", group, args[0], strings.Join(names, ", "))
+}
+
+// subFlags is the flag set of one subcommand; -h prints usage and the flags.
+func subFlags(group, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(group+" "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
 }
