@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/crashtest"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
 	"github.com/neonmeter/neonmeter/plans"
 	"github.com/neonmeter/neonmeter/schema"
@@ -20,22 +20,12 @@ import (
 
 // Environment of a child push process (see TestMain).
 const (
-	envChild        = "NEONMETER_TEST_PUSH_CHILD"
 	envChildStripe  = "NEONMETER_TEST_PUSH_STRIPE"
 	envChildDB      = "NEONMETER_TEST_PUSH_DB"
 	envChildCatalog = "NEONMETER_TEST_PUSH_CATALOG"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv(envChild) == "1" {
-		if err := childPush(); err != nil {
-			fmt.Fprintln(os.Stderr, "child push:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { crashtest.Main(m, childPush) }
 
 // childPush runs one push cycle in this process, to be killed by the parent test.
 func childPush() error {
@@ -85,24 +75,15 @@ func TestPush_KilledAndFaultedThenExact(t *testing.T) {
 			w.sim.Revise(30 * time.Hour)
 			w.collect(t)
 		}
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChild+"=1", envChildStripe+"="+w.stripeURL, envChildDB+"="+w.db, envChildCatalog+"="+catFile)
-		out := &limitedBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		child := crashtest.Start(t, envChildStripe+"="+w.stripeURL, envChildDB+"="+w.db, envChildCatalog+"="+catFile)
 		select {
-		case err := <-done:
+		case err := <-child.Done:
 			if err != nil {
-				t.Fatalf("child push failed on its own: %v\n%s", err, out)
+				t.Fatalf("child push failed on its own: %v\n%s", err, child.Output())
 			}
 			finished++
 		case <-time.After(time.Duration(80+rng.IntN(900)) * time.Millisecond):
-			_ = cmd.Process.Kill()
-			<-done
+			child.Kill()
 			killed++
 		}
 	}
@@ -147,15 +128,3 @@ func catalogYAML(cat *plans.Catalog) string {
 	}
 	return out
 }
-
-// limitedBuffer keeps the first 64 KiB a child prints.
-type limitedBuffer struct{ b []byte }
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := 64<<10 - len(l.b); room > 0 {
-		l.b = append(l.b, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (l *limitedBuffer) String() string { return string(l.b) }

@@ -2,10 +2,8 @@ package collector_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/crashtest"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/schema"
@@ -20,23 +19,13 @@ import (
 
 // Environment of a child sweep process (see TestMain).
 const (
-	envChild    = "NEONMETER_TEST_SWEEP_CHILD"
 	envChildURL = "NEONMETER_TEST_SWEEP_URL"
 	envChildDB  = "NEONMETER_TEST_SWEEP_DB"
 	envChildOrg = "NEONMETER_TEST_SWEEP_ORG"
 	envChildNow = "NEONMETER_TEST_SWEEP_NOW"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv(envChild) == "1" {
-		if err := childSweep(); err != nil {
-			fmt.Fprintln(os.Stderr, "child sweep:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { crashtest.Main(m, childSweep) }
 
 // childSweep runs one sweep in this process, to be killed by the parent test.
 func childSweep() error {
@@ -86,25 +75,16 @@ func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
 		if attempt%5 == 4 {
 			f.sim.Revise(2 * time.Hour)
 		}
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChild+"=1", envChildURL+"="+f.url, envChildDB+"="+f.db,
+		child := crashtest.Start(t, envChildURL+"="+f.url, envChildDB+"="+f.db,
 			envChildOrg+"="+org.ID, envChildNow+"="+f.clock.Now().Format(time.RFC3339))
-		out := &limitedBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case err := <-done:
+		case err := <-child.Done:
 			if err != nil {
-				t.Fatalf("child sweep failed on its own: %v\n%s", err, out)
+				t.Fatalf("child sweep failed on its own: %v\n%s", err, child.Output())
 			}
 			finished++
 		case <-time.After(time.Duration(50+rng.IntN(1150)) * time.Millisecond):
-			_ = cmd.Process.Kill()
-			<-done
+			child.Kill()
 			killed++
 		}
 	}
@@ -155,15 +135,3 @@ func TestSweep_FaultsThenExact(t *testing.T) {
 	}
 	f.assertExact(t, org, w, neon.V2Metrics())
 }
-
-// limitedBuffer keeps the first 64 KiB a child prints.
-type limitedBuffer struct{ b []byte }
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := 64<<10 - len(l.b); room > 0 {
-		l.b = append(l.b, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (l *limitedBuffer) String() string { return string(l.b) }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/crashtest"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/plans"
@@ -24,23 +24,13 @@ import (
 
 // Environment of a child enforcement process (see TestMain).
 const (
-	envChild        = "NEONMETER_TEST_ENFORCE_CHILD"
 	envChildURL     = "NEONMETER_TEST_ENFORCE_URL"
 	envChildDB      = "NEONMETER_TEST_ENFORCE_DB"
 	envChildCatalog = "NEONMETER_TEST_ENFORCE_CATALOG"
 	envChildOffset  = "NEONMETER_TEST_ENFORCE_CLOCK_OFFSET"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv(envChild) == "1" {
-		if err := childEnforce(); err != nil {
-			fmt.Fprintln(os.Stderr, "child enforce:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { crashtest.Main(m, childEnforce) }
 
 // crashClock is the wall clock moved back to testNow: it advances, so the simulator's operations
 // finish and state versions grow, and parent and child agree on it through the offset.
@@ -228,16 +218,8 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 			t.Fatalf("only %d of 40 child cycles were killed before finishing (%d finished)", killed, finished)
 		}
 		before := f.mutations()
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChild+"=1", envChildURL+"="+url, envChildDB+"="+db, envChildCatalog+"="+catPath,
+		child := crashtest.Start(t, envChildURL+"="+url, envChildDB+"="+db, envChildCatalog+"="+catPath,
 			envChildOffset+"="+offset.String())
-		out := &limitedBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		// Most kills come at a random point after the child's first mutation (the apply phase,
 		// which grows later as more of the fleet is done and re-read); every fourth at a
 		// random point from its start (loading, reading).
@@ -247,7 +229,7 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 		if attempt%4 != 3 {
 			for f.mutations() == before && !hasExited {
 				select {
-				case exited = <-done:
+				case exited = <-child.Done:
 					hasExited = true
 				case <-time.After(2 * time.Millisecond):
 				}
@@ -255,20 +237,19 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 		}
 		if !hasExited {
 			select {
-			case exited = <-done:
+			case exited = <-child.Done:
 				hasExited = true
 			case <-time.After(wait):
 			}
 		}
 		if hasExited {
 			if exited != nil {
-				t.Fatalf("child cycle failed on its own: %v\n%s", exited, out)
+				t.Fatalf("child cycle failed on its own: %v\n%s", exited, child.Output())
 			}
 			finished++
 			continue
 		}
-		_ = cmd.Process.Kill()
-		<-done
+		child.Kill()
 		killed++
 		if f.mutations() > before {
 			midApply++
@@ -453,15 +434,3 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 		}
 	}
 }
-
-// limitedBuffer keeps the first 64 KiB a child prints.
-type limitedBuffer struct{ b []byte }
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := 64<<10 - len(l.b); room > 0 {
-		l.b = append(l.b, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (l *limitedBuffer) String() string { return string(l.b) }
