@@ -78,6 +78,17 @@ func (t *Timelines) Hours(projectID string, from, to time.Time) []Assignment {
 	return out
 }
 
+// ChangesWithin reports whether the project's assignment may differ between hours of [from,
+// to): a recorded change falls strictly inside the range.
+func (t *Timelines) ChangesWithin(projectID string, from, to time.Time) bool {
+	for _, c := range t.byProject[projectID] {
+		if c.ValidFrom.After(from) && c.ValidFrom.Before(to) {
+			return true
+		}
+	}
+	return false
+}
+
 // Projects returns the projects with recorded history, sorted.
 func (t *Timelines) Projects() []string { return sortedProjectKeys(t.byProject) }
 

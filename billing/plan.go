@@ -73,7 +73,8 @@ type series struct {
 
 // Desired returns the value every key should hold for hours in [from, to), sorted by key.
 // usage must hold every non-zero hour from PeriodStart(from) on, so that running totals start
-// at the period's start; hours before from only feed those totals. Projects nobody owns, and
+// at the period's start; hours before from only feed those totals, so a stretch of them whose
+// owner and plan did not change may come as one row (its sum, at the stretch's first hour). Projects nobody owns, and
 // metrics the plan in force does not bill, are not pushed. Keys whose value is 0 are included
 // only when some usage maps to them (a key without usage simply has no value).
 func Desired(usage []schema.HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, from, to time.Time) []Value {

@@ -173,15 +173,25 @@ func billedMetrics(cat *plans.Catalog) []string {
 }
 
 // desired reads usage and account history and computes what Stripe should hold for hours in
-// [from, to).
+// [from, to). Running totals start at the period's start (readFrom), but only the window is read
+// hour by hour: before it, one sum per project and metric is enough for a project whose owner and
+// plan stayed the same, and only the few projects whose assignment changed there are read hourly.
+// So a push reads a bounded number of rows whatever the day of the month.
 func (p *Pusher) desired(ctx context.Context, readFrom, from, to time.Time) ([]Value, error) {
-	usage, err := schema.BillingUsage(ctx, p.cfg.Conn, p.cfg.Database, billedMetrics(p.cfg.Catalog), readFrom, to)
+	metrics := billedMetrics(p.cfg.Catalog)
+	usage, err := schema.BillingUsage(ctx, p.cfg.Conn, p.cfg.Database, metrics, from, to)
 	if err != nil {
 		return nil, err
 	}
+	var before []schema.HourlyUsage
+	if readFrom.Before(from) {
+		if before, err = schema.BillingUsageTotals(ctx, p.cfg.Conn, p.cfg.Database, metrics, readFrom, from); err != nil {
+			return nil, err
+		}
+	}
 	seen := map[string]bool{}
 	var projects []string
-	for _, u := range usage {
+	for _, u := range append(usage, before...) {
 		if !seen[u.ProjectID] {
 			seen[u.ProjectID] = true
 			projects = append(projects, u.ProjectID)
@@ -193,7 +203,36 @@ func (p *Pusher) desired(ctx context.Context, readFrom, from, to time.Time) ([]V
 	} else if tl, err = accounts.LoadTimelines(ctx, p.cfg.Conn, p.cfg.Database, projects, to, p.cfg.DefaultPlan); err != nil {
 		return nil, err
 	}
+	constant, changingIDs := SplitBeforeWindow(before, tl, readFrom, from)
+	usage = append(usage, constant...)
+	if len(changingIDs) > 0 {
+		hourly, err := schema.BillingUsageOf(ctx, p.cfg.Conn, p.cfg.Database, metrics, changingIDs, readFrom, from)
+		if err != nil {
+			return nil, err
+		}
+		usage = append(usage, hourly...)
+	}
 	return Desired(usage, tl, p.cfg.Catalog, from, to), nil
+}
+
+// SplitBeforeWindow sorts the per-project sums of [readFrom, from) into those usable as they are
+// (the project's owner and plan did not change in the stretch: the sum is placed at readFrom,
+// where the assignment is the stretch's) and the projects whose assignment changed there, which
+// must be read hour by hour.
+func SplitBeforeWindow(sums []schema.HourlyUsage, tl *accounts.Timelines, readFrom, from time.Time) (constant []schema.HourlyUsage, changing []string) {
+	seen := map[string]bool{}
+	for _, u := range sums {
+		if tl.ChangesWithin(u.ProjectID, readFrom, from) {
+			if !seen[u.ProjectID] {
+				seen[u.ProjectID] = true
+				changing = append(changing, u.ProjectID)
+			}
+			continue
+		}
+		u.Hour = readFrom
+		constant = append(constant, u)
+	}
+	return constant, changing
 }
 
 func (p *Pusher) rules(now time.Time) Rules {

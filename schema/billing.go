@@ -141,6 +141,92 @@ func BillingUsage(ctx context.Context, conn driver.Conn, db string, metrics []st
 	return out, nil
 }
 
+// BillingUsageTotals returns, per (project, metric), the sum of raw usage of metrics over
+// [from, to), non-zero sums only: a whole stretch of a billing period in one row per project and
+// metric, so a push need not read every hour since the period began.
+func BillingUsageTotals(ctx context.Context, conn driver.Conn, db string, metrics []string, from, to time.Time) ([]HourlyUsage, error) {
+	if len(metrics) == 0 {
+		return nil, nil
+	}
+	rows, err := billingTotalsQuery(metrics, from, to).query(ctx, conn, db)
+	if err != nil {
+		return nil, fmt.Errorf("billing usage totals: %w", err)
+	}
+	defer rows.Close()
+	var out []HourlyUsage
+	for rows.Next() {
+		u := HourlyUsage{Hour: from.UTC()}
+		if err := rows.Scan(&u.ProjectID, &u.Metric, &u.Value); err != nil {
+			return nil, fmt.Errorf("billing usage totals: scan: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("billing usage totals: %w", err)
+	}
+	return out, nil
+}
+
+func billingTotalsQuery(metrics []string, from, to time.Time) Query {
+	args := make([]any, 0, len(metrics)+2)
+	for _, m := range metrics {
+		args = append(args, m)
+	}
+	args = append(args, utc(from), utc(to))
+	return Query{Name: "billing.usage_totals", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, sum(value) AS v
+FROM {db}.usage_facts FINAL
+WHERE metric IN (` + inList(len(metrics)) + `) AND hour >= ? AND hour < ?
+GROUP BY project_id, metric
+HAVING v > 0
+ORDER BY project_id, metric`}
+}
+
+// BillingUsageOf is BillingUsage for some projects only (read in chunks).
+func BillingUsageOf(ctx context.Context, conn driver.Conn, db string, metrics, projectIDs []string, from, to time.Time) ([]HourlyUsage, error) {
+	var out []HourlyUsage
+	if len(metrics) == 0 {
+		return nil, nil
+	}
+	for start := 0; start < len(projectIDs); start += maxInList {
+		rows, err := billingUsageOfQuery(metrics, projectIDs[start:min(start+maxInList, len(projectIDs))], from, to).query(ctx, conn, db)
+		if err != nil {
+			return nil, fmt.Errorf("billing usage of projects: %w", err)
+		}
+		for rows.Next() {
+			var u HourlyUsage
+			if err := rows.Scan(&u.ProjectID, &u.Metric, &u.Hour, &u.Value); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("billing usage of projects: scan: %w", err)
+			}
+			u.Hour = u.Hour.UTC()
+			out = append(out, u)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("billing usage of projects: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func billingUsageOfQuery(metrics, projectIDs []string, from, to time.Time) Query {
+	args := make([]any, 0, len(metrics)+len(projectIDs)+2)
+	for _, m := range metrics {
+		args = append(args, m)
+	}
+	for _, p := range projectIDs {
+		args = append(args, p)
+	}
+	args = append(args, utc(from), utc(to))
+	return Query{Name: "billing.usage_of", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, hour, sum(value) AS v
+FROM {db}.usage_facts FINAL
+WHERE metric IN (` + inList(len(metrics)) + `) AND project_id IN (` + inList(len(projectIDs)) + `) AND hour >= ? AND hour < ?
+GROUP BY project_id, metric, hour
+HAVING v > 0
+ORDER BY project_id, metric, hour`}
+}
+
 // The sum runs over org_id only (a project belongs to one org); HAVING drops zero rows after
 // deduplication, never before.
 func billingUsageQuery(metrics []string, from, to time.Time) Query {

@@ -61,6 +61,8 @@ func Catalog() []Query {
 		usageProjectsQuery(from, to),
 
 		billingUsageQuery([]string{"compute_unit_seconds", "written_data_bytes"}, from, to),
+		billingTotalsQuery([]string{"compute_unit_seconds", "written_data_bytes"}, from, to),
+		billingUsageOfQuery([]string{"compute_unit_seconds"}, projects, from, to),
 		insertLedgerQuery([]LedgerRow{
 			{CustomerID: "cus_sample", Target: "neon_compute", Hour: from, Sink: SinkMeter, Metric: "compute_unit_seconds",
 				Value: 2, Revision: 1, Identifier: "nm1-sample", Status: LedgerIntent, RecordedAt: collected, RunID: "run-sample", Version: 2},

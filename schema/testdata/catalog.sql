@@ -383,6 +383,24 @@ HAVING v > 0
 ORDER BY project_id, metric, hour;
 -- args: 'compute_unit_seconds', 'written_data_bytes', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
+-- billing.usage_totals (select)
+SELECT project_id, metric, sum(value) AS v
+FROM neonmeter.usage_facts FINAL
+WHERE metric IN (?, ?) AND hour >= ? AND hour < ?
+GROUP BY project_id, metric
+HAVING v > 0
+ORDER BY project_id, metric;
+-- args: 'compute_unit_seconds', 'written_data_bytes', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
+-- billing.usage_of (select)
+SELECT project_id, metric, hour, sum(value) AS v
+FROM neonmeter.usage_facts FINAL
+WHERE metric IN (?) AND project_id IN (?, ?) AND hour >= ? AND hour < ?
+GROUP BY project_id, metric, hour
+HAVING v > 0
+ORDER BY project_id, metric, hour;
+-- args: 'compute_unit_seconds', 'project-a', 'project-b', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
 -- billing.ledger_insert (insert)
 INSERT INTO neonmeter.billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, identifier, status, stripe_id, request_id, http_status, recorded_at, run_id, version);
 -- row: 'cus_sample', 'neon_compute', 2026-01-01T00:00:00Z, 'meter', 'compute_unit_seconds', 2 (int64), 0 (int64), 1 (uint32), 'nm1-sample', 'intent', '', '', 0 (uint16), 2026-01-02T02:00:00Z, 'run-sample', 2 (uint64)
