@@ -25,7 +25,6 @@ func Catalog() []Query {
 			{OrgID: org, ProjectID: "project-a", Metric: "compute_unit_seconds", Hour: from, Value: 7200,
 				PeriodID: "period-1", PeriodPlan: "launch", CollectedAt: collected, Version: 2},
 		}),
-		storedFactsQuery(org, projects, from, to),
 		scanStoredQuery(org, projects, []string{"compute_unit_seconds", "root_branch_bytes_month"}, from, to),
 		usageTotalsQuery(org, from, to),
 		MetricTotalsQuery(org, from, to),

@@ -70,7 +70,7 @@ func readStoredCoarse(ctx context.Context, conn driver.Conn, db string, q Query,
 			k CoarseKey
 			f StoredFact
 		)
-		if err := rows.Scan(&k.ProjectID, &k.Metric, &k.Granularity, &k.BucketStart, &f.Value, &f.Version, &f.PeriodID, &f.PeriodPlan); err != nil {
+		if err := rows.Scan(&k.ProjectID, &k.Metric, &k.Granularity, &k.BucketStart, &f.Value, &f.Version); err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
 		k.BucketStart = k.BucketStart.UTC()
@@ -85,7 +85,7 @@ func storedCoarseQuery(orgID string, projectIDs []string, from, to time.Time) Qu
 		args = append(args, p)
 	}
 	args = append(args, utc(from), utc(to))
-	return Query{Name: "coarse.stored", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, granularity, bucket_start, value, version, period_id, period_plan
+	return Query{Name: "coarse.stored", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, granularity, bucket_start, value, version
 FROM {db}.usage_coarse FINAL
 WHERE org_id = ? AND project_id IN (` + inList(len(projectIDs)) + `) AND bucket_start >= ? AND bucket_start < ?`}
 }

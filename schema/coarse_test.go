@@ -44,12 +44,12 @@ func TestCoarseFacts(t *testing.T) {
 		want     map[schema.CoarseKey]schema.StoredFact
 	}{
 		{"january, both grains", []string{"p1", "p2"}, jan, feb, map[schema.CoarseKey]schema.StoredFact{
-			{"p1", "root_branch_bytes_month", "daily", jan}:   {150, 2, "period-1", "launch"},
-			{"p1", "root_branch_bytes_month", "daily", jan2}:  {200, 1, "period-1", "launch"},
-			{"p1", "root_branch_bytes_month", "monthly", jan}: {9000, 1, "period-1", "launch"},
+			{"p1", "root_branch_bytes_month", "daily", jan}:   {150, 2},
+			{"p1", "root_branch_bytes_month", "daily", jan2}:  {200, 1},
+			{"p1", "root_branch_bytes_month", "monthly", jan}: {9000, 1},
 		}},
 		{"february", []string{"p1", "p2"}, feb, feb.AddDate(0, 1, 0), map[schema.CoarseKey]schema.StoredFact{
-			{"p2", "root_branch_bytes_month", "monthly", feb}: {7, 1, "period-1", "launch"},
+			{"p2", "root_branch_bytes_month", "monthly", feb}: {7, 1},
 		}},
 		{"no projects", nil, jan, feb, map[schema.CoarseKey]schema.StoredFact{}},
 	}

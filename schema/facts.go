@@ -27,73 +27,15 @@ type Fact struct {
 	Version uint64
 }
 
-// FactKey identifies an hourly fact within one organization.
-type FactKey struct {
-	ProjectID string
-	Metric    string
-	Hour      time.Time
-}
-
-// StoredFact is the latest stored value of a fact, its version and the Neon billing period it
-// was reported in (kept when a later revision sets the value to zero).
+// StoredFact is the latest stored value of a fact and its version.
 type StoredFact struct {
-	Value      uint64
-	Version    uint64
-	PeriodID   string
-	PeriodPlan string
+	Value   uint64
+	Version uint64
 }
 
 // maxInList caps the project ids of one IN list so statements stay far below ClickHouse's
 // max_query_size (256 KiB) whatever the caller passes; longer lists are read in chunks.
 const maxInList = 1000
-
-// StoredFacts returns the latest stored value and version of every hourly fact of these
-// projects in [from, to). No projects means an empty result. Hour keys are UTC.
-//
-// It reads usage_facts FINAL directly rather than the usage_hourly view because 18.16 does not
-// push WHERE into views; that is correct because every filter is on a key column, which all
-// versions of a fact share.
-func StoredFacts(ctx context.Context, conn driver.Conn, db, orgID string, projectIDs []string, from, to time.Time) (map[FactKey]StoredFact, error) {
-	out := map[FactKey]StoredFact{}
-	for start := 0; start < len(projectIDs); start += maxInList {
-		chunk := projectIDs[start:min(start+maxInList, len(projectIDs))]
-		if err := readStoredFacts(ctx, conn, db, storedFactsQuery(orgID, chunk, from, to), out); err != nil {
-			return nil, fmt.Errorf("stored facts org %s: %w", orgID, err)
-		}
-	}
-	return out, nil
-}
-
-func readStoredFacts(ctx context.Context, conn driver.Conn, db string, q Query, out map[FactKey]StoredFact) error {
-	rows, err := q.query(ctx, conn, db)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			k FactKey
-			f StoredFact
-		)
-		if err := rows.Scan(&k.ProjectID, &k.Metric, &k.Hour, &f.Value, &f.Version, &f.PeriodID, &f.PeriodPlan); err != nil {
-			return fmt.Errorf("scan: %w", err)
-		}
-		k.Hour = k.Hour.UTC()
-		out[k] = f
-	}
-	return rows.Err()
-}
-
-func storedFactsQuery(orgID string, projectIDs []string, from, to time.Time) Query {
-	args := []any{orgID}
-	for _, p := range projectIDs {
-		args = append(args, p)
-	}
-	args = append(args, utc(from), utc(to))
-	return Query{Name: "facts.stored", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, hour, value, version, period_id, period_plan
-FROM {db}.usage_facts FINAL
-WHERE org_id = ? AND project_id IN (` + inList(len(projectIDs)) + `) AND hour >= ? AND hour < ?`}
-}
 
 // StoredValue is one stored hourly fact in compact form: its project and metric are positions
 // in the lists the caller passed, its hour is Unix seconds. Reading numbers instead of strings

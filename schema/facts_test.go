@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"strings"
@@ -69,12 +70,12 @@ func TestInsertFacts_Replace(t *testing.T) {
 	tests := []struct {
 		name    string
 		batches [][]schema.Fact
-		want    map[schema.FactKey]schema.StoredFact
+		want    map[FactKey]schema.StoredFact
 	}{
 		{
 			name:    "single",
 			batches: [][]schema.Fact{{fact("p1", "compute_unit_seconds", t0, 10, 1)}},
-			want:    map[schema.FactKey]schema.StoredFact{{"p1", "compute_unit_seconds", t0}: {10, 1, "period-1", "scale"}},
+			want:    map[FactKey]schema.StoredFact{{"p1", "compute_unit_seconds", t0}: {10, 1}},
 		},
 		{
 			name: "revision in a later insert",
@@ -82,7 +83,7 @@ func TestInsertFacts_Replace(t *testing.T) {
 				{fact("p1", "compute_unit_seconds", t0, 10, 1)},
 				{fact("p1", "compute_unit_seconds", t0, 25, 2)},
 			},
-			want: map[schema.FactKey]schema.StoredFact{{"p1", "compute_unit_seconds", t0}: {25, 2, "period-1", "scale"}},
+			want: map[FactKey]schema.StoredFact{{"p1", "compute_unit_seconds", t0}: {25, 2}},
 		},
 		{
 			name: "older version arriving late loses",
@@ -90,7 +91,7 @@ func TestInsertFacts_Replace(t *testing.T) {
 				{fact("p1", "compute_unit_seconds", t0, 25, 7)},
 				{fact("p1", "compute_unit_seconds", t0, 10, 3)},
 			},
-			want: map[schema.FactKey]schema.StoredFact{{"p1", "compute_unit_seconds", t0}: {25, 7, "period-1", "scale"}},
+			want: map[FactKey]schema.StoredFact{{"p1", "compute_unit_seconds", t0}: {25, 7}},
 		},
 		{
 			name: "identical re-collection",
@@ -99,7 +100,7 @@ func TestInsertFacts_Replace(t *testing.T) {
 				{fact("p1", "compute_unit_seconds", t0, 10, 1)},
 				{fact("p1", "compute_unit_seconds", t0, 10, 1)},
 			},
-			want: map[schema.FactKey]schema.StoredFact{{"p1", "compute_unit_seconds", t0}: {10, 1, "period-1", "scale"}},
+			want: map[FactKey]schema.StoredFact{{"p1", "compute_unit_seconds", t0}: {10, 1}},
 		},
 		{
 			name: "versions in one batch and other keys untouched",
@@ -111,11 +112,11 @@ func TestInsertFacts_Replace(t *testing.T) {
 				fact("p1", "root_branch_bytes_month", t0, 1<<40, 1),
 				fact("p2", "compute_unit_seconds", t0, 7, 1),
 			}},
-			want: map[schema.FactKey]schema.StoredFact{
-				{"p1", "compute_unit_seconds", t0}:    {30, 3, "period-1", "scale"},
-				{"p1", "compute_unit_seconds", h1}:    {5, 1, "period-1", "scale"},
-				{"p1", "root_branch_bytes_month", t0}: {1 << 40, 1, "period-1", "scale"},
-				{"p2", "compute_unit_seconds", t0}:    {7, 1, "period-1", "scale"},
+			want: map[FactKey]schema.StoredFact{
+				{"p1", "compute_unit_seconds", t0}:    {30, 3},
+				{"p1", "compute_unit_seconds", h1}:    {5, 1},
+				{"p1", "root_branch_bytes_month", t0}: {1 << 40, 1},
+				{"p2", "compute_unit_seconds", t0}:    {7, 1},
 			},
 		},
 		{
@@ -124,7 +125,7 @@ func TestInsertFacts_Replace(t *testing.T) {
 				{fact("p1", "public_network_transfer_bytes", t0, 1414, 1)},
 				{fact("p1", "public_network_transfer_bytes", t0, 0, 2)},
 			},
-			want: map[schema.FactKey]schema.StoredFact{{"p1", "public_network_transfer_bytes", t0}: {0, 2, "period-1", "scale"}},
+			want: map[FactKey]schema.StoredFact{{"p1", "public_network_transfer_bytes", t0}: {0, 2}},
 		},
 	}
 	for _, tt := range tests {
@@ -133,7 +134,7 @@ func TestInsertFacts_Replace(t *testing.T) {
 			for _, b := range tt.batches {
 				insertFacts(t, conn, db, b...)
 			}
-			got, err := schema.StoredFacts(t.Context(), conn, db, "org-1", []string{"p1", "p2"}, t0, t0.Add(24*time.Hour))
+			got, err := storedFacts(t.Context(), conn, db, "org-1", []string{"p1", "p2"}, t0, t0.Add(24*time.Hour))
 			if err != nil {
 				t.Fatalf("stored facts: %v", err)
 			}
@@ -148,7 +149,7 @@ func TestInsertFacts_Replace(t *testing.T) {
 			}
 			wantTotals := map[[2]string]uint64{}
 			for _, r := range rows {
-				w, ok := tt.want[schema.FactKey{ProjectID: r.Project, Metric: r.Metric, Hour: r.Hour}]
+				w, ok := tt.want[FactKey{ProjectID: r.Project, Metric: r.Metric, Hour: r.Hour}]
 				if !ok || w.Value != r.Value {
 					t.Fatalf("usage_hourly row %+v, want value %d", r, w.Value)
 				}
@@ -190,20 +191,20 @@ func TestStoredFacts_Filters(t *testing.T) {
 		name     string
 		org      string
 		projects []string
-		want     map[schema.FactKey]schema.StoredFact
+		want     map[FactKey]schema.StoredFact
 	}{
-		{"range and projects", "org-1", []string{"p1", "p2"}, map[schema.FactKey]schema.StoredFact{
-			{"p1", "m", t0}:                 {2, 1, "period-1", "scale"},
-			{"p1", "m", to.Add(-time.Hour)}: {3, 1, "period-1", "scale"},
-			{"p2", "m", t0}:                 {5, 1, "period-1", "scale"},
+		{"range and projects", "org-1", []string{"p1", "p2"}, map[FactKey]schema.StoredFact{
+			{"p1", "m", t0}:                 {2, 1},
+			{"p1", "m", to.Add(-time.Hour)}: {3, 1},
+			{"p2", "m", t0}:                 {5, 1},
 		}},
-		{"other org", "org-2", []string{"p1"}, map[schema.FactKey]schema.StoredFact{{"p1", "m", t0}: {99, 9, "period-1", "scale"}}},
-		{"no projects", "org-1", nil, map[schema.FactKey]schema.StoredFact{}},
-		{"unknown project", "org-1", []string{"nope"}, map[schema.FactKey]schema.StoredFact{}},
+		{"other org", "org-2", []string{"p1"}, map[FactKey]schema.StoredFact{{"p1", "m", t0}: {99, 9}}},
+		{"no projects", "org-1", nil, map[FactKey]schema.StoredFact{}},
+		{"unknown project", "org-1", []string{"nope"}, map[FactKey]schema.StoredFact{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := schema.StoredFacts(t.Context(), conn, db, tt.org, tt.projects, t0, to)
+			got, err := storedFacts(t.Context(), conn, db, tt.org, tt.projects, t0, to)
 			if err != nil {
 				t.Fatalf("stored facts: %v", err)
 			}
@@ -228,7 +229,7 @@ func TestStoredFacts_ManyProjects(t *testing.T) {
 		}
 	}
 	insertFacts(t, conn, db, facts...)
-	got, err := schema.StoredFacts(t.Context(), conn, db, "org-1", ids, t0, t0.Add(time.Hour))
+	got, err := storedFacts(t.Context(), conn, db, "org-1", ids, t0, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatalf("stored facts: %v", err)
 	}
@@ -236,7 +237,7 @@ func TestStoredFacts_ManyProjects(t *testing.T) {
 		t.Fatalf("got %d facts, want %d", len(got), len(facts))
 	}
 	for _, f := range facts {
-		if got[schema.FactKey{ProjectID: f.ProjectID, Metric: "m", Hour: t0}].Value != f.Value {
+		if got[FactKey{ProjectID: f.ProjectID, Metric: "m", Hour: t0}].Value != f.Value {
 			t.Fatalf("fact of %s missing or wrong: %v", f.ProjectID, got)
 		}
 	}
@@ -321,4 +322,27 @@ func TestUsageTotals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FactKey identifies an hourly fact within one organization, for tests.
+type FactKey struct {
+	ProjectID string
+	Metric    string
+	Hour      time.Time
+}
+
+// storedFacts reads the latest stored value of every fact of these projects in [from, to) the
+// way the collector does: every version through ScanStoredFacts, the highest kept.
+func storedFacts(ctx context.Context, conn driver.Conn, db, orgID string, projectIDs []string, from, to time.Time) (map[FactKey]schema.StoredFact, error) {
+	ms := append(metrics(), "m")
+	out := map[FactKey]schema.StoredFact{}
+	versions := map[FactKey]uint64{}
+	err := schema.ScanStoredFacts(ctx, conn, db, orgID, projectIDs, ms, from, to, func(v schema.StoredValue) {
+		k := FactKey{ProjectID: projectIDs[v.Project], Metric: ms[v.Metric], Hour: time.Unix(v.Hour, 0).UTC()}
+		if old, ok := versions[k]; !ok || v.Version > old {
+			versions[k] = v.Version
+			out[k] = schema.StoredFact{Value: v.Value, Version: v.Version}
+		}
+	})
+	return out, err
 }

@@ -250,12 +250,6 @@ INSERT INTO neonmeter.usage_facts (org_id, project_id, metric, hour, value, peri
 -- row: 'org-sample', 'project-a', 'compute_unit_seconds', 2026-01-01T00:00:00Z, 3600 (uint64), 'period-1', 'launch', 2026-01-02T02:00:00Z, 1 (uint64)
 -- row: 'org-sample', 'project-a', 'compute_unit_seconds', 2026-01-01T00:00:00Z, 7200 (uint64), 'period-1', 'launch', 2026-01-02T02:00:00Z, 2 (uint64)
 
--- facts.stored (select)
-SELECT project_id, metric, hour, value, version, period_id, period_plan
-FROM neonmeter.usage_facts FINAL
-WHERE org_id = ? AND project_id IN (?, ?) AND hour >= ? AND hour < ?;
--- args: 'org-sample', 'project-a', 'project-b', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
-
 -- facts.scan_stored (select)
 SELECT indexOf([?, ?], project_id) AS p, indexOf([?, ?], metric) AS m,
   toUInt32(hour) AS h, value, version
@@ -284,7 +278,7 @@ INSERT INTO neonmeter.usage_coarse (org_id, project_id, metric, granularity, buc
 -- row: 'org-sample', 'project-a', 'root_branch_bytes_month', 'daily', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 758513664 (uint64), 'period-1', 'launch', 2026-01-02T02:00:00Z, 1 (uint64)
 
 -- coarse.stored (select)
-SELECT project_id, metric, granularity, bucket_start, value, version, period_id, period_plan
+SELECT project_id, metric, granularity, bucket_start, value, version
 FROM neonmeter.usage_coarse FINAL
 WHERE org_id = ? AND project_id IN (?, ?) AND bucket_start >= ? AND bucket_start < ?;
 -- args: 'org-sample', 'project-a', 'project-b', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
