@@ -32,9 +32,10 @@ stripe-mock:
 stripe-mock-stop:
 	scripts/stripe-mock.sh stop
 
-## demo: a simulated fleet, a local ClickHouse, one collection of the last 72 h, a summary.
-demo: clickhouse build
+## demo: a simulated fleet, a local ClickHouse and stripe-mock: collect 72 h, bill, plan enforcement.
+demo: clickhouse stripe-mock build
 	NEONMETER_CLICKHOUSE_ADDR=127.0.0.1:$(CH_PORT) NEONMETER_CLICKHOUSE_DATABASE=neonmeter_demo \
+		NEONMETER_PLANS_FILE=plans/example.yaml NEONMETER_STRIPE_API_URL=$(NEONMETER_TEST_STRIPE_MOCK_URL) \
 		NEONMETER_LOG_LEVEL=warn bin/neonmeter demo
 
 ## test: every test against real services (ClickHouse 18.16 server, chDB for current ClickHouse).

@@ -10,12 +10,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/collector"
+	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/schema"
@@ -39,7 +44,10 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 Starts the Neon simulator on a loopback port (real HTTP, a random API key), migrates the
 ClickHouse database NEONMETER_CLICKHOUSE_DATABASE at NEONMETER_CLICKHOUSE_ADDR, collects the
 last 72 hours of every simulated organization, collects again to show that a re-run writes
-nothing, and prints a summary and a query of usage_hourly to try.
+nothing, and prints a summary and a query of usage_hourly to try. Then it runs the rest of the
+job: the v2 orgs' projects are given to customers (accounts import), their metered usage is
+pushed to Stripe at NEONMETER_STRIPE_API_URL (make demo starts stripe-mock there), twice to show
+the second push sends nothing, and enforcement plans its actions in dry-run.
 
 Flags:`)
 		fs.PrintDefaults()
@@ -85,7 +93,7 @@ Flags:`)
 
 	client, err := neon.NewClient(neon.Config{
 		BaseURL: base, APIKey: apiKey, ConsumptionRatePerMin: 6000, ConsumptionBurst: 10,
-		GeneralRatePerMin: 6000, Registerer: prometheus.NewRegistry(), Logger: log,
+		GeneralRatePerMin: 60000, GeneralBurst: 50, Registerer: prometheus.NewRegistry(), Logger: log,
 	})
 	if err != nil {
 		return err
@@ -131,6 +139,9 @@ Flags:`)
 		}
 	}
 	tw.Flush()
+	if err := c.billAndEnforce(ctx, cfg, s, client, conn); err != nil {
+		return err
+	}
 	fmt.Fprintf(c.Stdout, "\nwakes of idle computes (simulator's counter): %d\n", s.Stats().Wakes)
 
 	q := schema.MetricTotalsQuery(exampleOrg, window.From, window.To)
@@ -150,4 +161,83 @@ Flags:`)
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", t.Metric, t.Hours, t.Total)
 	}
 	return tw.Flush()
+}
+
+// billAndEnforce runs the rest of the main job on the demo fleet: every project of the v2 orgs
+// is given to a customer (five projects each, plans free, pro and enterprise in turn) through an
+// accounts import, metered usage is pushed to Stripe (stripe-mock, which checks every request's
+// shape; NEONMETER_STRIPE_API_URL), and enforcement plans its actions in dry-run.
+func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, s *sim.Sim, client *neon.Client, conn driver.Conn) error {
+	cat, err := loadCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.DiscardHandler)
+	periodStart := time.Date(time.Now().UTC().Year(), time.Now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	var csv strings.Builder
+	csv.WriteString("project_id,customer_id,plan,valid_from\n")
+	planNames := []string{"free", "pro", "enterprise"}
+	n := 0
+	for _, org := range s.Orgs() {
+		if org.Legacy || org.Plan == "free" {
+			continue
+		}
+		for _, p := range org.ProjectIDs {
+			fmt.Fprintf(&csv, "%s,cus_demo_%04d,%s,%s\n", p, n/5, planNames[(n/5)%3], periodStart.Format(time.RFC3339))
+			n++
+		}
+	}
+	rows, err := accounts.ParseCSV("demo accounts", strings.NewReader(csv.String()), cat, time.Now())
+	if err != nil {
+		return err
+	}
+	imp, err := accounts.Import(ctx, conn, cfg.ClickHouseDB, rows, time.Now(), false, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "\naccounts: %d projects of the v2 orgs given to %d customers on free, pro and enterprise (%d changes recorded)\n",
+		n, (n+4)/5, len(imp.Changes))
+
+	key := cfg.StripeAPIKey.Reveal()
+	if key == "" {
+		key = "sk_test_demo"
+	}
+	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: key, URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
+	if _, err := billing.Setup(ctx, sc, cat, true); err != nil {
+		return fmt.Errorf("billing setup against %s (make demo starts stripe-mock): %w", cfg.StripeAPIURL, err)
+	}
+	pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+		DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
+		Rate: 5000, Concurrency: cfg.BillingWorkers, Logger: log}) // stripe-mock has no rate limit
+	if err != nil {
+		return err
+	}
+	for pass := 1; pass <= 2; pass++ {
+		res, err := pusher.Push(ctx, false)
+		if err != nil {
+			return fmt.Errorf("billing push: %w", err)
+		}
+		fmt.Fprintf(c.Stdout, "billing push %d to %s: %d (customer, meter, hour) values decided, %d requests, %d confirmed, %d pending, %d late\n",
+			pass, cfg.StripeAPIURL, len(res.Actions), res.Requests, res.Pushed, res.Pending, len(res.Late))
+	}
+
+	rec, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+		DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg), Logger: log})
+	if err != nil {
+		return err
+	}
+	rep, err := rec.Cycle(ctx, enforcement.CycleOptions{DryRun: true})
+	if err != nil {
+		return fmt.Errorf("enforcement: %w", err)
+	}
+	levels := map[enforcement.Level]int{}
+	actions := 0
+	for _, r := range rep.Rows {
+		levels[r.Level]++
+		actions += len(r.Actions)
+	}
+	fmt.Fprintf(c.Stdout, "enforcement (dry run): %d projects evaluated, %d at warning, %d over a limit, %d Neon reads, %d actions planned, 0 applied\n",
+		rep.Fleet, levels[enforcement.LevelWarning], levels[enforcement.LevelOver], rep.Reads, actions)
+	fmt.Fprintln(c.Stdout, "  see them with: neonmeter enforce --dry-run (same settings)")
+	return nil
 }
