@@ -96,7 +96,7 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
-	syncer, err := newAccountsSyncerWithCatalog(cfg, cat, conn, nil, log)
+	syncer, err := newAccountsSyncer(cfg, cat, conn, nil, log)
 	if err != nil {
 		return err
 	}
@@ -124,15 +124,7 @@ Flags:`)
 }
 
 // newAccountsSyncer builds the Stripe accounts sync of the configuration; reg may be nil.
-func newAccountsSyncer(cfg Config, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (*accounts.Syncer, error) {
-	cat, err := loadCatalog(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return newAccountsSyncerWithCatalog(cfg, cat, conn, reg, log)
-}
-
-func newAccountsSyncerWithCatalog(cfg Config, cat *plans.Catalog, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (*accounts.Syncer, error) {
+func newAccountsSyncer(cfg Config, cat *plans.Catalog, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (*accounts.Syncer, error) {
 	var m *accounts.Metrics
 	if reg != nil {
 		var err error

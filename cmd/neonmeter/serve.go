@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,6 +22,7 @@ import (
 	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 	"github.com/neonmeter/neonmeter/schema"
 )
@@ -97,59 +99,10 @@ Flags:`)
 	}
 
 	d := newDaemon(log, col, reg)
-	if cfg.StripeAPIKey != "" {
-		sync, err := newAccountsSyncer(cfg, conn, reg, log)
-		if err != nil {
-			return err
-		}
-		d.before = append(d.before, step{"accounts_sync", func(ctx context.Context) error {
-			_, err := sync.Sync(ctx, false)
-			return err
-		}})
-	}
-	cat, err := servedCatalog(cfg, log)
-	if err != nil {
+	if d.before, d.after, err = cycleSteps(cfg, client, conn, reg, log); err != nil {
 		return err
 	}
-	if cat != nil && cfg.StripeAPIKey != "" {
-		bm, err := billing.NewMetrics(reg)
-		if err != nil {
-			return err
-		}
-		sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
-		pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
-			DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
-			Rate: cfg.BillingRate, Concurrency: cfg.BillingWorkers, Logger: log, Metrics: bm})
-		if err != nil {
-			return usageError{err}
-		}
-		d.after = append(d.after, step{"billing_push", func(ctx context.Context) error {
-			_, err := pusher.Push(ctx, false)
-			return err
-		}})
-	}
-	if cat != nil {
-		em, err := enforcement.NewMetrics(reg)
-		if err != nil {
-			return err
-		}
-		rec, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
-			DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg), Logger: log, Metrics: em})
-		if err != nil {
-			return usageError{err}
-		}
-		d.after = append(d.after, step{"enforce", func(ctx context.Context) error {
-			_, err := rec.Cycle(ctx, enforcement.CycleOptions{})
-			return err
-		}})
-	}
-	d.after = append(d.after, step{"retention", func(ctx context.Context) error {
-		dropped, err := schema.DropExpiredPartitions(ctx, conn, cfg.ClickHouseDB, cfg.RetentionMonths, time.Now())
-		if len(dropped) > 0 {
-			log.Info("retention dropped partitions", "partitions", dropped)
-		}
-		return err
-	}})
+
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
@@ -178,6 +131,66 @@ Flags:`)
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutCtx)
+}
+
+// cycleSteps builds the steps serve runs around each sweep, from what is configured: accounts
+// sync and billing need a Stripe key, billing and enforcement a plan catalog.
+func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (before, after []step, err error) {
+	cat, err := servedCatalog(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.StripeAPIKey != "" {
+		if cat == nil {
+			return nil, nil, usagef("%s_STRIPE_API_KEY is set: accounts sync and billing need a plan catalog (%s_PLANS_FILE)", envPrefix, envPrefix)
+		}
+		sync, err := newAccountsSyncer(cfg, cat, conn, reg, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		before = append(before, step{"accounts_sync", func(ctx context.Context) error {
+			_, err := sync.Sync(ctx, false)
+			return err
+		}})
+		bm, err := billing.NewMetrics(reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
+		pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+			DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
+			Rate: cfg.BillingRate, Concurrency: cfg.BillingWorkers, Logger: log, Metrics: bm})
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		after = append(after, step{"billing_push", func(ctx context.Context) error {
+			_, err := pusher.Push(ctx, false)
+			return err
+		}})
+	}
+	if cat != nil {
+		em, err := enforcement.NewMetrics(reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		rec, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+			DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg), Logger: log, Metrics: em})
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		after = append(after, step{"enforce", func(ctx context.Context) error {
+			_, err := rec.Cycle(ctx, enforcement.CycleOptions{})
+			return err
+		}})
+	}
+	after = append(after, step{"retention", func(ctx context.Context) error {
+		dropped, err := schema.DropExpiredPartitions(ctx, conn, cfg.ClickHouseDB, cfg.RetentionMonths, time.Now())
+		if len(dropped) > 0 {
+			log.Info("retention dropped partitions", "partitions", dropped)
+		}
+		return err
+	}})
+	return before, after, nil
 }
 
 // servedCatalog loads the plan catalog that billing and enforcement need. Without

@@ -45,7 +45,7 @@ func TestServe_FullCycleWithStripe(t *testing.T) {
 		t.Fatal(err)
 	}
 	cus, err := sc.Customers.New(&stripe.CustomerParams{Name: stripe.String("Acme"),
-		Params: stripe.Params{Metadata: map[string]string{"neon_project_id": strings.Join(owned, ",")}}})
+		Metadata: map[string]string{"neon_project_id": strings.Join(owned, ",")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -327,7 +327,7 @@ func TestSubscriptions_ScheduledCancellationTrialAndManyItems(t *testing.T) {
 		prices = append(prices, mustPrice(t, sc, fmt.Sprintf("k%d", i), nil).ID)
 	}
 	sub := mustSubscribe(t, sc, cus.ID, prices...)
-	if len(sub.Items.Data) != 10 || !sub.Items.HasMore || sub.Items.TotalCount != 12 {
+	if len(sub.Items.Data) != 10 || !sub.Items.HasMore {
 		t.Fatalf("embedded items: %d has_more %v", len(sub.Items.Data), sub.Items.HasMore)
 	}
 	it := sc.SubscriptionItems.List(&stripe.SubscriptionItemListParams{Subscription: stripe.String(sub.ID)})

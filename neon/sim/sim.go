@@ -99,10 +99,10 @@ func New(cfg Config) (*Sim, error) {
 	}
 	var errs []error
 	if cfg.Projects < numOrgs {
-		errs = append(errs, fmt.Errorf("Projects = %d: need at least %d, one per org", cfg.Projects, numOrgs))
+		errs = append(errs, fmt.Errorf("sim config: Projects = %d: need at least %d, one per org", cfg.Projects, numOrgs))
 	}
 	if cfg.Projects > 10_000_000 {
-		errs = append(errs, fmt.Errorf("Projects = %d: at most 10,000,000", cfg.Projects))
+		errs = append(errs, fmt.Errorf("sim config: Projects = %d: at most 10,000,000", cfg.Projects))
 	}
 	if cfg.ConsumptionRatePerMin < 0 || math.IsNaN(cfg.ConsumptionRatePerMin) {
 		errs = append(errs, fmt.Errorf("ConsumptionRatePerMin = %v: must be ≥ 0", cfg.ConsumptionRatePerMin))
