@@ -96,3 +96,110 @@ func TestPush_LateAdjustments(t *testing.T) {
 	}
 	t.Logf("late adjustments: %v", reasons)
 }
+
+// TestPush_LateBaseSurvivesCrashedIntent: Stripe refused a revision as final (late row: value
+// L recorded, Stripe still holds C), then a later revision's intent was written and the
+// process died before its outcome. When that hour is late again, the adjustment must be
+// computed against L (what Stripe plus the earlier adjustment account for), not against C:
+// otherwise finance credits L−C twice or never reverses it. The adjustments of the key must
+// sum to desired − Stripe's value.
+func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
+	w := newWorld(t, 40)
+	ctx := context.Background()
+	if _, err := w.pusher(t, nil, nil).Push(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	from, to := window()
+	rows, err := schema.Ledger(ctx, w.conn, w.db, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r schema.LedgerRow
+	for _, x := range rows {
+		if x.Status == schema.LedgerPushed && x.Sink == schema.SinkMeter && x.Value > 0 {
+			r = x
+			break
+		}
+	}
+	if r.CustomerID == "" {
+		t.Fatal("no pushed meter value to build on")
+	}
+	v := r.Value // what ClickHouse says and Stripe holds
+	k := billing.Key{CustomerID: r.CustomerID, Target: r.Target, Sink: r.Sink, Hour: r.Hour}
+	late := r
+	late.Revision, late.Value, late.ConfirmedValue, late.Status, late.Version = r.Revision+1, v+5, v, schema.LedgerLate, 2*uint64(r.Revision+1)+1
+	late.Identifier = billing.Identifier(k, late.Revision)
+	intent := r
+	intent.Revision, intent.Value, intent.ConfirmedValue, intent.Status, intent.Version = r.Revision+2, v, v, schema.LedgerIntent, 2*uint64(r.Revision+2)
+	intent.Identifier = billing.Identifier(k, intent.Revision)
+	if err := schema.InsertLateAdjustments(ctx, w.conn, w.db, []schema.LateAdjustment{{CustomerID: k.CustomerID, Target: k.Target, Hour: k.Hour,
+		Sink: k.Sink, Revision: late.Revision, Metric: r.Metric, PeriodStart: billing.PeriodStart(k.Hour), PeriodEnd: billing.PeriodEnd(k.Hour),
+		OldValue: v, NewValue: v + 5, Amount: 5, Reason: schema.LateFinalized, DetectedAt: testNow, RunID: "earlier"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.InsertLedger(ctx, w.conn, w.db, []schema.LedgerRow{late, intent}); err != nil {
+		t.Fatal(err)
+	}
+	p := w.pusher(t, nil, func(c *billing.Config) {
+		c.Finalized = func(cus string, h time.Time) bool { return cus == k.CustomerID && h.Equal(k.Hour) }
+	})
+	if _, err := p.Push(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	adj, err := schema.LateAdjustments(ctx, w.conn, w.db, k.Hour, k.Hour.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, a := range adj {
+		if a.CustomerID == k.CustomerID && a.Target == k.Target && a.Sink == k.Sink {
+			sum += a.Amount
+		}
+	}
+	if held := w.fake.MeterWindows(k.Target)[k.CustomerID][k.Hour].Value; held != v || sum != v-held {
+		t.Fatalf("Stripe holds %d, desired %d, late adjustments sum to %d (%+v); want them to sum to %d", held, v, sum, adj, v-held)
+	}
+}
+
+// TestReconcile_RepairRespectsFinalized: reconcile --repair of drifting hours whose invoice is
+// already final must not send them (Stripe would accept a meter event it never invoices, and
+// the ledger would say pushed): they become late adjustments, as in a push.
+func TestReconcile_RepairRespectsFinalized(t *testing.T) {
+	w := newWorld(t, 40)
+	ctx := context.Background()
+	if _, err := w.pusher(t, nil, nil).Push(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	from, to := window()
+	before := w.truth(from, to)
+	w.sim.Revise(30 * time.Hour)
+	w.collect(t)
+	changed := 0
+	for k, v := range w.truth(from, to) {
+		if before[k] != v {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Fatal("the revision changed no billed value")
+	}
+	p := w.pusher(t, nil, func(c *billing.Config) { c.Finalized = func(string, time.Time) bool { return true } })
+	w.fake.ResetRequests()
+	rec, err := p.Reconcile(ctx, w.sc, from, to, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Drift) == 0 || rec.Repair == nil {
+		t.Fatalf("reconcile found no drift after a revision (%d compared)", rec.Compared)
+	}
+	if n := len(billingRequests(w.fake.Requests())); n != 0 {
+		t.Fatalf("repair sent %d values into finalized invoices, want 0", n)
+	}
+	adj, err := schema.LateAdjustments(ctx, w.conn, w.db, billing.PeriodStart(from), to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(adj) == 0 || len(rec.Repair.Late) != len(adj) {
+		t.Fatalf("repair recorded %d late adjustments (reported %d), want them all", len(adj), len(rec.Repair.Late))
+	}
+}

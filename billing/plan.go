@@ -208,12 +208,14 @@ func Plan(desired []Value, ledger []schema.LedgerRow, r Rules) []Action {
 			a.Kind, a.Revision = ActionSend, 1
 		case row.Status == schema.LedgerIntent && row.Value == v.Units:
 			a.Kind, a.Revision, a.Identifier, a.Confirmed = ActionResume, row.Revision, row.Identifier, row.ConfirmedValue
-			a.Previous = row.ConfirmedValue
+			a.Previous = row.Accounted
 		case (row.Status == schema.LedgerPushed || row.Status == schema.LedgerLate) && row.Value == v.Units:
 			continue
 		default:
 			a.Kind, a.Revision, a.Confirmed = ActionSend, row.Revision+1, row.ConfirmedValue
-			a.Previous = row.ConfirmedValue
+			// Not ConfirmedValue: an earlier late row's adjustment is part of the base even when
+			// an intent or a failure came after it.
+			a.Previous = row.Accounted
 			if row.Status == schema.LedgerPushed || row.Status == schema.LedgerLate {
 				a.Previous = row.Value
 			}

@@ -124,8 +124,10 @@ func TestPlan(t *testing.T) {
 	prevMonth.Hour = time.Date(2026, 11, 30, 5, 0, 0, 0, time.UTC) // finalized (period ended + grace)
 	row := func(k billing.Key, status string, value, confirmed int64, rev uint32) schema.LedgerRow {
 		return schema.LedgerRow{CustomerID: k.CustomerID, Target: k.Target, Sink: k.Sink, Hour: k.Hour, Status: status,
-			Value: value, ConfirmedValue: confirmed, Revision: rev, Identifier: billing.Identifier(k, rev)}
+			Value: value, ConfirmedValue: confirmed, Revision: rev, Identifier: billing.Identifier(k, rev), Accounted: confirmed}
 	}
+	// accounted sets what Stripe plus earlier late adjustments account for (an older late row).
+	accounted := func(r schema.LedgerRow, v int64) schema.LedgerRow { r.Accounted = v; return r }
 	val := func(k billing.Key, u int64) billing.Value { return billing.Value{Key: k, Units: u} }
 	rules := billing.Rules{Now: now, MaxAge: billing.DefaultMaxAge, Finalized: billing.FinalizedAfterGrace(now, time.Hour)}
 	tests := []struct {
@@ -150,6 +152,8 @@ func TestPlan(t *testing.T) {
 		{"finalized, never pushed", []billing.Value{val(prevMonth, 2)}, nil, billing.ActionLate, 1, 0, schema.LateFinalized},
 		{"too old revision", []billing.Value{val(old, 1)}, []schema.LedgerRow{row(old, schema.LedgerPushed, 4, 4, 3)}, billing.ActionLate, 4, 4, schema.LateFinalized},
 		{"late over a late row", []billing.Value{val(prevMonth, 9)}, []schema.LedgerRow{row(prevMonth, schema.LedgerLate, 7, 5, 2)}, billing.ActionLate, 3, 7, schema.LateFinalized},
+		{"finalized intent after a late row", []billing.Value{val(prevMonth, 5)}, []schema.LedgerRow{accounted(row(prevMonth, schema.LedgerIntent, 5, 5, 3), 7)}, billing.ActionLate, 4, 7, schema.LateFinalized},
+		{"failed after a late row", []billing.Value{val(prevMonth, 9)}, []schema.LedgerRow{accounted(row(prevMonth, schema.LedgerFailed, 9, 5, 3), 7)}, billing.ActionLate, 4, 7, schema.LateFinalized},
 		{"finalized intent supersedes it", []billing.Value{val(prevMonth, 3)}, []schema.LedgerRow{row(prevMonth, schema.LedgerIntent, 3, 1, 2)}, billing.ActionLate, 3, 1, schema.LateFinalized},
 	}
 	for _, tc := range tests {

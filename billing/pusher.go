@@ -151,8 +151,21 @@ type Result struct {
 
 // window returns the hours a cycle compares and the instant running totals start.
 func (p *Pusher) window(now time.Time) (readFrom, from, to time.Time) {
-	to = now.Add(-p.cfg.Provisional).UTC().Truncate(time.Hour)
-	from = now.Add(-p.cfg.Lookback).UTC().Truncate(time.Hour)
+	return PushWindow(now, p.cfg.Lookback, p.cfg.Provisional, p.cfg.Grace)
+}
+
+// PushWindow returns the hours a push compares, [from, to), and readFrom, where running totals
+// start. Hours in the provisional window wait for Neon's last revisions, except the last hours of
+// a period that has just ended: while its invoice is still open (within grace) they are pushed as
+// they stand, since after the grace they could only become late adjustments; a later revision of
+// them becomes a late adjustment of the difference only.
+func PushWindow(now time.Time, lookback, provisional, grace time.Duration) (readFrom, from, to time.Time) {
+	now = now.UTC()
+	to = now.Add(-provisional).Truncate(time.Hour)
+	if end := PeriodStart(now); to.Before(end) && now.Before(end.Add(grace)) {
+		to = end
+	}
+	from = now.Add(-lookback).Truncate(time.Hour)
 	return PeriodStart(from), from, to
 }
 

@@ -248,6 +248,7 @@ func (p *Pusher) repair(ctx context.Context, now time.Time, rec ReconcileResult,
 		}
 	}
 	var actions []Action
+	rules := p.rules(now)
 	for k, v := range wantBy {
 		if !drifting[bucketOf(k)] {
 			continue
@@ -256,7 +257,14 @@ func (p *Pusher) repair(ctx context.Context, now time.Time, rec ReconcileResult,
 		if seen && r.Status == schema.LedgerLate {
 			continue
 		}
-		a := Action{Kind: ActionSend, Value: v, Revision: r.Revision + 1, Confirmed: r.ConfirmedValue, Previous: r.ConfirmedValue}
+		a := Action{Kind: ActionSend, Value: v, Revision: r.Revision + 1, Confirmed: r.ConfirmedValue, Previous: r.Accounted}
+		// A final or too old hour is a late adjustment, as in a push: Stripe would not invoice it.
+		if reason := lateReason(k, rules); reason != "" {
+			a.Kind, a.Reason = ActionLate, reason
+			if a.Previous == v.Units {
+				a.Reason = ""
+			}
+		}
 		a.Identifier = Identifier(k, a.Revision)
 		actions = append(actions, a)
 	}

@@ -40,19 +40,48 @@ func MeterEventNames(cat *plans.Catalog) []string {
 
 // Meters returns the active meters by event name.
 func Meters(ctx context.Context, sc *client.API) (map[string]string, error) {
-	out := map[string]string{}
+	ms, err := activeMeters(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ms))
+	for name, m := range ms {
+		out[name] = m.ID
+	}
+	return out, nil
+}
+
+func activeMeters(ctx context.Context, sc *client.API) (map[string]*stripe.BillingMeter, error) {
+	out := map[string]*stripe.BillingMeter{}
 	p := &stripe.BillingMeterListParams{Status: stripe.String("active")}
 	p.Context = ctx
 	p.Limit = stripe.Int64(100)
 	it := sc.BillingMeters.List(p)
 	for it.Next() {
 		m := it.BillingMeter()
-		out[m.EventName] = m.ID
+		out[m.EventName] = m
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("list meters: %w", err)
 	}
 	return out, nil
+}
+
+// meterMismatch says why an existing meter cannot take billing's events, or "". Pushes
+// replace an hour's value, which only an hourly pre-aggregated sum does: any other meter would
+// add a revision to the value it replaces and bill the hour twice.
+func meterMismatch(m *stripe.BillingMeter) string {
+	switch {
+	case m.EventTimeWindow != stripe.BillingMeterEventTimeWindowHour:
+		return fmt.Sprintf("event_time_window %q, want hour", m.EventTimeWindow)
+	case m.DefaultAggregation == nil || m.DefaultAggregation.Formula != stripe.BillingMeterDefaultAggregationFormulaSum:
+		return "aggregation is not sum"
+	case m.CustomerMapping == nil || m.CustomerMapping.EventPayloadKey != "stripe_customer_id":
+		return "customer payload key is not stripe_customer_id"
+	case m.ValueSettings == nil || m.ValueSettings.EventPayloadKey != "value":
+		return "value payload key is not value"
+	}
+	return ""
 }
 
 // Setup makes sure an active meter exists for every event name of the catalog: sum of the
@@ -61,14 +90,17 @@ func Meters(ctx context.Context, sc *client.API) (map[string]string, error) {
 // is safe to repeat; apply=false only reports. The creation's Idempotency-Key derives from
 // the event name, so a retried creation cannot make two meters.
 func Setup(ctx context.Context, sc *client.API, cat *plans.Catalog, apply bool) ([]MeterSetup, error) {
-	have, err := Meters(ctx, sc)
+	have, err := activeMeters(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
 	var out []MeterSetup
 	for _, name := range MeterEventNames(cat) {
-		if id, ok := have[name]; ok {
-			out = append(out, MeterSetup{EventName: name, MeterID: id})
+		if m, ok := have[name]; ok {
+			if why := meterMismatch(m); why != "" {
+				return out, fmt.Errorf("meter %s (%s) cannot replace hourly values: %s; deactivate it or rename the catalog's meter", m.ID, name, why)
+			}
+			out = append(out, MeterSetup{EventName: name, MeterID: m.ID})
 			continue
 		}
 		if !apply {

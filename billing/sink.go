@@ -78,6 +78,15 @@ func (s *StripeSink) Send(ctx context.Context, a Action) (Receipt, error) {
 		p.SetIdempotencyKey(a.Identifier)
 		ur, err := s.sc.UsageRecords.New(p)
 		if err != nil {
+			// A refused item may be stale (the subscription was replaced): look it up again
+			// for the next revision rather than failing it for the sink's whole life.
+			var se *stripe.Error
+			if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
+				se.HTTPStatusCode != http.StatusTooManyRequests && se.HTTPStatusCode != http.StatusConflict {
+				s.mu.Lock()
+				delete(s.items, [2]string{a.CustomerID, a.Target})
+				s.mu.Unlock()
+			}
 			return Receipt{}, err
 		}
 		return Receipt{StripeID: ur.ID, RequestID: ur.LastResponse.RequestID, Status: ur.LastResponse.StatusCode}, nil

@@ -47,6 +47,10 @@ type LedgerRow struct {
 	RunID                 string
 	// Version is 2×Revision for an intent, 2×Revision+1 for its outcome.
 	Version uint64
+	// Accounted is read, not written: the value of the key's newest pushed or late row (0 if
+	// none), i.e. what Stripe plus recorded late adjustments account for. It is the base of a
+	// later late adjustment even when an intent or failure follows that row.
+	Accounted int64
 }
 
 // InsertLedger writes rows in one batch; none writes nothing.
@@ -84,7 +88,7 @@ func Ledger(ctx context.Context, conn driver.Conn, db string, from, to time.Time
 	for rows.Next() {
 		var r LedgerRow
 		if err := rows.Scan(&r.CustomerID, &r.Target, &r.Hour, &r.Sink, &r.Metric, &r.Value, &r.ConfirmedValue, &r.Revision, &r.Identifier,
-			&r.Status, &r.StripeID, &r.RequestID, &r.HTTPStatus, &r.RecordedAt, &r.RunID, &r.Version); err != nil {
+			&r.Status, &r.StripeID, &r.RequestID, &r.HTTPStatus, &r.RecordedAt, &r.RunID, &r.Version, &r.Accounted); err != nil {
 			return nil, fmt.Errorf("ledger: scan: %w", err)
 		}
 		r.Hour, r.RecordedAt = r.Hour.UTC(), fromDB(r.RecordedAt)
@@ -96,12 +100,17 @@ func Ledger(ctx context.Context, conn driver.Conn, db string, from, to time.Time
 	return out, nil
 }
 
-// hour is a key column, shared by every version of a row, so it may be filtered under FINAL.
+// The newest step is argMax by version (as FINAL would pick; two rows of one version are the
+// same step written twice). Accounted needs the older pushed/late rows too, which FINAL drops.
 func ledgerQuery(from, to time.Time) Query {
-	return Query{Name: "billing.ledger", Kind: KindSelect, Args: []any{utc(from), utc(to)}, SQL: `SELECT customer_id, target, hour, toString(sink), metric, value, confirmed_value, revision, identifier,
-    toString(status), stripe_id, request_id, http_status, recorded_at, run_id, version
-FROM {db}.billing_ledger FINAL
+	return Query{Name: "billing.ledger", Kind: KindSelect, Args: []any{utc(from), utc(to)}, SQL: `SELECT customer_id, target, hour, toString(sink),
+    argMax(metric, version), argMax(value, version), argMax(confirmed_value, version), argMax(revision, version),
+    argMax(identifier, version), argMax(toString(status), version), argMax(stripe_id, version), argMax(request_id, version),
+    argMax(http_status, version), argMax(recorded_at, version), argMax(run_id, version), max(version),
+    argMaxIf(value, version, toString(status) IN ('pushed', 'late'))
+FROM {db}.billing_ledger
 WHERE hour >= ? AND hour < ?
+GROUP BY customer_id, target, hour, sink
 ORDER BY customer_id, target, hour, sink`}
 }
 

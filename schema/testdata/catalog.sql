@@ -401,10 +401,14 @@ INSERT INTO neonmeter.billing_ledger (customer_id, target, hour, sink, metric, v
 -- row: 'cus_sample', 'neon_compute', 2026-01-01T00:00:00Z, 'meter', 'compute_unit_seconds', 2 (int64), 2 (int64), 1 (uint32), 'nm1-sample', 'pushed', 'mtr_evt_sample', 'req_sample', 200 (uint16), 2026-01-02T02:00:00Z, 'run-sample', 3 (uint64)
 
 -- billing.ledger (select)
-SELECT customer_id, target, hour, toString(sink), metric, value, confirmed_value, revision, identifier,
-    toString(status), stripe_id, request_id, http_status, recorded_at, run_id, version
-FROM neonmeter.billing_ledger FINAL
+SELECT customer_id, target, hour, toString(sink),
+    argMax(metric, version), argMax(value, version), argMax(confirmed_value, version), argMax(revision, version),
+    argMax(identifier, version), argMax(toString(status), version), argMax(stripe_id, version), argMax(request_id, version),
+    argMax(http_status, version), argMax(recorded_at, version), argMax(run_id, version), max(version),
+    argMaxIf(value, version, toString(status) IN ('pushed', 'late'))
+FROM neonmeter.billing_ledger
 WHERE hour >= ? AND hour < ?
+GROUP BY customer_id, target, hour, sink
 ORDER BY customer_id, target, hour, sink;
 -- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
