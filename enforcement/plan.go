@@ -209,9 +209,9 @@ func Evaluate(d Desired, p Policy, now time.Time) Verdict {
 	v.Plan = d.Plan.Name
 	// Hysteresis applies only against the level of the same period and plan: a new period or a
 	// plan change starts from a clean slate.
-	prev := LevelOK
+	prev, prevStatus := LevelOK, StatusNormal
 	if samePeriod && last.Plan == d.Plan.Name {
-		prev = last.Level
+		prev, prevStatus = last.Level, statusOf(last.Applied)
 	}
 	metrics := make([]string, 0, len(d.Plan.Limits))
 	for m := range d.Plan.Limits {
@@ -230,6 +230,12 @@ func Evaluate(d Desired, p Policy, now time.Time) Verdict {
 			continue
 		}
 		f := Finding{Metric: m, Kind: l.Kind, Usage: u, Limit: l.Max, Level: level(u, l, prev, p.HysteresisPercent)}
+		if f.Level == LevelOver && u < l.Max && !enforcedOn(l.Kind, prevStatus) {
+			// The remembered level is the worst of all limits: hysteresis keeps a hard or soft
+			// limit over only when enforcement acted on that kind, never because another limit
+			// (say an alert-only one) is over, or a project inside its limits would be suspended.
+			f.Level = level(u, l, LevelWarning, p.HysteresisPercent)
+		}
 		v.Findings = append(v.Findings, f)
 		if f.Level.rank() > v.Level.rank() {
 			v.Level, v.Worst = f.Level, f
@@ -260,7 +266,9 @@ func Evaluate(d Desired, p Policy, now time.Time) Verdict {
 	if samePeriod {
 		next.Released = last.Released
 	}
-	if v.Level == LevelOver {
+	// OverSince is when an enforced (hard or soft) limit went over: grace must not count time
+	// spent over an alert-only limit.
+	if hardOver || softOver {
 		next.OverSince = now
 		if samePeriod && last.Level == LevelOver && !last.OverSince.IsZero() {
 			next.OverSince = last.OverSince
@@ -301,6 +309,17 @@ func Evaluate(d Desired, p Policy, now time.Time) Verdict {
 	v.Enforces = (want == StatusSuspended || want == StatusThrottled) && !(samePeriod && lastStatus == want)
 	v.Next = next
 	return v
+}
+
+// enforcedOn reports whether a project with status s was enforced on a limit of kind k.
+func enforcedOn(k plans.LimitKind, s Status) bool {
+	switch k {
+	case plans.KindHard:
+		return s == StatusSuspended
+	case plans.KindSoft:
+		return s == StatusThrottled
+	}
+	return true
 }
 
 // heldStatus is what a project keeps while an enforcement is held back: its current status in

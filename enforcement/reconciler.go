@@ -50,8 +50,23 @@ func New(cfg Config) (*Reconciler, error) {
 	}
 	if cfg.Catalog == nil {
 		errs = append(errs, errors.New("enforcement: Catalog is required"))
-	} else if _, ok := cfg.Catalog.Plan(cfg.DefaultPlan); !ok {
-		errs = append(errs, fmt.Errorf("enforcement: default plan %q is not in the catalog", cfg.DefaultPlan))
+	} else {
+		if _, ok := cfg.Catalog.Plan(cfg.DefaultPlan); !ok {
+			errs = append(errs, fmt.Errorf("enforcement: default plan %q is not in the catalog", cfg.DefaultPlan))
+		}
+		// A throttle is undone by raising max CU back to the plan's: a plan that does not manage
+		// autoscaling has none, so a throttled project would stay at the floor for good.
+		for _, p := range cfg.Catalog.Plans {
+			if p.Neon.ManageAutoscaling {
+				continue
+			}
+			for m, l := range p.Limits {
+				if l.Kind == plans.KindSoft {
+					errs = append(errs, fmt.Errorf("enforcement: plan %q has a soft limit on %s but no autoscaling_max_cu to restore after a throttle", p.Name, m))
+					break
+				}
+			}
+		}
 	}
 	p := &cfg.Policy
 	if p.Mode == "" {
@@ -208,8 +223,10 @@ func (r *Reconciler) Load(ctx context.Context, now time.Time) (*Evaluated, error
 	if err != nil {
 		return nil, fmt.Errorf("enforcement load: %w", err)
 	}
+	assigned := make(map[string]bool, len(as))
 	for _, a := range as {
 		d := get(a.ProjectID)
+		assigned[a.ProjectID] = true
 		if p, ok := r.cfg.Catalog.Plan(a.Plan); ok {
 			d.Plan = p
 		}
@@ -244,8 +261,10 @@ func (r *Reconciler) Load(ctx context.Context, now time.Time) (*Evaluated, error
 		} else {
 			d.Fresh = allFresh
 		}
-		if d.Plan == nil {
-			// Known from state only (no account, no usage): the default plan applies.
+		if d.Plan == nil && !assigned[d.ProjectID] {
+			// Known from state only (no account, no usage): the default plan applies. A plan the
+			// catalog does not know stays nil (nothing is done): judging a customer's own plan by
+			// the default one would suspend a paying customer.
 			d.Plan, _ = r.cfg.Catalog.Plan(r.cfg.DefaultPlan)
 		}
 	}
