@@ -1,6 +1,7 @@
 package enforcement
 
 import (
+	"maps"
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,8 +104,12 @@ func (m *Metrics) observeCycle(r *Report) {
 	m.over.Reset()
 	var over []Row
 	pending := 0
+	// The report lists only projects with something to show; the rest of each plan's fleet is
+	// ok and normal.
+	quiet := maps.Clone(r.FleetByPlan)
 	for _, row := range r.Rows {
 		m.projects.WithLabelValues(row.Plan, string(row.Level), string(row.Status)).Inc()
+		quiet[row.Plan]--
 		if row.Held != "" {
 			m.held.WithLabelValues(row.Held).Inc()
 		}
@@ -113,6 +118,11 @@ func (m *Metrics) observeCycle(r *Report) {
 		}
 		if row.EndpointsPending {
 			pending++
+		}
+	}
+	for plan, n := range quiet {
+		if n > 0 {
+			m.projects.WithLabelValues(plan, string(LevelOK), string(StatusNormal)).Add(float64(n))
 		}
 	}
 	sort.Slice(over, func(i, j int) bool { return over[i].ProjectID < over[j].ProjectID })

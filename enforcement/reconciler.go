@@ -147,6 +147,8 @@ type Report struct {
 	At             time.Time
 	Mode           Mode
 	Fleet          int
+	// FleetByPlan counts the fleet per plan in force ("" for projects held on an unknown plan).
+	FleetByPlan map[string]int
 	Rows           []Row // every project with an action, a crossing, a hold or a level above ok
 	Reads          int
 	Mutations      int
@@ -310,6 +312,14 @@ func (r *Reconciler) cycle(ctx context.Context, opts CycleOptions) (*Report, err
 		return rep, err
 	}
 	rep.Fleet = len(ev.Projects)
+	rep.FleetByPlan = map[string]int{}
+	for _, d := range ev.Projects {
+		name := ""
+		if d.Plan != nil {
+			name = d.Plan.Name
+		}
+		rep.FleetByPlan[name]++
+	}
 	only := map[string]bool{}
 	for _, id := range opts.Only {
 		only[id] = true
