@@ -30,7 +30,7 @@ import (
 type DemoCommand struct{ *Env }
 
 func (c *DemoCommand) Synopsis() string {
-	return "collect 72 h of a simulated fleet into ClickHouse and print a summary"
+	return "run the whole job on a simulated fleet: collect 72 h, bill to stripe-mock, plan enforcement"
 }
 
 func (c *DemoCommand) Run(ctx context.Context, args []string) error {

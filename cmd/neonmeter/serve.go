@@ -31,7 +31,7 @@ import (
 type ServeCommand struct{ *Env }
 
 func (c *ServeCommand) Synopsis() string {
-	return "run the scheduled cycle (accounts sync, sweep, retention) and serve /metrics"
+	return "run the scheduled cycle (accounts sync, sweep, billing, enforcement, retention) and serve /metrics"
 }
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
