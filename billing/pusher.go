@@ -469,7 +469,13 @@ func (p *Pusher) sendOne(ctx context.Context, now time.Time, a Action, w *outcom
 			return st
 		case outLate:
 			count(OutcomeLate)
-			adj := lateAdjustment(a, schema.LateFinalized, now, runID)
+			// Stripe refused the hour: older than its 35 days (by our clock too), or in an
+			// invoice it has finalized.
+			reason := schema.LateFinalized
+			if now.Sub(a.Hour) > 35*24*time.Hour {
+				reason = schema.LateTooOld
+			}
+			adj := lateAdjustment(a, reason, now, runID)
 			if adj.Amount != 0 {
 				st.late = append(st.late, adj)
 			}
