@@ -119,7 +119,7 @@ plans:
 //   - a kill between a project's mutations and its audit insert loses that project's action
 //     rows (Neon is right, the audit misses them): at most one project per kill.
 func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
-	offset := testNow.Sub(time.Now())
+	offset := time.Until(testNow)
 	now := crashClock(offset)
 	s, err := sim.New(sim.Config{Projects: 1200, Seed: 11, Now: now, APIKey: "test-key", OperationDelay: 25 * time.Millisecond})
 	if err != nil {

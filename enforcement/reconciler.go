@@ -143,12 +143,12 @@ type Row struct {
 
 // Report is what one cycle saw and did.
 type Report struct {
-	CycleID        string
-	At             time.Time
-	Mode           Mode
-	Fleet          int
+	CycleID string
+	At      time.Time
+	Mode    Mode
+	Fleet   int
 	// FleetByPlan counts the fleet per plan in force ("" for projects held on an unknown plan).
-	FleetByPlan map[string]int
+	FleetByPlan    map[string]int
 	Rows           []Row // every project with an action, a crossing, a hold or a level above ok
 	Reads          int
 	Mutations      int
