@@ -41,6 +41,7 @@ demo: clickhouse stripe-mock build
 ## test: every test against real services (ClickHouse 18.16 server, chDB for current ClickHouse).
 test: deps clickhouse stripe-mock
 	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test $(GOFLAGS_TEST) -timeout 40m ./...
 	$(GO) test $(GOFLAGS_TEST) -tags chdb -run Chdb -timeout 10m ./schema/ ./dashboards/
 
