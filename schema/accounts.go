@@ -44,7 +44,7 @@ func InsertAccountChanges(ctx context.Context, conn driver.Conn, db string, chan
 			return fmt.Errorf("insert account changes: project %q: need a project, source stripe or csv and a time after 1970", c.ProjectID)
 		}
 	}
-	if err := insertAccountChangesQuery(changes).insert(ctx, conn, db); err != nil {
+	if err := insertAccountChangesQuery(changes).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("insert account changes: %w", err)
 	}
 	return nil
@@ -53,7 +53,7 @@ func InsertAccountChanges(ctx context.Context, conn driver.Conn, db string, chan
 func insertAccountChangesQuery(changes []AccountChange) Query {
 	rows := make([][]any, len(changes))
 	for i, c := range changes {
-		rows[i] = []any{c.ProjectID, utc(c.ValidFrom), c.CustomerID, c.Plan, c.Source, c.SubscriptionID, c.Basis, utc(c.RecordedAt), c.RunID, c.Version}
+		rows[i] = []any{c.ProjectID, UTC(c.ValidFrom), c.CustomerID, c.Plan, c.Source, c.SubscriptionID, c.Basis, UTC(c.RecordedAt), c.RunID, c.Version}
 	}
 	return Query{Name: "accounts.insert", Kind: KindInsert, Rows: rows,
 		SQL: "INSERT INTO {db}.account_history (project_id, valid_from, customer_id, plan, source, subscription_id, basis, recorded_at, run_id, version)"}
@@ -63,7 +63,7 @@ func insertAccountChangesQuery(changes []AccountChange) Query {
 // valid_from <= at. Projects without one are absent. Nil projectIDs means every project.
 func AccountsAt(ctx context.Context, conn driver.Conn, db string, projectIDs []string, at time.Time) (map[string]AccountChange, error) {
 	out := map[string]AccountChange{}
-	err := forChunks(projectIDs, func(chunk []string) error {
+	err := Chunks(projectIDs, func(chunk []string) error {
 		return scanAccountChanges(ctx, conn, db, accountsAtQuery(chunk, projectIDs == nil, at), func(c AccountChange) { out[c.ProjectID] = c })
 	})
 	if err != nil {
@@ -76,7 +76,7 @@ func AccountsAt(ctx context.Context, conn driver.Conn, db string, projectIDs []s
 // under FINAL.
 func accountsAtQuery(projectIDs []string, all bool, at time.Time) Query {
 	where, args := projectFilter(projectIDs, all)
-	args = append(args, utc(at))
+	args = append(args, UTC(at))
 	return Query{Name: "accounts.at" + allSuffix(all), Kind: KindSelect, Args: args, SQL: `SELECT project_id, max(valid_from), argMax(customer_id, valid_from), argMax(plan, valid_from),
     argMax(source, valid_from), argMax(subscription_id, valid_from), argMax(basis, valid_from),
     argMax(recorded_at, valid_from), argMax(run_id, valid_from), argMax(version, valid_from)
@@ -90,7 +90,7 @@ ORDER BY project_id`}
 // project), ordered by project and time. Enough to resolve any instant before to.
 func AccountHistory(ctx context.Context, conn driver.Conn, db string, projectIDs []string, to time.Time) ([]AccountChange, error) {
 	var out []AccountChange
-	err := forChunks(projectIDs, func(chunk []string) error {
+	err := Chunks(projectIDs, func(chunk []string) error {
 		return scanAccountChanges(ctx, conn, db, accountHistoryQuery(chunk, projectIDs == nil, to), func(c AccountChange) { out = append(out, c) })
 	})
 	if err != nil {
@@ -101,7 +101,7 @@ func AccountHistory(ctx context.Context, conn driver.Conn, db string, projectIDs
 
 func accountHistoryQuery(projectIDs []string, all bool, to time.Time) Query {
 	where, args := projectFilter(projectIDs, all)
-	args = append(args, utc(to))
+	args = append(args, UTC(to))
 	return Query{Name: "accounts.history" + allSuffix(all), Kind: KindSelect, Args: args, SQL: `SELECT project_id, valid_from, customer_id, plan, source, subscription_id, basis, recorded_at, run_id, version
 FROM {db}.account_history FINAL
 WHERE ` + where + `valid_from < ?
@@ -111,7 +111,7 @@ ORDER BY project_id, valid_from`}
 // UsageProjects returns the projects with hourly usage in [from, to), sorted: the projects
 // neonmeter meters, to find those without an account.
 func UsageProjects(ctx context.Context, conn driver.Conn, db string, from, to time.Time) ([]string, error) {
-	rows, err := usageProjectsQuery(from, to).query(ctx, conn, db)
+	rows, err := usageProjectsQuery(from, to).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("usage projects: %w", err)
 	}
@@ -131,7 +131,7 @@ func UsageProjects(ctx context.Context, conn driver.Conn, db string, from, to ti
 }
 
 func usageProjectsQuery(from, to time.Time) Query {
-	return Query{Name: "accounts.usage_projects", Kind: KindSelect, Args: []any{utc(from), utc(to)}, SQL: `SELECT DISTINCT project_id
+	return Query{Name: "accounts.usage_projects", Kind: KindSelect, Args: []any{UTC(from), UTC(to)}, SQL: `SELECT DISTINCT project_id
 FROM {db}.usage_facts
 WHERE hour >= ? AND hour < ?
 ORDER BY project_id`}
@@ -146,7 +146,7 @@ func projectFilter(projectIDs []string, all bool) (string, []any) {
 	for i, p := range projectIDs {
 		args[i] = p
 	}
-	return "project_id IN (" + inList(len(projectIDs)) + ") AND ", args
+	return "project_id IN (" + InList(len(projectIDs)) + ") AND ", args
 }
 
 func allSuffix(all bool) string {
@@ -156,22 +156,8 @@ func allSuffix(all bool) string {
 	return ""
 }
 
-// forChunks calls fn with slices of at most maxInList project ids; nil ids call it once with
-// nil (meaning every project), an empty non-nil list not at all.
-func forChunks(ids []string, fn func([]string) error) error {
-	if ids == nil {
-		return fn(nil)
-	}
-	for start := 0; start < len(ids); start += maxInList {
-		if err := fn(ids[start:min(start+maxInList, len(ids))]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func scanAccountChanges(ctx context.Context, conn driver.Conn, db string, q Query, fn func(AccountChange)) error {
-	rows, err := q.query(ctx, conn, db)
+	rows, err := q.Select(ctx, conn, db)
 	if err != nil {
 		return err
 	}
@@ -181,7 +167,7 @@ func scanAccountChanges(ctx context.Context, conn driver.Conn, db string, q Quer
 		if err := rows.Scan(&c.ProjectID, &c.ValidFrom, &c.CustomerID, &c.Plan, &c.Source, &c.SubscriptionID, &c.Basis, &c.RecordedAt, &c.RunID, &c.Version); err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
-		c.ValidFrom, c.RecordedAt = c.ValidFrom.UTC(), fromDB(c.RecordedAt)
+		c.ValidFrom, c.RecordedAt = c.ValidFrom.UTC(), FromDB(c.RecordedAt)
 		fn(c)
 	}
 	return rows.Err()

@@ -60,7 +60,7 @@ func InsertLedger(ctx context.Context, conn driver.Conn, db string, rows []Ledge
 			return fmt.Errorf("insert ledger: customer %q target %q: need a customer, a target and sink meter or usage_record", r.CustomerID, r.Target)
 		}
 	}
-	if err := insertLedgerQuery(rows).insert(ctx, conn, db); err != nil {
+	if err := insertLedgerQuery(rows).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("insert ledger: %w", err)
 	}
 	return nil
@@ -69,8 +69,8 @@ func InsertLedger(ctx context.Context, conn driver.Conn, db string, rows []Ledge
 func insertLedgerQuery(rows []LedgerRow) Query {
 	out := make([][]any, len(rows))
 	for i, r := range rows {
-		out[i] = []any{r.CustomerID, r.Target, utc(r.Hour), r.Sink, r.Metric, r.Value, r.ConfirmedValue, r.Revision, r.Identifier,
-			r.Status, r.StripeID, r.RequestID, r.HTTPStatus, utc(r.RecordedAt), r.RunID, r.Version}
+		out[i] = []any{r.CustomerID, r.Target, UTC(r.Hour), r.Sink, r.Metric, r.Value, r.ConfirmedValue, r.Revision, r.Identifier,
+			r.Status, r.StripeID, r.RequestID, r.HTTPStatus, UTC(r.RecordedAt), r.RunID, r.Version}
 	}
 	return Query{Name: "billing.ledger_insert", Kind: KindInsert, Rows: out,
 		SQL: "INSERT INTO {db}.billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, identifier, status, stripe_id, request_id, http_status, recorded_at, run_id, version)"}
@@ -79,7 +79,7 @@ func insertLedgerQuery(rows []LedgerRow) Query {
 // Ledger returns the latest row of every (customer, target, hour, sink) with hour in
 // [from, to), ordered by key.
 func Ledger(ctx context.Context, conn driver.Conn, db string, from, to time.Time) ([]LedgerRow, error) {
-	rows, err := ledgerQuery(from, to).query(ctx, conn, db)
+	rows, err := ledgerQuery(from, to).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
@@ -91,7 +91,7 @@ func Ledger(ctx context.Context, conn driver.Conn, db string, from, to time.Time
 			&r.Status, &r.StripeID, &r.RequestID, &r.HTTPStatus, &r.RecordedAt, &r.RunID, &r.Version, &r.Accounted); err != nil {
 			return nil, fmt.Errorf("ledger: scan: %w", err)
 		}
-		r.Hour, r.RecordedAt = r.Hour.UTC(), fromDB(r.RecordedAt)
+		r.Hour, r.RecordedAt = r.Hour.UTC(), FromDB(r.RecordedAt)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -103,7 +103,7 @@ func Ledger(ctx context.Context, conn driver.Conn, db string, from, to time.Time
 // The newest step is argMax by version (as FINAL would pick; two rows of one version are the
 // same step written twice). Accounted needs the older pushed/late rows too, which FINAL drops.
 func ledgerQuery(from, to time.Time) Query {
-	return Query{Name: "billing.ledger", Kind: KindSelect, Args: []any{utc(from), utc(to)}, SQL: `SELECT customer_id, target, hour, toString(sink),
+	return Query{Name: "billing.ledger", Kind: KindSelect, Args: []any{UTC(from), UTC(to)}, SQL: `SELECT customer_id, target, hour, toString(sink),
     argMax(metric, version), argMax(value, version), argMax(confirmed_value, version), argMax(revision, version),
     argMax(identifier, version), argMax(toString(status), version), argMax(stripe_id, version), argMax(request_id, version),
     argMax(http_status, version), argMax(recorded_at, version), argMax(run_id, version), max(version),
@@ -130,7 +130,7 @@ func BillingUsage(ctx context.Context, conn driver.Conn, db string, metrics []st
 	if len(metrics) == 0 {
 		return nil, nil
 	}
-	rows, err := billingUsageQuery(metrics, from, to).query(ctx, conn, db)
+	rows, err := billingUsageQuery(metrics, from, to).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("billing usage: %w", err)
 	}
@@ -157,7 +157,7 @@ func BillingUsageTotals(ctx context.Context, conn driver.Conn, db string, metric
 	if len(metrics) == 0 {
 		return nil, nil
 	}
-	rows, err := billingTotalsQuery(metrics, from, to).query(ctx, conn, db)
+	rows, err := billingTotalsQuery(metrics, from, to).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("billing usage totals: %w", err)
 	}
@@ -181,10 +181,10 @@ func billingTotalsQuery(metrics []string, from, to time.Time) Query {
 	for _, m := range metrics {
 		args = append(args, m)
 	}
-	args = append(args, utc(from), utc(to))
+	args = append(args, UTC(from), UTC(to))
 	return Query{Name: "billing.usage_totals", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, sum(value) AS v
 FROM {db}.usage_facts FINAL
-WHERE metric IN (` + inList(len(metrics)) + `) AND hour >= ? AND hour < ?
+WHERE metric IN (` + InList(len(metrics)) + `) AND hour >= ? AND hour < ?
 GROUP BY project_id, metric
 HAVING v > 0
 ORDER BY project_id, metric`}
@@ -196,8 +196,8 @@ func BillingUsageOf(ctx context.Context, conn driver.Conn, db string, metrics, p
 	if len(metrics) == 0 {
 		return nil, nil
 	}
-	for start := 0; start < len(projectIDs); start += maxInList {
-		rows, err := billingUsageOfQuery(metrics, projectIDs[start:min(start+maxInList, len(projectIDs))], from, to).query(ctx, conn, db)
+	for start := 0; start < len(projectIDs); start += MaxInList {
+		rows, err := billingUsageOfQuery(metrics, projectIDs[start:min(start+MaxInList, len(projectIDs))], from, to).Select(ctx, conn, db)
 		if err != nil {
 			return nil, fmt.Errorf("billing usage of projects: %w", err)
 		}
@@ -227,10 +227,10 @@ func billingUsageOfQuery(metrics, projectIDs []string, from, to time.Time) Query
 	for _, p := range projectIDs {
 		args = append(args, p)
 	}
-	args = append(args, utc(from), utc(to))
+	args = append(args, UTC(from), UTC(to))
 	return Query{Name: "billing.usage_of", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, hour, sum(value) AS v
 FROM {db}.usage_facts FINAL
-WHERE metric IN (` + inList(len(metrics)) + `) AND project_id IN (` + inList(len(projectIDs)) + `) AND hour >= ? AND hour < ?
+WHERE metric IN (` + InList(len(metrics)) + `) AND project_id IN (` + InList(len(projectIDs)) + `) AND hour >= ? AND hour < ?
 GROUP BY project_id, metric, hour
 HAVING v > 0
 ORDER BY project_id, metric, hour`}
@@ -243,10 +243,10 @@ func billingUsageQuery(metrics []string, from, to time.Time) Query {
 	for _, m := range metrics {
 		args = append(args, m)
 	}
-	args = append(args, utc(from), utc(to))
+	args = append(args, UTC(from), UTC(to))
 	return Query{Name: "billing.usage", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, hour, sum(value) AS v
 FROM {db}.usage_facts FINAL
-WHERE metric IN (` + inList(len(metrics)) + `) AND hour >= ? AND hour < ?
+WHERE metric IN (` + InList(len(metrics)) + `) AND hour >= ? AND hour < ?
 GROUP BY project_id, metric, hour
 HAVING v > 0
 ORDER BY project_id, metric, hour`}
@@ -271,7 +271,7 @@ type LateAdjustment struct {
 
 // InsertLateAdjustments writes adjustments in one batch.
 func InsertLateAdjustments(ctx context.Context, conn driver.Conn, db string, adj []LateAdjustment) error {
-	if err := insertLateQuery(adj).insert(ctx, conn, db); err != nil {
+	if err := insertLateQuery(adj).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("insert late adjustments: %w", err)
 	}
 	return nil
@@ -280,8 +280,8 @@ func InsertLateAdjustments(ctx context.Context, conn driver.Conn, db string, adj
 func insertLateQuery(adj []LateAdjustment) Query {
 	rows := make([][]any, len(adj))
 	for i, a := range adj {
-		rows[i] = []any{a.CustomerID, a.Target, utc(a.Hour), a.Sink, a.Revision, a.Metric, utc(a.PeriodStart), utc(a.PeriodEnd),
-			a.OldValue, a.NewValue, a.Amount, a.Reason, utc(a.DetectedAt), a.RunID}
+		rows[i] = []any{a.CustomerID, a.Target, UTC(a.Hour), a.Sink, a.Revision, a.Metric, UTC(a.PeriodStart), UTC(a.PeriodEnd),
+			a.OldValue, a.NewValue, a.Amount, a.Reason, UTC(a.DetectedAt), a.RunID}
 	}
 	return Query{Name: "billing.late_insert", Kind: KindInsert, Rows: rows,
 		SQL: "INSERT INTO {db}.billing_late_adjustments (customer_id, target, hour, sink, revision, metric, period_start, period_end, old_value, new_value, amount, reason, detected_at, run_id)"}
@@ -289,7 +289,7 @@ func insertLateQuery(adj []LateAdjustment) Query {
 
 // LateAdjustments returns the adjustments of hours in [from, to), ordered by key.
 func LateAdjustments(ctx context.Context, conn driver.Conn, db string, from, to time.Time) ([]LateAdjustment, error) {
-	rows, err := lateQuery(from, to).query(ctx, conn, db)
+	rows, err := lateQuery(from, to).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("late adjustments: %w", err)
 	}
@@ -311,7 +311,7 @@ func LateAdjustments(ctx context.Context, conn driver.Conn, db string, from, to 
 }
 
 func lateQuery(from, to time.Time) Query {
-	return Query{Name: "billing.late", Kind: KindSelect, Args: []any{utc(from), utc(to)}, SQL: `SELECT customer_id, target, hour, toString(sink), revision, metric, period_start, period_end,
+	return Query{Name: "billing.late", Kind: KindSelect, Args: []any{UTC(from), UTC(to)}, SQL: `SELECT customer_id, target, hour, toString(sink), revision, metric, period_start, period_end,
     old_value, new_value, amount, toString(reason), detected_at, run_id
 FROM {db}.billing_late_adjustments FINAL
 WHERE hour >= ? AND hour < ?
@@ -332,7 +332,7 @@ type Drift struct {
 
 // InsertDrift writes drift rows in one batch.
 func InsertDrift(ctx context.Context, conn driver.Conn, db string, d []Drift) error {
-	if err := insertDriftQuery(d).insert(ctx, conn, db); err != nil {
+	if err := insertDriftQuery(d).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("insert drift: %w", err)
 	}
 	return nil
@@ -341,7 +341,7 @@ func InsertDrift(ctx context.Context, conn driver.Conn, db string, d []Drift) er
 func insertDriftQuery(d []Drift) Query {
 	rows := make([][]any, len(d))
 	for i, x := range d {
-		rows[i] = []any{utc(x.CheckedAt), x.RunID, x.CustomerID, x.Target, x.Sink, utc(x.Bucket), x.Expected, x.Actual, x.Drift}
+		rows[i] = []any{UTC(x.CheckedAt), x.RunID, x.CustomerID, x.Target, x.Sink, UTC(x.Bucket), x.Expected, x.Actual, x.Drift}
 	}
 	return Query{Name: "billing.drift_insert", Kind: KindInsert, Rows: rows,
 		SQL: "INSERT INTO {db}.billing_drift (checked_at, run_id, customer_id, target, sink, bucket, expected, actual, drift)"}
@@ -349,7 +349,7 @@ func insertDriftQuery(d []Drift) Query {
 
 // DriftOfRun returns the drift rows one reconciliation stored, ordered by key.
 func DriftOfRun(ctx context.Context, conn driver.Conn, db string, runID string) ([]Drift, error) {
-	rows, err := driftQuery(runID).query(ctx, conn, db)
+	rows, err := driftQuery(runID).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("drift of run %s: %w", runID, err)
 	}

@@ -2,23 +2,39 @@ package schema
 
 import "time"
 
-// Catalog lists every SQL statement of the product except the migration files' own statements
+// The statement registry: every SQL statement of the product except the migration files' own
 // (see Migrations), each with sample arguments, in an order that runs on a migrated database:
-// inserts come before the reads of the same table. Tests print it to a golden file and run each
-// statement on ClickHouse 18.16 and on current ClickHouse. A new statement belongs here.
-func Catalog() []Query {
-	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	to := from.Add(24 * time.Hour)
-	collected := from.Add(26 * time.Hour)
-	const org = "org-sample"
-	projects := []string{"project-a", "project-b"}
+// inserts come before the reads of the same table. The registry in registry_test.go joins
+// schema's lists with each stage's; tests print it to a golden file and run every statement on
+// ClickHouse 18.16 and on current ClickHouse (chDB). A new statement belongs in its owner's list.
+
+// Sample values shared by the registry's statements, so reads find what the inserts wrote.
+var (
+	sampleFrom      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sampleTo        = sampleFrom.Add(24 * time.Hour)
+	sampleCollected = sampleFrom.Add(26 * time.Hour)
+)
+
+const sampleOrg = "org-sample"
+
+var sampleProjects = []string{"project-a", "project-b"}
+
+// MigrationStatements lists the statements migrate runs besides the migration files.
+func MigrationStatements() []Query {
+	collected := sampleCollected
 	return []Query{
 		createDatabaseQuery(),
 		createMigrationsTableQuery(),
 		recordMigrationQuery(Migration{Version: 9999, Name: "catalog_sample", Checksum: "0"}, collected),
 		appliedMigrationsQuery(),
 		columnExistsQuery("usage_facts", "value"),
+	}
+}
 
+// CollectorStatements lists the collector's statements.
+func CollectorStatements() []Query {
+	from, to, collected, org, projects := sampleFrom, sampleTo, sampleCollected, sampleOrg, sampleProjects
+	return []Query{
 		insertFactsQuery([]Fact{
 			{OrgID: org, ProjectID: "project-a", Metric: "compute_unit_seconds", Hour: from, Value: 3600,
 				PeriodID: "period-1", PeriodPlan: "launch", CollectedAt: collected, Version: 1},
@@ -44,7 +60,13 @@ func Catalog() []Query {
 
 		setWatermarkQuery(org, EndpointV2, GranularityHourly, to, collected),
 		watermarkQuery(org, EndpointV2, GranularityHourly),
+	}
+}
 
+// AccountsStatements lists the accounts stage's statements.
+func AccountsStatements() []Query {
+	from, to, collected, projects := sampleFrom, sampleTo, sampleCollected, sampleProjects
+	return []Query{
 		insertAccountChangesQuery([]AccountChange{
 			{ProjectID: "project-a", ValidFrom: from.Add(-24 * time.Hour), CustomerID: "cus_sample", Plan: "free", Source: AccountSourceStripe,
 				SubscriptionID: "sub_sample", Basis: "subscription_start", RecordedAt: collected, RunID: "run-sample", Version: 1},
@@ -58,7 +80,13 @@ func Catalog() []Query {
 		accountHistoryQuery(projects, false, to),
 		accountHistoryQuery(nil, true, to),
 		usageProjectsQuery(from, to),
+	}
+}
 
+// BillingStatements lists billing's statements.
+func BillingStatements() []Query {
+	from, to, collected, projects := sampleFrom, sampleTo, sampleCollected, sampleProjects
+	return []Query{
 		billingUsageQuery([]string{"compute_unit_seconds", "written_data_bytes"}, from, to),
 		billingTotalsQuery([]string{"compute_unit_seconds", "written_data_bytes"}, from, to),
 		billingUsageOfQuery([]string{"compute_unit_seconds"}, projects, from, to),
@@ -77,7 +105,13 @@ func Catalog() []Query {
 		insertDriftQuery([]Drift{{CheckedAt: collected, RunID: "run-sample", CustomerID: "cus_sample", Target: "neon_compute",
 			Sink: SinkMeter, Bucket: from, Expected: 2, Actual: 1, Drift: -1}}),
 		driftQuery("run-sample"),
+	}
+}
 
+// EnforcementStatements lists enforcement's statements.
+func EnforcementStatements() []Query {
+	from, to, collected := sampleFrom, sampleTo, sampleCollected
+	return []Query{
 		usageSinceQuery(from, to),
 		hourlyWatermarksQuery(),
 		writeEnforcementStatesQuery([]EnforcementState{{ProjectID: "project-a", PeriodStart: from, Plan: "free", Level: "over",
@@ -88,7 +122,12 @@ func Catalog() []Query {
 			Metric: "compute_unit_seconds", Usage: 7200, Limit: 3600, Level: "over", Action: "set_project", Reason: "suspend",
 			Mode: "enforce", Before: "q=0,0,0,0", After: "q=1,0,0,0", OperationIDs: []string{"op-1"}, Outcome: "applied"}}),
 		auditOfQuery("project-a", 20),
+	}
+}
 
+// RetentionStatements lists the retention job's statements.
+func RetentionStatements() []Query {
+	return []Query{
 		listPartitionsQuery(),
 		dropPartitionQuery("usage_coarse", 202001),
 		dropPartitionQuery("usage_facts", 202001),

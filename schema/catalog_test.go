@@ -36,7 +36,7 @@ func catalogText(t *testing.T) string {
 			fmt.Fprintf(&b, "\n-- migration %04d_%s statement %d\n%s;\n", m.Version, m.Name, i+1, s)
 		}
 	}
-	for _, q := range schema.Catalog() {
+	for _, q := range catalog() {
 		text, err := q.Text("neonmeter")
 		if err != nil {
 			t.Fatalf("render: %v", err)
@@ -88,7 +88,7 @@ var insertColumns = regexp.MustCompile(`^INSERT INTO \{db\}\.\w+ \(([a-z_, ]+)\)
 
 func TestCatalog_Shape(t *testing.T) {
 	seen := map[string]bool{}
-	for _, q := range schema.Catalog() {
+	for _, q := range catalog() {
 		if seen[q.Name+q.SQL] {
 			t.Errorf("%s listed twice", q.Name)
 		}
@@ -126,7 +126,7 @@ func TestCatalog_Shape(t *testing.T) {
 // ClickHouse 18.16 server.
 func TestCatalog_RunsOnServer(t *testing.T) {
 	conn, db := chtest.New(t)
-	for _, q := range schema.Catalog() {
+	for _, q := range catalog() {
 		if err := q.Run(t.Context(), conn, db); err != nil {
 			t.Errorf("%s: %v", q.Name, err)
 		}
@@ -145,7 +145,7 @@ func TestCatalog_RunsOnServer(t *testing.T) {
 // the golden file and the runs on both engines.
 func TestCatalog_Complete(t *testing.T) {
 	inCatalog := map[string]bool{}
-	for _, q := range schema.Catalog() {
+	for _, q := range catalog() {
 		inCatalog[q.Name] = true
 	}
 	files, err := filepath.Glob("*.go")

@@ -138,7 +138,7 @@ func literal(t *testing.T, v any) string {
 
 func catalogQuery(t *testing.T, name string) schema.Query {
 	t.Helper()
-	for _, q := range schema.Catalog() {
+	for _, q := range catalog() {
 		if q.Name == name {
 			return q
 		}
@@ -194,7 +194,7 @@ func TestChdb(t *testing.T) {
 
 	t.Run("catalog", func(t *testing.T) {
 		c := chdbSession{t: t, sess: sess}
-		for _, q := range schema.Catalog() {
+		for _, q := range catalog() {
 			c.runQuery(q, db)
 		}
 	})

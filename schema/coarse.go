@@ -50,8 +50,8 @@ type CoarseKey struct {
 // result.
 func StoredCoarseFacts(ctx context.Context, conn driver.Conn, db, orgID string, projectIDs []string, from, to time.Time) (map[CoarseKey]StoredFact, error) {
 	out := map[CoarseKey]StoredFact{}
-	for start := 0; start < len(projectIDs); start += maxInList {
-		chunk := projectIDs[start:min(start+maxInList, len(projectIDs))]
+	for start := 0; start < len(projectIDs); start += MaxInList {
+		chunk := projectIDs[start:min(start+MaxInList, len(projectIDs))]
 		if err := readStoredCoarse(ctx, conn, db, storedCoarseQuery(orgID, chunk, from, to), out); err != nil {
 			return nil, fmt.Errorf("stored coarse facts org %s: %w", orgID, err)
 		}
@@ -60,7 +60,7 @@ func StoredCoarseFacts(ctx context.Context, conn driver.Conn, db, orgID string, 
 }
 
 func readStoredCoarse(ctx context.Context, conn driver.Conn, db string, q Query, out map[CoarseKey]StoredFact) error {
-	rows, err := q.query(ctx, conn, db)
+	rows, err := q.Select(ctx, conn, db)
 	if err != nil {
 		return err
 	}
@@ -84,10 +84,10 @@ func storedCoarseQuery(orgID string, projectIDs []string, from, to time.Time) Qu
 	for _, p := range projectIDs {
 		args = append(args, p)
 	}
-	args = append(args, utc(from), utc(to))
+	args = append(args, UTC(from), UTC(to))
 	return Query{Name: "coarse.stored", Kind: KindSelect, Args: args, SQL: `SELECT project_id, metric, granularity, bucket_start, value, version
 FROM {db}.usage_coarse FINAL
-WHERE org_id = ? AND project_id IN (` + inList(len(projectIDs)) + `) AND bucket_start >= ? AND bucket_start < ?`}
+WHERE org_id = ? AND project_id IN (` + InList(len(projectIDs)) + `) AND bucket_start >= ? AND bucket_start < ?`}
 }
 
 // InsertCoarseFacts writes coarse facts to usage_coarse in one batch; as with hourly facts a
@@ -98,7 +98,7 @@ func InsertCoarseFacts(ctx context.Context, conn driver.Conn, db string, facts [
 			return fmt.Errorf("insert coarse facts: %w", err)
 		}
 	}
-	if err := insertCoarseQuery(facts).insert(ctx, conn, db); err != nil {
+	if err := insertCoarseQuery(facts).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("insert coarse facts: %w", err)
 	}
 	return nil
@@ -120,8 +120,8 @@ func checkCoarse(f CoarseFact) error {
 func insertCoarseQuery(facts []CoarseFact) Query {
 	rows := make([][]any, len(facts))
 	for i, f := range facts {
-		rows[i] = []any{f.OrgID, f.ProjectID, f.Metric, f.Granularity, utc(f.BucketStart), utc(f.BucketEnd),
-			f.Value, f.PeriodID, f.PeriodPlan, utc(f.CollectedAt), f.Version}
+		rows[i] = []any{f.OrgID, f.ProjectID, f.Metric, f.Granularity, UTC(f.BucketStart), UTC(f.BucketEnd),
+			f.Value, f.PeriodID, f.PeriodPlan, UTC(f.CollectedAt), f.Version}
 	}
 	return Query{Name: "coarse.insert", Kind: KindInsert, Rows: rows,
 		SQL: "INSERT INTO {db}.usage_coarse (org_id, project_id, metric, granularity, bucket_start, bucket_end, value, period_id, period_plan, collected_at, version)"}

@@ -19,7 +19,7 @@ type PeriodUsage struct {
 // fleet. It reads usage_facts FINAL with the filter on the key column hour, which every version
 // of a fact shares, so the result equals usage_hourly's; 18.16 does not push WHERE into views.
 func UsageSince(ctx context.Context, conn driver.Conn, db string, from, to time.Time, fn func(PeriodUsage)) error {
-	rows, err := usageSinceQuery(from, to).query(ctx, conn, db)
+	rows, err := usageSinceQuery(from, to).Select(ctx, conn, db)
 	if err != nil {
 		return fmt.Errorf("usage since %s: %w", from.UTC().Format(time.RFC3339), err)
 	}
@@ -38,7 +38,7 @@ func UsageSince(ctx context.Context, conn driver.Conn, db string, from, to time.
 }
 
 func usageSinceQuery(from, to time.Time) Query {
-	return Query{Name: "enforcement.usage", Kind: KindSelect, Args: []any{utc(from), utc(to)}, SQL: `SELECT project_id, any(org_id), metric, sum(value), max(value)
+	return Query{Name: "enforcement.usage", Kind: KindSelect, Args: []any{UTC(from), UTC(to)}, SQL: `SELECT project_id, any(org_id), metric, sum(value), max(value)
 FROM {db}.usage_facts FINAL
 WHERE hour >= ? AND hour < ?
 GROUP BY project_id, metric`}
@@ -52,7 +52,7 @@ type HourlyWatermark struct {
 
 // HourlyWatermarks returns the hourly watermark of every (org, endpoint).
 func HourlyWatermarks(ctx context.Context, conn driver.Conn, db string) ([]HourlyWatermark, error) {
-	rows, err := hourlyWatermarksQuery().query(ctx, conn, db)
+	rows, err := hourlyWatermarksQuery().Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("hourly watermarks: %w", err)
 	}
@@ -106,7 +106,7 @@ type EnforcementState struct {
 
 // EnforcementStates returns every project's state.
 func EnforcementStates(ctx context.Context, conn driver.Conn, db string) (map[string]EnforcementState, error) {
-	rows, err := enforcementStatesQuery().query(ctx, conn, db)
+	rows, err := enforcementStatesQuery().Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("enforcement states: %w", err)
 	}
@@ -120,8 +120,8 @@ func EnforcementStates(ctx context.Context, conn driver.Conn, db string) (map[st
 			return nil, fmt.Errorf("enforcement states: scan: %w", err)
 		}
 		s.EndpointsPending = pending != 0
-		s.PeriodStart, s.OverSince, s.ReleasedPeriod = fromDB(s.PeriodStart), fromDB(s.OverSince), fromDB(s.ReleasedPeriod)
-		s.ObservedAt, s.UpdatedAt = fromDB(s.ObservedAt), fromDB(s.UpdatedAt)
+		s.PeriodStart, s.OverSince, s.ReleasedPeriod = FromDB(s.PeriodStart), FromDB(s.OverSince), FromDB(s.ReleasedPeriod)
+		s.ObservedAt, s.UpdatedAt = FromDB(s.ObservedAt), FromDB(s.UpdatedAt)
 		out[s.ProjectID] = s
 	}
 	if err := rows.Err(); err != nil {
@@ -143,7 +143,7 @@ func WriteEnforcementStates(ctx context.Context, conn driver.Conn, db string, st
 			return fmt.Errorf("write enforcement states: project %q: need a project and a version", s.ProjectID)
 		}
 	}
-	if err := writeEnforcementStatesQuery(states).insert(ctx, conn, db); err != nil {
+	if err := writeEnforcementStatesQuery(states).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("write enforcement states: %w", err)
 	}
 	return nil
@@ -156,8 +156,8 @@ func writeEnforcementStatesQuery(states []EnforcementState) Query {
 		if s.EndpointsPending {
 			pending = 1
 		}
-		rows[i] = []any{s.ProjectID, utc(s.PeriodStart), s.Plan, s.Level, utc(s.OverSince), utc(s.ReleasedPeriod), s.Applied,
-			pending, utc(s.ObservedAt), utc(s.UpdatedAt), s.Version}
+		rows[i] = []any{s.ProjectID, UTC(s.PeriodStart), s.Plan, s.Level, UTC(s.OverSince), UTC(s.ReleasedPeriod), s.Applied,
+			pending, UTC(s.ObservedAt), UTC(s.UpdatedAt), s.Version}
 	}
 	return Query{Name: "enforcement.write_states", Kind: KindInsert, Rows: rows,
 		SQL: "INSERT INTO {db}.enforcement_state (project_id, period_start, plan, level, over_since, released_period, applied, endpoints_pending, observed_at, updated_at, version)"}
@@ -185,7 +185,7 @@ type AuditRecord struct {
 
 // InsertAudit appends records in one batch; none writes nothing.
 func InsertAudit(ctx context.Context, conn driver.Conn, db string, recs []AuditRecord) error {
-	if err := insertAuditQuery(recs).insert(ctx, conn, db); err != nil {
+	if err := insertAuditQuery(recs).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("insert enforcement audit: %w", err)
 	}
 	return nil
@@ -198,7 +198,7 @@ func insertAuditQuery(recs []AuditRecord) Query {
 		if ops == nil {
 			ops = []string{}
 		}
-		rows[i] = []any{utc(r.At), r.CycleID, r.ProjectID, r.Plan, r.Metric, r.Usage, r.Limit, r.Level, r.Action, r.Reason,
+		rows[i] = []any{UTC(r.At), r.CycleID, r.ProjectID, r.Plan, r.Metric, r.Usage, r.Limit, r.Level, r.Action, r.Reason,
 			r.Mode, r.Before, r.After, ops, r.Outcome, r.Error}
 	}
 	return Query{Name: "enforcement.audit_insert", Kind: KindInsert, Rows: rows,
@@ -207,7 +207,7 @@ func insertAuditQuery(recs []AuditRecord) Query {
 
 // AuditOf returns a project's audit records, newest first, at most limit of them.
 func AuditOf(ctx context.Context, conn driver.Conn, db, projectID string, limit int) ([]AuditRecord, error) {
-	rows, err := auditOfQuery(projectID, limit).query(ctx, conn, db)
+	rows, err := auditOfQuery(projectID, limit).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("audit of project %s: %w", projectID, err)
 	}

@@ -33,10 +33,6 @@ type StoredFact struct {
 	Version uint64
 }
 
-// maxInList caps the project ids of one IN list so statements stay far below ClickHouse's
-// max_query_size (256 KiB) whatever the caller passes; longer lists are read in chunks.
-const maxInList = 1000
-
 // StoredValue is one stored hourly fact in compact form: its project and metric are positions
 // in the lists the caller passed, its hour is Unix seconds. Reading numbers instead of strings
 // keeps the collector's per-page read cheap.
@@ -58,8 +54,8 @@ func ScanStoredFacts(ctx context.Context, conn driver.Conn, db, orgID string, pr
 	if len(metrics) == 0 {
 		return nil
 	}
-	for start := 0; start < len(projectIDs); start += maxInList {
-		chunk := projectIDs[start:min(start+maxInList, len(projectIDs))]
+	for start := 0; start < len(projectIDs); start += MaxInList {
+		chunk := projectIDs[start:min(start+MaxInList, len(projectIDs))]
 		if err := scanStored(ctx, conn, db, scanStoredQuery(orgID, chunk, metrics, from, to), start, fn); err != nil {
 			return fmt.Errorf("stored facts org %s: %w", orgID, err)
 		}
@@ -68,7 +64,7 @@ func ScanStoredFacts(ctx context.Context, conn driver.Conn, db, orgID string, pr
 }
 
 func scanStored(ctx context.Context, conn driver.Conn, db string, q Query, offset int, fn func(StoredValue)) error {
-	rows, err := q.query(ctx, conn, db)
+	rows, err := q.Select(ctx, conn, db)
 	if err != nil {
 		return err
 	}
@@ -103,12 +99,12 @@ func scanStoredQuery(orgID string, projectIDs, metrics []string, from, to time.T
 	for _, m := range metrics {
 		args = append(args, m)
 	}
-	args = append(args, utc(from), utc(to))
+	args = append(args, UTC(from), UTC(to))
 	return Query{Name: "facts.scan_stored", Kind: KindSelect, Args: args,
-		SQL: `SELECT indexOf([` + inList(len(projectIDs)) + `], project_id) AS p, indexOf([` + inList(len(metrics)) + `], metric) AS m,
+		SQL: `SELECT indexOf([` + InList(len(projectIDs)) + `], project_id) AS p, indexOf([` + InList(len(metrics)) + `], metric) AS m,
   toUInt32(hour) AS h, value, version
 FROM {db}.usage_facts
-WHERE org_id = ? AND project_id IN (` + inList(len(projectIDs)) + `) AND metric IN (` + inList(len(metrics)) + `) AND hour >= ? AND hour < ?`}
+WHERE org_id = ? AND project_id IN (` + InList(len(projectIDs)) + `) AND metric IN (` + InList(len(metrics)) + `) AND hour >= ? AND hour < ?`}
 }
 
 // InsertFacts writes facts to usage_facts in one batch. A fact whose key is already stored
@@ -132,11 +128,11 @@ func InsertFacts(ctx context.Context, conn driver.Conn, db string, facts []Fact)
 			return fmt.Errorf("insert facts: %w", err)
 		}
 		orgs[i], projects[i], metrics[i] = f.OrgID, f.ProjectID, f.Metric
-		hours[i], values[i], periods[i], plans[i] = utc(f.Hour), f.Value, f.PeriodID, f.PeriodPlan
-		collected[i], versions[i] = utc(f.CollectedAt), f.Version
+		hours[i], values[i], periods[i], plans[i] = UTC(f.Hour), f.Value, f.PeriodID, f.PeriodPlan
+		collected[i], versions[i] = UTC(f.CollectedAt), f.Version
 	}
 	q := insertFactsQuery(nil)
-	if err := q.insertColumns(ctx, conn, db, orgs, projects, metrics, hours, values, periods, plans, collected, versions); err != nil {
+	if err := q.InsertColumns(ctx, conn, db, orgs, projects, metrics, hours, values, periods, plans, collected, versions); err != nil {
 		return fmt.Errorf("insert facts: %w", err)
 	}
 	return nil
@@ -155,7 +151,7 @@ func checkFact(f Fact) error {
 func insertFactsQuery(facts []Fact) Query {
 	rows := make([][]any, len(facts))
 	for i, f := range facts {
-		rows[i] = []any{f.OrgID, f.ProjectID, f.Metric, utc(f.Hour), f.Value, f.PeriodID, f.PeriodPlan, utc(f.CollectedAt), f.Version}
+		rows[i] = []any{f.OrgID, f.ProjectID, f.Metric, UTC(f.Hour), f.Value, f.PeriodID, f.PeriodPlan, UTC(f.CollectedAt), f.Version}
 	}
 	return Query{Name: "facts.insert", Kind: KindInsert, Rows: rows,
 		SQL: "INSERT INTO {db}.usage_facts (org_id, project_id, metric, hour, value, period_id, period_plan, collected_at, version)"}
@@ -164,7 +160,7 @@ func insertFactsQuery(facts []Fact) Query {
 // UsageTotals returns sum(value) per (project, metric) of the organization's hourly facts in
 // [from, to), read through the usage_hourly view, the contract billing and finance read.
 func UsageTotals(ctx context.Context, conn driver.Conn, db, orgID string, from, to time.Time) (map[[2]string]uint64, error) {
-	rows, err := usageTotalsQuery(orgID, from, to).query(ctx, conn, db)
+	rows, err := usageTotalsQuery(orgID, from, to).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("usage totals org %s: %w", orgID, err)
 	}
@@ -187,7 +183,7 @@ func UsageTotals(ctx context.Context, conn driver.Conn, db, orgID string, from, 
 }
 
 func usageTotalsQuery(orgID string, from, to time.Time) Query {
-	return Query{Name: "usage.totals", Kind: KindSelect, Args: []any{orgID, utc(from), utc(to)}, SQL: `SELECT project_id, metric, sum(value) AS total
+	return Query{Name: "usage.totals", Kind: KindSelect, Args: []any{orgID, UTC(from), UTC(to)}, SQL: `SELECT project_id, metric, sum(value) AS total
 FROM {db}.usage_hourly
 WHERE org_id = ? AND hour >= ? AND hour < ?
 GROUP BY project_id, metric

@@ -201,7 +201,7 @@ func migrate(ctx context.Context, conn driver.Conn, db string, migs []Migration,
 		if err := applyMigration(ctx, conn, db, m, log); err != nil {
 			return applied, fmt.Errorf("migrate %s: %w", db, err)
 		}
-		if err := recordMigrationQuery(m, time.Now()).insert(ctx, conn, db); err != nil {
+		if err := recordMigrationQuery(m, time.Now()).Insert(ctx, conn, db); err != nil {
 			return applied, fmt.Errorf("migrate %s: record %04d_%s: %w", db, m.Version, m.Name, err)
 		}
 		applied++
@@ -244,7 +244,7 @@ const (
 )
 
 func execIdempotent(ctx context.Context, conn driver.Conn, db string, q Query, log *slog.Logger) error {
-	err := q.exec(ctx, conn, db)
+	err := q.Exec(ctx, conn, db)
 	var ex *clickhouse.Exception
 	if err != nil && errors.As(err, &ex) && alreadyExists(ex) {
 		log.Debug("already exists", "statement", q.Name, "code", ex.Code)
@@ -264,7 +264,7 @@ func alreadyExists(ex *clickhouse.Exception) bool {
 }
 
 func appliedMigrations(ctx context.Context, conn driver.Conn, db string) (map[int]appliedMigration, error) {
-	rows, err := appliedMigrationsQuery().query(ctx, conn, db)
+	rows, err := appliedMigrationsQuery().Select(ctx, conn, db)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +284,7 @@ func appliedMigrations(ctx context.Context, conn driver.Conn, db string) (map[in
 }
 
 func columnExists(ctx context.Context, conn driver.Conn, db, table, column string) (bool, error) {
-	rows, err := columnExistsQuery(table, column).query(ctx, conn, db)
+	rows, err := columnExistsQuery(table, column).Select(ctx, conn, db)
 	if err != nil {
 		return false, err
 	}
@@ -326,7 +326,7 @@ func appliedMigrationsQuery() Query {
 func recordMigrationQuery(m Migration, now time.Time) Query {
 	return Query{Name: "migrate.record", Kind: KindInsert,
 		SQL:  "INSERT INTO {db}.schema_migrations (version, name, checksum, applied_at)",
-		Rows: [][]any{{uint32(m.Version), m.Name, m.Checksum, utc(now)}}}
+		Rows: [][]any{{uint32(m.Version), m.Name, m.Checksum, UTC(now)}}}
 }
 
 // The database is rendered into the string literal rather than bound so the statement stays

@@ -58,12 +58,12 @@ func (q Query) Text(db string) (string, error) {
 	return s, nil
 }
 
-// Run runs the statement in database db and reads and discards any rows it returns. The
-// product's functions use the typed helpers; Run is for checks that every statement runs.
+// Run runs the statement in database db and reads and discards any rows it returns. Stores use
+// Select, Exec and Insert; Run is for the registry's checks that every statement runs.
 func (q Query) Run(ctx context.Context, conn driver.Conn, db string) error {
 	switch q.Kind {
 	case KindSelect:
-		rows, err := q.query(ctx, conn, db)
+		rows, err := q.Select(ctx, conn, db)
 		if err != nil {
 			return err
 		}
@@ -75,14 +75,15 @@ func (q Query) Run(ctx context.Context, conn driver.Conn, db string) error {
 		}
 		return nil
 	case KindExec:
-		return q.exec(ctx, conn, db)
+		return q.Exec(ctx, conn, db)
 	case KindInsert:
-		return q.insert(ctx, conn, db)
+		return q.Insert(ctx, conn, db)
 	}
 	return fmt.Errorf("%s: unknown kind %v", q.Name, q.Kind)
 }
 
-func (q Query) query(ctx context.Context, conn driver.Conn, db string) (driver.Rows, error) {
+// Select runs a KindSelect statement; the caller closes the rows.
+func (q Query) Select(ctx context.Context, conn driver.Conn, db string) (driver.Rows, error) {
 	text, err := q.Text(db)
 	if err != nil {
 		return nil, err
@@ -94,7 +95,8 @@ func (q Query) query(ctx context.Context, conn driver.Conn, db string) (driver.R
 	return rows, nil
 }
 
-func (q Query) exec(ctx context.Context, conn driver.Conn, db string) error {
+// Exec runs a KindExec statement.
+func (q Query) Exec(ctx context.Context, conn driver.Conn, db string) error {
 	text, err := q.Text(db)
 	if err != nil {
 		return err
@@ -105,8 +107,8 @@ func (q Query) exec(ctx context.Context, conn driver.Conn, db string) error {
 	return nil
 }
 
-// insert sends Rows as one batch. An empty batch sends nothing.
-func (q Query) insert(ctx context.Context, conn driver.Conn, db string) error {
+// Insert sends Rows as one batch. An empty batch sends nothing.
+func (q Query) Insert(ctx context.Context, conn driver.Conn, db string) error {
 	if len(q.Rows) == 0 {
 		return nil
 	}
@@ -130,8 +132,8 @@ func (q Query) insert(ctx context.Context, conn driver.Conn, db string) error {
 	return nil
 }
 
-// insertColumns sends one batch given as whole columns, in the column order SQL names.
-func (q Query) insertColumns(ctx context.Context, conn driver.Conn, db string, columns ...any) error {
+// InsertColumns sends one batch given as whole columns, in the column order SQL names.
+func (q Query) InsertColumns(ctx context.Context, conn driver.Conn, db string, columns ...any) error {
 	text, err := q.Text(db)
 	if err != nil {
 		return err
@@ -152,25 +154,25 @@ func (q Query) insertColumns(ctx context.Context, conn driver.Conn, db string, c
 	return nil
 }
 
-// utc returns t in UTC truncated to whole seconds, what a DateTime('UTC') column holds. The
+// UTC returns t in UTC truncated to whole seconds, what a DateTime('UTC') column holds. The
 // zero time becomes the Unix epoch, DateTime's zero, since DateTime cannot hold year 1.
-func utc(t time.Time) time.Time {
+func UTC(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Unix(0, 0).UTC()
 	}
 	return t.UTC().Truncate(time.Second)
 }
 
-// fromDB turns a DateTime read back into Go: the epoch becomes the zero time again.
-func fromDB(t time.Time) time.Time {
+// FromDB turns a DateTime read back into Go: the epoch becomes the zero time again.
+func FromDB(t time.Time) time.Time {
 	if t.Unix() == 0 {
 		return time.Time{}
 	}
 	return t.UTC()
 }
 
-// inList returns "?, ?, …" with n placeholders, for IN lists whose length varies.
-func inList(n int) string {
+// InList returns "?, ?, …" with n placeholders, for IN lists whose length varies.
+func InList(n int) string {
 	b := make([]byte, 0, 3*n)
 	for i := range n {
 		if i > 0 {
@@ -179,4 +181,22 @@ func inList(n int) string {
 		b = append(b, '?')
 	}
 	return string(b)
+}
+
+// MaxInList caps the project ids of one IN list so statements stay far below ClickHouse's
+// max_query_size (256 KiB) whatever the caller passes; longer lists are read in chunks.
+const MaxInList = 1000
+
+// Chunks calls fn with slices of at most MaxInList project ids; nil ids call it once with
+// nil (meaning every project), an empty non-nil list not at all.
+func Chunks(ids []string, fn func([]string) error) error {
+	if ids == nil {
+		return fn(nil)
+	}
+	for start := 0; start < len(ids); start += MaxInList {
+		if err := fn(ids[start:min(start+MaxInList, len(ids))]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

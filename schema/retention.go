@@ -35,7 +35,7 @@ func DropExpiredPartitions(ctx context.Context, conn driver.Conn, db string, kee
 		if monthIndex(yyyymm/100, yyyymm%100) >= cutoff {
 			continue
 		}
-		if err := dropPartitionQuery(p.table, yyyymm).exec(ctx, conn, db); err != nil {
+		if err := dropPartitionQuery(p.table, yyyymm).Exec(ctx, conn, db); err != nil {
 			return dropped, fmt.Errorf("drop expired partitions: %s %s: %w", p.table, p.partition, err)
 		}
 		dropped = append(dropped, p.table+"/"+p.partition)
@@ -48,7 +48,7 @@ func monthIndex(year, month int) int { return year*12 + month - 1 }
 type tablePartition struct{ table, partition string }
 
 func listPartitions(ctx context.Context, conn driver.Conn, db string) ([]tablePartition, error) {
-	rows, err := listPartitionsQuery().query(ctx, conn, db)
+	rows, err := listPartitionsQuery().Select(ctx, conn, db)
 	if err != nil {
 		return nil, err
 	}

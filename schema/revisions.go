@@ -32,7 +32,7 @@ func InsertRevisions(ctx context.Context, conn driver.Conn, db string, revs []Re
 			return fmt.Errorf("insert revisions: revision %s/%s/%s %s: empty key field", r.OrgID, r.ProjectID, r.Metric, r.Hour.UTC().Format(time.RFC3339))
 		}
 	}
-	if err := insertRevisionsQuery(revs).insert(ctx, conn, db); err != nil {
+	if err := insertRevisionsQuery(revs).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("insert revisions: %w", err)
 	}
 	return nil
@@ -41,8 +41,8 @@ func InsertRevisions(ctx context.Context, conn driver.Conn, db string, revs []Re
 func insertRevisionsQuery(revs []Revision) Query {
 	rows := make([][]any, len(revs))
 	for i, r := range revs {
-		rows[i] = []any{r.OrgID, r.ProjectID, r.Metric, utc(r.Hour), r.OldValue, r.NewValue,
-			r.OldVersion, r.NewVersion, utc(r.DetectedAt), r.RunID}
+		rows[i] = []any{r.OrgID, r.ProjectID, r.Metric, UTC(r.Hour), r.OldValue, r.NewValue,
+			r.OldVersion, r.NewVersion, UTC(r.DetectedAt), r.RunID}
 	}
 	return Query{Name: "revisions.insert", Kind: KindInsert, Rows: rows,
 		SQL: "INSERT INTO {db}.usage_revisions (org_id, project_id, metric, hour, old_value, new_value, old_version, new_version, detected_at, run_id)"}
@@ -51,7 +51,7 @@ func insertRevisionsQuery(revs []Revision) Query {
 // Revisions returns the organization's logged revisions of hours in [from, to), deduplicated,
 // ordered by project, metric, hour and old version.
 func Revisions(ctx context.Context, conn driver.Conn, db, orgID string, from, to time.Time) ([]Revision, error) {
-	rows, err := revisionsQuery(orgID, from, to).query(ctx, conn, db)
+	rows, err := revisionsQuery(orgID, from, to).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("revisions org %s: %w", orgID, err)
 	}
@@ -73,7 +73,7 @@ func Revisions(ctx context.Context, conn driver.Conn, db, orgID string, from, to
 }
 
 func revisionsQuery(orgID string, from, to time.Time) Query {
-	return Query{Name: "revisions.list", Kind: KindSelect, Args: []any{orgID, utc(from), utc(to)}, SQL: `SELECT org_id, project_id, metric, hour, old_value, new_value, old_version, new_version, detected_at, run_id
+	return Query{Name: "revisions.list", Kind: KindSelect, Args: []any{orgID, UTC(from), UTC(to)}, SQL: `SELECT org_id, project_id, metric, hour, old_value, new_value, old_version, new_version, detected_at, run_id
 FROM {db}.usage_revisions FINAL
 WHERE org_id = ? AND hour >= ? AND hour < ?
 ORDER BY project_id, metric, hour, old_version`}

@@ -65,7 +65,7 @@ func WriteRun(ctx context.Context, conn driver.Conn, db string, r Run) error {
 	if err := checkRun(r); err != nil {
 		return fmt.Errorf("write run %s: %w", r.RunID, err)
 	}
-	if err := writeRunQuery(r).insert(ctx, conn, db); err != nil {
+	if err := writeRunQuery(r).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("write run %s: %w", r.RunID, err)
 	}
 	return nil
@@ -97,13 +97,13 @@ func checkRun(r Run) error {
 func writeRunQuery(r Run) Query {
 	return Query{Name: "runs.write", Kind: KindInsert,
 		SQL: "INSERT INTO {db}.collection_runs (run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at, pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error)",
-		Rows: [][]any{{r.RunID, r.OrgID, r.Endpoint, r.Granularity, utc(r.WindowFrom), utc(r.WindowTo), utc(r.StartedAt), utc(r.FinishedAt),
+		Rows: [][]any{{r.RunID, r.OrgID, r.Endpoint, r.Granularity, UTC(r.WindowFrom), UTC(r.WindowTo), UTC(r.StartedAt), UTC(r.FinishedAt),
 			r.Pages, r.Projects, r.ValuesFetched, r.RowsWritten, r.Revisions, r.Retries, r.Errors, r.DurationSeconds, r.Outcome, r.Error}}}
 }
 
 // Runs returns the latest row of every run started at or after since, oldest first.
 func Runs(ctx context.Context, conn driver.Conn, db string, since time.Time) ([]Run, error) {
-	rows, err := runsQuery(since).query(ctx, conn, db)
+	rows, err := runsQuery(since).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("runs: %w", err)
 	}
@@ -116,8 +116,8 @@ func Runs(ctx context.Context, conn driver.Conn, db string, since time.Time) ([]
 			&r.Outcome, &r.Error); err != nil {
 			return nil, fmt.Errorf("runs: scan: %w", err)
 		}
-		r.WindowFrom, r.WindowTo = fromDB(r.WindowFrom), fromDB(r.WindowTo)
-		r.StartedAt, r.FinishedAt = fromDB(r.StartedAt), fromDB(r.FinishedAt)
+		r.WindowFrom, r.WindowTo = FromDB(r.WindowFrom), FromDB(r.WindowTo)
+		r.StartedAt, r.FinishedAt = FromDB(r.StartedAt), FromDB(r.FinishedAt)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -129,7 +129,7 @@ func Runs(ctx context.Context, conn driver.Conn, db string, since time.Time) ([]
 // The filter on started_at (not a key column) sits outside the FINAL subquery so it can never
 // pick an older row of a run; the table holds a few rows per org and hour.
 func runsQuery(since time.Time) Query {
-	return Query{Name: "runs.list", Kind: KindSelect, Args: []any{utc(since)}, SQL: `SELECT run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at,
+	return Query{Name: "runs.list", Kind: KindSelect, Args: []any{UTC(since)}, SQL: `SELECT run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at,
     pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error
 FROM
 (

@@ -19,7 +19,7 @@ type MetricTotal struct {
 
 // MetricTotals sums an organization's usage per metric over [from, to) through usage_hourly.
 func MetricTotals(ctx context.Context, conn driver.Conn, db, orgID string, from, to time.Time) ([]MetricTotal, error) {
-	rows, err := MetricTotalsQuery(orgID, from, to).query(ctx, conn, db)
+	rows, err := MetricTotalsQuery(orgID, from, to).Select(ctx, conn, db)
 	if err != nil {
 		return nil, fmt.Errorf("metric totals org %s: %w", orgID, err)
 	}
@@ -37,7 +37,7 @@ func MetricTotals(ctx context.Context, conn driver.Conn, db, orgID string, from,
 
 // MetricTotalsQuery is the statement of MetricTotals, exported so the demo can show it.
 func MetricTotalsQuery(orgID string, from, to time.Time) Query {
-	return Query{Name: "usage.metric_totals", Kind: KindSelect, Args: []any{orgID, utc(from), utc(to)}, SQL: `SELECT metric, count() AS hours, sum(value) AS total
+	return Query{Name: "usage.metric_totals", Kind: KindSelect, Args: []any{orgID, UTC(from), UTC(to)}, SQL: `SELECT metric, count() AS hours, sum(value) AS total
 FROM {db}.usage_hourly
 WHERE org_id = ? AND hour >= ? AND hour < ?
 GROUP BY metric

@@ -11,7 +11,7 @@ import (
 // Watermark returns how far the (org, endpoint, granularity) is known complete, and false if
 // nothing was recorded yet.
 func Watermark(ctx context.Context, conn driver.Conn, db, orgID, endpoint, granularity string) (time.Time, bool, error) {
-	rows, err := watermarkQuery(orgID, endpoint, granularity).query(ctx, conn, db)
+	rows, err := watermarkQuery(orgID, endpoint, granularity).Select(ctx, conn, db)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("watermark org %s %s %s: %w", orgID, endpoint, granularity, err)
 	}
@@ -48,7 +48,7 @@ func SetWatermark(ctx context.Context, conn driver.Conn, db, orgID, endpoint, gr
 	if err := checkSource(endpoint, granularity); err != nil || orgID == "" || coveredUntil.Unix() <= 0 {
 		return fmt.Errorf("set watermark org %q %s %s: need an org, a known endpoint and granularity and a time after 1970", orgID, endpoint, granularity)
 	}
-	if err := setWatermarkQuery(orgID, endpoint, granularity, coveredUntil, now).insert(ctx, conn, db); err != nil {
+	if err := setWatermarkQuery(orgID, endpoint, granularity, coveredUntil, now).Insert(ctx, conn, db); err != nil {
 		return fmt.Errorf("set watermark org %s %s %s: %w", orgID, endpoint, granularity, err)
 	}
 	return nil
@@ -57,5 +57,5 @@ func SetWatermark(ctx context.Context, conn driver.Conn, db, orgID, endpoint, gr
 func setWatermarkQuery(orgID, endpoint, granularity string, coveredUntil, now time.Time) Query {
 	return Query{Name: "watermarks.set", Kind: KindInsert,
 		SQL:  "INSERT INTO {db}.collection_watermarks (org_id, endpoint, granularity, covered_until, updated_at)",
-		Rows: [][]any{{orgID, endpoint, granularity, utc(coveredUntil), utc(now)}}}
+		Rows: [][]any{{orgID, endpoint, granularity, UTC(coveredUntil), UTC(now)}}}
 }

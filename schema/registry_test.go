@@ -1,0 +1,22 @@
+package schema_test
+
+import (
+	"slices"
+
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// catalog is the statement registry: schema's own statements and every stage's, in an order
+// that runs on a migrated database (a stage's reads of usage_hourly come after the collector's
+// inserts). The golden file, the 18.16 run and the chDB run all read it; a stage's new
+// statement reaches them through its store's Statements.
+func catalog() []schema.Query {
+	return slices.Concat(
+		schema.MigrationStatements(),
+		schema.CollectorStatements(),
+		schema.AccountsStatements(),
+		schema.BillingStatements(),
+		schema.EnforcementStatements(),
+		schema.RetentionStatements(),
+	)
+}
