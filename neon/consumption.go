@@ -131,9 +131,10 @@ func (c *Client) ConsumptionLegacy(ctx context.Context, q ConsumptionQuery) iter
 	return c.consumptionPages(ctx, q, true)
 }
 
-// validID reports whether s matches Neon's id pattern ^[a-z0-9-]{1,60}$ (orgs, projects,
-// endpoints, branches).
-func validID(s string) bool {
+// ValidID reports whether s matches Neon's id pattern ^[a-z0-9-]{1,60}$ (orgs, projects,
+// endpoints, branches). It is the one id check: every stage that takes an id from a file, a flag
+// or Stripe metadata uses it.
+func ValidID(s string) bool {
 	if len(s) < 1 || len(s) > 60 {
 		return false
 	}
@@ -181,7 +182,7 @@ func (q ConsumptionQuery) prepare(legacy bool) (*decodeOpts, url.Values, error) 
 	switch {
 	case !legacy && q.OrgID == "":
 		return nil, nil, errors.New("consumption query: OrgID is required")
-	case q.OrgID != "" && !validID(q.OrgID):
+	case q.OrgID != "" && !ValidID(q.OrgID):
 		return nil, nil, fmt.Errorf("consumption query: OrgID %q does not match ^[a-z0-9-]{1,60}$", q.OrgID)
 	}
 	switch q.Granularity {
@@ -229,7 +230,7 @@ func (q ConsumptionQuery) prepare(legacy bool) (*decodeOpts, url.Values, error) 
 		return nil, nil, fmt.Errorf("consumption query: %d ProjectIDs, at most 100", len(q.ProjectIDs))
 	}
 	for _, id := range q.ProjectIDs {
-		if !validID(id) {
+		if !ValidID(id) {
 			return nil, nil, fmt.Errorf("consumption query: ProjectIDs: %q does not match ^[a-z0-9-]{1,60}$", id)
 		}
 	}

@@ -149,7 +149,7 @@ func (d *decoder) project() (ProjectConsumption, error) {
 				var id []byte
 				if id, err = d.s.str(); err == nil {
 					pc.ProjectID = string(id)
-					if !validID(pc.ProjectID) {
+					if !ValidID(pc.ProjectID) {
 						d.violation("", "project_id %q does not match ^[a-z0-9-]{1,60}$", clip(id))
 					}
 				}

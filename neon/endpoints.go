@@ -56,7 +56,7 @@ type wireEndpoint struct {
 }
 
 func (w *wireEndpoint) endpoint() (Endpoint, error) {
-	if !validID(w.ID) {
+	if !ValidID(w.ID) {
 		return Endpoint{}, &DecodeError{Project: w.ProjectID, Reason: fmt.Sprintf("endpoint id %q missing or not matching ^[a-z0-9-]{1,60}$", clip([]byte(w.ID)))}
 	}
 	return Endpoint(*w), nil
@@ -64,7 +64,7 @@ func (w *wireEndpoint) endpoint() (Endpoint, error) {
 
 // ListEndpoints lists every compute of a project (the route is not paginated).
 func (c *Client) ListEndpoints(ctx context.Context, projectID string) ([]Endpoint, error) {
-	if !validID(projectID) {
+	if !ValidID(projectID) {
 		return nil, fmt.Errorf("list endpoints: project id %q does not match ^[a-z0-9-]{1,60}$", projectID)
 	}
 	rq := &request{method: http.MethodGet, route: routeEndpoints, path: "/projects/" + projectID + "/endpoints", bucket: c.general}
@@ -98,7 +98,7 @@ func (c *Client) ListEndpoints(ctx context.Context, projectID string) ([]Endpoin
 // SuspendEndpoint suspends a compute now. It does not stop the next connection from starting it
 // again: for a lasting stop use the project quota or UpdateEndpoint with Disabled.
 func (c *Client) SuspendEndpoint(ctx context.Context, projectID, endpointID string) (*Endpoint, []Operation, error) {
-	if !validID(projectID) || !validID(endpointID) {
+	if !ValidID(projectID) || !ValidID(endpointID) {
 		return nil, nil, fmt.Errorf("suspend endpoint: project id %q or endpoint id %q does not match ^[a-z0-9-]{1,60}$", projectID, endpointID)
 	}
 	rq := &request{
@@ -118,7 +118,7 @@ func (c *Client) SuspendEndpoint(ctx context.Context, projectID, endpointID stri
 // compute time. Every attempt is counted in neonmeter_neon_wake_risk_requests_total and
 // Stats().WakeRisk; read the endpoint first and call this only when something must change.
 func (c *Client) UpdateEndpoint(ctx context.Context, projectID, endpointID string, u EndpointUpdate) (*Endpoint, []Operation, error) {
-	if !validID(projectID) || !validID(endpointID) {
+	if !ValidID(projectID) || !ValidID(endpointID) {
 		return nil, nil, fmt.Errorf("update endpoint: project id %q or endpoint id %q does not match ^[a-z0-9-]{1,60}$", projectID, endpointID)
 	}
 	var suspend int64

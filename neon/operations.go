@@ -70,7 +70,7 @@ func operations(ws []wireOperation) []Operation {
 
 // GetOperation reads one operation.
 func (c *Client) GetOperation(ctx context.Context, projectID, operationID string) (*Operation, error) {
-	if !validID(projectID) || operationID == "" || len(operationID) > 64 {
+	if !ValidID(projectID) || operationID == "" || len(operationID) > 64 {
 		return nil, fmt.Errorf("get operation: bad project id %q or operation id %q", projectID, operationID)
 	}
 	rq := &request{

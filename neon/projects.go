@@ -178,7 +178,7 @@ func (w *wireProject) project() *Project {
 
 // validate checks what every caller relies on; the spec requires far more, which Neon provides.
 func (w *wireProject) validate() error {
-	if !validID(w.ID) {
+	if !ValidID(w.ID) {
 		return &DecodeError{Project: clip([]byte(w.ID)), Reason: "project id missing or not matching ^[a-z0-9-]{1,60}$"}
 	}
 	if w.Settings != nil && w.Settings.Quota != nil {
@@ -216,7 +216,7 @@ func (c *Client) ListProjects(ctx context.Context, q ListProjectsQuery) iter.Seq
 		case limit < 1 || limit > MaxProjectsLimit:
 			yield(nil, fmt.Errorf("list projects: Limit %d is outside 1–%d", q.Limit, MaxProjectsLimit))
 			return
-		case q.OrgID != "" && !validID(q.OrgID):
+		case q.OrgID != "" && !ValidID(q.OrgID):
 			yield(nil, fmt.Errorf("list projects: OrgID %q does not match ^[a-z0-9-]{1,60}$", q.OrgID))
 			return
 		}
@@ -305,7 +305,7 @@ func (c *Client) ListProjects(ctx context.Context, q ListProjectsQuery) iter.Seq
 
 // GetProject reads one project with its current period's counters.
 func (c *Client) GetProject(ctx context.Context, projectID string) (*Project, error) {
-	if !validID(projectID) {
+	if !ValidID(projectID) {
 		return nil, fmt.Errorf("get project: project id %q does not match ^[a-z0-9-]{1,60}$", projectID)
 	}
 	rq := &request{method: http.MethodGet, route: routeProject, path: "/projects/" + projectID, bucket: c.general}
@@ -336,7 +336,7 @@ func (c *Client) GetProject(ctx context.Context, projectID string) (*Project, er
 // project and the operations Neon started; wait for them (WaitOperations) before the next
 // mutation of the project. Retried only on 423 and 503, never after a network error.
 func (c *Client) UpdateProject(ctx context.Context, projectID string, u ProjectUpdate) (*Project, []Operation, error) {
-	if !validID(projectID) {
+	if !ValidID(projectID) {
 		return nil, nil, fmt.Errorf("update project: project id %q does not match ^[a-z0-9-]{1,60}$", projectID)
 	}
 	var body struct {
