@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/accounts"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 func TestParseCSV(t *testing.T) {
@@ -83,7 +82,7 @@ func TestParseCSV(t *testing.T) {
 }
 
 func TestPlanImport(t *testing.T) {
-	storedHistory := []schema.AccountChange{
+	storedHistory := []accounts.Record{
 		stored("p-a", h(-24), "cus_1", "free"),
 		stored("p-a", h(14), "cus_1", "pro"),
 	}
@@ -116,5 +115,18 @@ func TestPlanImport(t *testing.T) {
 	}
 	if again := accounts.PlanImport(append(storedHistory, stored("p-a", h(20), "cus_1", "enterprise")), rows[:4]); len(again) != 0 {
 		t.Fatalf("re-import wrote %s", changesText(again))
+	}
+}
+
+// Project ids follow Neon's pattern ^[a-z0-9-]{1,60}$ (neon.ValidID): a leading "-" is
+// accepted (the old accounts-only check refused it); uppercase, "_" and 61 characters are not.
+func TestParseCSV_ProjectIDPattern(t *testing.T) {
+	cat := catalog(t)
+	long := strings.Repeat("a", 60)
+	for id, ok := range map[string]bool{"-lead": true, "p-1": true, long: true, long + "a": false, "P-1": false, "p_1": false} {
+		_, err := accounts.ParseCSV("ids.csv", strings.NewReader("project_id,customer_id,plan,valid_from\n"+id+",cus_1,pro,2026-03-01\n"), cat, h(30))
+		if (err == nil) != ok {
+			t.Errorf("project id %q: err = %v, want accepted %v", id, err, ok)
+		}
 	}
 }

@@ -2,11 +2,11 @@ package accounts
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 )
 
@@ -19,18 +19,21 @@ const (
 	MetadataPlanKey = "neonmeter_plan"
 )
 
-// Bases record where a change's time came from.
+// Basis records where a change's time came from: the value of account_history.basis.
+type Basis string
+
+// Bases of changes.
 const (
-	BasisCustomerCreated   = "customer_created"
-	BasisSubscriptionStart = "subscription_start"
-	BasisItemCreated       = "item_created"
+	BasisCustomerCreated   Basis = "customer_created"
+	BasisSubscriptionStart Basis = "subscription_start"
+	BasisItemCreated       Basis = "item_created"
 	// BasisPlanAssumed marks the stretch of a subscription before its current plan item was
 	// created: Stripe no longer shows the item it replaced, so the current plan is assumed.
 	// It is recorded only for a project without history there.
-	BasisPlanAssumed       = "subscription_start_plan_assumed"
-	BasisSubscriptionEnded = "subscription_ended"
-	BasisObserved          = "observed"
-	BasisImported          = "imported"
+	BasisPlanAssumed       Basis = "subscription_start_plan_assumed"
+	BasisSubscriptionEnded Basis = "subscription_ended"
+	BasisObserved          Basis = "observed"
+	BasisImported          Basis = "imported"
 )
 
 // originalItemSlack is how much later than its subscription an item may be created and still
@@ -90,7 +93,7 @@ func (s State) Same(o State) bool { return s.CustomerID == o.CustomerID && s.Pla
 type Change struct {
 	At time.Time
 	State
-	Basis string
+	Basis Basis
 }
 
 // Derived is every project's timeline as Stripe shows it.
@@ -127,12 +130,6 @@ func (p Problem) String() string {
 	return strings.Join(parts, " ") + ": " + p.Message
 }
 
-// projectIDPattern is Neon's project id shape.
-var projectIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,59}$`)
-
-// ValidProjectID reports whether id looks like a Neon project id.
-func ValidProjectID(id string) bool { return projectIDPattern.MatchString(id) }
-
 // InForce reports whether a subscription in this status puts its customer on its plan:
 // active and trialing do, and past_due does while Stripe retries the payment. unpaid, paused
 // and the incomplete states do not; canceled did until ended_at.
@@ -149,7 +146,7 @@ type segment struct {
 	from, to time.Time
 	plan     string
 	sub      string
-	basis    string
+	basis    Basis
 }
 
 // Derive turns a Stripe snapshot into each project's timeline. It is pure.
@@ -171,7 +168,7 @@ func Derive(snap Snapshot, cat *plans.Catalog) Derived {
 		created[cu.ID] = cu.Created
 		for _, p := range splitProjects(cu.ProjectsMetadata) {
 			switch {
-			case !ValidProjectID(p):
+			case !neon.ValidID(p):
 				d.Problems = append(d.Problems, Problem{CustomerID: cu.ID, ProjectID: p,
 					Message: fmt.Sprintf("metadata %s names %q, which is not a Neon project id", MetadataProjectKey, p)})
 			case owner[p] != "" && owner[p] != cu.ID:
@@ -240,7 +237,7 @@ func (d *Derived) segments(sub Subscription, cat *plans.Catalog, productPlans ma
 		end = sub.EndedAt
 	}
 	var out []segment
-	add := func(from, to time.Time, basis string) {
+	add := func(from, to time.Time, basis Basis) {
 		if to.IsZero() || to.After(from) {
 			out = append(out, segment{from: from, to: to, plan: plan, sub: sub.ID, basis: basis})
 		}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/accounts"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 func cus(id string, created time.Time, projects string) accounts.Customer {
@@ -26,8 +25,8 @@ func item(id, lookupKey string, created time.Time) accounts.Item {
 	return accounts.Item{ID: id, Created: created, PriceID: "price_" + id, LookupKey: lookupKey, ProductID: "prod_" + lookupKey}
 }
 
-func stored(project string, at time.Time, customer, plan string) schema.AccountChange {
-	return schema.AccountChange{ProjectID: project, ValidFrom: at, CustomerID: customer, Plan: plan, Source: schema.AccountSourceStripe}
+func stored(project string, at time.Time, customer, plan string) accounts.Record {
+	return accounts.Record{ProjectID: project, ValidFrom: at, CustomerID: customer, Plan: plan, Source: accounts.SourceStripe}
 }
 
 // Each case is Stripe's state (and what is stored) → the changes a sync appends.
@@ -37,7 +36,7 @@ func TestDeriveDiff(t *testing.T) {
 	tests := []struct {
 		name     string
 		snap     accounts.Snapshot
-		stored   []schema.AccountChange
+		stored   []accounts.Record
 		want     string
 		problems []string
 	}{{
@@ -52,13 +51,13 @@ func TestDeriveDiff(t *testing.T) {
 		name: "second sync writes nothing",
 		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")},
 			Subscriptions: []accounts.Subscription{sub("sub_1", "cus_1", "active", h(-47), item("i1", "pro", h(-47)))}},
-		stored: []schema.AccountChange{stored("p-a", h(-47), "cus_1", "pro")},
+		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "pro")},
 		want:   ``,
 	}, {
 		name: "upgrade at 14:00 by replacing the item is recorded at 14:00",
 		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")},
 			Subscriptions: []accounts.Subscription{sub("sub_1", "cus_1", "active", h(-47), item("i2", "pro", h(14)))}},
-		stored: []schema.AccountChange{stored("p-a", h(-47), "cus_1", "free")},
+		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "free")},
 		want:   `p-a 03-02T14:00:00 cus_1/pro item_created`,
 	}, {
 		name: "upgrade seen by a first sync: the current plan is assumed from the start",
@@ -70,7 +69,7 @@ func TestDeriveDiff(t *testing.T) {
 		name: "price swapped in place: no instant, recorded when observed",
 		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")},
 			Subscriptions: []accounts.Subscription{sub("sub_1", "cus_1", "active", h(-47), item("i1", "enterprise", h(-47)))}},
-		stored: []schema.AccountChange{stored("p-a", h(-47), "cus_1", "pro")},
+		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "pro")},
 		want:   `p-a 03-03T06:00:00 cus_1/enterprise observed`,
 	}, {
 		name: "cancellation recorded at ended_at, resubscription at its start",
@@ -79,7 +78,7 @@ func TestDeriveDiff(t *testing.T) {
 				ended(sub("sub_1", "cus_1", "", h(-47), item("i1", "pro", h(-47))), h(9.5)),
 				sub("sub_2", "cus_1", "active", h(20), item("i2", "free", h(20))),
 			}},
-		stored: []schema.AccountChange{stored("p-a", h(-47), "cus_1", "pro")},
+		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "pro")},
 		want: `p-a 03-02T09:30:00 cus_1/ subscription_ended
 		       p-a 03-02T20:00:00 cus_1/free subscription_start`,
 	}, {
@@ -92,7 +91,7 @@ func TestDeriveDiff(t *testing.T) {
 				sub("sub_3", "cus_3", "unpaid", h(1), item("i3", "pro", h(1))),
 				sub("sub_4", "cus_4", "incomplete_expired", h(1), item("i4", "pro", h(1))),
 			}},
-		stored: []schema.AccountChange{stored("p-a", h(-48), "cus_1", ""), stored("p-b", h(-48), "cus_2", ""),
+		stored: []accounts.Record{stored("p-a", h(-48), "cus_1", ""), stored("p-b", h(-48), "cus_2", ""),
 			stored("p-c", h(1), "cus_3", "pro"), stored("p-d", h(-48), "cus_4", "")},
 		want: `p-a 03-02T01:00:00 cus_1/pro subscription_start
 		       p-b 03-02T01:00:00 cus_2/pro subscription_start
@@ -104,19 +103,19 @@ func TestDeriveDiff(t *testing.T) {
 				accounts.Item{ID: "i1", Created: h(2), PriceID: "price_x", ProductID: "prod_ent"},
 				accounts.Item{ID: "i2", Created: h(2), PriceID: "price_y", LookupKey: "support-addon", ProductID: "prod_addon"})},
 			ProductPlans: map[string]string{"prod_ent": "enterprise"}},
-		stored: []schema.AccountChange{stored("p-a", h(-48), "cus_1", "")},
+		stored: []accounts.Record{stored("p-a", h(-48), "cus_1", "")},
 		want:   `p-a 03-02T02:00:00 cus_1/enterprise subscription_start`,
 	}, {
 		name: "project removed from metadata (or its customer deleted) becomes unowned when observed",
 		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")}},
-		stored: []schema.AccountChange{stored("p-a", h(-48), "cus_1", ""), stored("p-gone", h(-40), "cus_9", "pro"),
-			{ProjectID: "p-csv", ValidFrom: h(-40), CustomerID: "cus_8", Plan: "pro", Source: schema.AccountSourceCSV}},
+		stored: []accounts.Record{stored("p-a", h(-48), "cus_1", ""), stored("p-gone", h(-40), "cus_9", "pro"),
+			{ProjectID: "p-csv", ValidFrom: h(-40), CustomerID: "cus_8", Plan: "pro", Source: accounts.SourceCSV}},
 		want: `p-gone 03-03T06:00:00 / observed`,
 	}, {
 		name: "project moved to another customer",
 		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), ""), cus("cus_2", h(-100), "p-a")},
 			Subscriptions: []accounts.Subscription{sub("sub_2", "cus_2", "active", h(-99), item("i2", "enterprise", h(-99)))}},
-		stored: []schema.AccountChange{stored("p-a", h(-47), "cus_1", "pro")},
+		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "pro")},
 		want:   `p-a 03-03T06:00:00 cus_2/enterprise observed`,
 	}, {
 		name: "overlapping subscriptions: the later start wins, the older shows again when it ends",
@@ -125,7 +124,7 @@ func TestDeriveDiff(t *testing.T) {
 				sub("sub_1", "cus_1", "active", h(-47), item("i1", "pro", h(-47))),
 				ended(sub("sub_2", "cus_1", "", h(3), item("i2", "enterprise", h(3))), h(8)),
 			}},
-		stored: []schema.AccountChange{stored("p-a", h(-47), "cus_1", "pro")},
+		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "pro")},
 		want: `p-a 03-02T03:00:00 cus_1/enterprise subscription_start
 		       p-a 03-02T08:00:00 cus_1/pro subscription_ended`,
 	}, {
@@ -136,7 +135,7 @@ func TestDeriveDiff(t *testing.T) {
 				sub("sub_3", "cus_3", "active", h(1), item("i3", "pro", h(1)), item("i4", "enterprise", h(1))),
 				sub("sub_4", "cus_4", "active", h(1), accounts.Item{ID: "i5", Created: h(1), ProductID: "prod_z"}),
 			}, ProductPlans: map[string]string{"prod_z": "platinum"}},
-		stored: []schema.AccountChange{stored("p-a", h(-48), "cus_1", "pro"), stored("p-c", h(-30), "cus_3", ""), stored("p-d", h(-30), "cus_4", "")},
+		stored: []accounts.Record{stored("p-a", h(-48), "cus_1", "pro"), stored("p-c", h(-30), "cus_3", ""), stored("p-d", h(-30), "cus_4", "")},
 		want:   `p-b 02-28T18:00:00 cus_2/ customer_created`,
 		problems: []string{
 			`customer cus_1 project Bad_ID: metadata neon_project_id names "Bad_ID", which is not a Neon project id`,
@@ -148,7 +147,7 @@ func TestDeriveDiff(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := accounts.Derive(tt.snap, cat)
-			st := map[string]schema.AccountChange{}
+			st := map[string]accounts.Record{}
 			for _, c := range tt.stored {
 				st[c.ProjectID] = c
 			}
@@ -178,7 +177,7 @@ func TestDiff_Converges(t *testing.T) {
 			sub("sub_3", "cus_2", "trialing", h(-9), item("i3", "enterprise", h(-9))),
 		}}
 	d := accounts.Derive(snap, cat)
-	st := map[string]schema.AccountChange{}
+	st := map[string]accounts.Record{}
 	for round := range 3 {
 		changes := accounts.Diff(st, d, h(30+float64(round)))
 		if round > 0 && len(changes) != 0 {
@@ -188,7 +187,7 @@ func TestDiff_Converges(t *testing.T) {
 			t.Fatalf("first round wrote nothing")
 		}
 		for _, c := range changes {
-			st[c.ProjectID] = schema.AccountChange{ProjectID: c.ProjectID, ValidFrom: c.At, CustomerID: c.CustomerID, Plan: c.Plan, Source: schema.AccountSourceStripe}
+			st[c.ProjectID] = accounts.Record{ProjectID: c.ProjectID, ValidFrom: c.At, CustomerID: c.CustomerID, Plan: c.Plan, Source: accounts.SourceStripe}
 		}
 	}
 }

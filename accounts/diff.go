@@ -3,8 +3,6 @@ package accounts
 import (
 	"sort"
 	"time"
-
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Diff returns the changes to append so that the stored history matches what Stripe shows,
@@ -19,7 +17,7 @@ import (
 // A project whose latest stored change came from Stripe and that no customer names any more
 // becomes unowned at observedAt. Projects in d.Skip, and projects last set by a CSV import
 // that Stripe does not name, are left alone.
-func Diff(stored map[string]schema.AccountChange, d Derived, observedAt time.Time) []ProjectChange {
+func Diff(stored map[string]Record, d Derived, observedAt time.Time) []ProjectChange {
 	observedAt = observedAt.UTC().Truncate(time.Second)
 	var out []ProjectChange
 	for _, p := range sortedProjectKeys(d.Projects) {
@@ -49,7 +47,7 @@ func Diff(stored map[string]schema.AccountChange, d Derived, observedAt time.Tim
 	}
 	for _, p := range sortedProjectKeys(stored) {
 		last := stored[p]
-		if _, named := d.Projects[p]; named || d.Skip[p] || last.Source != schema.AccountSourceStripe || last.CustomerID == "" {
+		if _, named := d.Projects[p]; named || d.Skip[p] || last.Source != SourceStripe || last.CustomerID == "" {
 			continue
 		}
 		out = append(out, ProjectChange{ProjectID: p, Change: Change{At: later(observedAt, last.ValidFrom.UTC()), Basis: BasisObserved}})

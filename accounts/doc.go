@@ -1,8 +1,9 @@
 // Package accounts keeps the mapping project → (Stripe customer, plan) with its history, so
 // that the plan in force for any project at any hour is known exactly.
 //
-// The history lives in ClickHouse (account_history, see schema): each row says "from
-// valid_from on, this project belongs to this customer on this plan". Sources:
+// The history lives behind Store (account_history in ClickHouse, see accounts/chstore): each
+// Record says "from valid_from on, this project belongs to this customer on this plan".
+// Billing and enforcement read it through LoadTimelines and AssignmentsAt. Sources:
 //
 //   - Stripe (Sync): customers carry metadata neon_project_id (one or several project ids,
 //     comma separated); their subscription in force names the plan through a price's

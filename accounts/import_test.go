@@ -6,12 +6,15 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/accounts/chstore"
+	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 func TestImport(t *testing.T) {
 	conn, db := chtest.New(t)
+	store := chstore.New(conn, db)
 	cat := catalog(t)
 	now := h(40)
 	file := "project_id,customer_id,plan,valid_from\n" +
@@ -23,11 +26,11 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := accounts.Import(t.Context(), conn, db, rows, now, false, nil)
+	res, err := accounts.Import(t.Context(), store, rows, now, false, nil)
 	if err != nil || len(res.Changes) != 4 {
 		t.Fatalf("import: %d changes, %v", len(res.Changes), err)
 	}
-	again, err := accounts.Import(t.Context(), conn, db, rows, now.Add(time.Hour), false, nil)
+	again, err := accounts.Import(t.Context(), store, rows, now.Add(time.Hour), false, nil)
 	if err != nil || len(again.Changes) != 0 {
 		t.Fatalf("re-import wrote %d changes, %v", len(again.Changes), err)
 	}
@@ -36,11 +39,11 @@ func TestImport(t *testing.T) {
 	}
 	// A correction of one row replaces it; the rest is unchanged.
 	fix, _ := accounts.ParseCSV("fix.csv", strings.NewReader("project_id,customer_id,plan,valid_from\np-b,cus_2,pro,2026-03-02T14:20:07Z\n"), cat, now)
-	if res, err := accounts.Import(t.Context(), conn, db, fix, now.Add(2*time.Hour), false, nil); err != nil || len(res.Changes) != 1 {
+	if res, err := accounts.Import(t.Context(), store, fix, now.Add(2*time.Hour), false, nil); err != nil || len(res.Changes) != 1 {
 		t.Fatalf("correction: %+v %v", res, err)
 	}
 
-	tl, err := accounts.LoadTimelines(t.Context(), conn, db, []string{"p-a", "p-b", "p-c"}, accounts.EndOfTime(), "free")
+	tl, err := accounts.LoadTimelines(t.Context(), store, []string{"p-a", "p-b", "p-c"}, accounts.EndOfTime(), "free")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,24 +51,24 @@ func TestImport(t *testing.T) {
 		project string
 		at      time.Time
 		plan    string
-		source  string
+		source  accounts.Source
 	}{
-		{"p-a", h(13), "free", schema.AccountSourceCSV},
-		{"p-a", h(14), "pro", schema.AccountSourceCSV},
+		{"p-a", h(13), "free", accounts.SourceCSV},
+		{"p-a", h(14), "pro", accounts.SourceCSV},
 		{"p-b", h(14), "free", ""}, // nothing recorded yet: the default
-		{"p-b", h(15), "pro", schema.AccountSourceCSV},
-		{"p-c", h(15), "free", schema.AccountSourceCSV}, // a customer without a plan
+		{"p-b", h(15), "pro", accounts.SourceCSV},
+		{"p-c", h(15), "free", accounts.SourceCSV}, // a customer without a plan
 	} {
 		if got := tl.At(tc.project, tc.at); got.Plan != tc.plan {
 			t.Errorf("%s at %s: %+v, want plan %s", tc.project, tc.at.Format(time.RFC3339), got, tc.plan)
 		}
 	}
-	if got := tl.History("p-b"); len(got) != 1 || got[0].Basis != accounts.BasisImported || got[0].Source != schema.AccountSourceCSV {
+	if got := tl.History("p-b"); len(got) != 1 || got[0].Basis != accounts.BasisImported || got[0].Source != accounts.SourceCSV {
 		t.Fatalf("p-b history %+v", got)
 	}
 
 	// The plan in force at one instant for every project, with unowned projects from usage.
-	as, err := accounts.AssignmentsAt(t.Context(), conn, db, h(15), []string{"p-a", "p-zzz"}, "free")
+	as, err := accounts.AssignmentsAt(t.Context(), store, h(15), []string{"p-a", "p-zzz"}, "free")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,13 +79,13 @@ func TestImport(t *testing.T) {
 	if strings.Join(got, " ") != "p-a=cus_1/pro p-b=cus_2/pro p-c=cus_3/free p-zzz=/free" {
 		t.Fatalf("assignments: %v", got)
 	}
-	if err := schema.InsertFacts(t.Context(), conn, db, []schema.Fact{
+	if err := collectorstore.New(conn, db).InsertFacts(t.Context(), []collector.Fact{
 		{OrgID: "o", ProjectID: "p-a", Metric: "compute_unit_seconds", Hour: h(20), Value: 1, Version: 1},
 		{OrgID: "o", ProjectID: "p-zzz", Metric: "compute_unit_seconds", Hour: h(20), Value: 1, Version: 1},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	un, err := accounts.Unmapped(t.Context(), conn, db, h(0), h(24), accounts.EndOfTime())
+	un, err := accounts.Unmapped(t.Context(), store, h(0), h(24), accounts.EndOfTime())
 	if err != nil || strings.Join(un, ",") != "p-zzz" {
 		t.Fatalf("unmapped %v, %v", un, err)
 	}

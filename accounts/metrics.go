@@ -2,6 +2,12 @@ package accounts
 
 import "github.com/prometheus/client_golang/prometheus"
 
+// Values of the result label of neonmeter_accounts_sync_runs_total.
+const (
+	resultSuccess = "success"
+	resultFailure = "failure"
+)
+
 // Metrics of account syncs and imports. Per-project numbers stay in ClickHouse: no label
 // carries a project or customer.
 type Metrics struct {
@@ -33,11 +39,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		projects: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "neonmeter_accounts_projects",
 			Help: "Projects with usage in the last 7 days after the last sync, by state (mapped or unmapped)."}, []string{"state"}),
 	}
-	for _, r := range []string{"success", "failure"} {
+	for _, r := range []string{resultSuccess, resultFailure} {
 		m.runs.WithLabelValues(r)
 	}
-	for _, s := range []string{"stripe", "csv"} {
-		m.changes.WithLabelValues(s)
+	for _, s := range []Source{SourceStripe, SourceCSV} {
+		m.changes.WithLabelValues(string(s))
 	}
 	for _, o := range []string{"customers", "subscriptions", "subscription_items", "products"} {
 		m.retries.WithLabelValues(o)

@@ -4,10 +4,6 @@ import (
 	"context"
 	"sort"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Assignment is who pays for a project and which plan applies, at one instant.
@@ -33,12 +29,12 @@ func (a Assignment) Mapped() bool { return a.CustomerID != "" }
 // in memory: billing loads the history of a batch of projects once and asks for every hour.
 type Timelines struct {
 	defaultPlan string
-	byProject   map[string][]schema.AccountChange
+	byProject   map[string][]Record
 }
 
 // NewTimelines indexes history (any order) by project.
-func NewTimelines(history []schema.AccountChange, defaultPlan string) *Timelines {
-	t := &Timelines{defaultPlan: defaultPlan, byProject: map[string][]schema.AccountChange{}}
+func NewTimelines(history []Record, defaultPlan string) *Timelines {
+	t := &Timelines{defaultPlan: defaultPlan, byProject: map[string][]Record{}}
 	for _, c := range history {
 		t.byProject[c.ProjectID] = append(t.byProject[c.ProjectID], c)
 	}
@@ -50,8 +46,8 @@ func NewTimelines(history []schema.AccountChange, defaultPlan string) *Timelines
 
 // LoadTimelines reads the history of projectIDs (nil: every project) up to to, in one query
 // per thousand projects, for resolving any instant before to.
-func LoadTimelines(ctx context.Context, conn driver.Conn, db string, projectIDs []string, to time.Time, defaultPlan string) (*Timelines, error) {
-	h, err := schema.AccountHistory(ctx, conn, db, projectIDs, to)
+func LoadTimelines(ctx context.Context, store Store, projectIDs []string, to time.Time, defaultPlan string) (*Timelines, error) {
+	h, err := store.History(ctx, projectIDs, to)
 	if err != nil {
 		return nil, err
 	}
@@ -93,11 +89,11 @@ func (t *Timelines) ChangesWithin(projectID string, from, to time.Time) bool {
 func (t *Timelines) Projects() []string { return sortedProjectKeys(t.byProject) }
 
 // History returns a project's recorded changes, oldest first.
-func (t *Timelines) History(projectID string) []schema.AccountChange {
-	return append([]schema.AccountChange(nil), t.byProject[projectID]...)
+func (t *Timelines) History(projectID string) []Record {
+	return append([]Record(nil), t.byProject[projectID]...)
 }
 
-func assignmentOf(c schema.AccountChange, defaultPlan string) Assignment {
+func assignmentOf(c Record, defaultPlan string) Assignment {
 	a := Assignment{ProjectID: c.ProjectID, CustomerID: c.CustomerID, Plan: c.Plan, Since: c.ValidFrom, SubscriptionID: c.SubscriptionID}
 	if a.Plan == "" {
 		a.Plan, a.Default = defaultPlan, true
@@ -108,8 +104,8 @@ func assignmentOf(c schema.AccountChange, defaultPlan string) Assignment {
 // AssignmentsAt returns the assignment at instant at of every project with recorded history
 // plus every project in extra (projects known from usage), in one query: the "plan in force at
 // hour H" question. Sorted by project.
-func AssignmentsAt(ctx context.Context, conn driver.Conn, db string, at time.Time, extra []string, defaultPlan string) ([]Assignment, error) {
-	m, err := schema.AccountsAt(ctx, conn, db, nil, at)
+func AssignmentsAt(ctx context.Context, store Store, at time.Time, extra []string, defaultPlan string) ([]Assignment, error) {
+	m, err := store.At(ctx, nil, at)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +116,7 @@ func AssignmentsAt(ctx context.Context, conn driver.Conn, db string, at time.Tim
 	for _, p := range extra {
 		if _, ok := m[p]; !ok {
 			out = append(out, Assignment{ProjectID: p, Plan: defaultPlan, Default: true})
-			m[p] = schema.AccountChange{}
+			m[p] = Record{}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ProjectID < out[j].ProjectID })
@@ -129,13 +125,13 @@ func AssignmentsAt(ctx context.Context, conn driver.Conn, db string, at time.Tim
 
 // Unmapped returns, of the projects with usage in [from, to), those nobody owns at instant
 // at, sorted: they are billed to no one and get the default plan.
-func Unmapped(ctx context.Context, conn driver.Conn, db string, from, to, at time.Time) ([]string, error) {
-	used, err := schema.UsageProjects(ctx, conn, db, from, to)
+func Unmapped(ctx context.Context, store Store, from, to, at time.Time) ([]string, error) {
+	used, err := store.UsageProjects(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
 	// One read of every project's state beats a thousand-id IN list per thousand projects.
-	states, err := schema.AccountsAt(ctx, conn, db, nil, at)
+	states, err := store.At(ctx, nil, at)
 	if err != nil {
 		return nil, err
 	}

@@ -5,11 +5,10 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/accounts"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 func TestTimelines_HourRule(t *testing.T) {
-	history := []schema.AccountChange{
+	history := []accounts.Record{
 		// Listed out of order on purpose.
 		stored("p-a", h(14), "cus_1", "pro"),
 		stored("p-a", h(-48), "cus_1", "free"),

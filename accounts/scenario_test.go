@@ -11,11 +11,11 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/neonmeter/neonmeter/accounts"
-	"github.com/neonmeter/neonmeter/internal/stripefake"
+	"github.com/neonmeter/neonmeter/internal/testclock"
 )
 
 // A scenario builds a Stripe history in the fake, through the API and in time order (the
-// fake's clock is set to each event's time), and keeps the truth: each customer's plan over
+// test clock, which the fake reads, is set to each event's time), and keeps the truth: each customer's plan over
 // time. Syncs are events too, so they see Stripe exactly as it was at their moment.
 
 // Times of the big scenario: the checked window starts at w; syncs run at s0, t1, t2.
@@ -60,7 +60,7 @@ type event struct {
 
 type scenario struct {
 	t         testing.TB
-	fake      *stripefake.Server
+	clock     *testclock.Clock
 	sc        *client.API
 	prices    map[string]string
 	customers []*scenarioCustomer
@@ -82,14 +82,14 @@ func (s *scenario) run() {
 		return s.events[i].seq < s.events[j].seq
 	})
 	for _, e := range s.events {
-		s.fake.SetNow(e.at)
+		s.clock.Set(e.at)
 		e.do()
 	}
 }
 
-func newScenario(t testing.TB, fake *stripefake.Server, sc *client.API) *scenario {
-	s := &scenario{t: t, fake: fake, sc: sc, prices: map[string]string{}}
-	fake.SetNow(w.Add(-800 * time.Hour))
+func newScenario(t testing.TB, clock *testclock.Clock, sc *client.API) *scenario {
+	s := &scenario{t: t, clock: clock, sc: sc, prices: map[string]string{}}
+	clock.Set(w.Add(-800 * time.Hour))
 	product := func(name string, meta map[string]string) string {
 		p := &stripe.ProductParams{Name: stripe.String(name)}
 		for k, v := range meta {

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"maps"
 	"net/http"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/neonmeter/neonmeter/internal/logkey"
+	"github.com/neonmeter/neonmeter/internal/retry"
 )
 
 // StripeOptions configure NewStripeClient.
@@ -60,7 +63,7 @@ type stripeLogger struct{ log *slog.Logger }
 
 func (l stripeLogger) emit(format string, v ...any) {
 	if l.log != nil {
-		l.log.Debug(fmt.Sprintf(format, v...), keyComponent, "stripe-go")
+		l.log.Debug(fmt.Sprintf(format, v...), logkey.Component, "stripe-go")
 	}
 }
 func (l stripeLogger) Debugf(format string, v ...any) { l.emit(format, v...) }
@@ -92,9 +95,9 @@ func retryable(err error) bool {
 
 // Retry bounds the retries of one Stripe list page.
 type Retry struct {
-	// Base is the first backoff; zero means DefaultRetryBase. Each retry doubles it, up to Max
-	// (zero: DefaultRetryMax), and waits a random time up to that (full jitter).
-	Base, Max time.Duration
+	// Backoff is the wait before each retry; a zero Min or Max means DefaultRetryBase or
+	// DefaultRetryMax.
+	Backoff retry.Backoff
 	// MaxAttempts counts the first try; zero means DefaultMaxAttempts.
 	MaxAttempts int
 	// OnRetry, if set, is told of each retried failure (object is the list, like "customers").
@@ -102,11 +105,11 @@ type Retry struct {
 }
 
 func (p Retry) withDefaults() Retry {
-	if p.Base <= 0 {
-		p.Base = DefaultRetryBase
+	if p.Backoff.Min <= 0 {
+		p.Backoff.Min = DefaultRetryBase
 	}
-	if p.Max <= 0 {
-		p.Max = DefaultRetryMax
+	if p.Backoff.Max <= 0 {
+		p.Backoff.Max = DefaultRetryMax
 	}
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = DefaultMaxAttempts
@@ -114,66 +117,51 @@ func (p Retry) withDefaults() Retry {
 	return p
 }
 
-// all pages through a list: page fetches one page after startingAfter (nil: the first) and
-// returns its objects' ids with has_more. Each page is retried on retryable errors with
-// exponential backoff and full jitter; the loop stops at has_more=false and refuses a page
-// that makes no progress.
-func (p Retry) all(ctx context.Context, object string, page func(startingAfter *string) (ids []string, hasMore bool, err error)) error {
+// pageFunc fetches one page of a list after startingAfter (nil: the first) and returns its
+// objects' ids with has_more.
+type pageFunc func(startingAfter *string) (ids []string, hasMore bool, err error)
+
+// all pages through a list, each page retried (see page); the loop stops at has_more=false
+// and refuses a page that makes no progress.
+func (p Retry) all(ctx context.Context, object string, fetch pageFunc) error {
 	var after *string
 	seen := map[string]bool{}
-	for n := 0; ; n++ {
-		if n >= maxPages {
+	for n := 1; ; n++ {
+		if n > maxPages {
 			return fmt.Errorf("list %s: more than %d pages", object, maxPages)
 		}
-		var (
-			ids     []string
-			hasMore bool
-			err     error
-		)
-		for attempt := 1; ; attempt++ {
-			ids, hasMore, err = page(after)
-			if err == nil {
-				break
-			}
-			if !retryable(err) || attempt >= p.MaxAttempts {
-				return fmt.Errorf("list %s page %d (attempt %d): %w", object, n+1, attempt, err)
-			}
-			if p.OnRetry != nil {
-				p.OnRetry(object, err)
-			}
-			if err := sleep(ctx, backoff(p.Base, p.Max, attempt)); err != nil {
-				return fmt.Errorf("list %s page %d: %w", object, n+1, err)
-			}
+		ids, hasMore, err := p.page(ctx, object, n, func() ([]string, bool, error) { return fetch(after) })
+		if err != nil {
+			return err
 		}
 		if !hasMore {
 			return nil
 		}
 		if len(ids) == 0 || seen[ids[len(ids)-1]] {
-			return fmt.Errorf("list %s page %d: has_more without new objects", object, n+1)
+			return fmt.Errorf("list %s page %d: has_more without new objects", object, n)
 		}
-		seen[ids[len(ids)-1]] = true
 		last := ids[len(ids)-1]
+		seen[last] = true
 		after = &last
 	}
 }
 
-// backoff returns a random wait in [0, min(max, base·2^(attempt−1))] (full jitter).
-func backoff(base, max time.Duration, attempt int) time.Duration {
-	d := base << min(attempt-1, 20)
-	if d > max || d <= 0 {
-		d = max
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// page fetches page n of a list, retrying retryable errors with backoff up to MaxAttempts.
+func (p Retry) page(ctx context.Context, object string, n int, fetch func() ([]string, bool, error)) ([]string, bool, error) {
+	for attempt := 1; ; attempt++ {
+		ids, hasMore, err := fetch()
+		if err == nil {
+			return ids, hasMore, nil
+		}
+		if !retryable(err) || attempt >= p.MaxAttempts {
+			return nil, false, fmt.Errorf("list %s page %d (attempt %d): %w", object, n, attempt, err)
+		}
+		if p.OnRetry != nil {
+			p.OnRetry(object, err)
+		}
+		if err := retry.Sleep(ctx, p.Backoff.Delay(attempt)); err != nil {
+			return nil, false, fmt.Errorf("list %s page %d: %w", object, n, err)
+		}
 	}
 }
 
@@ -184,11 +172,35 @@ func listParams(ctx context.Context, startingAfter *string) stripe.ListParams {
 
 // FetchSnapshot reads every customer, every subscription (all statuses, so canceled ones give
 // their ended_at) and every product (for neonmeter_plan metadata) from Stripe, 100 per page.
-func FetchSnapshot(ctx context.Context, sc *client.API, retry Retry) (Snapshot, error) {
-	p := retry.withDefaults()
-	snap := Snapshot{ProductPlans: map[string]string{}}
-	err := p.all(ctx, "customers", func(after *string) ([]string, bool, error) {
-		it := sc.Customers.List(&stripe.CustomerListParams{ListParams: listParams(ctx, after)})
+func FetchSnapshot(ctx context.Context, sc *client.API, r Retry) (Snapshot, error) {
+	f := fetcher{ctx: ctx, sc: sc, retry: r.withDefaults()}
+	var (
+		snap Snapshot
+		err  error
+	)
+	if snap.Customers, err = f.customers(); err != nil {
+		return Snapshot{}, err
+	}
+	if snap.Subscriptions, err = f.subscriptions(); err != nil {
+		return Snapshot{}, err
+	}
+	if snap.ProductPlans, err = f.productPlans(); err != nil {
+		return Snapshot{}, err
+	}
+	return snap, nil
+}
+
+// fetcher reads one snapshot's lists.
+type fetcher struct {
+	ctx   context.Context
+	sc    *client.API
+	retry Retry
+}
+
+func (f fetcher) customers() ([]Customer, error) {
+	var out []Customer
+	err := f.retry.all(f.ctx, "customers", func(after *string) ([]string, bool, error) {
+		it := f.sc.Customers.List(&stripe.CustomerListParams{ListParams: listParams(f.ctx, after)})
 		var ids []string
 		var page []Customer
 		for it.Next() {
@@ -199,89 +211,104 @@ func FetchSnapshot(ctx context.Context, sc *client.API, retry Retry) (Snapshot, 
 		if err := it.Err(); err != nil {
 			return nil, false, err
 		}
-		snap.Customers = append(snap.Customers, page...)
+		out = append(out, page...)
 		return ids, it.Meta().HasMore, nil
 	})
-	if err != nil {
-		return Snapshot{}, err
-	}
-	var more []int // subscriptions whose embedded item list is incomplete
-	err = p.all(ctx, "subscriptions", func(after *string) ([]string, bool, error) {
-		it := sc.Subscriptions.List(&stripe.SubscriptionListParams{ListParams: listParams(ctx, after), Status: stripe.String("all")})
+	return out, err
+}
+
+// subscriptions lists subscriptions of every status, then lists the items of those whose
+// embedded item list is incomplete.
+func (f fetcher) subscriptions() ([]Subscription, error) {
+	var (
+		out  []Subscription
+		more []int // indexes in out of subscriptions with more items than embedded
+	)
+	err := f.retry.all(f.ctx, "subscriptions", func(after *string) ([]string, bool, error) {
+		it := f.sc.Subscriptions.List(&stripe.SubscriptionListParams{ListParams: listParams(f.ctx, after), Status: stripe.String("all")})
 		var ids []string
 		var page []Subscription
 		var pageMore []int
 		for it.Next() {
 			s := it.Subscription()
 			ids = append(ids, s.ID)
-			sub := Subscription{ID: s.ID, Status: string(s.Status), Created: unix(s.Created), Start: unix(s.StartDate), EndedAt: unix(s.EndedAt)}
-			if s.Customer != nil {
-				sub.CustomerID = s.Customer.ID
+			if s.Items != nil && s.Items.HasMore {
+				pageMore = append(pageMore, len(out)+len(page))
 			}
-			if s.Items != nil {
-				for _, si := range s.Items.Data {
-					sub.Items = append(sub.Items, item(si))
-				}
-				if s.Items.HasMore {
-					pageMore = append(pageMore, len(snap.Subscriptions)+len(page))
-				}
-			}
-			page = append(page, sub)
+			page = append(page, subscription(s))
 		}
 		if err := it.Err(); err != nil {
 			return nil, false, err
 		}
-		snap.Subscriptions = append(snap.Subscriptions, page...)
+		out = append(out, page...)
 		more = append(more, pageMore...)
 		return ids, it.Meta().HasMore, nil
 	})
 	if err != nil {
-		return Snapshot{}, err
+		return nil, err
 	}
 	for _, i := range more {
-		sub := &snap.Subscriptions[i]
-		sub.Items = nil
-		err := p.all(ctx, "subscription_items", func(after *string) ([]string, bool, error) {
-			it := sc.SubscriptionItems.List(&stripe.SubscriptionItemListParams{ListParams: listParams(ctx, after), Subscription: stripe.String(sub.ID)})
-			var ids []string
-			var page []Item
-			for it.Next() {
-				ids = append(ids, it.SubscriptionItem().ID)
-				page = append(page, item(it.SubscriptionItem()))
-			}
-			if err := it.Err(); err != nil {
-				return nil, false, err
-			}
-			sub.Items = append(sub.Items, page...)
-			return ids, it.Meta().HasMore, nil
-		})
-		if err != nil {
-			return Snapshot{}, fmt.Errorf("subscription %s: %w", sub.ID, err)
+		if out[i].Items, err = f.items(out[i].ID); err != nil {
+			return nil, fmt.Errorf("subscription %s: %w", out[i].ID, err)
 		}
 	}
-	err = p.all(ctx, "products", func(after *string) ([]string, bool, error) {
-		it := sc.Products.List(&stripe.ProductListParams{ListParams: listParams(ctx, after)})
+	return out, nil
+}
+
+func subscription(s *stripe.Subscription) Subscription {
+	sub := Subscription{ID: s.ID, Status: string(s.Status), Created: unix(s.Created), Start: unix(s.StartDate), EndedAt: unix(s.EndedAt)}
+	if s.Customer != nil {
+		sub.CustomerID = s.Customer.ID
+	}
+	if s.Items != nil {
+		for _, si := range s.Items.Data {
+			sub.Items = append(sub.Items, item(si))
+		}
+	}
+	return sub
+}
+
+// items lists every item of one subscription.
+func (f fetcher) items(subID string) ([]Item, error) {
+	var out []Item
+	err := f.retry.all(f.ctx, "subscription_items", func(after *string) ([]string, bool, error) {
+		it := f.sc.SubscriptionItems.List(&stripe.SubscriptionItemListParams{ListParams: listParams(f.ctx, after), Subscription: stripe.String(subID)})
 		var ids []string
-		plans := map[string]string{}
+		var page []Item
+		for it.Next() {
+			ids = append(ids, it.SubscriptionItem().ID)
+			page = append(page, item(it.SubscriptionItem()))
+		}
+		if err := it.Err(); err != nil {
+			return nil, false, err
+		}
+		out = append(out, page...)
+		return ids, it.Meta().HasMore, nil
+	})
+	return out, err
+}
+
+// productPlans maps product ids to their metadata neonmeter_plan, when set.
+func (f fetcher) productPlans() (map[string]string, error) {
+	out := map[string]string{}
+	err := f.retry.all(f.ctx, "products", func(after *string) ([]string, bool, error) {
+		it := f.sc.Products.List(&stripe.ProductListParams{ListParams: listParams(f.ctx, after)})
+		var ids []string
+		page := map[string]string{}
 		for it.Next() {
 			pr := it.Product()
 			ids = append(ids, pr.ID)
 			if name := pr.Metadata[MetadataPlanKey]; name != "" {
-				plans[pr.ID] = name
+				page[pr.ID] = name
 			}
 		}
 		if err := it.Err(); err != nil {
 			return nil, false, err
 		}
-		for k, v := range plans {
-			snap.ProductPlans[k] = v
-		}
+		maps.Copy(out, page)
 		return ids, it.Meta().HasMore, nil
 	})
-	if err != nil {
-		return Snapshot{}, err
-	}
-	return snap, nil
+	return out, err
 }
 
 func item(si *stripe.SubscriptionItem) Item {

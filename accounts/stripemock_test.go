@@ -68,14 +68,14 @@ func TestSync_RequestsPassStripeMock(t *testing.T) {
 		t.Fatalf("stripe-mock's fixtures were not read: %+v", res)
 	}
 
-	fake, srv := startFake(t)
+	fake, srv, clock := startFake(t, fakeKey)
 	sc := stripeClient(srv, fakeKey, nil)
-	s := newScenario(t, fake, sc)
+	s := newScenario(t, clock, sc)
 	s.addCustomers(260, 4) // three pages of customers, customer 7 with more items than embedded
 	s.run()
-	fake.SetNow(t2)
+	clock.Set(t2)
 	fake.ResetRequests()
-	if _, err := newSyncer(t, sc, conn, db, fake.Now, nil, nil).Sync(t.Context(), true); err != nil {
+	if _, err := newSyncer(t, sc, conn, db, clock.Now, nil, nil).Sync(t.Context(), true); err != nil {
 		t.Fatal(err)
 	}
 	reqs := fake.Requests()

@@ -2,18 +2,17 @@ package accounts
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stripe/stripe-go/v76/client"
 
+	"github.com/neonmeter/neonmeter/internal/logkey"
+	"github.com/neonmeter/neonmeter/internal/retry"
+	"github.com/neonmeter/neonmeter/internal/runid"
 	"github.com/neonmeter/neonmeter/plans"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // DefaultUnmappedWindow is how far back usage makes a project count as metered when looking
@@ -27,14 +26,14 @@ const writeBatch = 10_000
 // ends in 2106.)
 func EndOfTime() time.Time { return time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC) }
 
-// Config is what a Syncer needs. Stripe, Conn, Database and Catalog are required.
+// Config is what a Syncer needs. Stripe, Store and Catalog are required.
 type Config struct {
 	// Stripe is the client every request goes through (see NewStripeClient); package-level
 	// stripe-go functions are never used.
-	Stripe   *client.API
-	Conn     driver.Conn
-	Database string
-	Catalog  *plans.Catalog
+	Stripe *client.API
+	// Store holds the account history (accounts/chstore in production).
+	Store   Store
+	Catalog *plans.Catalog
 	// DefaultPlan applies to projects nobody owns and to customers without a plan in force.
 	// Empty means the catalog's first plan.
 	DefaultPlan string
@@ -43,8 +42,8 @@ type Config struct {
 	Metrics *Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// RetryBase, RetryMax and MaxAttempts bound retries of one list page; zero means
-	// DefaultRetryBase, DefaultRetryMax and DefaultMaxAttempts.
+	// RetryBase, RetryMax and MaxAttempts bound retries of one list page (backoff with jitter,
+	// internal/retry); zero means DefaultRetryBase, DefaultRetryMax and DefaultMaxAttempts.
 	RetryBase, RetryMax time.Duration
 	MaxAttempts         int
 	// UnmappedWindow is how far back usage counts when reporting unmapped projects; zero means
@@ -64,11 +63,8 @@ func NewSyncer(cfg Config) (*Syncer, error) {
 	if cfg.Stripe == nil {
 		errs = append(errs, errors.New("no Stripe client"))
 	}
-	if cfg.Conn == nil {
-		errs = append(errs, errors.New("no ClickHouse connection"))
-	}
-	if !schema.ValidDatabase(cfg.Database) {
-		errs = append(errs, fmt.Errorf("database name %q is not valid", cfg.Database))
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("no account store"))
 	}
 	if cfg.Catalog == nil {
 		errs = append(errs, errors.New("no plan catalog"))
@@ -89,7 +85,7 @@ func NewSyncer(cfg Config) (*Syncer, error) {
 	if cfg.UnmappedWindow <= 0 {
 		cfg.UnmappedWindow = DefaultUnmappedWindow
 	}
-	return &Syncer{cfg: cfg, log: cfg.Logger.With(keyComponent, "accounts")}, nil
+	return &Syncer{cfg: cfg, log: cfg.Logger.With(logkey.Component, "accounts")}, nil
 }
 
 // DefaultPlan checks the configured default plan against the catalog; empty picks the
@@ -124,31 +120,17 @@ type SyncResult struct {
 
 // Sync reads Stripe, derives every project's timeline, and appends the changes the stored
 // history lacks. With dryRun it writes nothing. Stripe errors are retried per page; a sync
-// that fails writes nothing.
+// that fails writes nothing. A failure is returned, not logged: the caller handles it.
 func (s *Syncer) Sync(ctx context.Context, dryRun bool) (SyncResult, error) {
 	start := time.Now()
 	res, err := s.sync(ctx, dryRun)
-	m := s.cfg.Metrics
-	if m != nil {
-		m.duration.Observe(time.Since(start).Seconds())
-		if err != nil {
-			m.runs.WithLabelValues("failure").Inc()
-		} else {
-			m.runs.WithLabelValues("success").Inc()
-			m.lastSuccess.Set(float64(res.ObservedAt.Unix()))
-			m.problems.Set(float64(len(res.Problems)))
-			if !dryRun {
-				m.changes.WithLabelValues(schema.AccountSourceStripe).Add(float64(len(res.Changes)))
-			}
-		}
-	}
-	log := s.log.With(keyRunID, res.RunID)
+	s.observe(res, err, dryRun, time.Since(start))
 	if err != nil {
-		log.Error("account sync failed", "err", err, "duration", time.Since(start).Round(time.Millisecond))
 		return res, err
 	}
+	log := s.log.With(logkey.RunID, res.RunID)
 	for _, p := range res.Problems {
-		log.Warn("stripe data problem", keyCustomer, p.CustomerID, "subscription_id", p.SubscriptionID, keyProject, p.ProjectID, "problem", p.Message)
+		log.Warn("stripe data problem", logkey.CustomerID, p.CustomerID, "subscription_id", p.SubscriptionID, logkey.ProjectID, p.ProjectID, "problem", p.Message)
 	}
 	log.Info("account sync done", "customers", res.Customers, "subscriptions", res.Subscriptions, "projects", res.Projects,
 		"changes", len(res.Changes), "problems", len(res.Problems), "unmapped", len(res.Unmapped), "dry_run", dryRun,
@@ -156,65 +138,94 @@ func (s *Syncer) Sync(ctx context.Context, dryRun bool) (SyncResult, error) {
 	return res, nil
 }
 
+// observe records a finished sync in the metrics.
+func (s *Syncer) observe(res SyncResult, err error, dryRun bool, took time.Duration) {
+	m := s.cfg.Metrics
+	if m == nil {
+		return
+	}
+	m.duration.Observe(took.Seconds())
+	if err != nil {
+		m.runs.WithLabelValues(resultFailure).Inc()
+		return
+	}
+	m.runs.WithLabelValues(resultSuccess).Inc()
+	m.lastSuccess.Set(float64(res.ObservedAt.Unix()))
+	m.problems.Set(float64(len(res.Problems)))
+	if !dryRun {
+		m.changes.WithLabelValues(string(SourceStripe)).Add(float64(len(res.Changes)))
+	}
+}
+
 func (s *Syncer) sync(ctx context.Context, dryRun bool) (SyncResult, error) {
 	now := s.cfg.Now().UTC().Truncate(time.Second)
-	res := SyncResult{RunID: newRunID(now), ObservedAt: now, DryRun: dryRun}
-	p := Retry{Base: s.cfg.RetryBase, Max: s.cfg.RetryMax, MaxAttempts: s.cfg.MaxAttempts, OnRetry: func(object string, err error) {
-		s.log.Warn("stripe list page failed, retrying", keyRunID, res.RunID, "object", object, "err", err)
-		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.retries.WithLabelValues(object).Inc()
-		}
-	}}
-	snap, err := FetchSnapshot(ctx, s.cfg.Stripe, p)
+	res := SyncResult{RunID: runid.New("accounts", now), ObservedAt: now, DryRun: dryRun}
+	snap, err := FetchSnapshot(ctx, s.cfg.Stripe, s.retry(res.RunID))
 	if err != nil {
 		return res, fmt.Errorf("accounts sync %s: stripe: %w", res.RunID, err)
 	}
 	d := Derive(snap, s.cfg.Catalog)
 	res.Customers, res.Subscriptions, res.Projects, res.Problems = len(snap.Customers), len(snap.Subscriptions), len(d.Projects), d.Problems
-	stored, err := schema.AccountsAt(ctx, s.cfg.Conn, s.cfg.Database, nil, EndOfTime())
+	stored, err := s.cfg.Store.At(ctx, nil, EndOfTime())
 	if err != nil {
 		return res, fmt.Errorf("accounts sync %s: %w", res.RunID, err)
 	}
 	res.Changes = Diff(stored, d, now)
 	if !dryRun {
-		if err := write(ctx, s.cfg.Conn, s.cfg.Database, res.Changes, schema.AccountSourceStripe, res.RunID, now); err != nil {
+		if err := write(ctx, s.cfg.Store, res.Changes, SourceStripe, res.RunID, now); err != nil {
 			return res, fmt.Errorf("accounts sync %s: %w", res.RunID, err)
 		}
 	}
-	res.Unmapped, err = Unmapped(ctx, s.cfg.Conn, s.cfg.Database, now.Add(-s.cfg.UnmappedWindow), now.Add(time.Hour), EndOfTime())
-	if err != nil {
+	if err := s.unmapped(ctx, &res, now, dryRun); err != nil {
 		return res, fmt.Errorf("accounts sync %s: unmapped projects: %w", res.RunID, err)
-	}
-	if m := s.cfg.Metrics; m != nil && !dryRun {
-		used, err := schema.UsageProjects(ctx, s.cfg.Conn, s.cfg.Database, now.Add(-s.cfg.UnmappedWindow), now.Add(time.Hour))
-		if err == nil {
-			m.projects.WithLabelValues("mapped").Set(float64(len(used) - len(res.Unmapped)))
-			m.projects.WithLabelValues("unmapped").Set(float64(len(res.Unmapped)))
-		}
 	}
 	return res, nil
 }
 
-// write inserts changes in batches, all with one version (the write's time in nanoseconds),
-// so a later write of the same (project, valid_from) replaces an earlier one.
-func write(ctx context.Context, conn driver.Conn, db string, changes []ProjectChange, source, runID string, now time.Time) error {
-	version := uint64(time.Now().UnixNano())
-	for start := 0; start < len(changes); start += writeBatch {
-		chunk := changes[start:min(start+writeBatch, len(changes))]
-		rows := make([]schema.AccountChange, len(chunk))
-		for i, c := range chunk {
-			rows[i] = schema.AccountChange{ProjectID: c.ProjectID, ValidFrom: c.At, CustomerID: c.CustomerID, Plan: c.Plan,
-				Source: source, SubscriptionID: c.SubscriptionID, Basis: c.Basis, RecordedAt: now, RunID: runID, Version: version}
+// retry is the retry policy of one sync's list pages, logging and counting each retry.
+func (s *Syncer) retry(runID string) Retry {
+	return Retry{Backoff: retry.Backoff{Min: s.cfg.RetryBase, Max: s.cfg.RetryMax}, MaxAttempts: s.cfg.MaxAttempts, OnRetry: func(object string, err error) {
+		s.log.Warn("stripe list page failed, retrying", logkey.RunID, runID, "object", object, logkey.Err, err)
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.retries.WithLabelValues(object).Inc()
 		}
-		if err := schema.InsertAccountChanges(ctx, conn, db, rows); err != nil {
-			return err
-		}
+	}}
+}
+
+// unmapped sets res.Unmapped to the projects with recent usage that nobody owns, and the
+// mapped and unmapped gauges after a sync that wrote.
+func (s *Syncer) unmapped(ctx context.Context, res *SyncResult, now time.Time, dryRun bool) error {
+	from, to := now.Add(-s.cfg.UnmappedWindow), now.Add(time.Hour)
+	var err error
+	if res.Unmapped, err = Unmapped(ctx, s.cfg.Store, from, to, EndOfTime()); err != nil {
+		return err
+	}
+	m := s.cfg.Metrics
+	if m == nil || dryRun {
+		return nil
+	}
+	// The gauges are best effort: a failed count leaves them as they were.
+	if used, err := s.cfg.Store.UsageProjects(ctx, from, to); err == nil {
+		m.projects.WithLabelValues("mapped").Set(float64(len(used) - len(res.Unmapped)))
+		m.projects.WithLabelValues("unmapped").Set(float64(len(res.Unmapped)))
 	}
 	return nil
 }
 
-func newRunID(now time.Time) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return "accounts-" + now.Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+// write inserts changes in batches, all with one version (the write's time in nanoseconds),
+// so a later write of the same (project, valid_from) replaces an earlier one.
+func write(ctx context.Context, store Store, changes []ProjectChange, source Source, runID string, now time.Time) error {
+	version := uint64(time.Now().UnixNano())
+	for start := 0; start < len(changes); start += writeBatch {
+		chunk := changes[start:min(start+writeBatch, len(changes))]
+		records := make([]Record, len(chunk))
+		for i, c := range chunk {
+			records[i] = Record{ProjectID: c.ProjectID, ValidFrom: c.At, CustomerID: c.CustomerID, Plan: c.Plan,
+				Source: source, SubscriptionID: c.SubscriptionID, Basis: c.Basis, RecordedAt: now, RunID: runID, Version: version}
+		}
+		if err := store.Insert(ctx, records); err != nil {
+			return err
+		}
+	}
+	return nil
 }

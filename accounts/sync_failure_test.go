@@ -18,12 +18,13 @@ import (
 
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/retry"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
 )
 
 // A sync that cannot read all of Stripe writes nothing; a bad request is not retried.
 func TestSync_Failures(t *testing.T) {
-	fake, srv := startFake(t)
+	fake, srv, clock := startFake(t, fakeKey)
 	sc := stripeClient(srv, fakeKey, nil)
 	conn, db := chtest.New(t)
 	reg := prometheus.NewRegistry()
@@ -31,11 +32,11 @@ func TestSync_Failures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newScenario(t, fake, sc)
+	s := newScenario(t, clock, sc)
 	s.addCustomers(30, 2)
 	s.run()
-	fake.SetNow(t2)
-	syncer := newSyncer(t, sc, conn, db, fake.Now, m, nil)
+	clock.Set(t2)
+	syncer := newSyncer(t, sc, conn, db, clock.Now, m, nil)
 
 	// Subscriptions fail on every attempt: the customers already read are not written.
 	fake.Inject(stripefake.Fault{Method: "GET", Path: "/v1/subscriptions", Times: 10, Status: 500})
@@ -87,9 +88,7 @@ func TestSync_Failures(t *testing.T) {
 // Stripe accepts it or refuses it.
 func TestSync_KeyNeverLeaks(t *testing.T) {
 	const secret = "sk_test_51SuperSecretValueThatMustNotLeak0042"
-	fake := stripefake.New(stripefake.Options{APIKey: secret})
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
+	fake, srv, clock := startFake(t, secret)
 	conn, db := chtest.New(t)
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -99,18 +98,18 @@ func TestSync_KeyNeverLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := stripeClient(srv, secret, log)
-	s := newScenario(t, fake, good)
+	s := newScenario(t, clock, good)
 	s.addCustomers(20, 3)
 	s.run()
-	fake.SetNow(t2)
+	clock.Set(t2)
 	fake.Inject(stripefake.Fault{Method: "GET", Path: "/v1/customers", Status: 503})
 
 	var errs []string
-	if _, err := newSyncer(t, good, conn, db, fake.Now, m, log).Sync(t.Context(), false); err != nil {
+	if _, err := newSyncer(t, good, conn, db, clock.Now, m, log).Sync(t.Context(), false); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
 	wrong := secret[:len(secret)-4] + "9999" // refused: Stripe's message shows only the last four
-	_, err = newSyncer(t, stripeClient(srv, wrong, log), conn, db, fake.Now, m, log).Sync(t.Context(), false)
+	_, err = newSyncer(t, stripeClient(srv, wrong, log), conn, db, clock.Now, m, log).Sync(t.Context(), false)
 	if err == nil || !strings.Contains(err.Error(), "401") && !strings.Contains(err.Error(), "Invalid API Key") {
 		t.Fatalf("wrong key: %v", err)
 	}
@@ -148,7 +147,7 @@ func TestFetchSnapshot_StuckPagination(t *testing.T) {
 	}))
 	defer srv.Close()
 	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: "sk_test_x", URL: srv.URL})
-	_, err := accounts.FetchSnapshot(t.Context(), sc, accounts.Retry{Base: time.Millisecond})
+	_, err := accounts.FetchSnapshot(t.Context(), sc, accounts.Retry{Backoff: retry.Backoff{Min: time.Millisecond}})
 	if err == nil || !strings.Contains(err.Error(), "list customers page 2: has_more without new objects") {
 		t.Fatalf("err = %v", err)
 	}

@@ -12,19 +12,24 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/accounts/chstore"
+	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
-	"github.com/neonmeter/neonmeter/schema"
+	"github.com/neonmeter/neonmeter/internal/testclock"
 )
 
 const fakeKey = "sk_test_neonmeter_fake_0001"
 
-func startFake(t testing.TB) (*stripefake.Server, *httptest.Server) {
+// startFake starts a Stripe fake accepting key, on a test clock the syncer reads too.
+func startFake(t testing.TB, key string) (*stripefake.Server, *httptest.Server, *testclock.Clock) {
 	t.Helper()
-	fake := stripefake.New(stripefake.Options{APIKey: fakeKey})
+	clock := testclock.New(w)
+	fake := stripefake.New(stripefake.Options{APIKey: key, Now: clock.Now})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	return fake, srv
+	return fake, srv, clock
 }
 
 func stripeClient(srv *httptest.Server, key string, log *slog.Logger) *client.API {
@@ -36,7 +41,7 @@ func newSyncer(t testing.TB, sc *client.API, conn driver.Conn, db string, now fu
 	if log == nil {
 		log = chtest.Logger(t)
 	}
-	s, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Conn: conn, Database: db, Catalog: catalog(t), DefaultPlan: "free",
+	s, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Store: chstore.New(conn, db), Catalog: catalog(t), DefaultPlan: "free",
 		Logger: log, Metrics: m, Now: now, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, MaxAttempts: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +63,7 @@ func rowCount(t testing.TB, conn driver.Conn, db string) uint64 {
 // plan in force for every project and hour matches the fake's truth, and a further sync writes
 // nothing.
 func TestSync_FiveThousandCustomers(t *testing.T) {
-	fake, srv := startFake(t)
+	fake, srv, clock := startFake(t, fakeKey)
 	sc := stripeClient(srv, fakeKey, nil)
 	conn, db := chtest.New(t)
 	reg := prometheus.NewRegistry()
@@ -66,10 +71,10 @@ func TestSync_FiveThousandCustomers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	syncer := newSyncer(t, sc, conn, db, fake.Now, m, slog.New(slog.DiscardHandler))
+	syncer := newSyncer(t, sc, conn, db, clock.Now, m, slog.New(slog.DiscardHandler))
 
 	seedStart := time.Now()
-	s := newScenario(t, fake, sc)
+	s := newScenario(t, clock, sc)
 	s.addCustomers(5000, 1)
 	if len(s.onHour) != 10 || len(s.midHour) != 10 {
 		t.Fatalf("scenario has %d on-hour and %d mid-hour upgrades", len(s.onHour), len(s.midHour))
@@ -106,18 +111,18 @@ func TestSync_FiveThousandCustomers(t *testing.T) {
 	syncAt(t2.Add(10 * time.Minute))
 
 	// Usage of 40 projects nobody owns, and of some owned ones.
-	var facts []schema.Fact
+	var facts []collector.Fact
 	var unowned []string
 	for i := range 40 {
 		p := fmt.Sprintf("p-unowned-%02d", i)
 		unowned = append(unowned, p)
-		facts = append(facts, schema.Fact{OrgID: "org-1", ProjectID: p, Metric: "compute_unit_seconds", Hour: t2.Add(-3 * time.Hour), Value: 1, Version: 1})
+		facts = append(facts, collector.Fact{OrgID: "org-1", ProjectID: p, Metric: "compute_unit_seconds", Hour: t2.Add(-3 * time.Hour), Value: 1, Version: 1})
 	}
 	for _, c := range s.customers[:100] {
-		facts = append(facts, schema.Fact{OrgID: "org-1", ProjectID: c.projects[0], Metric: "compute_unit_seconds", Hour: t2.Add(-3 * time.Hour), Value: 1, Version: 1})
+		facts = append(facts, collector.Fact{OrgID: "org-1", ProjectID: c.projects[0], Metric: "compute_unit_seconds", Hour: t2.Add(-3 * time.Hour), Value: 1, Version: 1})
 	}
 	s.at(t2.Add(5*time.Minute), func() {
-		if err := schema.InsertFacts(t.Context(), conn, db, facts); err != nil {
+		if err := collectorstore.New(conn, db).InsertFacts(t.Context(), facts); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -146,7 +151,7 @@ func TestSync_FiveThousandCustomers(t *testing.T) {
 	}
 
 	// Every project, every hour from two days before the window to its end.
-	tl, err := accounts.LoadTimelines(t.Context(), conn, db, nil, t2.Add(time.Hour), "free")
+	tl, err := accounts.LoadTimelines(t.Context(), chstore.New(conn, db), nil, t2.Add(time.Hour), "free")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +187,7 @@ func TestSync_FiveThousandCustomers(t *testing.T) {
 			ids = append(ids, c.projects[0])
 		}
 		// The same question as one query on ClickHouse.
-		at, err := schema.AccountsAt(t.Context(), conn, db, ids, tc.hour)
+		at, err := chstore.New(conn, db).At(t.Context(), ids, tc.hour)
 		if err != nil {
 			t.Fatal(err)
 		}

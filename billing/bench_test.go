@@ -10,10 +10,13 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
+	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
+	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // BenchmarkPush_Rate pushes one value for each of N customers (of a 50,000-customer ledger
@@ -40,8 +43,8 @@ func BenchmarkPush_Rate(b *testing.B) {
 			// runs with a lookback of one hour, so each value is one request.
 			const customers = 50_000
 			hour := testNow.Add(-3 * time.Hour).Truncate(time.Hour)
-			var changes []schema.AccountChange
-			var facts []schema.Fact
+			var changes []accounts.Record
+			var facts []collector.Fact
 			for i := range customers {
 				cus := fmt.Sprintf("cus_idle%06d", i) // customers without usage send nothing
 				if i < tc.requests {
@@ -52,21 +55,22 @@ func BenchmarkPush_Rate(b *testing.B) {
 					cus = c.ID
 				}
 				p := fmt.Sprintf("proj-%06d", i)
-				changes = append(changes, schema.AccountChange{ProjectID: p, ValidFrom: hour.AddDate(0, 0, -1), CustomerID: cus, Plan: "pro",
-					Source: schema.AccountSourceCSV, Basis: "imported", RecordedAt: testNow, Version: 1})
+				changes = append(changes, accounts.Record{ProjectID: p, ValidFrom: hour.AddDate(0, 0, -1), CustomerID: cus, Plan: "pro",
+					Source: accounts.SourceCSV, Basis: accounts.BasisImported, RecordedAt: testNow, Version: 1})
 				if i < tc.requests {
-					facts = append(facts, schema.Fact{OrgID: "org", ProjectID: p, Metric: "compute_unit_seconds", Hour: hour, Value: 3600 * uint64(1+i%5),
+					facts = append(facts, collector.Fact{OrgID: "org", ProjectID: p, Metric: "compute_unit_seconds", Hour: hour, Value: 3600 * uint64(1+i%5),
 						CollectedAt: testNow, Version: 1})
 				}
 			}
-			if err := schema.InsertAccountChanges(context.Background(), conn, db, changes); err != nil {
+			if err := accountsstore.New(conn, db).Insert(context.Background(), changes); err != nil {
 				b.Fatal(err)
 			}
-			if err := schema.InsertFacts(context.Background(), conn, db, facts); err != nil {
+			if err := collectorstore.New(conn, db).InsertFacts(context.Background(), facts); err != nil {
 				b.Fatal(err)
 			}
 			fake.ResetRequests()
-			p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: db, Catalog: cat, DefaultPlan: "free",
+			p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, db), Accounts: accountsstore.New(conn, db),
+				Catalog: cat, DefaultPlan: "free",
 				Lookback: 4 * time.Hour, Provisional: 2 * time.Hour, Rate: tc.rate, Concurrency: 16, Now: func() time.Time { return testNow }})
 			if err != nil {
 				b.Fatal(err)

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
+	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/internal/crashtest"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
@@ -39,7 +41,8 @@ func childPush() error {
 		return err
 	}
 	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: "sk_test_fake", URL: os.Getenv(envChildStripe)})
-	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: os.Getenv(envChildDB), Catalog: cat,
+	db := os.Getenv(envChildDB)
+	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, db), Accounts: accountsstore.New(conn, db), Catalog: cat,
 		DefaultPlan: "free", Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Rate: 1500, Concurrency: 4,
 		RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, MaxAttempts: 50, Now: func() time.Time { return testNow }})
 	if err != nil {
@@ -72,10 +75,10 @@ func TestPush_KilledAndFaultedThenExact(t *testing.T) {
 			t.Fatalf("only %d of 60 child pushes were killed before finishing", killed)
 		}
 		if attempt == 8 {
-			w.sim.Revise(30 * time.Hour)
+			w.Sim.Revise(30 * time.Hour)
 			w.collect(t)
 		}
-		child := crashtest.Start(t, envChildStripe+"="+w.stripeURL, envChildDB+"="+w.db, envChildCatalog+"="+catFile)
+		child := crashtest.Start(t, envChildStripe+"="+w.stripeURL, envChildDB+"="+w.DB, envChildCatalog+"="+catFile)
 		select {
 		case err := <-child.Done:
 			if err != nil {

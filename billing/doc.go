@@ -19,4 +19,9 @@
 //     429 backoff; hours Stripe can no longer change (finalized invoice, older than 35 days)
 //     become late adjustments for finance instead of requests.
 //   - Reconcile reads Stripe's summaries and stores the drift against what ClickHouse says.
+//
+// Boundaries: billing reads usage and keeps its ledger through the Store it declares
+// (billing/chstore on ClickHouse), reads account history through accounts.Store, and talks to
+// Stripe only through Sink (sends) and StripeReader (reads back), both implemented by
+// StripeSink.
 package billing

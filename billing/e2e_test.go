@@ -48,7 +48,7 @@ func TestPush_EndToEnd(t *testing.T) {
 		t.Fatalf("a push with nothing changed sent %d requests (reported %d), want 0", n, again.Requests)
 	}
 
-	w.sim.Revise(30 * time.Hour)
+	w.Sim.Revise(30 * time.Hour)
 	w.collect(t)
 	after := w.truth(from, to)
 	changed := 0
@@ -79,7 +79,7 @@ func TestPush_EndToEnd(t *testing.T) {
 	diffCells(t, "ledger after revision", w.ledgerHolds(t, from, to), after)
 	identifierValues(t, w.fake.Requests())
 
-	rec, err := p.Reconcile(ctx, w.sc, from, to, false)
+	rec, err := p.Reconcile(ctx, from, to, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,50 +7,35 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
+	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
-	"github.com/neonmeter/neonmeter/internal/chtest"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
-	"github.com/neonmeter/neonmeter/neon"
+	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/plans"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // testNow is mid-hour, late in a month, so the 72 h window stays inside one period.
-var testNow = time.Date(2026, 11, 27, 12, 40, 0, 0, time.UTC)
+var testNow = testfleet.DefaultNow
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-// world is the whole chain on real parts: the simulator over HTTP, the collector into a
-// fresh ClickHouse database, accounts imported from a CSV mapping, and the recording fake
-// Stripe over HTTP holding the customers, the legacy prices' subscriptions and the meters.
+// world is the whole chain on real parts: the test fleet (simulator over HTTP, client, fresh
+// ClickHouse database, clock), the collector into it, accounts imported from a CSV mapping,
+// and the recording fake Stripe over HTTP holding the customers, the legacy prices'
+// subscriptions and the meters.
 type world struct {
-	clock     *clock
-	sim       *sim.Sim
-	neon      *neon.Client
-	conn      driver.Conn
-	db        string
+	*testfleet.Fleet
+	store     *billingstore.Store
+	accounts  *accountsstore.Store
 	fake      *stripefake.Server
 	stripeURL string
 	sc        *client.API
@@ -77,21 +62,10 @@ var legacyMetrics = map[string]string{"compute_time_seconds": "CU-hour", "data_s
 func newWorld(t testing.TB, nProjects int) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{clock: &clock{t: testNow}, owner: map[string]string{}, projects: map[string][]string{}, item: map[string][2]string{}}
-	s, err := sim.New(sim.Config{Projects: nProjects, Seed: 7, Now: w.clock.Now, APIKey: "test-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.sim = s
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	w.neon, err = neon.NewClient(neon.Config{BaseURL: srv.URL + "/api/v2", APIKey: "test-key", ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
-		GeneralRatePerMin: 1e6, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxRetries: 30, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.conn, w.db = chtest.New(t)
-	for _, o := range s.Orgs() {
+	w := &world{Fleet: testfleet.New(t, testfleet.Options{Projects: nProjects, Seed: 7, Now: testNow}),
+		owner: map[string]string{}, projects: map[string][]string{}, item: map[string][2]string{}}
+	w.store, w.accounts = billingstore.New(w.Conn, w.DB), accountsstore.New(w.Conn, w.DB)
+	for _, o := range w.Sim.Orgs() {
 		if o.Plan != "free" { // Neon's free plan has no consumption history
 			w.orgs = append(w.orgs, o)
 		}
@@ -125,6 +99,7 @@ func newWorld(t testing.TB, nProjects int) *world {
 		prices[m] = p.ID
 		fmt.Fprintf(&yaml, "      %s: {price: %s, unit: %s}\n", m, p.ID, unit)
 	}
+	var err error
 	w.cat, err = plans.Parse("world.yaml", []byte(yaml.String()))
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +145,7 @@ func newWorld(t testing.TB, nProjects int) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := accounts.Import(ctx, w.conn, w.db, rows, testNow, false, nil); err != nil {
+	if _, err := accounts.Import(ctx, w.accounts, rows, testNow, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	w.fake.SetNow(testNow)
@@ -190,14 +165,14 @@ func sortedKeys[V any](m map[string]V) []string {
 // collect sweeps the 72 complete hours before the clock for every org.
 func (w *world) collect(t testing.TB) {
 	t.Helper()
-	to := w.clock.Now().Truncate(time.Hour)
+	to := w.Clock.Now().Truncate(time.Hour)
 	for _, o := range w.orgs {
 		ep := collector.EndpointV2
 		if o.Legacy {
 			ep = collector.EndpointLegacy
 		}
-		c, err := collector.New(collector.Config{Source: w.neon, Store: collector.NewClickHouseStore(w.conn, w.db), OrgID: o.ID, Endpoint: ep,
-			Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Now: w.clock.Now, FlushRows: 20_000})
+		c, err := collector.New(collector.Config{Consumption: w.Client, Store: collectorstore.New(w.Conn, w.DB), OrgID: o.ID, Endpoint: ep,
+			Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Now: w.Clock.Now, FlushRows: 20_000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,9 +184,9 @@ func (w *world) collect(t testing.TB) {
 
 func (w *world) pusher(t testing.TB, m *billing.Metrics, mod func(*billing.Config)) *billing.Pusher {
 	t.Helper()
-	cfg := billing.Config{Sink: billing.NewStripeSink(w.sc), Conn: w.conn, Database: w.db, Catalog: w.cat, DefaultPlan: "free",
+	cfg := billing.Config{Sink: billing.NewStripeSink(w.sc), Store: w.store, Accounts: w.accounts, Catalog: w.cat, DefaultPlan: "free",
 		Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Rate: 1e6, Concurrency: 8, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
-		MaxAttempts: 30, Metrics: m, Now: w.clock.Now}
+		MaxAttempts: 30, Metrics: m, Now: w.Clock.Now}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -241,7 +216,7 @@ func (w *world) truth(from, to time.Time) map[cell]int64 {
 				for h := from; h.Before(to); h = h.Add(time.Hour) {
 					var sum uint64
 					for _, p := range w.projects[cus] {
-						sum += uint64(w.sim.Value(p, metric, h))
+						sum += uint64(w.Sim.Value(p, metric, h))
 					}
 					hours = append(hours, sum)
 				}
@@ -282,13 +257,13 @@ func (w *world) stripeHolds() map[cell]int64 {
 // ledgerHolds returns the values the ledger records as pushed.
 func (w *world) ledgerHolds(t testing.TB, from, to time.Time) map[cell]int64 {
 	t.Helper()
-	rows, err := schema.Ledger(context.Background(), w.conn, w.db, from, to)
+	rows, err := w.store.Ledger(context.Background(), from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[cell]int64{}
 	for _, r := range rows {
-		if r.Status != schema.LedgerPushed {
+		if r.Status != billing.LedgerPushed {
 			t.Errorf("ledger row %s %s %s is %s rev %d, want pushed", r.CustomerID, r.Target, r.Hour, r.Status, r.Revision)
 			continue
 		}
@@ -358,4 +333,33 @@ func identifierValues(t testing.TB, rs []stripefake.Request) int {
 		seen[id] = v
 	}
 	return len(seen)
+}
+
+// lateAdjustments reads billing_late_adjustments of hours in [from, to) the way finance does,
+// straight from the table (the product itself never reads it back).
+func (w *world) lateAdjustments(t testing.TB, from, to time.Time) []billing.LateAdjustment {
+	t.Helper()
+	rows, err := w.Conn.Query(context.Background(), `SELECT customer_id, target, hour, toString(sink), revision, metric,
+    old_value, new_value, amount, toString(reason), run_id
+FROM `+w.DB+`.billing_late_adjustments FINAL
+WHERE hour >= ? AND hour < ?
+ORDER BY customer_id, target, hour, sink, revision`, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []billing.LateAdjustment
+	for rows.Next() {
+		var a billing.LateAdjustment
+		var sink, reason string
+		if err := rows.Scan(&a.CustomerID, &a.Target, &a.Hour, &sink, &a.Revision, &a.Metric, &a.OldValue, &a.NewValue, &a.Amount, &reason, &a.RunID); err != nil {
+			t.Fatal(err)
+		}
+		a.Hour, a.Sink, a.Reason = a.Hour.UTC(), billing.SinkKind(sink), billing.LateReason(reason)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

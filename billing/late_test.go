@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/neonmeter/neonmeter/billing"
-	"github.com/neonmeter/neonmeter/schema"
+	"github.com/neonmeter/neonmeter/plans"
 )
 
 // TestPush_LateAdjustments: after a first push, one customer's invoice is finalized in
@@ -33,7 +33,7 @@ func TestPush_LateAdjustments(t *testing.T) {
 	// One customer's invoice is final in Stripe for everything before now; the pusher does
 	// not know (its own rule is period end + grace): Stripe's refusal must become an adjustment.
 	before := w.truth(from, to)
-	w.sim.Revise(30 * time.Hour)
+	w.Sim.Revise(30 * time.Hour)
 	w.collect(t)
 	after := w.truth(from, to)
 	var finalCus string
@@ -52,33 +52,30 @@ func TestPush_LateAdjustments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adj, err := schema.LateAdjustments(ctx, w.conn, w.db, from, to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reasons := map[string]int{}
+	adj := w.lateAdjustments(t, from, to)
+	reasons := map[billing.LateReason]int{}
 	for _, a := range adj {
 		reasons[a.Reason]++
 		if a.Amount != a.NewValue-a.OldValue || a.Amount == 0 {
 			t.Errorf("adjustment %+v: amount must be new − old and non-zero", a)
 		}
-		if a.Reason == schema.LateFinalized && a.CustomerID != finalCus {
+		if a.Reason == billing.LateFinalized && a.CustomerID != finalCus {
 			t.Errorf("finalized adjustment for %s, want only %s", a.CustomerID, finalCus)
 		}
-		if a.Reason == schema.LateTooOld && !a.Hour.Before(to.Add(-20*time.Hour)) {
+		if a.Reason == billing.LateTooOld && !a.Hour.Before(to.Add(-20*time.Hour)) {
 			t.Errorf("too-old adjustment for hour %s", a.Hour)
 		}
 	}
-	if reasons[schema.LateFinalized] == 0 || reasons[schema.LateTooOld] == 0 {
+	if reasons[billing.LateFinalized] == 0 || reasons[billing.LateTooOld] == 0 {
 		t.Fatalf("late adjustments by reason = %v, want both finalized and too_old (result had %d)", reasons, len(res.Late))
 	}
 	if len(res.Late) != len(adj) {
 		t.Fatalf("push reported %d late adjustments, table holds %d", len(res.Late), len(adj))
 	}
 	var total float64
-	for _, s := range []string{schema.SinkMeter, schema.SinkUsageRecord} {
-		for _, r := range []string{schema.LateFinalized, schema.LateTooOld} {
-			total += testutil.ToFloat64(m.LateAdjustments.WithLabelValues(s, r))
+	for _, s := range []billing.SinkKind{billing.SinkMeter, billing.SinkUsageRecord} {
+		for _, r := range []billing.LateReason{billing.LateFinalized, billing.LateTooOld} {
+			total += testutil.ToFloat64(m.LateAdjustments.WithLabelValues(string(s), string(r)))
 		}
 	}
 	if int(total) != len(adj) {
@@ -110,13 +107,13 @@ func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 		t.Fatal(err)
 	}
 	from, to := window()
-	rows, err := schema.Ledger(ctx, w.conn, w.db, from, to)
+	rows, err := w.store.Ledger(ctx, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r schema.LedgerRow
+	var r billing.LedgerRow
 	for _, x := range rows {
-		if x.Status == schema.LedgerPushed && x.Sink == schema.SinkMeter && x.Value > 0 {
+		if x.Status == billing.LedgerPushed && x.Sink == billing.SinkMeter && x.Value > 0 {
 			r = x
 			break
 		}
@@ -127,17 +124,17 @@ func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 	v := r.Value // what ClickHouse says and Stripe holds
 	k := billing.Key{CustomerID: r.CustomerID, Target: r.Target, Sink: r.Sink, Hour: r.Hour}
 	late := r
-	late.Revision, late.Value, late.ConfirmedValue, late.Status, late.Version = r.Revision+1, v+5, v, schema.LedgerLate, 2*uint64(r.Revision+1)+1
+	late.Revision, late.Value, late.ConfirmedValue, late.Status, late.Version = r.Revision+1, v+5, v, billing.LedgerLate, 2*uint64(r.Revision+1)+1
 	late.Identifier = billing.Identifier(k, late.Revision)
 	intent := r
-	intent.Revision, intent.Value, intent.ConfirmedValue, intent.Status, intent.Version = r.Revision+2, v, v, schema.LedgerIntent, 2*uint64(r.Revision+2)
+	intent.Revision, intent.Value, intent.ConfirmedValue, intent.Status, intent.Version = r.Revision+2, v, v, billing.LedgerIntent, 2*uint64(r.Revision+2)
 	intent.Identifier = billing.Identifier(k, intent.Revision)
-	if err := schema.InsertLateAdjustments(ctx, w.conn, w.db, []schema.LateAdjustment{{CustomerID: k.CustomerID, Target: k.Target, Hour: k.Hour,
-		Sink: k.Sink, Revision: late.Revision, Metric: r.Metric, PeriodStart: billing.PeriodStart(k.Hour), PeriodEnd: billing.PeriodEnd(k.Hour),
-		OldValue: v, NewValue: v + 5, Amount: 5, Reason: schema.LateFinalized, DetectedAt: testNow, RunID: "earlier"}}); err != nil {
+	if err := w.store.InsertLateAdjustments(ctx, []billing.LateAdjustment{{CustomerID: k.CustomerID, Target: k.Target, Hour: k.Hour,
+		Sink: k.Sink, Revision: late.Revision, Metric: r.Metric, PeriodStart: plans.PeriodStart(k.Hour), PeriodEnd: plans.PeriodEnd(k.Hour),
+		OldValue: v, NewValue: v + 5, Amount: 5, Reason: billing.LateFinalized, DetectedAt: testNow, RunID: "earlier"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := schema.InsertLedger(ctx, w.conn, w.db, []schema.LedgerRow{late, intent}); err != nil {
+	if err := w.store.InsertLedger(ctx, []billing.LedgerRow{late, intent}); err != nil {
 		t.Fatal(err)
 	}
 	p := w.pusher(t, nil, func(c *billing.Config) {
@@ -146,10 +143,7 @@ func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 	if _, err := p.Push(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	adj, err := schema.LateAdjustments(ctx, w.conn, w.db, k.Hour, k.Hour.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adj := w.lateAdjustments(t, k.Hour, k.Hour.Add(time.Hour))
 	var sum int64
 	for _, a := range adj {
 		if a.CustomerID == k.CustomerID && a.Target == k.Target && a.Sink == k.Sink {
@@ -172,7 +166,7 @@ func TestReconcile_RepairRespectsFinalized(t *testing.T) {
 	}
 	from, to := window()
 	before := w.truth(from, to)
-	w.sim.Revise(30 * time.Hour)
+	w.Sim.Revise(30 * time.Hour)
 	w.collect(t)
 	changed := 0
 	for k, v := range w.truth(from, to) {
@@ -185,7 +179,7 @@ func TestReconcile_RepairRespectsFinalized(t *testing.T) {
 	}
 	p := w.pusher(t, nil, func(c *billing.Config) { c.Finalized = func(string, time.Time) bool { return true } })
 	w.fake.ResetRequests()
-	rec, err := p.Reconcile(ctx, w.sc, from, to, true)
+	rec, err := p.Reconcile(ctx, from, to, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,10 +189,7 @@ func TestReconcile_RepairRespectsFinalized(t *testing.T) {
 	if n := len(billingRequests(w.fake.Requests())); n != 0 {
 		t.Fatalf("repair sent %d values into finalized invoices, want 0", n)
 	}
-	adj, err := schema.LateAdjustments(ctx, w.conn, w.db, billing.PeriodStart(from), to)
-	if err != nil {
-		t.Fatal(err)
-	}
+	adj := w.lateAdjustments(t, plans.PeriodStart(from), to)
 	if len(adj) == 0 || len(rec.Repair.Late) != len(adj) {
 		t.Fatalf("repair recorded %d late adjustments (reported %d), want them all", len(adj), len(rec.Repair.Late))
 	}

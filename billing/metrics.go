@@ -2,6 +2,7 @@ package billing
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -20,15 +21,24 @@ const (
 	MetricLastSuccess     = "neonmeter_billing_push_last_success_timestamp_seconds"
 )
 
-// Push outcomes, the values of the outcome label.
+// Outcome is what became of a request sending a value: the values of the outcome label.
+type Outcome string
+
+// Push outcomes.
 const (
-	OutcomePushed    = "pushed"    // Stripe confirmed the value
-	OutcomeDuplicate = "duplicate" // Stripe already held the identifier: counted as pushed
-	OutcomeRetried   = "retried"   // refused for now (429/409/503) or lost; sent again
-	OutcomeRekeyed   = "rekeyed"   // a 5xx Stripe stores for the key; sent again as a new revision
-	OutcomeLate      = "late"      // the hour's invoice is final or too old: a late adjustment
-	OutcomeFailed    = "failed"    // refused as it is; left for the next cycle and logged
-	OutcomeAbandoned = "abandoned" // retries exhausted this cycle; the intent stays pending
+	OutcomePushed    Outcome = "pushed"    // Stripe confirmed the value
+	OutcomeDuplicate Outcome = "duplicate" // Stripe already held the identifier: counted as pushed
+	OutcomeRetried   Outcome = "retried"   // refused for now (429/409/503) or lost; sent again
+	OutcomeRekeyed   Outcome = "rekeyed"   // a 5xx Stripe stores for the key; sent again as a new revision
+	OutcomeLate      Outcome = "late"      // the hour's invoice is final or too old: a late adjustment
+	OutcomeFailed    Outcome = "failed"    // refused as it is; left for the next cycle and logged
+	OutcomeAbandoned Outcome = "abandoned" // retries exhausted this cycle; the intent stays pending
+)
+
+// Values of the push-runs result label, the same as every other stage's.
+const (
+	ResultSuccess = "success"
+	ResultFailure = "failure"
 )
 
 // Metrics are the billing stage's Prometheus metrics. Labels come from closed sets (sink,
@@ -64,7 +74,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		DriftUnits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricDriftUnits,
 			Help: "Sum of absolute differences in billing units between Stripe and ClickHouse at the last reconcile, by sink."}, []string{"sink"}),
 		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRuns,
-			Help: "Push cycles by result (success, error)."}, []string{"result"}),
+			Help: "Push cycles by result (success, failure)."}, []string{"result"}),
 		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricDuration,
 			Help: "Duration of push cycles in seconds.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 12)}),
 		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricLastSuccess,
@@ -79,4 +89,56 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// countPush counts one request's outcome; m may be nil.
+func (m *Metrics) countPush(sink SinkKind, o Outcome) {
+	if m != nil {
+		m.Pushes.WithLabelValues(string(sink), string(o)).Inc()
+	}
+}
+
+// countLate counts recorded late adjustments and their units; m may be nil.
+func (m *Metrics) countLate(adj []LateAdjustment) {
+	if m == nil {
+		return
+	}
+	for _, a := range adj {
+		m.LateAdjustments.WithLabelValues(string(a.Sink), string(a.Reason)).Inc()
+		m.LateUnits.WithLabelValues(string(a.Sink), string(a.Reason)).Add(float64(abs(a.Amount)))
+	}
+}
+
+// observeRun counts a finished push cycle that started at start.
+func (p *Pusher) observeRun(start time.Time, err error) {
+	m := p.cfg.Metrics
+	if m == nil {
+		return
+	}
+	result := ResultSuccess
+	if err != nil {
+		result = ResultFailure
+	} else {
+		m.LastSuccess.SetToCurrentTime()
+	}
+	m.Runs.WithLabelValues(result).Inc()
+	m.Duration.Observe(time.Since(start).Seconds())
+}
+
+// observeDrift sets the drift gauges of every sink from a reconcile's drifting buckets.
+func (m *Metrics) observeDrift(drift []Bucket) {
+	if m == nil {
+		return
+	}
+	for _, s := range []SinkKind{SinkMeter, SinkUsageRecord} {
+		n, units := 0, int64(0)
+		for _, b := range drift {
+			if b.Sink == s {
+				n++
+				units += abs(b.Drift())
+			}
+		}
+		m.DriftValues.WithLabelValues(string(s)).Set(float64(n))
+		m.DriftUnits.WithLabelValues(string(s)).Set(float64(units))
+	}
 }

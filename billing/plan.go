@@ -9,7 +9,6 @@ import (
 
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/plans"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Key identifies one pushed value: a customer's target (meter event name or price id) in one
@@ -17,7 +16,7 @@ import (
 type Key struct {
 	CustomerID string
 	Target     string
-	Sink       string
+	Sink       SinkKind
 	Hour       time.Time
 }
 
@@ -41,22 +40,12 @@ type Value struct {
 	Units  int64
 }
 
-// PeriodStart returns the start of the billing period holding t: the UTC calendar month.
-// Running totals (and so rounding) restart there.
-func PeriodStart(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-}
-
-// PeriodEnd returns the end of the billing period holding t.
-func PeriodEnd(t time.Time) time.Time { return PeriodStart(t).AddDate(0, 1, 0) }
-
 // Identifier derives the meter event identifier (and Idempotency-Key) of one revision of a
 // key. It is deterministic, so a restart resends the same string, and under Stripe's
 // 100-character limit.
 func Identifier(k Key, revision uint32) string {
 	h := sha256.New()
-	for _, s := range []string{k.CustomerID, k.Target, k.Sink, strconv.FormatInt(k.Hour.Unix(), 10), strconv.FormatUint(uint64(revision), 10)} {
+	for _, s := range []string{k.CustomerID, k.Target, string(k.Sink), strconv.FormatInt(k.Hour.Unix(), 10), strconv.FormatUint(uint64(revision), 10)} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -66,67 +55,23 @@ func Identifier(k Key, revision uint32) string {
 // series is one running total: a customer's usage of one metric billed to one target with one
 // conversion, within one billing period.
 type series struct {
-	customer, target, sink, metric string
-	billing                        plans.Billing
-	period                         int64
+	customer, target, metric string
+	sink                     SinkKind
+	billing                  plans.Billing
+	period                   int64
 }
 
 // Desired returns the value every key should hold for hours in [from, to), sorted by key.
-// usage must hold every non-zero hour from PeriodStart(from) on, so that running totals start
-// at the period's start; hours before from only feed those totals, so a stretch of them whose
-// owner and plan did not change may come as one row (its sum, at the stretch's first hour). Projects nobody owns, and
-// metrics the plan in force does not bill, are not pushed. Keys whose value is 0 are included
-// only when some usage maps to them (a key without usage simply has no value).
-func Desired(usage []schema.HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, from, to time.Time) []Value {
-	raw := map[series]map[int64]uint64{}
-	for _, u := range usage {
-		if u.Value == 0 || !u.Hour.Before(to) {
-			continue
-		}
-		a := tl.At(u.ProjectID, u.Hour)
-		if !a.Mapped() {
-			continue
-		}
-		p, ok := cat.Plan(a.Plan)
-		if !ok {
-			continue
-		}
-		b, ok := p.BillingFor(u.Metric)
-		if !ok {
-			continue
-		}
-		s := series{customer: a.CustomerID, metric: u.Metric, billing: b, period: PeriodStart(u.Hour).Unix()}
-		s.target, s.sink = b.MeterEventName, schema.SinkMeter
-		if b.PriceID != "" {
-			s.target, s.sink = b.PriceID, schema.SinkUsageRecord
-		}
-		if raw[s] == nil {
-			raw[s] = map[int64]uint64{}
-		}
-		raw[s][u.Hour.Unix()] += u.Value
-	}
+// usage must hold every non-zero hour from plans.PeriodStart(from) on, so that running totals
+// start at the period's start; hours before from only feed those totals, so a stretch of them
+// whose owner and plan did not change may come as one row (its sum, at the stretch's first
+// hour). Projects nobody owns, and metrics the plan in force does not bill, are not pushed.
+// Keys whose value is 0 are included only when some usage maps to them (a key without usage
+// simply has no value).
+func Desired(usage []HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, from, to time.Time) []Value {
 	out := map[Key]*Value{}
-	for s, hours := range raw {
-		hs := make([]int64, 0, len(hours))
-		for h := range hours {
-			hs = append(hs, h)
-		}
-		sort.Slice(hs, func(i, j int) bool { return hs[i] < hs[j] })
-		var cum uint64
-		for _, h := range hs {
-			units := s.billing.Delta(cum, cum+hours[h])
-			cum += hours[h]
-			t := time.Unix(h, 0).UTC()
-			if t.Before(from) {
-				continue
-			}
-			k := Key{CustomerID: s.customer, Target: s.target, Sink: s.sink, Hour: t}
-			if v := out[k]; v != nil {
-				v.Units += units
-				continue
-			}
-			out[k] = &Value{Key: k, Metric: s.metric, Units: units}
-		}
+	for s, hours := range seriesOf(usage, tl, cat, to) {
+		s.addUnits(out, hours, from)
 	}
 	vals := make([]Value, 0, len(out))
 	for _, v := range out {
@@ -134,6 +79,75 @@ func Desired(usage []schema.HourlyUsage, tl *accounts.Timelines, cat *plans.Cata
 	}
 	sort.Slice(vals, func(i, j int) bool { return vals[i].Key.less(vals[j].Key) })
 	return vals
+}
+
+// seriesOf groups the raw usage before to into running series: per series, the raw sum of
+// each hour (Unix seconds).
+func seriesOf(usage []HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, to time.Time) map[series]map[int64]uint64 {
+	raw := map[series]map[int64]uint64{}
+	for _, u := range usage {
+		if u.Value == 0 || !u.Hour.Before(to) {
+			continue
+		}
+		s, billed := seriesFor(u, tl, cat)
+		if !billed {
+			continue
+		}
+		if raw[s] == nil {
+			raw[s] = map[int64]uint64{}
+		}
+		raw[s][u.Hour.Unix()] += u.Value
+	}
+	return raw
+}
+
+// seriesFor returns the series a usage row feeds: its owner at that hour, the plan in force
+// and how that plan bills the metric. billed is false when nobody owns the project or the
+// plan does not bill the metric.
+func seriesFor(u HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog) (s series, billed bool) {
+	a := tl.At(u.ProjectID, u.Hour)
+	if !a.Mapped() {
+		return series{}, false
+	}
+	p, ok := cat.Plan(a.Plan)
+	if !ok {
+		return series{}, false
+	}
+	b, ok := p.BillingFor(u.Metric)
+	if !ok {
+		return series{}, false
+	}
+	s = series{customer: a.CustomerID, metric: u.Metric, billing: b, period: plans.PeriodStart(u.Hour).Unix()}
+	s.target, s.sink = b.MeterEventName, SinkMeter
+	if b.PriceID != "" {
+		s.target, s.sink = b.PriceID, SinkUsageRecord
+	}
+	return s, true
+}
+
+// addUnits walks the series' hours in order, converting each with the running total, and adds
+// the units of the hours from on to out (several series may share a key).
+func (s series) addUnits(out map[Key]*Value, hours map[int64]uint64, from time.Time) {
+	hs := make([]int64, 0, len(hours))
+	for h := range hours {
+		hs = append(hs, h)
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i] < hs[j] })
+	var cum uint64
+	for _, h := range hs {
+		units := s.billing.Delta(cum, cum+hours[h])
+		cum += hours[h]
+		t := time.Unix(h, 0).UTC()
+		if t.Before(from) {
+			continue
+		}
+		k := Key{CustomerID: s.customer, Target: s.target, Sink: s.sink, Hour: t}
+		if v := out[k]; v != nil {
+			v.Units += units
+			continue
+		}
+		out[k] = &Value{Key: k, Metric: s.metric, Units: units}
+	}
 }
 
 // ActionKind says what Plan decided for a key.
@@ -159,8 +173,9 @@ type Action struct {
 	// Previous is what Stripe plus earlier late adjustments account for: the base of a late
 	// adjustment's amount.
 	Previous int64
-	// Reason is the late adjustment's reason (schema.LateFinalized or schema.LateTooOld).
-	Reason string
+	// Reason is the late adjustment's reason; empty when the late step needs no adjustment
+	// (Stripe already holds the value).
+	Reason LateReason
 }
 
 // Rules are the limits Plan applies.
@@ -182,54 +197,29 @@ const DefaultMaxAge = 35*24*time.Hour - time.Hour
 // do, sorted by key. Keys the ledger holds but desired lacks are taken as 0 (a revision to
 // zero). A pending intent whose value still holds is resumed as it is; any other change gets
 // the next revision. Nothing is returned for a key Stripe already holds.
-func Plan(desired []Value, ledger []schema.LedgerRow, r Rules) []Action {
+func Plan(desired []Value, ledger []LedgerRow, r Rules) []Action {
 	want := make(map[Key]Value, len(desired))
 	for _, v := range desired {
 		want[v.Key] = v
 	}
-	have := make(map[Key]schema.LedgerRow, len(ledger))
+	have := make(map[Key]LedgerRow, len(ledger))
 	for _, row := range ledger {
-		have[Key{CustomerID: row.CustomerID, Target: row.Target, Sink: row.Sink, Hour: row.Hour.UTC()}] = row
+		have[row.key()] = row
 	}
-	var out []Action
 	for k, row := range have {
 		if _, ok := want[k]; !ok {
 			want[k] = Value{Key: k, Metric: row.Metric}
 		}
 	}
+	var out []Action
 	for k, v := range want {
 		row, seen := have[k]
-		a := Action{Value: v}
-		switch {
-		case !seen:
-			if v.Units == 0 {
-				continue
-			}
-			a.Kind, a.Revision = ActionSend, 1
-		case row.Status == schema.LedgerIntent && row.Value == v.Units:
-			a.Kind, a.Revision, a.Identifier, a.Confirmed = ActionResume, row.Revision, row.Identifier, row.ConfirmedValue
-			a.Previous = row.Accounted
-		case (row.Status == schema.LedgerPushed || row.Status == schema.LedgerLate) && row.Value == v.Units:
+		a, ok := nextStep(v, row, seen)
+		if !ok {
 			continue
-		default:
-			a.Kind, a.Revision, a.Confirmed = ActionSend, row.Revision+1, row.ConfirmedValue
-			// Not ConfirmedValue: an earlier late row's adjustment is part of the base even when
-			// an intent or a failure came after it.
-			a.Previous = row.Accounted
-			if row.Status == schema.LedgerPushed || row.Status == schema.LedgerLate {
-				a.Previous = row.Value
-			}
 		}
-		if reason := lateReason(k, r); reason != "" {
-			if a.Kind == ActionResume {
-				a.Revision++ // the late row supersedes the unfinished intent
-				a.Identifier = ""
-			}
-			a.Kind, a.Reason = ActionLate, reason
-			if a.Previous == v.Units {
-				// Stripe already holds the value: record the step without an adjustment row.
-				a.Reason = ""
-			}
+		if reason, late := lateReason(k, r); late {
+			a = a.late(reason)
 		}
 		if a.Identifier == "" {
 			a.Identifier = Identifier(k, a.Revision)
@@ -240,19 +230,60 @@ func Plan(desired []Value, ledger []schema.LedgerRow, r Rules) []Action {
 	return out
 }
 
-func lateReason(k Key, r Rules) string {
+// nextStep decides, from the key's latest ledger row (if seen), whether its desired value v
+// needs a request: ok is false when there is nothing to do.
+func nextStep(v Value, row LedgerRow, seen bool) (a Action, ok bool) {
+	a = Action{Value: v}
+	settled := row.Status == LedgerPushed || row.Status == LedgerLate
+	switch {
+	case !seen:
+		a.Kind, a.Revision = ActionSend, 1
+		return a, v.Units != 0
+	case row.Status == LedgerIntent && row.Value == v.Units:
+		a.Kind, a.Revision, a.Identifier, a.Confirmed = ActionResume, row.Revision, row.Identifier, row.ConfirmedValue
+		a.Previous = row.Accounted
+		return a, true
+	case settled && row.Value == v.Units:
+		return a, false
+	}
+	a.Kind, a.Revision, a.Confirmed = ActionSend, row.Revision+1, row.ConfirmedValue
+	// Not ConfirmedValue: an earlier late row's adjustment is part of the base even when an
+	// intent or a failure came after it.
+	a.Previous = row.Accounted
+	if settled {
+		a.Previous = row.Value
+	}
+	return a, true
+}
+
+// late turns a into a late step: Stripe can no longer take the hour.
+func (a Action) late(reason LateReason) Action {
+	if a.Kind == ActionResume {
+		a.Revision++ // the late row supersedes the unfinished intent
+		a.Identifier = ""
+	}
+	a.Kind, a.Reason = ActionLate, reason
+	if a.Previous == a.Units {
+		// Stripe already holds the value: record the step without an adjustment row.
+		a.Reason = ""
+	}
+	return a
+}
+
+// lateReason says whether Stripe can no longer take the key's hour, and why.
+func lateReason(k Key, r Rules) (LateReason, bool) {
 	if r.Finalized != nil && r.Finalized(k.CustomerID, k.Hour) {
-		return schema.LateFinalized
+		return LateFinalized, true
 	}
 	if r.MaxAge > 0 && k.Hour.Before(r.Now.Add(-r.MaxAge)) {
-		return schema.LateTooOld
+		return LateTooOld, true
 	}
-	return ""
+	return "", false
 }
 
 // FinalizedAfterGrace returns a Finalized rule for calendar-month periods: an hour's invoice
 // is final once its period ended more than grace ago (Stripe's invoice finalization grace,
 // default 1 h, configurable 1–72 h).
 func FinalizedAfterGrace(now time.Time, grace time.Duration) func(string, time.Time) bool {
-	return func(_ string, hour time.Time) bool { return !now.Before(PeriodEnd(hour).Add(grace)) }
+	return func(_ string, hour time.Time) bool { return !now.Before(plans.PeriodEnd(hour).Add(grace)) }
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/plans"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 var h0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
@@ -35,16 +34,16 @@ func testCatalog(t testing.TB) *plans.Catalog {
 
 func TestDesired(t *testing.T) {
 	cat := testCatalog(t)
-	tl := accounts.NewTimelines([]schema.AccountChange{
+	tl := accounts.NewTimelines([]accounts.Record{
 		{ProjectID: "p1", ValidFrom: h0.AddDate(0, -1, 0), CustomerID: "cus_a", Plan: "pro"},
 		{ProjectID: "p2", ValidFrom: h0.AddDate(0, -1, 0), CustomerID: "cus_a", Plan: "pro"},
 		{ProjectID: "p3", ValidFrom: h0.AddDate(0, -1, 0), CustomerID: "cus_b", Plan: "free"},
 		{ProjectID: "p3", ValidFrom: hr(2), CustomerID: "cus_b", Plan: "pro"},
 	}, "free")
-	u := func(p, m string, h int, v uint64) schema.HourlyUsage {
-		return schema.HourlyUsage{ProjectID: p, Metric: m, Hour: hr(h), Value: v}
+	u := func(p, m string, h int, v uint64) billing.HourlyUsage {
+		return billing.HourlyUsage{ProjectID: p, Metric: m, Hour: hr(h), Value: v}
 	}
-	usage := []schema.HourlyUsage{
+	usage := []billing.HourlyUsage{
 		// cus_a: p1 + p2 compute; 1800+1800 = 1 CU-hour at hour 0, then 1800 (cum 1.5h → 1), 1800 (cum 2h → 2)
 		u("p1", "compute_unit_seconds", 0, 1800), u("p2", "compute_unit_seconds", 0, 1800),
 		u("p1", "compute_unit_seconds", 1, 1800), u("p1", "compute_unit_seconds", 2, 1800),
@@ -85,7 +84,7 @@ func TestDesired(t *testing.T) {
 				w.cus, w.target, hr(w.h).Format(time.RFC3339), w.units)
 		}
 	}
-	if got[5].Sink != schema.SinkUsageRecord || got[0].Sink != schema.SinkMeter {
+	if got[5].Sink != billing.SinkUsageRecord || got[0].Sink != billing.SinkMeter {
 		t.Errorf("sinks = %s, %s", got[5].Sink, got[0].Sink)
 	}
 }
@@ -94,13 +93,13 @@ func TestDesired(t *testing.T) {
 // period's total stays Units(Σ raw).
 func TestDesired_EarlyRevisionMovesLaterHours(t *testing.T) {
 	cat := testCatalog(t)
-	tl := accounts.NewTimelines([]schema.AccountChange{{ProjectID: "p1", ValidFrom: h0.AddDate(0, -1, 0), CustomerID: "cus_a", Plan: "pro"}}, "free")
-	before := []schema.HourlyUsage{
+	tl := accounts.NewTimelines([]accounts.Record{{ProjectID: "p1", ValidFrom: h0.AddDate(0, -1, 0), CustomerID: "cus_a", Plan: "pro"}}, "free")
+	before := []billing.HourlyUsage{
 		{ProjectID: "p1", Metric: "compute_unit_seconds", Hour: hr(0), Value: 3000},
 		{ProjectID: "p1", Metric: "compute_unit_seconds", Hour: hr(1), Value: 3000},
 		{ProjectID: "p1", Metric: "compute_unit_seconds", Hour: hr(2), Value: 3000},
 	}
-	after := append([]schema.HourlyUsage(nil), before...)
+	after := append([]billing.HourlyUsage(nil), before...)
 	after[0].Value = 3600
 	units := func(vs []billing.Value) []int64 {
 		var out []int64
@@ -117,44 +116,44 @@ func TestDesired_EarlyRevisionMovesLaterHours(t *testing.T) {
 
 func TestPlan(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
-	k := billing.Key{CustomerID: "cus_a", Target: "neon_compute", Sink: schema.SinkMeter, Hour: time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)}
+	k := billing.Key{CustomerID: "cus_a", Target: "neon_compute", Sink: billing.SinkMeter, Hour: time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)}
 	old := k
 	old.Hour = time.Date(2026, 10, 20, 5, 0, 0, 0, time.UTC) // > 35 days
 	prevMonth := k
 	prevMonth.Hour = time.Date(2026, 11, 30, 5, 0, 0, 0, time.UTC) // finalized (period ended + grace)
-	row := func(k billing.Key, status string, value, confirmed int64, rev uint32) schema.LedgerRow {
-		return schema.LedgerRow{CustomerID: k.CustomerID, Target: k.Target, Sink: k.Sink, Hour: k.Hour, Status: status,
+	row := func(k billing.Key, status billing.LedgerStatus, value, confirmed int64, rev uint32) billing.LedgerRow {
+		return billing.LedgerRow{CustomerID: k.CustomerID, Target: k.Target, Sink: k.Sink, Hour: k.Hour, Status: status,
 			Value: value, ConfirmedValue: confirmed, Revision: rev, Identifier: billing.Identifier(k, rev), Accounted: confirmed}
 	}
 	// accounted sets what Stripe plus earlier late adjustments account for (an older late row).
-	accounted := func(r schema.LedgerRow, v int64) schema.LedgerRow { r.Accounted = v; return r }
+	accounted := func(r billing.LedgerRow, v int64) billing.LedgerRow { r.Accounted = v; return r }
 	val := func(k billing.Key, u int64) billing.Value { return billing.Value{Key: k, Units: u} }
 	rules := billing.Rules{Now: now, MaxAge: billing.DefaultMaxAge, Finalized: billing.FinalizedAfterGrace(now, time.Hour)}
 	tests := []struct {
 		name   string
 		want   []billing.Value
-		ledger []schema.LedgerRow
+		ledger []billing.LedgerRow
 		kind   billing.ActionKind // "" means no action
 		rev    uint32
 		prev   int64
-		reason string
+		reason billing.LateReason
 	}{
 		{"new value", []billing.Value{val(k, 3)}, nil, billing.ActionSend, 1, 0, ""},
 		{"new zero is nothing", []billing.Value{val(k, 0)}, nil, "", 0, 0, ""},
-		{"pushed and unchanged", []billing.Value{val(k, 3)}, []schema.LedgerRow{row(k, schema.LedgerPushed, 3, 3, 1)}, "", 0, 0, ""},
-		{"pushed then changed", []billing.Value{val(k, 4)}, []schema.LedgerRow{row(k, schema.LedgerPushed, 3, 3, 1)}, billing.ActionSend, 2, 3, ""},
-		{"pushed then gone (to zero)", nil, []schema.LedgerRow{row(k, schema.LedgerPushed, 3, 3, 1)}, billing.ActionSend, 2, 3, ""},
-		{"intent same value resumes", []billing.Value{val(k, 3)}, []schema.LedgerRow{row(k, schema.LedgerIntent, 3, 0, 1)}, billing.ActionResume, 1, 0, ""},
-		{"intent other value: new revision", []billing.Value{val(k, 5)}, []schema.LedgerRow{row(k, schema.LedgerIntent, 3, 2, 4)}, billing.ActionSend, 5, 2, ""},
-		{"failed: new revision", []billing.Value{val(k, 3)}, []schema.LedgerRow{row(k, schema.LedgerFailed, 3, 0, 1)}, billing.ActionSend, 2, 0, ""},
-		{"late and unchanged", []billing.Value{val(prevMonth, 7)}, []schema.LedgerRow{row(prevMonth, schema.LedgerLate, 7, 5, 2)}, "", 0, 0, ""},
-		{"finalized revision", []billing.Value{val(prevMonth, 7)}, []schema.LedgerRow{row(prevMonth, schema.LedgerPushed, 5, 5, 1)}, billing.ActionLate, 2, 5, schema.LateFinalized},
-		{"finalized, never pushed", []billing.Value{val(prevMonth, 2)}, nil, billing.ActionLate, 1, 0, schema.LateFinalized},
-		{"too old revision", []billing.Value{val(old, 1)}, []schema.LedgerRow{row(old, schema.LedgerPushed, 4, 4, 3)}, billing.ActionLate, 4, 4, schema.LateFinalized},
-		{"late over a late row", []billing.Value{val(prevMonth, 9)}, []schema.LedgerRow{row(prevMonth, schema.LedgerLate, 7, 5, 2)}, billing.ActionLate, 3, 7, schema.LateFinalized},
-		{"finalized intent after a late row", []billing.Value{val(prevMonth, 5)}, []schema.LedgerRow{accounted(row(prevMonth, schema.LedgerIntent, 5, 5, 3), 7)}, billing.ActionLate, 4, 7, schema.LateFinalized},
-		{"failed after a late row", []billing.Value{val(prevMonth, 9)}, []schema.LedgerRow{accounted(row(prevMonth, schema.LedgerFailed, 9, 5, 3), 7)}, billing.ActionLate, 4, 7, schema.LateFinalized},
-		{"finalized intent supersedes it", []billing.Value{val(prevMonth, 3)}, []schema.LedgerRow{row(prevMonth, schema.LedgerIntent, 3, 1, 2)}, billing.ActionLate, 3, 1, schema.LateFinalized},
+		{"pushed and unchanged", []billing.Value{val(k, 3)}, []billing.LedgerRow{row(k, billing.LedgerPushed, 3, 3, 1)}, "", 0, 0, ""},
+		{"pushed then changed", []billing.Value{val(k, 4)}, []billing.LedgerRow{row(k, billing.LedgerPushed, 3, 3, 1)}, billing.ActionSend, 2, 3, ""},
+		{"pushed then gone (to zero)", nil, []billing.LedgerRow{row(k, billing.LedgerPushed, 3, 3, 1)}, billing.ActionSend, 2, 3, ""},
+		{"intent same value resumes", []billing.Value{val(k, 3)}, []billing.LedgerRow{row(k, billing.LedgerIntent, 3, 0, 1)}, billing.ActionResume, 1, 0, ""},
+		{"intent other value: new revision", []billing.Value{val(k, 5)}, []billing.LedgerRow{row(k, billing.LedgerIntent, 3, 2, 4)}, billing.ActionSend, 5, 2, ""},
+		{"failed: new revision", []billing.Value{val(k, 3)}, []billing.LedgerRow{row(k, billing.LedgerFailed, 3, 0, 1)}, billing.ActionSend, 2, 0, ""},
+		{"late and unchanged", []billing.Value{val(prevMonth, 7)}, []billing.LedgerRow{row(prevMonth, billing.LedgerLate, 7, 5, 2)}, "", 0, 0, ""},
+		{"finalized revision", []billing.Value{val(prevMonth, 7)}, []billing.LedgerRow{row(prevMonth, billing.LedgerPushed, 5, 5, 1)}, billing.ActionLate, 2, 5, billing.LateFinalized},
+		{"finalized, never pushed", []billing.Value{val(prevMonth, 2)}, nil, billing.ActionLate, 1, 0, billing.LateFinalized},
+		{"too old revision", []billing.Value{val(old, 1)}, []billing.LedgerRow{row(old, billing.LedgerPushed, 4, 4, 3)}, billing.ActionLate, 4, 4, billing.LateFinalized},
+		{"late over a late row", []billing.Value{val(prevMonth, 9)}, []billing.LedgerRow{row(prevMonth, billing.LedgerLate, 7, 5, 2)}, billing.ActionLate, 3, 7, billing.LateFinalized},
+		{"finalized intent after a late row", []billing.Value{val(prevMonth, 5)}, []billing.LedgerRow{accounted(row(prevMonth, billing.LedgerIntent, 5, 5, 3), 7)}, billing.ActionLate, 4, 7, billing.LateFinalized},
+		{"failed after a late row", []billing.Value{val(prevMonth, 9)}, []billing.LedgerRow{accounted(row(prevMonth, billing.LedgerFailed, 9, 5, 3), 7)}, billing.ActionLate, 4, 7, billing.LateFinalized},
+		{"finalized intent supersedes it", []billing.Value{val(prevMonth, 3)}, []billing.LedgerRow{row(prevMonth, billing.LedgerIntent, 3, 1, 2)}, billing.ActionLate, 3, 1, billing.LateFinalized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,13 +178,13 @@ func TestPlan(t *testing.T) {
 	}
 	// Too old wins only when not finalized: an hour of the current period past MaxAge.
 	r2 := billing.Rules{Now: now, MaxAge: 24 * time.Hour}
-	if got := billing.Plan([]billing.Value{val(k, 1)}, nil, r2); len(got) != 1 || got[0].Reason != schema.LateTooOld {
+	if got := billing.Plan([]billing.Value{val(k, 1)}, nil, r2); len(got) != 1 || got[0].Reason != billing.LateTooOld {
 		t.Fatalf("too old: %+v", got)
 	}
 }
 
 func TestIdentifier(t *testing.T) {
-	k := billing.Key{CustomerID: "cus_a", Target: "neon_compute", Sink: schema.SinkMeter, Hour: h0}
+	k := billing.Key{CustomerID: "cus_a", Target: "neon_compute", Sink: billing.SinkMeter, Hour: h0}
 	a, b := billing.Identifier(k, 1), billing.Identifier(k, 2)
 	if a == b || a != billing.Identifier(k, 1) || len(a) > 100 {
 		t.Fatalf("identifiers %q %q", a, b)

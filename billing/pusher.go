@@ -2,21 +2,17 @@ package billing
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
-	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/internal/logkey"
+	"github.com/neonmeter/neonmeter/internal/retry"
+	"github.com/neonmeter/neonmeter/internal/runid"
 	"github.com/neonmeter/neonmeter/plans"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Defaults of Config's zero fields.
@@ -33,12 +29,17 @@ const (
 	outcomeBatch = 2000
 )
 
-// Config is what a Pusher needs. Sink, Conn, Database and Catalog are required.
+// Config is what a Pusher needs. Sink, Store, Accounts and Catalog are required.
 type Config struct {
 	// Sink sends values; NewStripeSink(client) in production.
-	Sink     Sink
-	Conn     driver.Conn
-	Database string
+	Sink Sink
+	// Reader reads Stripe's summaries back for Reconcile; nil: Sink, when it reads too
+	// (StripeSink does).
+	Reader StripeReader
+	// Store holds usage, the ledger, late adjustments and drift (billing/chstore in production).
+	Store Store
+	// Accounts holds the account history: who owned each project, on which plan, when.
+	Accounts accounts.Store
 	Catalog  *plans.Catalog
 	// DefaultPlan applies to customers without a plan in force; empty: the catalog's first.
 	DefaultPlan string
@@ -59,7 +60,7 @@ type Config struct {
 	Concurrency int
 	// MaxAttempts bounds the tries of one value per cycle (default 8).
 	MaxAttempts int
-	// RetryBase and RetryMax bound the exponential backoff with full jitter.
+	// RetryBase and RetryMax bound the exponential backoff with jitter (internal/retry).
 	RetryBase, RetryMax time.Duration
 	Logger              *slog.Logger
 	// Metrics may be nil.
@@ -71,22 +72,37 @@ type Config struct {
 // Pusher pushes one cycle at a time. Only one Pusher may run against a database at once (the
 // ledger's revisions assume a single writer); serve runs it after each sweep.
 type Pusher struct {
-	cfg     Config
-	log     *slog.Logger
-	limiter *limiter
+	cfg   Config
+	log   *slog.Logger
+	pacer *pacer
+	retry retry.Backoff
 }
 
 // New checks cfg and fills its defaults.
 func New(cfg Config) (*Pusher, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("billing config: %w", err)
+	}
+	cfg.fillDefaults()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pusher{cfg: cfg, log: log.With(logkey.Component, "billing"), pacer: newPacer(cfg.Rate),
+		retry: retry.Backoff{Min: cfg.RetryBase, Max: cfg.RetryMax}}, nil
+}
+
+// check lists every problem of cfg; it resolves the default plan.
+func (cfg *Config) check() error {
 	var errs []error
 	if cfg.Sink == nil {
 		errs = append(errs, errors.New("no Stripe sink"))
 	}
-	if cfg.Conn == nil {
-		errs = append(errs, errors.New("no ClickHouse connection"))
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("no billing store"))
 	}
-	if !schema.ValidDatabase(cfg.Database) {
-		errs = append(errs, fmt.Errorf("database name %q is not valid", cfg.Database))
+	if cfg.Accounts == nil {
+		errs = append(errs, errors.New("no accounts store"))
 	}
 	if cfg.Catalog == nil {
 		errs = append(errs, errors.New("no plan catalog"))
@@ -98,9 +114,10 @@ func New(cfg Config) (*Pusher, error) {
 	if cfg.Rate < 0 || cfg.Concurrency < 0 || cfg.MaxAttempts < 0 || cfg.Lookback < 0 || cfg.Provisional < 0 || cfg.Grace < 0 {
 		errs = append(errs, errors.New("rate, concurrency, attempts, lookback, provisional and grace must not be negative"))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("billing config: %w", err)
-	}
+	return errors.Join(errs...)
+}
+
+func (cfg *Config) fillDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -124,11 +141,9 @@ func New(cfg Config) (*Pusher, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if cfg.Reader == nil {
+		cfg.Reader, _ = cfg.Sink.(StripeReader)
 	}
-	return &Pusher{cfg: cfg, log: log.With(keyComponent, "billing"), limiter: newLimiter(cfg.Rate)}, nil
 }
 
 // Result reports one push cycle.
@@ -142,7 +157,7 @@ type Result struct {
 	// Requests counts requests sent (retries included); Pushed the values Stripe confirmed.
 	Requests, Pushed int
 	// Late are the late adjustments recorded.
-	Late []schema.LateAdjustment
+	Late []LateAdjustment
 	// Pending counts values left unconfirmed (they are resumed next cycle).
 	Pending int
 	// Failed counts values Stripe refused as they are.
@@ -162,11 +177,11 @@ func (p *Pusher) window(now time.Time) (readFrom, from, to time.Time) {
 func PushWindow(now time.Time, lookback, provisional, grace time.Duration) (readFrom, from, to time.Time) {
 	now = now.UTC()
 	to = now.Add(-provisional).Truncate(time.Hour)
-	if end := PeriodStart(now); to.Before(end) && now.Before(end.Add(grace)) {
+	if end := plans.PeriodStart(now); to.Before(end) && now.Before(end.Add(grace)) {
 		to = end
 	}
 	from = now.Add(-lookback).Truncate(time.Hour)
-	return PeriodStart(from), from, to
+	return plans.PeriodStart(from), from, to
 }
 
 // billedMetrics lists every metric some plan bills, sorted.
@@ -192,34 +207,24 @@ func billedMetrics(cat *plans.Catalog) []string {
 // So a push reads a bounded number of rows whatever the day of the month.
 func (p *Pusher) desired(ctx context.Context, readFrom, from, to time.Time) ([]Value, error) {
 	metrics := billedMetrics(p.cfg.Catalog)
-	usage, err := schema.BillingUsage(ctx, p.cfg.Conn, p.cfg.Database, metrics, from, to)
+	usage, err := p.cfg.Store.Usage(ctx, metrics, from, to)
 	if err != nil {
 		return nil, err
 	}
-	var before []schema.HourlyUsage
+	var before []HourlyUsage
 	if readFrom.Before(from) {
-		if before, err = schema.BillingUsageTotals(ctx, p.cfg.Conn, p.cfg.Database, metrics, readFrom, from); err != nil {
+		if before, err = p.cfg.Store.UsageTotals(ctx, metrics, readFrom, from); err != nil {
 			return nil, err
 		}
 	}
-	seen := map[string]bool{}
-	var projects []string
-	for _, u := range append(usage, before...) {
-		if !seen[u.ProjectID] {
-			seen[u.ProjectID] = true
-			projects = append(projects, u.ProjectID)
-		}
-	}
-	var tl *accounts.Timelines
-	if len(projects) == 0 {
-		tl = accounts.NewTimelines(nil, p.cfg.DefaultPlan)
-	} else if tl, err = accounts.LoadTimelines(ctx, p.cfg.Conn, p.cfg.Database, projects, to, p.cfg.DefaultPlan); err != nil {
+	tl, err := p.timelines(ctx, projectsOf(usage, before), to)
+	if err != nil {
 		return nil, err
 	}
 	constant, changingIDs := SplitBeforeWindow(before, tl, readFrom, from)
 	usage = append(usage, constant...)
 	if len(changingIDs) > 0 {
-		hourly, err := schema.BillingUsageOf(ctx, p.cfg.Conn, p.cfg.Database, metrics, changingIDs, readFrom, from)
+		hourly, err := p.cfg.Store.UsageOf(ctx, metrics, changingIDs, readFrom, from)
 		if err != nil {
 			return nil, err
 		}
@@ -228,11 +233,34 @@ func (p *Pusher) desired(ctx context.Context, readFrom, from, to time.Time) ([]V
 	return Desired(usage, tl, p.cfg.Catalog, from, to), nil
 }
 
+// timelines loads the account history of projects up to to.
+func (p *Pusher) timelines(ctx context.Context, projects []string, to time.Time) (*accounts.Timelines, error) {
+	if len(projects) == 0 {
+		return accounts.NewTimelines(nil, p.cfg.DefaultPlan), nil
+	}
+	return accounts.LoadTimelines(ctx, p.cfg.Accounts, projects, to, p.cfg.DefaultPlan)
+}
+
+// projectsOf lists the projects of some usage rows, each once, in first-seen order.
+func projectsOf(rows ...[]HourlyUsage) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, rs := range rows {
+		for _, u := range rs {
+			if !seen[u.ProjectID] {
+				seen[u.ProjectID] = true
+				out = append(out, u.ProjectID)
+			}
+		}
+	}
+	return out
+}
+
 // SplitBeforeWindow sorts the per-project sums of [readFrom, from) into those usable as they are
 // (the project's owner and plan did not change in the stretch: the sum is placed at readFrom,
 // where the assignment is the stretch's) and the projects whose assignment changed there, which
 // must be read hour by hour.
-func SplitBeforeWindow(sums []schema.HourlyUsage, tl *accounts.Timelines, readFrom, from time.Time) (constant []schema.HourlyUsage, changing []string) {
+func SplitBeforeWindow(sums []HourlyUsage, tl *accounts.Timelines, readFrom, from time.Time) (constant []HourlyUsage, changing []string) {
 	seen := map[string]bool{}
 	for _, u := range sums {
 		if tl.ChangesWithin(u.ProjectID, readFrom, from) {
@@ -262,25 +290,15 @@ func (p *Pusher) Push(ctx context.Context, dryRun bool) (res Result, err error) 
 	start := time.Now()
 	now := p.cfg.Now().UTC()
 	readFrom, from, to := p.window(now)
-	res = Result{RunID: newRunID(), DryRun: dryRun, From: from, To: to}
-	log := p.log.With(keyRunID, res.RunID)
-	defer func() {
-		if m := p.cfg.Metrics; m != nil && !dryRun {
-			result := "success"
-			if err != nil {
-				result = "error"
-			} else {
-				m.LastSuccess.SetToCurrentTime()
-			}
-			m.Runs.WithLabelValues(result).Inc()
-			m.Duration.Observe(time.Since(start).Seconds())
-		}
-	}()
+	res = Result{RunID: runid.New("push", now), DryRun: dryRun, From: from, To: to}
+	if !dryRun {
+		defer func() { p.observeRun(start, err) }()
+	}
 	want, err := p.desired(ctx, readFrom, from, to)
 	if err != nil {
 		return res, fmt.Errorf("push %s: %w", res.RunID, err)
 	}
-	ledger, err := schema.Ledger(ctx, p.cfg.Conn, p.cfg.Database, from, to)
+	ledger, err := p.cfg.Store.Ledger(ctx, from, to)
 	if err != nil {
 		return res, fmt.Errorf("push %s: %w", res.RunID, err)
 	}
@@ -288,295 +306,14 @@ func (p *Pusher) Push(ctx context.Context, dryRun bool) (res Result, err error) 
 	if dryRun {
 		return res, nil
 	}
-	if err := p.apply(ctx, now, res.Actions, &res, log); err != nil {
+	c := p.newCycle(now, res.RunID)
+	if err := c.apply(ctx, res.Actions, &res); err != nil {
 		return res, fmt.Errorf("push %s: %w", res.RunID, err)
 	}
 	p.observePending(ctx, now, from, to, want)
-	log.Info("billing push", "from", from, "to", to, "actions", len(res.Actions), "requests", res.Requests,
+	c.log.Info("billing push", "from", from, "to", to, "actions", len(res.Actions), "requests", res.Requests,
 		"pushed", res.Pushed, "late", len(res.Late), "pending", res.Pending, "failed", res.Failed, "duration", time.Since(start).Round(time.Millisecond))
 	return res, nil
-}
-
-// apply records late rows and intents, then sends every send/resume action.
-func (p *Pusher) apply(ctx context.Context, now time.Time, actions []Action, res *Result, log *slog.Logger) error {
-	var intents, lateRows []schema.LedgerRow
-	var adj []schema.LateAdjustment
-	var sends []Action
-	for _, a := range actions {
-		switch a.Kind {
-		case ActionLate:
-			lateRows = append(lateRows, p.row(a, schema.LedgerLate, a.Confirmed, Receipt{}, now, res.RunID))
-			if a.Reason != "" {
-				adj = append(adj, lateAdjustment(a, a.Reason, now, res.RunID))
-			}
-		case ActionSend:
-			intents = append(intents, p.row(a, schema.LedgerIntent, a.Confirmed, Receipt{}, now, res.RunID))
-			sends = append(sends, a)
-		case ActionResume:
-			sends = append(sends, a)
-		}
-	}
-	// Adjustments first: a crash between the two writes re-plans the same late action (the
-	// ledger still lacks the late row) and rewrites the same adjustment row.
-	if err := p.recordLate(ctx, adj, lateRows, res); err != nil {
-		return err
-	}
-	// Every intent is durable before its request leaves.
-	if err := schema.InsertLedger(ctx, p.cfg.Conn, p.cfg.Database, intents); err != nil {
-		return fmt.Errorf("record intents: %w", err)
-	}
-	return p.send(ctx, now, sends, res, log)
-}
-
-func (p *Pusher) recordLate(ctx context.Context, adj []schema.LateAdjustment, rows []schema.LedgerRow, res *Result) error {
-	if len(adj) > 0 {
-		if err := schema.InsertLateAdjustments(ctx, p.cfg.Conn, p.cfg.Database, adj); err != nil {
-			return err
-		}
-	}
-	if err := schema.InsertLedger(ctx, p.cfg.Conn, p.cfg.Database, rows); err != nil {
-		return fmt.Errorf("record late rows: %w", err)
-	}
-	res.Late = append(res.Late, adj...)
-	if m := p.cfg.Metrics; m != nil {
-		for _, a := range adj {
-			m.LateAdjustments.WithLabelValues(a.Sink, a.Reason).Inc()
-			m.LateUnits.WithLabelValues(a.Sink, a.Reason).Add(float64(abs(a.Amount)))
-		}
-	}
-	return nil
-}
-
-func lateAdjustment(a Action, reason string, now time.Time, runID string) schema.LateAdjustment {
-	return schema.LateAdjustment{CustomerID: a.CustomerID, Target: a.Target, Hour: a.Hour, Sink: a.Sink, Revision: a.Revision,
-		Metric: a.Metric, PeriodStart: PeriodStart(a.Hour), PeriodEnd: PeriodEnd(a.Hour), OldValue: a.Previous, NewValue: a.Units,
-		Amount: a.Units - a.Previous, Reason: reason, DetectedAt: now, RunID: runID}
-}
-
-func (p *Pusher) row(a Action, status string, confirmed int64, rc Receipt, now time.Time, runID string) schema.LedgerRow {
-	v := 2 * uint64(a.Revision)
-	if status != schema.LedgerIntent {
-		v++
-	}
-	return schema.LedgerRow{CustomerID: a.CustomerID, Target: a.Target, Hour: a.Hour, Sink: a.Sink, Metric: a.Metric, Value: a.Units,
-		ConfirmedValue: confirmed, Revision: a.Revision, Identifier: a.Identifier, Status: status, StripeID: rc.StripeID,
-		RequestID: rc.RequestID, HTTPStatus: uint16(rc.Status), RecordedAt: now, RunID: runID, Version: v}
-}
-
-// send serves one queue per (customer, target, sink), in hour order, one request at a time
-// per queue and Concurrency queues at once. Outcomes are written in batches; a crash before a
-// batch is written leaves intents that the next cycle resumes with the same identifiers.
-func (p *Pusher) send(ctx context.Context, now time.Time, sends []Action, res *Result, log *slog.Logger) error {
-	type qkey struct{ customer, target, sink string }
-	queues := map[qkey][]Action{}
-	var order []qkey
-	for _, a := range sends {
-		k := qkey{a.CustomerID, a.Target, a.Sink}
-		if _, ok := queues[k]; !ok {
-			order = append(order, k)
-		}
-		queues[k] = append(queues[k], a)
-	}
-	w := &outcomeWriter{p: p, ctx: ctx}
-	var mu sync.Mutex // guards res
-	work := make(chan qkey)
-	var wg sync.WaitGroup
-	for range min(p.cfg.Concurrency, max(len(order), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range work {
-				for _, a := range queues[k] {
-					st := p.sendOne(ctx, now, a, w, res.RunID, log)
-					mu.Lock()
-					res.Requests += st.requests
-					switch st.result {
-					case OutcomePushed, OutcomeDuplicate:
-						res.Pushed++
-					case OutcomeLate:
-						res.Late = append(res.Late, st.late...)
-					case OutcomeFailed:
-						res.Failed++
-					default:
-						res.Pending++
-					}
-					mu.Unlock()
-					if ctx.Err() != nil {
-						return
-					}
-				}
-			}
-		}()
-	}
-	for _, k := range order {
-		select {
-		case work <- k:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(work)
-	wg.Wait()
-	if err := w.flush(); err != nil {
-		return err
-	}
-	if w.err != nil {
-		return w.err
-	}
-	return ctx.Err()
-}
-
-type sendStatus struct {
-	result   string
-	requests int
-	late     []schema.LateAdjustment
-}
-
-// sendOne sends one value until Stripe confirms it, refuses it for good, or attempts run
-// out. A 5xx Stripe stores for the key cannot succeed under that key again, so the value
-// moves to the next revision (its intent written first). An identifier is never sent with
-// another value: only the revision changes.
-func (p *Pusher) sendOne(ctx context.Context, now time.Time, a Action, w *outcomeWriter, runID string, log *slog.Logger) sendStatus {
-	m := p.cfg.Metrics
-	count := func(outcome string) {
-		if m != nil {
-			m.Pushes.WithLabelValues(a.Sink, outcome).Inc()
-		}
-	}
-	var st sendStatus
-	for attempt := 1; ; attempt++ {
-		if err := p.limiter.Wait(ctx); err != nil {
-			st.result = OutcomeAbandoned
-			return st
-		}
-		st.requests++
-		rc, err := p.cfg.Sink.Send(ctx, a)
-		if err == nil {
-			count(OutcomePushed)
-			w.add(p.row(a, schema.LedgerPushed, a.Units, rc, now, runID))
-			st.result = OutcomePushed
-			return st
-		}
-		kind, status := classify(err)
-		lg := log.With(keyCustomer, a.CustomerID, keyTarget, a.Target, keyHour, a.Hour, "revision", a.Revision, "attempt", attempt)
-		switch kind {
-		case outDuplicate:
-			count(OutcomeDuplicate)
-			w.add(p.row(a, schema.LedgerPushed, a.Units, Receipt{StripeID: a.Identifier, Status: status}, now, runID))
-			st.result = OutcomeDuplicate
-			return st
-		case outLate:
-			count(OutcomeLate)
-			// Stripe refused the hour: older than its 35 days (by our clock too), or in an
-			// invoice it has finalized.
-			reason := schema.LateFinalized
-			if now.Sub(a.Hour) > 35*24*time.Hour {
-				reason = schema.LateTooOld
-			}
-			adj := lateAdjustment(a, reason, now, runID)
-			if adj.Amount != 0 {
-				st.late = append(st.late, adj)
-			}
-			late := p.row(a, schema.LedgerLate, a.Confirmed, Receipt{Status: status}, now, runID)
-			var discard Result
-			if err := p.recordLate(ctx, st.late, []schema.LedgerRow{late}, &discard); err != nil {
-				w.fail(err)
-			}
-			lg.Warn("stripe refused the hour as final; recorded a late adjustment", "err", err)
-			st.result = OutcomeLate
-			return st
-		case outFailed:
-			count(OutcomeFailed)
-			w.add(p.row(a, schema.LedgerFailed, a.Confirmed, Receipt{Status: status}, now, runID))
-			lg.Error("stripe refused the value", "err", err)
-			st.result = OutcomeFailed
-			return st
-		case outNewKey:
-			count(OutcomeRekeyed)
-			w.add(p.row(a, schema.LedgerFailed, a.Confirmed, Receipt{Status: status}, now, runID))
-			a.Revision++
-			a.Identifier = Identifier(a.Key, a.Revision)
-			if err := schema.InsertLedger(ctx, p.cfg.Conn, p.cfg.Database, []schema.LedgerRow{p.row(a, schema.LedgerIntent, a.Confirmed, Receipt{}, now, runID)}); err != nil {
-				w.fail(fmt.Errorf("record intent %s: %w", a.Identifier, err))
-				st.result = OutcomeAbandoned
-				return st
-			}
-		default:
-			count(OutcomeRetried)
-			if status == 429 {
-				p.limiter.Pause(p.backoff(attempt))
-			}
-		}
-		if attempt >= p.cfg.MaxAttempts {
-			if m != nil {
-				m.Pushes.WithLabelValues(a.Sink, OutcomeAbandoned).Inc()
-			}
-			lg.Warn("giving up on the value for this cycle; it is resumed next cycle", "err", err)
-			st.result = OutcomeAbandoned
-			return st
-		}
-		if err := sleep(ctx, p.backoff(attempt)); err != nil {
-			st.result = OutcomeAbandoned
-			return st
-		}
-	}
-}
-
-// backoff returns a random wait in [0, min(RetryMax, RetryBase·2^(attempt−1))].
-func (p *Pusher) backoff(attempt int) time.Duration {
-	d := p.cfg.RetryBase << min(attempt-1, 20)
-	if d > p.cfg.RetryMax || d <= 0 {
-		d = p.cfg.RetryMax
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
-}
-
-// outcomeWriter batches outcome rows.
-type outcomeWriter struct {
-	p    *Pusher
-	ctx  context.Context
-	mu   sync.Mutex
-	rows []schema.LedgerRow
-	err  error
-}
-
-func (w *outcomeWriter) add(r schema.LedgerRow) {
-	w.mu.Lock()
-	w.rows = append(w.rows, r)
-	full := len(w.rows) >= outcomeBatch
-	w.mu.Unlock()
-	if full {
-		if err := w.flush(); err != nil {
-			w.fail(err)
-		}
-	}
-}
-
-func (w *outcomeWriter) fail(err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err == nil {
-		w.err = err
-	}
-}
-
-func (w *outcomeWriter) flush() error {
-	w.mu.Lock()
-	rows := w.rows
-	w.rows = nil
-	w.mu.Unlock()
-	if len(rows) == 0 {
-		return nil
-	}
-	// Outcomes are written even when the cycle's context ended: they record what Stripe did.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 30*time.Second)
-	defer cancel()
-	if err := schema.InsertLedger(ctx, w.p.cfg.Conn, w.p.cfg.Database, rows); err != nil {
-		return fmt.Errorf("record outcomes: %w", err)
-	}
-	return nil
 }
 
 // observePending sets the pending and oldest-unpushed gauges from the ledger after a cycle.
@@ -585,15 +322,14 @@ func (p *Pusher) observePending(ctx context.Context, now, from, to time.Time, wa
 	if m == nil {
 		return
 	}
-	ledger, err := schema.Ledger(ctx, p.cfg.Conn, p.cfg.Database, from, to)
+	ledger, err := p.cfg.Store.Ledger(ctx, from, to)
 	if err != nil {
-		p.log.Warn("pending values not measured", "err", err)
+		p.log.Warn("pending values not measured", logkey.Err, err)
 		return
 	}
-	actions := Plan(want, ledger, p.rules(now))
 	pending := 0
 	var oldest time.Time
-	for _, a := range actions {
+	for _, a := range Plan(want, ledger, p.rules(now)) {
 		if a.Kind == ActionLate {
 			continue
 		}
@@ -615,10 +351,4 @@ func abs(v int64) int64 {
 		return -v
 	}
 	return v
-}
-
-func newRunID() string {
-	var b [8]byte
-	_, _ = crand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -2,20 +2,20 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/client"
-
-	"github.com/neonmeter/neonmeter/schema"
+	"github.com/neonmeter/neonmeter/internal/runid"
+	"github.com/neonmeter/neonmeter/plans"
 )
 
 // Bucket is one compared value: an hour of a meter, or a billing period of a usage-record
 // price (Stripe summarises usage records per period only).
 type Bucket struct {
-	CustomerID, Target, Sink string
+	CustomerID, Target string
+	Sink               SinkKind
 	// Start is the hour (meters) or the period's start (usage records).
 	Start            time.Time
 	Expected, Actual int64
@@ -38,12 +38,12 @@ type ReconcileResult struct {
 // Expected returns what Stripe should hold per bucket, from desired values and the ledger:
 // an hour recorded as late keeps what Stripe confirmed (its difference is a late adjustment,
 // not drift). Usage-record hours are summed per period.
-func Expected(want []Value, ledger []schema.LedgerRow) map[Bucket]int64 {
+func Expected(want []Value, ledger []LedgerRow) map[Bucket]int64 {
 	out := map[Bucket]int64{}
 	late := map[Key]int64{}
 	for _, r := range ledger {
-		if r.Status == schema.LedgerLate {
-			late[Key{CustomerID: r.CustomerID, Target: r.Target, Sink: r.Sink, Hour: r.Hour.UTC()}] = r.ConfirmedValue
+		if r.Status == LedgerLate {
+			late[r.key()] = r.ConfirmedValue
 		}
 	}
 	for _, v := range want {
@@ -62,8 +62,8 @@ func Expected(want []Value, ledger []schema.LedgerRow) map[Bucket]int64 {
 
 func bucketOf(k Key) Bucket {
 	b := Bucket{CustomerID: k.CustomerID, Target: k.Target, Sink: k.Sink, Start: k.Hour}
-	if k.Sink == schema.SinkUsageRecord {
-		b.Start = PeriodStart(k.Hour)
+	if k.Sink == SinkUsageRecord {
+		b.Start = plans.PeriodStart(k.Hour)
 	}
 	return b
 }
@@ -97,146 +97,174 @@ func Compare(expected, actual map[Bucket]int64) []Bucket {
 	return out
 }
 
+// reconcileRange is what one reconciliation compares: meter hours in [from, to), and the whole
+// usage-record periods [wideFrom, wideTo) the range touches (Stripe summarises those per period).
+type reconcileRange struct {
+	from, to, wideFrom, wideTo time.Time
+}
+
+// reconcileRangeOf truncates [from, to) to hours and stops it, and its widened periods, where
+// the provisional window begins.
+func (p *Pusher) reconcileRangeOf(now, from, to time.Time) reconcileRange {
+	_, _, cutoff := p.window(now)
+	r := reconcileRange{from: from.UTC().Truncate(time.Hour), to: to.UTC().Truncate(time.Hour)}
+	if r.to.After(cutoff) {
+		r.to = cutoff
+	}
+	r.wideFrom, r.wideTo = plans.PeriodStart(r.from), plans.PeriodEnd(r.to.Add(-time.Hour))
+	if r.wideTo.After(cutoff) {
+		r.wideTo = cutoff
+	}
+	return r
+}
+
 // Reconcile compares Stripe's summaries with what ClickHouse says Stripe should hold, for
 // meter hours in [from, to) and usage-record periods overlapping it, stores the drift, sets
 // the drift metrics, and with repair re-sends the drifting values as new revisions. Hours in
-// the provisional window are left out.
-func (p *Pusher) Reconcile(ctx context.Context, sc *client.API, from, to time.Time, repair bool) (ReconcileResult, error) {
+// the provisional window are left out. Stripe is read through Config.Reader.
+func (p *Pusher) Reconcile(ctx context.Context, from, to time.Time, repair bool) (ReconcileResult, error) {
 	now := p.cfg.Now().UTC()
-	from, to = from.UTC().Truncate(time.Hour), to.UTC().Truncate(time.Hour)
-	if _, _, cutoff := p.window(now); to.After(cutoff) {
-		to = cutoff
+	r := p.reconcileRangeOf(now, from, to)
+	res := ReconcileResult{RunID: runid.New("reconcile", now), From: r.from, To: r.to}
+	if !r.from.Before(r.to) {
+		return res, fmt.Errorf("reconcile: empty range %s – %s", r.from.Format(time.RFC3339), r.to.Format(time.RFC3339))
 	}
-	res := ReconcileResult{RunID: newRunID(), From: from, To: to}
-	if !from.Before(to) {
-		return res, fmt.Errorf("reconcile: empty range %s – %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	if p.cfg.Reader == nil {
+		return res, errors.New("reconcile: no Stripe reader configured")
 	}
-	// Usage records compare whole periods: widen to the periods the range touches.
-	wideFrom, wideTo := PeriodStart(from), PeriodEnd(to.Add(-time.Hour))
-	if _, _, cutoff := p.window(now); wideTo.After(cutoff) {
-		wideTo = cutoff
-	}
-	want, err := p.desired(ctx, wideFrom, wideFrom, wideTo)
-	if err != nil {
+	c := p.newCycle(now, res.RunID)
+	if err := c.reconcile(ctx, r, repair, &res); err != nil {
 		return res, fmt.Errorf("reconcile %s: %w", res.RunID, err)
-	}
-	ledger, err := schema.Ledger(ctx, p.cfg.Conn, p.cfg.Database, wideFrom, wideTo)
-	if err != nil {
-		return res, fmt.Errorf("reconcile %s: %w", res.RunID, err)
-	}
-	expected := Expected(want, ledger)
-	for b := range expected {
-		if b.Sink == schema.SinkMeter && (b.Start.Before(from) || !b.Start.Before(to)) {
-			delete(expected, b)
-		}
-	}
-	// Every (customer, target) ClickHouse knows of in the range is read back from Stripe.
-	type pair struct{ customer, target, sink string }
-	pairs := map[pair]bool{}
-	for b := range expected {
-		pairs[pair{b.CustomerID, b.Target, b.Sink}] = true
-	}
-	for _, r := range ledger {
-		pairs[pair{r.CustomerID, r.Target, r.Sink}] = true
-	}
-	meters, err := Meters(ctx, sc)
-	if err != nil {
-		return res, fmt.Errorf("reconcile %s: %w", res.RunID, err)
-	}
-	sink := NewStripeSink(sc)
-	actual := map[Bucket]int64{}
-	for pr := range pairs {
-		if err := p.limiter.Wait(ctx); err != nil {
-			return res, err
-		}
-		switch pr.sink {
-		case schema.SinkMeter:
-			id, ok := meters[pr.target]
-			if !ok {
-				return res, fmt.Errorf("reconcile %s: no active meter for event name %s (run billing setup)", res.RunID, pr.target)
-			}
-			lp := &stripe.BillingMeterEventSummaryListParams{ID: stripe.String(id), Customer: stripe.String(pr.customer),
-				StartTime: stripe.Int64(from.Unix()), EndTime: stripe.Int64(to.Unix()), ValueGroupingWindow: stripe.String("hour")}
-			lp.Context = ctx
-			lp.Limit = stripe.Int64(100)
-			it := sc.BillingMeterEventSummaries.List(lp)
-			for it.Next() {
-				s := it.BillingMeterEventSummary()
-				actual[Bucket{CustomerID: pr.customer, Target: pr.target, Sink: pr.sink, Start: time.Unix(s.StartTime, 0).UTC()}] += int64(s.AggregatedValue)
-			}
-			if err := it.Err(); err != nil {
-				return res, fmt.Errorf("reconcile %s: summaries of meter %s customer %s: %w", res.RunID, pr.target, pr.customer, err)
-			}
-		case schema.SinkUsageRecord:
-			item, err := sink.Item(ctx, pr.customer, pr.target)
-			if err != nil {
-				return res, fmt.Errorf("reconcile %s: %w", res.RunID, err)
-			}
-			lp := &stripe.UsageRecordSummaryListParams{SubscriptionItem: stripe.String(item)}
-			lp.Context = ctx
-			lp.Limit = stripe.Int64(100)
-			it := sc.UsageRecordSummaries.List(lp)
-			for it.Next() {
-				s := it.UsageRecordSummary()
-				if s.Period == nil {
-					continue
-				}
-				start := time.Unix(s.Period.Start, 0).UTC()
-				if start.Before(wideFrom) || !start.Before(wideTo) {
-					continue
-				}
-				actual[Bucket{CustomerID: pr.customer, Target: pr.target, Sink: pr.sink, Start: start}] += s.TotalUsage
-			}
-			if err := it.Err(); err != nil {
-				return res, fmt.Errorf("reconcile %s: usage record summaries of %s: %w", res.RunID, item, err)
-			}
-		}
-	}
-	res.Compared = len(expected)
-	res.Drift = Compare(expected, actual)
-	rows := make([]schema.Drift, len(res.Drift))
-	for i, b := range res.Drift {
-		rows[i] = schema.Drift{CheckedAt: now, RunID: res.RunID, CustomerID: b.CustomerID, Target: b.Target, Sink: b.Sink,
-			Bucket: b.Start, Expected: b.Expected, Actual: b.Actual, Drift: b.Drift()}
-	}
-	if err := schema.InsertDrift(ctx, p.cfg.Conn, p.cfg.Database, rows); err != nil {
-		return res, fmt.Errorf("reconcile %s: %w", res.RunID, err)
-	}
-	if m := p.cfg.Metrics; m != nil {
-		for _, s := range []string{schema.SinkMeter, schema.SinkUsageRecord} {
-			n, units := 0, int64(0)
-			for _, b := range res.Drift {
-				if b.Sink == s {
-					n++
-					units += abs(b.Drift())
-				}
-			}
-			m.DriftValues.WithLabelValues(s).Set(float64(n))
-			m.DriftUnits.WithLabelValues(s).Set(float64(units))
-		}
-	}
-	if repair && len(res.Drift) > 0 {
-		r, err := p.repair(ctx, now, res, want, ledger)
-		res.Repair = &r
-		if err != nil {
-			return res, err
-		}
 	}
 	return res, nil
 }
 
+// reconcile compares, records the drift and, with repair, re-sends the drifting values.
+func (c *cycle) reconcile(ctx context.Context, r reconcileRange, repair bool, res *ReconcileResult) error {
+	want, err := c.p.desired(ctx, r.wideFrom, r.wideFrom, r.wideTo)
+	if err != nil {
+		return err
+	}
+	ledger, err := c.p.cfg.Store.Ledger(ctx, r.wideFrom, r.wideTo)
+	if err != nil {
+		return err
+	}
+	expected := Expected(want, ledger)
+	for b := range expected {
+		if b.Sink == SinkMeter && (b.Start.Before(r.from) || !b.Start.Before(r.to)) {
+			delete(expected, b)
+		}
+	}
+	actual, err := c.p.readStripe(ctx, pairsOf(expected, ledger), r)
+	if err != nil {
+		return err
+	}
+	res.Compared = len(expected)
+	res.Drift = Compare(expected, actual)
+	if err := c.storeDrift(ctx, res.Drift); err != nil {
+		return err
+	}
+	c.p.cfg.Metrics.observeDrift(res.Drift)
+	if !repair || len(res.Drift) == 0 {
+		return nil
+	}
+	rr, err := c.repair(ctx, *res, want, ledger)
+	res.Repair = &rr
+	return err
+}
+
+// pair is one (customer, target) read back from Stripe.
+type pair struct {
+	customer, target string
+	sink             SinkKind
+}
+
+// pairsOf lists every (customer, target) ClickHouse knows of in the range, sorted.
+func pairsOf(expected map[Bucket]int64, ledger []LedgerRow) []pair {
+	seen := map[pair]bool{}
+	for b := range expected {
+		seen[pair{b.CustomerID, b.Target, b.Sink}] = true
+	}
+	for _, r := range ledger {
+		seen[pair{r.CustomerID, r.Target, r.Sink}] = true
+	}
+	out := make([]pair, 0, len(seen))
+	for pr := range seen {
+		out = append(out, pr)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.customer != b.customer {
+			return a.customer < b.customer
+		}
+		if a.target != b.target {
+			return a.target < b.target
+		}
+		return a.sink < b.sink
+	})
+	return out
+}
+
+// readStripe reads what Stripe holds for each pair, per bucket: meter hours in [from, to),
+// usage-record periods starting in [wideFrom, wideTo). Reads share the push's pace.
+func (p *Pusher) readStripe(ctx context.Context, pairs []pair, r reconcileRange) (map[Bucket]int64, error) {
+	meters, err := p.cfg.Reader.Meters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	actual := map[Bucket]int64{}
+	for _, pr := range pairs {
+		if err := p.pacer.Wait(ctx); err != nil {
+			return nil, err
+		}
+		sums, err := p.summaries(ctx, meters, pr, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range sums {
+			if pr.sink == SinkUsageRecord && (s.Start.Before(r.wideFrom) || !s.Start.Before(r.wideTo)) {
+				continue
+			}
+			actual[Bucket{CustomerID: pr.customer, Target: pr.target, Sink: pr.sink, Start: s.Start}] += s.Value
+		}
+	}
+	return actual, nil
+}
+
+// summaries reads one pair's summaries from Stripe.
+func (p *Pusher) summaries(ctx context.Context, meters map[string]string, pr pair, r reconcileRange) ([]Summary, error) {
+	if pr.sink == SinkUsageRecord {
+		return p.cfg.Reader.UsageRecordSummaries(ctx, pr.customer, pr.target)
+	}
+	id, ok := meters[pr.target]
+	if !ok {
+		return nil, fmt.Errorf("no active meter for event name %s (run billing setup)", pr.target)
+	}
+	return p.cfg.Reader.MeterSummaries(ctx, id, pr.customer, r.from, r.to)
+}
+
+// storeDrift records the drifting buckets of this reconciliation.
+func (c *cycle) storeDrift(ctx context.Context, drift []Bucket) error {
+	rows := make([]Drift, len(drift))
+	for i, b := range drift {
+		rows[i] = Drift{CheckedAt: c.now, RunID: c.runID, CustomerID: b.CustomerID, Target: b.Target, Sink: b.Sink,
+			Bucket: b.Start, Expected: b.Expected, Actual: b.Actual, Drift: b.Drift()}
+	}
+	return c.p.cfg.Store.InsertDrift(ctx, rows)
+}
+
 // repair re-sends, as new revisions, the desired value of every hour in a drifting bucket
 // (for a usage-record period, every hour of it with a value).
-func (p *Pusher) repair(ctx context.Context, now time.Time, rec ReconcileResult, want []Value, ledger []schema.LedgerRow) (Result, error) {
+func (c *cycle) repair(ctx context.Context, rec ReconcileResult, want []Value, ledger []LedgerRow) (Result, error) {
 	res := Result{RunID: rec.RunID, From: rec.From, To: rec.To}
 	drifting := map[Bucket]bool{}
 	for _, b := range rec.Drift {
 		b.Expected, b.Actual = 0, 0
 		drifting[b] = true
 	}
-	last := map[Key]schema.LedgerRow{}
+	last := map[Key]LedgerRow{}
 	for _, r := range ledger {
-		last[Key{CustomerID: r.CustomerID, Target: r.Target, Sink: r.Sink, Hour: r.Hour.UTC()}] = r
+		last[r.key()] = r
 	}
 	wantBy := map[Key]Value{}
 	for _, v := range want {
@@ -248,28 +276,22 @@ func (p *Pusher) repair(ctx context.Context, now time.Time, rec ReconcileResult,
 		}
 	}
 	var actions []Action
-	rules := p.rules(now)
+	rules := c.p.rules(c.now)
 	for k, v := range wantBy {
-		if !drifting[bucketOf(k)] {
-			continue
-		}
 		r, seen := last[k]
-		if seen && r.Status == schema.LedgerLate {
+		if !drifting[bucketOf(k)] || (seen && r.Status == LedgerLate) {
 			continue
 		}
 		a := Action{Kind: ActionSend, Value: v, Revision: r.Revision + 1, Confirmed: r.ConfirmedValue, Previous: r.Accounted}
 		// A final or too old hour is a late adjustment, as in a push: Stripe would not invoice it.
-		if reason := lateReason(k, rules); reason != "" {
-			a.Kind, a.Reason = ActionLate, reason
-			if a.Previous == v.Units {
-				a.Reason = ""
-			}
+		if reason, late := lateReason(k, rules); late {
+			a = a.late(reason)
 		}
 		a.Identifier = Identifier(k, a.Revision)
 		actions = append(actions, a)
 	}
 	sort.Slice(actions, func(i, j int) bool { return actions[i].Key.less(actions[j].Key) })
 	res.Actions = actions
-	err := p.apply(ctx, now, actions, &res, p.log.With(keyRunID, rec.RunID))
+	err := c.apply(ctx, actions, &res)
 	return res, err
 }

@@ -38,19 +38,6 @@ func MeterEventNames(cat *plans.Catalog) []string {
 	return out
 }
 
-// Meters returns the active meters by event name.
-func Meters(ctx context.Context, sc *client.API) (map[string]string, error) {
-	ms, err := activeMeters(ctx, sc)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(ms))
-	for name, m := range ms {
-		out[name] = m.ID
-	}
-	return out, nil
-}
-
 func activeMeters(ctx context.Context, sc *client.API) (map[string]*stripe.BillingMeter, error) {
 	out := map[string]*stripe.BillingMeter{}
 	p := &stripe.BillingMeterListParams{Status: stripe.String("active")}

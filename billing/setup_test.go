@@ -11,7 +11,6 @@ import (
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // TestSetup_RefusesMeterThatWouldAdd: a meter with the catalog's event name that is not an
@@ -65,7 +64,7 @@ func TestStripeSink_NewSubscriptionItem(t *testing.T) {
 	old := subscribe()
 	sink := billing.NewStripeSink(sc)
 	send := func(rev uint32, h time.Time) error {
-		k := billing.Key{CustomerID: cus.ID, Target: price.ID, Sink: schema.SinkUsageRecord, Hour: h}
+		k := billing.Key{CustomerID: cus.ID, Target: price.ID, Sink: billing.SinkUsageRecord, Hour: h}
 		_, err := sink.Send(context.Background(), billing.Action{Kind: billing.ActionSend, Value: billing.Value{Key: k, Units: 3}, Revision: rev, Identifier: billing.Identifier(k, rev)})
 		return err
 	}

@@ -7,11 +7,10 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
-
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Receipt is Stripe's answer to one accepted request.
@@ -26,8 +25,27 @@ type Sink interface {
 	Send(ctx context.Context, a Action) (Receipt, error)
 }
 
-// StripeSink sends meter events and usage records through an explicit stripe-go client
-// (never the package-level functions, which use the process-wide backend).
+// Summary is one aggregated value Stripe reports back: an hour of a meter, or a billing period
+// of a usage-record price.
+type Summary struct {
+	Start time.Time
+	Value int64
+}
+
+// StripeReader reads back what Stripe holds, for Reconcile: the other half of billing's one
+// Stripe boundary (StripeSink implements both).
+type StripeReader interface {
+	// Meters returns the ids of the active meters by event name.
+	Meters(ctx context.Context) (map[string]string, error)
+	// MeterSummaries returns a customer's hourly totals of a meter over [from, to).
+	MeterSummaries(ctx context.Context, meterID, customerID string, from, to time.Time) ([]Summary, error)
+	// UsageRecordSummaries returns a customer's per-period totals of a legacy metered price.
+	UsageRecordSummaries(ctx context.Context, customerID, priceID string) ([]Summary, error)
+}
+
+// StripeSink sends meter events and usage records, and reads their summaries back, through an
+// explicit stripe-go client (never the package-level functions, which use the process-wide
+// backend).
 type StripeSink struct {
 	sc *client.API
 	mu sync.Mutex
@@ -40,58 +58,123 @@ func NewStripeSink(sc *client.API) *StripeSink {
 	return &StripeSink{sc: sc, items: map[[2]string]string{}}
 }
 
-var _ Sink = (*StripeSink)(nil)
+var (
+	_ Sink         = (*StripeSink)(nil)
+	_ StripeReader = (*StripeSink)(nil)
+)
 
 // Send pushes one value: a meter event for sink meter, a usage record with action=set for
 // sink usage_record.
 func (s *StripeSink) Send(ctx context.Context, a Action) (Receipt, error) {
 	switch a.Sink {
-	case schema.SinkMeter:
-		p := &stripe.BillingMeterEventParams{
-			EventName:  stripe.String(a.Target),
-			Identifier: stripe.String(a.Identifier),
-			Payload:    map[string]string{"stripe_customer_id": a.CustomerID, "value": strconv.FormatInt(a.Units, 10)},
-			Timestamp:  stripe.Int64(a.Hour.Unix()),
-		}
-		p.Context = ctx
-		p.SetIdempotencyKey(a.Identifier)
-		ev, err := s.sc.BillingMeterEvents.New(p)
-		if err != nil {
-			return Receipt{}, err
-		}
-		return Receipt{StripeID: ev.Identifier, RequestID: ev.LastResponse.RequestID, Status: ev.LastResponse.StatusCode}, nil
-	case schema.SinkUsageRecord:
-		if a.Units < 0 {
-			return Receipt{}, &stripe.Error{HTTPStatusCode: http.StatusBadRequest, Msg: "usage records cannot be negative"}
-		}
-		item, err := s.Item(ctx, a.CustomerID, a.Target)
-		if err != nil {
-			return Receipt{}, err
-		}
-		p := &stripe.UsageRecordParams{
-			SubscriptionItem: stripe.String(item),
-			Quantity:         stripe.Int64(a.Units),
-			Timestamp:        stripe.Int64(a.Hour.Unix()),
-			Action:           stripe.String(stripe.UsageRecordActionSet),
-		}
-		p.Context = ctx
-		p.SetIdempotencyKey(a.Identifier)
-		ur, err := s.sc.UsageRecords.New(p)
-		if err != nil {
-			// A refused item may be stale (the subscription was replaced): look it up again
-			// for the next revision rather than failing it for the sink's whole life.
-			var se *stripe.Error
-			if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
-				se.HTTPStatusCode != http.StatusTooManyRequests && se.HTTPStatusCode != http.StatusConflict {
-				s.mu.Lock()
-				delete(s.items, [2]string{a.CustomerID, a.Target})
-				s.mu.Unlock()
-			}
-			return Receipt{}, err
-		}
-		return Receipt{StripeID: ur.ID, RequestID: ur.LastResponse.RequestID, Status: ur.LastResponse.StatusCode}, nil
+	case SinkMeter:
+		return s.sendMeterEvent(ctx, a)
+	case SinkUsageRecord:
+		return s.sendUsageRecord(ctx, a)
 	}
 	return Receipt{}, fmt.Errorf("unknown sink %q", a.Sink)
+}
+
+func (s *StripeSink) sendMeterEvent(ctx context.Context, a Action) (Receipt, error) {
+	p := &stripe.BillingMeterEventParams{
+		EventName:  stripe.String(a.Target),
+		Identifier: stripe.String(a.Identifier),
+		Payload:    map[string]string{"stripe_customer_id": a.CustomerID, "value": strconv.FormatInt(a.Units, 10)},
+		Timestamp:  stripe.Int64(a.Hour.Unix()),
+	}
+	p.Context = ctx
+	p.SetIdempotencyKey(a.Identifier)
+	ev, err := s.sc.BillingMeterEvents.New(p)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return Receipt{StripeID: ev.Identifier, RequestID: ev.LastResponse.RequestID, Status: ev.LastResponse.StatusCode}, nil
+}
+
+func (s *StripeSink) sendUsageRecord(ctx context.Context, a Action) (Receipt, error) {
+	if a.Units < 0 {
+		return Receipt{}, &stripe.Error{HTTPStatusCode: http.StatusBadRequest, Msg: "usage records cannot be negative"}
+	}
+	item, err := s.Item(ctx, a.CustomerID, a.Target)
+	if err != nil {
+		return Receipt{}, err
+	}
+	p := &stripe.UsageRecordParams{
+		SubscriptionItem: stripe.String(item),
+		Quantity:         stripe.Int64(a.Units),
+		Timestamp:        stripe.Int64(a.Hour.Unix()),
+		Action:           stripe.String(stripe.UsageRecordActionSet),
+	}
+	p.Context = ctx
+	p.SetIdempotencyKey(a.Identifier)
+	ur, err := s.sc.UsageRecords.New(p)
+	if err != nil {
+		// A refused item may be stale (the subscription was replaced): look it up again for
+		// the next revision rather than failing it for the sink's whole life.
+		var se *stripe.Error
+		if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
+			se.HTTPStatusCode != http.StatusTooManyRequests && se.HTTPStatusCode != http.StatusConflict {
+			s.mu.Lock()
+			delete(s.items, [2]string{a.CustomerID, a.Target})
+			s.mu.Unlock()
+		}
+		return Receipt{}, err
+	}
+	return Receipt{StripeID: ur.ID, RequestID: ur.LastResponse.RequestID, Status: ur.LastResponse.StatusCode}, nil
+}
+
+// Meters returns the ids of the active meters by event name.
+func (s *StripeSink) Meters(ctx context.Context) (map[string]string, error) {
+	ms, err := activeMeters(ctx, s.sc)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ms))
+	for name, m := range ms {
+		out[name] = m.ID
+	}
+	return out, nil
+}
+
+// MeterSummaries returns the customer's hourly totals of the meter over [from, to).
+func (s *StripeSink) MeterSummaries(ctx context.Context, meterID, customerID string, from, to time.Time) ([]Summary, error) {
+	lp := &stripe.BillingMeterEventSummaryListParams{ID: stripe.String(meterID), Customer: stripe.String(customerID),
+		StartTime: stripe.Int64(from.Unix()), EndTime: stripe.Int64(to.Unix()), ValueGroupingWindow: stripe.String("hour")}
+	lp.Context = ctx
+	lp.Limit = stripe.Int64(100)
+	var out []Summary
+	it := s.sc.BillingMeterEventSummaries.List(lp)
+	for it.Next() {
+		sum := it.BillingMeterEventSummary()
+		out = append(out, Summary{Start: time.Unix(sum.StartTime, 0).UTC(), Value: int64(sum.AggregatedValue)})
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("summaries of meter %s customer %s: %w", meterID, customerID, err)
+	}
+	return out, nil
+}
+
+// UsageRecordSummaries returns the customer's per-period totals of the price, read from its
+// subscription item (Stripe summarises usage records per period only).
+func (s *StripeSink) UsageRecordSummaries(ctx context.Context, customerID, priceID string) ([]Summary, error) {
+	item, err := s.Item(ctx, customerID, priceID)
+	if err != nil {
+		return nil, err
+	}
+	lp := &stripe.UsageRecordSummaryListParams{SubscriptionItem: stripe.String(item)}
+	lp.Context = ctx
+	lp.Limit = stripe.Int64(100)
+	var out []Summary
+	it := s.sc.UsageRecordSummaries.List(lp)
+	for it.Next() {
+		if sum := it.UsageRecordSummary(); sum.Period != nil {
+			out = append(out, Summary{Start: time.Unix(sum.Period.Start, 0).UTC(), Value: sum.TotalUsage})
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("usage record summaries of %s: %w", item, err)
+	}
+	return out, nil
 }
 
 // ErrNoSubscriptionItem is returned when a customer has no subscription item on a legacy
@@ -137,18 +220,19 @@ func (s *StripeSink) Item(ctx context.Context, customerID, priceID string) (stri
 	return id, nil
 }
 
-// outcome classifies a failed send.
-type outcome uint8
+// failure classifies a failed send.
+type failure uint8
 
 const (
-	outRetry     outcome = iota + 1 // refused before running (429, 409, 503) or lost: same key again
+	outRetry     failure = iota + 1 // refused before running (429, 409, 503) or lost: same key again
 	outNewKey                       // a 5xx Stripe stores for the key: only a new revision can succeed
 	outDuplicate                    // the identifier was already accepted: Stripe holds the value
 	outLate                         // the hour can no longer change in Stripe
 	outFailed                       // a request Stripe refuses as it is
 )
 
-func classify(err error) (outcome, int) {
+// classify says what a failed send means, and Stripe's HTTP status (0 when none).
+func classify(err error) (failure, int) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return outRetry, 0
 	}

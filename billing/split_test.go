@@ -10,7 +10,6 @@ import (
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/plans"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // TestSplitBeforeWindow_SameValuesAsEveryHour: reading the hours before the window as one sum
@@ -36,36 +35,36 @@ plans:
 	from := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	to := from.Add(72 * time.Hour)
 	rng := rand.New(rand.NewPCG(3, 4))
-	var history []schema.AccountChange
-	var all []schema.HourlyUsage
+	var history []accounts.Record
+	var all []billing.HourlyUsage
 	for i := 0; i < 60; i++ {
 		p := fmt.Sprintf("p-%02d", i)
 		cus := fmt.Sprintf("cus_%d", i%7)
-		history = append(history, schema.AccountChange{ProjectID: p, CustomerID: cus, Plan: "pro", ValidFrom: readFrom.Add(-24 * time.Hour)})
+		history = append(history, accounts.Record{ProjectID: p, CustomerID: cus, Plan: "pro", ValidFrom: readFrom.Add(-24 * time.Hour)})
 		switch i % 4 {
 		case 1: // upgraded before the window
-			history = append(history, schema.AccountChange{ProjectID: p, CustomerID: cus, Plan: "max", ValidFrom: readFrom.Add(time.Duration(rng.IntN(500)) * time.Hour)})
+			history = append(history, accounts.Record{ProjectID: p, CustomerID: cus, Plan: "max", ValidFrom: readFrom.Add(time.Duration(rng.IntN(500)) * time.Hour)})
 		case 2: // moved to another customer, then unowned for a while, then back
 			at := readFrom.Add(time.Duration(rng.IntN(300)) * time.Hour)
-			history = append(history, schema.AccountChange{ProjectID: p, CustomerID: "cus_moved", Plan: "pro", ValidFrom: at},
-				schema.AccountChange{ProjectID: p, ValidFrom: at.Add(40 * time.Hour)},
-				schema.AccountChange{ProjectID: p, CustomerID: cus, Plan: "pro", ValidFrom: at.Add(90 * time.Hour)})
+			history = append(history, accounts.Record{ProjectID: p, CustomerID: "cus_moved", Plan: "pro", ValidFrom: at},
+				accounts.Record{ProjectID: p, ValidFrom: at.Add(40 * time.Hour)},
+				accounts.Record{ProjectID: p, CustomerID: cus, Plan: "pro", ValidFrom: at.Add(90 * time.Hour)})
 		case 3: // changed inside the window only
-			history = append(history, schema.AccountChange{ProjectID: p, CustomerID: cus, Plan: "max", ValidFrom: from.Add(10 * time.Hour)})
+			history = append(history, accounts.Record{ProjectID: p, CustomerID: cus, Plan: "max", ValidFrom: from.Add(10 * time.Hour)})
 		}
 		for h := readFrom; h.Before(to); h = h.Add(time.Hour) {
 			if rng.IntN(3) == 0 {
 				continue
 			}
 			all = append(all,
-				schema.HourlyUsage{ProjectID: p, Metric: "compute_unit_seconds", Hour: h, Value: uint64(rng.IntN(5000))},
-				schema.HourlyUsage{ProjectID: p, Metric: "public_network_transfer_bytes", Hour: h, Value: uint64(rng.IntN(3e8))})
+				billing.HourlyUsage{ProjectID: p, Metric: "compute_unit_seconds", Hour: h, Value: uint64(rng.IntN(5000))},
+				billing.HourlyUsage{ProjectID: p, Metric: "public_network_transfer_bytes", Hour: h, Value: uint64(rng.IntN(3e8))})
 		}
 	}
 	tl := accounts.NewTimelines(history, "free")
 	want := billing.Desired(all, tl, cat, from, to)
 
-	var window []schema.HourlyUsage
+	var window []billing.HourlyUsage
 	sums := map[[2]string]uint64{}
 	for _, u := range all {
 		if u.Hour.Before(from) {
@@ -74,9 +73,9 @@ plans:
 			window = append(window, u)
 		}
 	}
-	var before []schema.HourlyUsage
+	var before []billing.HourlyUsage
 	for k, v := range sums {
-		before = append(before, schema.HourlyUsage{ProjectID: k[0], Metric: k[1], Hour: readFrom, Value: v})
+		before = append(before, billing.HourlyUsage{ProjectID: k[0], Metric: k[1], Hour: readFrom, Value: v})
 	}
 	constant, changing := billing.SplitBeforeWindow(before, tl, readFrom, from)
 	if len(changing) == 0 || len(constant) == 0 {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/billing"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 func stripeMockURL(t *testing.T) string {
@@ -41,7 +40,7 @@ func TestStripeMock_RequestShapes(t *testing.T) {
 	}
 	sink := billing.NewStripeSink(sc)
 	hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
-	k := billing.Key{CustomerID: "cus_123", Target: "neon_compute", Sink: schema.SinkMeter, Hour: hour}
+	k := billing.Key{CustomerID: "cus_123", Target: "neon_compute", Sink: billing.SinkMeter, Hour: hour}
 	if _, err := sink.Send(ctx, billing.Action{Kind: billing.ActionSend, Value: billing.Value{Key: k, Units: 42}, Revision: 1, Identifier: billing.Identifier(k, 1)}); err != nil {
 		t.Fatalf("meter event: %v", err)
 	}
@@ -56,22 +55,18 @@ func TestStripeMock_RequestShapes(t *testing.T) {
 	if err := it.Err(); err != nil || price == "" {
 		t.Fatalf("list subscriptions: price %q, err %v", price, err)
 	}
-	k2 := billing.Key{CustomerID: "cus_123", Target: price, Sink: schema.SinkUsageRecord, Hour: hour}
+	k2 := billing.Key{CustomerID: "cus_123", Target: price, Sink: billing.SinkUsageRecord, Hour: hour}
 	if _, err := sink.Send(ctx, billing.Action{Kind: billing.ActionSend, Value: billing.Value{Key: k2, Units: 7}, Revision: 1, Identifier: billing.Identifier(k2, 1)}); err != nil {
 		t.Fatalf("usage record: %v", err)
 	}
-	// Reconcile's reads.
-	ms := sc.BillingMeterEventSummaries.List(&stripe.BillingMeterEventSummaryListParams{ID: stripe.String("mtr_123"), Customer: stripe.String("cus_123"),
-		StartTime: stripe.Int64(hour.Unix()), EndTime: stripe.Int64(hour.Add(time.Hour).Unix()), ValueGroupingWindow: stripe.String("hour")})
-	for ms.Next() {
+	// Reconcile's reads, through the sink's reader.
+	if _, err := sink.Meters(ctx); err != nil {
+		t.Fatalf("meters: %v", err)
 	}
-	if err := ms.Err(); err != nil {
+	if _, err := sink.MeterSummaries(ctx, "mtr_123", "cus_123", hour, hour.Add(time.Hour)); err != nil {
 		t.Fatalf("meter event summaries: %v", err)
 	}
-	us := sc.UsageRecordSummaries.List(&stripe.UsageRecordSummaryListParams{SubscriptionItem: stripe.String("si_123")})
-	for us.Next() {
-	}
-	if err := us.Err(); err != nil {
+	if _, err := sink.UsageRecordSummaries(ctx, "cus_123", price); err != nil {
 		t.Fatalf("usage record summaries: %v", err)
 	}
 	// A shape stripe-mock refuses proves it validates: an unknown action.

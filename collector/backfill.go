@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/neon"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Neon's lookback per granularity, measured back from the server's clock.
@@ -17,7 +16,7 @@ const (
 
 // Segment is one part of a backfill at one granularity.
 type Segment struct {
-	Granularity neon.Granularity
+	Granularity Granularity
 	From, To    time.Time
 }
 
@@ -38,7 +37,7 @@ func PlanBackfill(from, to, now time.Time) ([]Segment, error) {
 	}
 	hourlyEarliest := lastHour.Add(-(HourlyWindow - time.Hour))
 	if !from.Before(hourlyEarliest) {
-		return []Segment{{neon.GranularityHourly, from.Truncate(time.Hour), to}}, nil
+		return []Segment{{GranularityHourly, from.Truncate(time.Hour), to}}, nil
 	}
 	hourlyStart := ceilDay(hourlyEarliest)
 	dailyStart := ceilMonth(startOfDay(now).Add(-(DailyWindow - 24*time.Hour)))
@@ -49,13 +48,13 @@ func PlanBackfill(from, to, now time.Time) ([]Segment, error) {
 	}
 	var segs []Segment
 	if from.Before(dailyStart) {
-		segs = append(segs, Segment{neon.GranularityMonthly, startOfMonth(from), minTime(ceilMonth(to), dailyStart)})
+		segs = append(segs, Segment{GranularityMonthly, startOfMonth(from), minTime(ceilMonth(to), dailyStart)})
 	}
 	if from.Before(hourlyStart) && to.After(dailyStart) {
-		segs = append(segs, Segment{neon.GranularityDaily, maxTime(startOfDay(from), dailyStart), minTime(ceilDay(to), hourlyStart)})
+		segs = append(segs, Segment{GranularityDaily, maxTime(startOfDay(from), dailyStart), minTime(ceilDay(to), hourlyStart)})
 	}
 	if to.After(hourlyStart) {
-		segs = append(segs, Segment{neon.GranularityHourly, maxTime(from.Truncate(time.Hour), hourlyStart), to})
+		segs = append(segs, Segment{GranularityHourly, maxTime(from.Truncate(time.Hour), hourlyStart), to})
 	}
 	return segs, nil
 }
@@ -96,12 +95,6 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// CoarseStore is where daily and monthly facts go, apart from hourly ones.
-type CoarseStore interface {
-	LoadStoredCoarse(ctx context.Context, g *Grid, granularity string, from, to time.Time) error
-	InsertCoarseFacts(ctx context.Context, facts []schema.CoarseFact) error
-}
-
 // BackfillSummary reports a backfill: one summary per segment.
 type BackfillSummary struct {
 	Segments []SegmentSummary
@@ -114,7 +107,7 @@ type SegmentSummary struct {
 }
 
 // Backfill collects [from, to) at the finest granularity Neon still serves for each part.
-// Hourly parts are ordinary sweeps; daily and monthly parts go to the coarse table, diffed the
+// Hourly parts are ordinary sweeps; daily and monthly parts go to the coarse store, diffed the
 // same way so a re-run writes nothing.
 func (c *Collector) Backfill(ctx context.Context, from, to time.Time, coarse CoarseStore) (BackfillSummary, error) {
 	var out BackfillSummary
@@ -124,8 +117,8 @@ func (c *Collector) Backfill(ctx context.Context, from, to time.Time, coarse Coa
 	}
 	for _, seg := range segs {
 		var sum Summary
-		if seg.Granularity == neon.GranularityHourly {
-			sum, err = c.Sweep(ctx, Window{From: seg.From, To: seg.To})
+		if seg.Granularity == GranularityHourly {
+			sum, err = c.sweep(ctx, Window{From: seg.From, To: seg.To}, runKindBackfill)
 		} else {
 			sum, err = c.coarseSweep(ctx, seg, coarse)
 		}
@@ -137,78 +130,75 @@ func (c *Collector) Backfill(ctx context.Context, from, to time.Time, coarse Coa
 	return out, nil
 }
 
+// coarseSweep collects a daily or monthly segment and records it as a run. Coarse windows are
+// closed, so there is no watermark to advance.
 func (c *Collector) coarseSweep(ctx context.Context, seg Segment, store CoarseStore) (Summary, error) {
-	start := c.cfg.Now()
-	wallStart := time.Now()
-	sum := Summary{RunID: newRunID(), OrgID: c.cfg.OrgID, Endpoint: c.cfg.Endpoint, From: seg.From, To: seg.To}
-	run := schema.Run{
-		RunID: sum.RunID, OrgID: c.cfg.OrgID, Endpoint: string(c.cfg.Endpoint), Granularity: string(seg.Granularity),
-		WindowFrom: seg.From, WindowTo: seg.To, StartedAt: start, Outcome: schema.OutcomeRunning,
+	s, err := c.startRun(ctx, runKindBackfill, c.cfg.Now(), seg.Granularity, seg.From, seg.To)
+	if err != nil {
+		return s.sum, err
 	}
-	if err := c.cfg.Store.WriteRun(ctx, run); err != nil {
-		return sum, fmt.Errorf("record run start: %w", err)
-	}
-	before := c.cfg.Source.Stats()
-	q := neon.ConsumptionQuery{
-		OrgID: c.cfg.OrgID, From: seg.From, To: seg.To, Granularity: seg.Granularity,
-		Metrics: c.cfg.MetricNames, Limit: c.cfg.PageSize,
-	}
-	pages := c.cfg.Source.ConsumptionV2(ctx, q)
-	if c.cfg.Endpoint == EndpointLegacy {
-		pages = c.cfg.Source.ConsumptionLegacy(ctx, q)
-	}
-	version := uint64(time.Now().UnixNano())
-	var sweepErr error
-	for page, err := range pages {
-		if err != nil {
-			sweepErr = fmt.Errorf("fetch page %d: %w", sum.Pages+1, err)
-			break
-		}
-		g, err := FlattenPage(c.cfg.OrgID, page, c.cfg.MetricNames, Buckets(seg.Granularity, seg.From, seg.To))
-		if err != nil {
-			sweepErr = fmt.Errorf("page %d: %w", sum.Pages+1, err)
-			break
-		}
-		if err := store.LoadStoredCoarse(ctx, g, string(seg.Granularity), seg.From, seg.To); err != nil {
-			sweepErr = fmt.Errorf("read stored %s facts: %w", seg.Granularity, err)
-			break
-		}
-		// Coarse buckets are long past: nothing in them is provisional.
-		d := Diff(g, DiffOptions{ProvisionalFrom: seg.To, Version: version, CollectedAt: start, RunID: sum.RunID})
-		facts := make([]schema.CoarseFact, len(d.Facts))
-		for i, f := range d.Facts {
-			facts[i] = schema.CoarseFact{
-				OrgID: f.OrgID, ProjectID: f.ProjectID, Metric: f.Metric, Granularity: string(seg.Granularity),
-				BucketStart: f.Hour, BucketEnd: bucketEnd(seg.Granularity, f.Hour), Value: f.Value,
-				PeriodID: f.PeriodID, PeriodPlan: f.PeriodPlan, CollectedAt: f.CollectedAt, Version: f.Version,
-			}
-		}
-		if len(facts) > 0 {
-			if err := store.InsertCoarseFacts(ctx, facts); err != nil {
-				sweepErr = fmt.Errorf("insert %s facts: %w", seg.Granularity, err)
-				break
-			}
-		}
-		sum.Pages++
-		sum.Projects += len(g.Projects)
-		sum.ValuesFetched += int64(g.Values)
-		sum.RowsWritten += int64(len(facts))
-		sum.Revisions += int64(len(d.Revisions))
-		if c.cfg.Progress != nil {
-			c.cfg.Progress(Progress{Pages: sum.Pages, Values: sum.ValuesFetched, Elapsed: time.Since(wallStart)})
-		}
-	}
-	after := c.cfg.Source.Stats()
-	sum.APIRequests, sum.Retries = after.Requests-before.Requests, after.Retries-before.Retries
-	sum.Duration = time.Since(wallStart)
-	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// Coarse buckets are long past: nothing in them is provisional.
+	s.diff.ProvisionalFrom = seg.To
+	err = c.coarsePages(ctx, s, seg, store)
+	c.measure(s)
+	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	sweepErr = c.finishRun(recCtx, run, &sum, sweepErr)
-	return sum, sweepErr
+	err = c.finishRun(recCtx, s, err)
+	return s.sum, err
 }
 
-func bucketEnd(g neon.Granularity, start time.Time) time.Time {
-	if g == neon.GranularityMonthly {
+// coarsePages takes every page of the segment through the steps of coarsePage, one page at a
+// time: coarse segments are small next to an hourly sweep.
+func (c *Collector) coarsePages(ctx context.Context, s *sweepRun, seg Segment, store CoarseStore) error {
+	for page, err := range c.pages(ctx, seg.Granularity, seg.From, seg.To) {
+		if err != nil {
+			return fmt.Errorf("fetch page %d: %w", s.sum.Pages+1, err)
+		}
+		if err := c.coarsePage(ctx, s, seg, store, page); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// coarsePage flattens a fetched page, loads its stored coarse facts, diffs the two and writes
+// the changes. Revisions of coarse facts are counted, not logged.
+func (c *Collector) coarsePage(ctx context.Context, s *sweepRun, seg Segment, store CoarseStore, page *neon.ConsumptionPage) error {
+	g, err := FlattenPage(c.cfg.OrgID, page, c.cfg.MetricNames, Buckets(seg.Granularity, seg.From, seg.To))
+	if err != nil {
+		return fmt.Errorf("page %d: %w", s.sum.Pages+1, err)
+	}
+	if err := store.LoadStoredCoarse(ctx, g, seg.Granularity, seg.From, seg.To); err != nil {
+		return fmt.Errorf("read stored %s facts: %w", seg.Granularity, err)
+	}
+	d := Diff(g, s.diff)
+	facts := coarseFacts(seg.Granularity, d.Facts)
+	if len(facts) > 0 {
+		if err := store.InsertCoarseFacts(ctx, facts); err != nil {
+			return fmt.Errorf("insert %s facts: %w", seg.Granularity, err)
+		}
+	}
+	s.sum.RowsWritten += int64(len(facts))
+	s.sum.Revisions += int64(len(d.Revisions))
+	c.pageDone(s, g)
+	return nil
+}
+
+// coarseFacts turns the diff's facts, whose Hour is the bucket start, into coarse facts.
+func coarseFacts(g Granularity, facts []Fact) []CoarseFact {
+	out := make([]CoarseFact, len(facts))
+	for i, f := range facts {
+		out[i] = CoarseFact{
+			OrgID: f.OrgID, ProjectID: f.ProjectID, Metric: f.Metric, Granularity: g,
+			BucketStart: f.Hour, BucketEnd: bucketEnd(g, f.Hour), Value: f.Value,
+			PeriodID: f.PeriodID, PeriodPlan: f.PeriodPlan, CollectedAt: f.CollectedAt, Version: f.Version,
+		}
+	}
+	return out
+}
+
+func bucketEnd(g Granularity, start time.Time) time.Time {
+	if g == GranularityMonthly {
 		return start.AddDate(0, 1, 0)
 	}
 	return start.Add(24 * time.Hour)

@@ -3,8 +3,6 @@ package collector
 import (
 	"testing"
 	"time"
-
-	"github.com/neonmeter/neonmeter/neon"
 )
 
 func mustTime(t *testing.T, s string) time.Time {
@@ -27,22 +25,22 @@ func TestPlanBackfill(t *testing.T) {
 		wantErr  bool
 	}{
 		{name: "inside hourly window", from: "2026-11-25T03:30:00Z", to: "2026-11-27T17:00:00Z",
-			want: []Segment{{neon.GranularityHourly, mustTime(t, "2026-11-25T03:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")}}},
+			want: []Segment{{GranularityHourly, mustTime(t, "2026-11-25T03:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")}}},
 		{name: "to clamped to last complete hour", from: "2026-11-27T10:00:00Z", to: "2026-11-28T00:00:00Z",
-			want: []Segment{{neon.GranularityHourly, mustTime(t, "2026-11-27T10:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")}}},
+			want: []Segment{{GranularityHourly, mustTime(t, "2026-11-27T10:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")}}},
 		{name: "daily then hourly", from: "2026-11-10T05:00:00Z", to: "2026-11-27T17:00:00Z",
 			want: []Segment{
-				{neon.GranularityDaily, mustTime(t, "2026-11-10T00:00:00Z"), mustTime(t, "2026-11-21T00:00:00Z")},
-				{neon.GranularityHourly, mustTime(t, "2026-11-21T00:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")},
+				{GranularityDaily, mustTime(t, "2026-11-10T00:00:00Z"), mustTime(t, "2026-11-21T00:00:00Z")},
+				{GranularityHourly, mustTime(t, "2026-11-21T00:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")},
 			}},
 		{name: "monthly daily hourly", from: "2026-03-15T00:00:00Z", to: "2026-11-27T17:00:00Z",
 			want: []Segment{
-				{neon.GranularityMonthly, mustTime(t, "2026-03-01T00:00:00Z"), mustTime(t, "2026-10-01T00:00:00Z")},
-				{neon.GranularityDaily, mustTime(t, "2026-10-01T00:00:00Z"), mustTime(t, "2026-11-21T00:00:00Z")},
-				{neon.GranularityHourly, mustTime(t, "2026-11-21T00:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")},
+				{GranularityMonthly, mustTime(t, "2026-03-01T00:00:00Z"), mustTime(t, "2026-10-01T00:00:00Z")},
+				{GranularityDaily, mustTime(t, "2026-10-01T00:00:00Z"), mustTime(t, "2026-11-21T00:00:00Z")},
+				{GranularityHourly, mustTime(t, "2026-11-21T00:00:00Z"), mustTime(t, "2026-11-27T17:00:00Z")},
 			}},
 		{name: "old range only, rounded to whole months", from: "2026-04-10T00:00:00Z", to: "2026-05-20T00:00:00Z",
-			want: []Segment{{neon.GranularityMonthly, mustTime(t, "2026-04-01T00:00:00Z"), mustTime(t, "2026-06-01T00:00:00Z")}}},
+			want: []Segment{{GranularityMonthly, mustTime(t, "2026-04-01T00:00:00Z"), mustTime(t, "2026-06-01T00:00:00Z")}}},
 		{name: "older than a year", from: "2025-06-01T00:00:00Z", to: "2026-11-01T00:00:00Z", wantErr: true},
 		{name: "empty", from: "2026-11-27T10:00:00Z", to: "2026-11-27T10:00:00Z", wantErr: true},
 	}

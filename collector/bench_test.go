@@ -3,19 +3,17 @@ package collector_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon"
-	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -36,21 +34,13 @@ func benchProjects(b *testing.B) int {
 // ClickHouse, into an empty database each iteration.
 func BenchmarkSweep(b *testing.B) {
 	n := benchProjects(b)
-	now := time.Date(2026, 11, 27, 12, 40, 0, 0, time.UTC)
-	clk := func() time.Time { return now }
-	s, err := sim.New(sim.Config{Projects: n, Seed: 7, Now: clk})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
-	client, err := neon.NewClient(neon.Config{BaseURL: srv.URL + "/api/v2", APIKey: "k",
-		ConsumptionRatePerMin: 1e9, ConsumptionBurst: 1000, GeneralRatePerMin: 1e9, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	conn := chtest.Connect(b)
-	to := now.Truncate(time.Hour)
+	f := testfleet.New(b, testfleet.Options{Projects: n})
+	s, clk, conn := f.Sim, f.Clock.Now, f.Conn
+	// Unthrottled: the benchmark measures the collector, not the pacing.
+	client := f.NewClient(b, func(c *neon.Config) {
+		c.ConsumptionRatePerMin, c.ConsumptionBurst, c.GeneralRatePerMin = 1e9, 1000, 1e9
+	})
+	to := clk().Truncate(time.Hour)
 	w := collector.Window{From: to.Add(-72 * time.Hour), To: to}
 	var values, rows int64
 	var elapsed time.Duration
@@ -71,7 +61,7 @@ func BenchmarkSweep(b *testing.B) {
 			if org.Legacy {
 				ep = collector.EndpointLegacy
 			}
-			c, err := collector.New(collector.Config{Source: client, Store: collector.NewClickHouseStore(conn, db),
+			c, err := collector.New(collector.Config{Consumption: client, Store: collectorstore.New(conn, db),
 				OrgID: org.ID, Endpoint: ep, Lookback: 72 * time.Hour, Now: clk})
 			if err != nil {
 				b.Fatal(err)

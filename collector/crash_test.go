@@ -10,8 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/internal/crashtest"
+	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/schema"
@@ -34,7 +36,7 @@ func childSweep() error {
 		return err
 	}
 	client, err := neon.NewClient(neon.Config{
-		BaseURL: os.Getenv(envChildURL), APIKey: "test-key", ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
+		BaseURL: os.Getenv(envChildURL), APIKey: testfleet.APIKey, ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
 		GeneralRatePerMin: 1e6, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxRetries: 30,
 		Registerer: prometheus.NewRegistry(),
 	})
@@ -47,7 +49,7 @@ func childSweep() error {
 		return err
 	}
 	c, err := collector.New(collector.Config{
-		Source: client, Store: collector.NewClickHouseStore(conn, os.Getenv(envChildDB)),
+		Consumption: client, Store: collectorstore.New(conn, os.Getenv(envChildDB)),
 		OrgID: os.Getenv(envChildOrg), Lookback: 72 * time.Hour, Now: func() time.Time { return now },
 		FlushRows: 1000 + rand.IntN(5000),
 	})
@@ -62,10 +64,10 @@ func childSweep() error {
 // at least 20 times, with revisions landing between attempts, then lets one sweep finish: the
 // stored usage must equal ground truth exactly.
 func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
-	f := newFixture(t, 4000)
-	org := f.org(t, "scale")
+	f := newFleet(t, 4000)
+	org := f.Org(t, "scale")
 	// Slow answers stretch the sweep so kills land inside it.
-	f.sim.SetFaults(sim.Faults{SlowRate: 1, SlowDelay: 60 * time.Millisecond, Seed: 3})
+	f.Sim.SetFaults(sim.Faults{SlowRate: 1, SlowDelay: 60 * time.Millisecond, Seed: 3})
 	rng := rand.New(rand.NewPCG(1, 2))
 	killed, finished := 0, 0
 	for attempt := 0; killed < 20; attempt++ {
@@ -73,10 +75,10 @@ func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
 			t.Fatalf("only %d of 60 child sweeps were killed before finishing", killed)
 		}
 		if attempt%5 == 4 {
-			f.sim.Revise(2 * time.Hour)
+			f.Sim.Revise(2 * time.Hour)
 		}
-		child := crashtest.Start(t, envChildURL+"="+f.url, envChildDB+"="+f.db,
-			envChildOrg+"="+org.ID, envChildNow+"="+f.clock.Now().Format(time.RFC3339))
+		child := crashtest.Start(t, envChildURL+"="+f.URL, envChildDB+"="+f.DB,
+			envChildOrg+"="+org.ID, envChildNow+"="+f.Clock.Now().Format(time.RFC3339))
 		select {
 		case err := <-child.Done:
 			if err != nil {
@@ -88,13 +90,13 @@ func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
 			killed++
 		}
 	}
-	runs, err := schema.Runs(context.Background(), f.conn, f.db, time.Time{})
+	runs, err := f.store().Runs(context.Background(), org.ID, collector.EndpointV2, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	midSweep := 0
 	for _, r := range runs {
-		if r.Outcome == schema.OutcomeRunning {
+		if r.Outcome == collector.OutcomeRunning {
 			midSweep++
 		}
 	}
@@ -103,7 +105,7 @@ func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
 		t.Fatalf("only %d of %d kills landed inside a sweep: the test does not exercise crash recovery", midSweep, killed)
 	}
 
-	f.sim.SetFaults(sim.Faults{})
+	f.Sim.SetFaults(sim.Faults{})
 	w := f.window72h()
 	if _, err := f.collector(t, org).Sweep(context.Background(), w); err != nil {
 		t.Fatal(err)
@@ -115,9 +117,9 @@ func TestSweep_KilledAtRandomPointsThenExact(t *testing.T) {
 // 429/5xx and 2 % with malformed or truncated pages: each sweep completes or fails with an
 // error, and once faults stop a re-run is exact.
 func TestSweep_FaultsThenExact(t *testing.T) {
-	f := newFixture(t, 3000)
-	org := f.org(t, "launch")
-	f.sim.SetFaults(sim.Faults{Rate429: 0.08, Rate500: 0.06, Rate503: 0.06, MalformedRate: 0.01, TruncatedRate: 0.01, Seed: 11})
+	f := newFleet(t, 3000)
+	org := f.Org(t, "launch")
+	f.Sim.SetFaults(sim.Faults{Rate429: 0.08, Rate500: 0.06, Rate503: 0.06, MalformedRate: 0.01, TruncatedRate: 0.01, Seed: 11})
 	c := f.collector(t, org)
 	w := f.window72h()
 	sum, err := c.Sweep(context.Background(), w)
@@ -129,7 +131,7 @@ func TestSweep_FaultsThenExact(t *testing.T) {
 		}
 		f.assertExact(t, org, w, neon.V2Metrics())
 	}
-	f.sim.SetFaults(sim.Faults{})
+	f.Sim.SetFaults(sim.Faults{})
 	if _, err := c.Sweep(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}

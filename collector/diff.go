@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/neon"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Grid holds one page of consumption: what Neon reported and what ClickHouse holds, for every
@@ -43,14 +42,14 @@ const (
 
 // Buckets returns the bucket starts of [from, to) at a granularity: hours, UTC days or UTC
 // calendar months.
-func Buckets(g neon.Granularity, from, to time.Time) []time.Time {
+func Buckets(g Granularity, from, to time.Time) []time.Time {
 	var out []time.Time
 	for t := from.UTC(); t.Before(to); {
 		out = append(out, t)
 		switch g {
-		case neon.GranularityMonthly:
+		case GranularityMonthly:
 			t = t.AddDate(0, 1, 0)
-		case neon.GranularityDaily:
+		case GranularityDaily:
 			t = t.Add(24 * time.Hour)
 		default:
 			t = t.Add(time.Hour)
@@ -222,8 +221,8 @@ type DiffOptions struct {
 // DiffResult is what must be written: facts that are new or changed, and the revision log of
 // every change to a stored value.
 type DiffResult struct {
-	Facts     []schema.Fact // Hour is the bucket start
-	Revisions []schema.Revision
+	Facts     []Fact // Hour is the bucket start
+	Revisions []Revision
 	Unchanged int
 }
 
@@ -268,12 +267,12 @@ func Diff(g *Grid, o DiffOptions) DiffResult {
 				if stored && c.version >= version {
 					version = c.version + 1
 				}
-				out.Facts = append(out.Facts, schema.Fact{
+				out.Facts = append(out.Facts, Fact{
 					OrgID: g.OrgID, ProjectID: project, Metric: metric, Hour: bucket, Value: value,
 					PeriodID: periodID, PeriodPlan: plan, CollectedAt: o.CollectedAt, Version: version,
 				})
 				if stored {
-					out.Revisions = append(out.Revisions, schema.Revision{
+					out.Revisions = append(out.Revisions, Revision{
 						OrgID: g.OrgID, ProjectID: project, Metric: metric, Hour: bucket,
 						OldValue: c.stored, NewValue: value, OldVersion: c.version, NewVersion: version,
 						DetectedAt: o.CollectedAt, RunID: o.RunID,

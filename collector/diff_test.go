@@ -53,7 +53,7 @@ func TestDiff(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			g := NewGrid("org", []string{"p1", "p2"}, []string{"cpu", "disk"}, Buckets(neon.GranularityHourly, h(0), h(12)))
+			g := NewGrid("org", []string{"p1", "p2"}, []string{"cpu", "disk"}, Buckets(GranularityHourly, h(0), h(12)))
 			for _, o := range tc.observed {
 				if err := g.Observe(o.project, o.metric, h(o.hour), o.value, per); err != nil {
 					t.Fatal(err)
@@ -101,7 +101,7 @@ func TestDiff(t *testing.T) {
 
 func TestDiff_RerunWritesNothing(t *testing.T) {
 	h := func(n int) time.Time { return mustTime(t, "2026-11-27T00:00:00Z").Add(time.Duration(n) * time.Hour) }
-	buckets := Buckets(neon.GranularityHourly, h(0), h(48))
+	buckets := Buckets(GranularityHourly, h(0), h(48))
 	first := NewGrid("o", []string{"p"}, []string{"m"}, buckets)
 	for i := 0; i < 48; i++ {
 		if err := first.Observe("p", "m", h(i), uint64(i*1000), neon.Period{ID: "per", Start: h(0)}); err != nil {
@@ -127,7 +127,7 @@ func TestDiff_RerunWritesNothing(t *testing.T) {
 
 func TestFlattenPage_RejectsWhatWasNotAsked(t *testing.T) {
 	h := func(n int) time.Time { return mustTime(t, "2026-11-27T00:00:00Z").Add(time.Duration(n) * time.Hour) }
-	buckets := Buckets(neon.GranularityHourly, h(0), h(4))
+	buckets := Buckets(GranularityHourly, h(0), h(4))
 	page := func(start time.Time, metric string, value int64, projects ...string) *neon.ConsumptionPage {
 		var pg neon.ConsumptionPage
 		for _, p := range projects {
@@ -155,7 +155,7 @@ func TestFlattenPage_RejectsWhatWasNotAsked(t *testing.T) {
 func TestGrid_PeriodOf(t *testing.T) {
 	h := func(n int) time.Time { return mustTime(t, "2026-11-15T00:00:00Z").Add(time.Duration(n) * time.Hour) }
 	// A plan change at 13:27: the 13:00 bucket starts in the old period and belongs to it.
-	g := NewGrid("o", []string{"p"}, []string{"m"}, Buckets(neon.GranularityHourly, h(0), h(40)))
+	g := NewGrid("o", []string{"p"}, []string{"m"}, Buckets(GranularityHourly, h(0), h(40)))
 	g.periods = []neon.Period{
 		{ID: "nov", Plan: "launch", Start: h(-14 * 24), End: h(13).Add(27 * time.Minute)},
 		{ID: "nov-upgraded", Plan: "scale", Start: h(13).Add(27 * time.Minute)},
@@ -173,13 +173,13 @@ func TestGrid_PeriodOf(t *testing.T) {
 
 func TestBuckets(t *testing.T) {
 	from, to := mustTime(t, "2026-01-30T00:00:00Z"), mustTime(t, "2026-04-01T00:00:00Z")
-	if got := Buckets(neon.GranularityMonthly, mustTime(t, "2026-01-01T00:00:00Z"), to); len(got) != 3 || !got[1].Equal(mustTime(t, "2026-02-01T00:00:00Z")) {
+	if got := Buckets(GranularityMonthly, mustTime(t, "2026-01-01T00:00:00Z"), to); len(got) != 3 || !got[1].Equal(mustTime(t, "2026-02-01T00:00:00Z")) {
 		t.Errorf("monthly: %v", got)
 	}
-	if got := Buckets(neon.GranularityDaily, from, mustTime(t, "2026-02-02T00:00:00Z")); len(got) != 3 {
+	if got := Buckets(GranularityDaily, from, mustTime(t, "2026-02-02T00:00:00Z")); len(got) != 3 {
 		t.Errorf("daily: %v", got)
 	}
-	if got := Buckets(neon.GranularityHourly, from, from.Add(5*time.Hour)); len(got) != 5 {
+	if got := Buckets(GranularityHourly, from, from.Add(5*time.Hour)); len(got) != 5 {
 		t.Errorf("hourly: %v", got)
 	}
 }
@@ -189,7 +189,7 @@ func TestBuckets(t *testing.T) {
 func BenchmarkDiff(b *testing.B) {
 	from := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
 	metrics := neon.V2Metrics()
-	buckets := Buckets(neon.GranularityHourly, from, from.Add(72*time.Hour))
+	buckets := Buckets(GranularityHourly, from, from.Add(72*time.Hour))
 	var page neon.ConsumptionPage
 	for p := 0; p < 100; p++ {
 		per := neon.Period{ID: "per", Plan: "scale", Start: from}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -23,7 +24,7 @@ type Metrics struct {
 }
 
 // NewMetrics registers the collector's series on reg. now is the clock used for freshness.
-func NewMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
+func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -60,8 +61,12 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Name: "neonmeter_collect_data_freshness_seconds",
 		Help: "Seconds between now and the end of the newest completely collected hour (the watermark); large means stale data.",
 	}, m.freshness)
-	reg.MustRegister(m.runs, m.duration, m.lastSuccess, m.valuesFetched, m.rowsWritten, m.revisions, freshness)
-	return m
+	for _, c := range []prometheus.Collector{m.runs, m.duration, m.lastSuccess, m.valuesFetched, m.rowsWritten, m.revisions, freshness} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("collector metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // SetWatermark tells the freshness gauge where an endpoint's watermark is, e.g. at start-up.

@@ -4,21 +4,13 @@ import (
 	"context"
 	"sort"
 	"time"
-
-	"github.com/neonmeter/neonmeter/schema"
 )
-
-// StatusReader is what ReadStatus needs from the store.
-type StatusReader interface {
-	Watermark(ctx context.Context, orgID, endpoint, granularity string) (time.Time, bool, error)
-	Runs(ctx context.Context, orgID, endpoint string, since time.Time) ([]schema.Run, error)
-}
 
 // Status is an org's collection coverage.
 type Status struct {
 	Watermark    time.Time
 	HasWatermark bool
-	Runs         []schema.Run // newest first
+	Runs         []Run // newest first
 	Gaps         []Range
 }
 
@@ -27,21 +19,21 @@ type Status struct {
 func ReadStatus(ctx context.Context, s StatusReader, orgID string, ep Endpoint, now time.Time, window time.Duration) (Status, error) {
 	var st Status
 	var err error
-	st.Watermark, st.HasWatermark, err = s.Watermark(ctx, orgID, string(ep), granularityHourly)
+	st.Watermark, st.HasWatermark, err = s.Watermark(ctx, Feed{OrgID: orgID, Endpoint: ep, Granularity: GranularityHourly})
 	if err != nil {
 		return st, err
 	}
 	to := now.UTC().Truncate(time.Hour)
 	from := to.Add(-window).Truncate(time.Hour)
 	// Sweeps re-read a lookback, so a run that started before the window may still cover it.
-	st.Runs, err = s.Runs(ctx, orgID, string(ep), from.Add(-HourlyWindow))
+	st.Runs, err = s.Runs(ctx, orgID, ep, from.Add(-HourlyWindow))
 	if err != nil {
 		return st, err
 	}
 	sort.Slice(st.Runs, func(i, j int) bool { return st.Runs[i].StartedAt.After(st.Runs[j].StartedAt) })
 	var covered []Range
 	for _, r := range st.Runs {
-		if r.Outcome == schema.OutcomeSuccess && r.Granularity == granularityHourly {
+		if r.Outcome == OutcomeSuccess && r.Granularity == GranularityHourly {
 			covered = append(covered, Range{From: r.WindowFrom, To: r.WindowTo})
 		}
 	}

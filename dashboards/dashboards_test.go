@@ -18,12 +18,13 @@ import (
 
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/billing"
+	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/dashboards"
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/neon"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite the dashboard JSON files")
@@ -90,7 +91,9 @@ func (r *recorder) Unregister(prometheus.Collector) bool { return true }
 // serve's own golden list.
 func knownMetrics(t *testing.T) map[string]bool {
 	r := &recorder{names: map[string]bool{}}
-	collector.NewMetrics(r, nil)
+	if _, err := collector.NewMetrics(r, nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := accounts.NewMetrics(r); err != nil {
 		t.Fatal(err)
 	}
@@ -186,32 +189,34 @@ func TestDashboards_SQLOnClickHouse(t *testing.T) {
 	conn, db := chtest.New(t)
 	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Hour).Add(-30 * time.Hour)
-	var facts []schema.Fact
+	var facts []collector.Fact
 	for _, m := range append(neon.V2Metrics(), neon.LegacyMetrics()...) {
 		for h := 0; h < 24; h++ {
-			facts = append(facts, schema.Fact{OrgID: "org-a", ProjectID: "p-1", Metric: m, Hour: t0.Add(time.Duration(h) * time.Hour),
+			facts = append(facts, collector.Fact{OrgID: "org-a", ProjectID: "p-1", Metric: m, Hour: t0.Add(time.Duration(h) * time.Hour),
 				Value: uint64(1000 + h), PeriodID: "per", PeriodPlan: "scale", CollectedAt: t0, Version: 1})
 		}
 	}
-	if err := schema.InsertFacts(ctx, conn, db, facts); err != nil {
+	cs := collectorstore.New(conn, db)
+	if err := cs.InsertFacts(ctx, facts); err != nil {
 		t.Fatal(err)
 	}
-	if err := schema.InsertRevisions(ctx, conn, db, []schema.Revision{{OrgID: "org-a", ProjectID: "p-1", Metric: "compute_unit_seconds",
+	if err := cs.InsertRevisions(ctx, []collector.Revision{{OrgID: "org-a", ProjectID: "p-1", Metric: "compute_unit_seconds",
 		Hour: t0, OldValue: 1, NewValue: 1000, OldVersion: 0, NewVersion: 1, DetectedAt: t0, RunID: "r"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := schema.WriteRun(ctx, conn, db, schema.Run{RunID: "r", OrgID: "org-a", Endpoint: schema.EndpointV2, Granularity: schema.GranularityHourly,
-		WindowFrom: t0, WindowTo: t0.Add(24 * time.Hour), StartedAt: t0.Add(time.Hour), Outcome: schema.OutcomeRunning}); err != nil {
+	if err := cs.WriteRun(ctx, collector.Run{RunID: "r", OrgID: "org-a", Endpoint: collector.EndpointV2, Granularity: collector.GranularityHourly,
+		WindowFrom: t0, WindowTo: t0.Add(24 * time.Hour), StartedAt: t0.Add(time.Hour), Outcome: collector.OutcomeRunning}); err != nil {
 		t.Fatal(err)
 	}
-	if err := schema.InsertLedger(ctx, conn, db, []schema.LedgerRow{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0, Sink: schema.SinkMeter,
-		Metric: "compute_unit_seconds", Value: 5, ConfirmedValue: 5, Revision: 1, Identifier: "id-1", Status: schema.LedgerPushed,
+	bs := billingstore.New(conn, db)
+	if err := bs.InsertLedger(ctx, []billing.LedgerRow{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0, Sink: billing.SinkMeter,
+		Metric: "compute_unit_seconds", Value: 5, ConfirmedValue: 5, Revision: 1, Identifier: "id-1", Status: billing.LedgerPushed,
 		HTTPStatus: 200, RecordedAt: t0, RunID: "r", Version: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := schema.InsertLateAdjustments(ctx, conn, db, []schema.LateAdjustment{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0,
-		Sink: schema.SinkMeter, Revision: 2, Metric: "compute_unit_seconds", PeriodStart: t0.AddDate(0, -1, 0), PeriodEnd: t0,
-		OldValue: 5, NewValue: 7, Amount: 2, Reason: schema.LateFinalized, DetectedAt: t0, RunID: "r"}}); err != nil {
+	if err := bs.InsertLateAdjustments(ctx, []billing.LateAdjustment{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0,
+		Sink: billing.SinkMeter, Revision: 2, Metric: "compute_unit_seconds", PeriodStart: t0.AddDate(0, -1, 0), PeriodEnd: t0,
+		OldValue: 5, NewValue: 7, Amount: 2, Reason: billing.LateFinalized, DetectedAt: t0, RunID: "r"}}); err != nil {
 		t.Fatal(err)
 	}
 	from, to := time.Now().Add(-7*24*time.Hour).Unix(), time.Now().Unix()

@@ -63,3 +63,52 @@ func applyAction(ctx context.Context, n Neon, a Action) ([]string, error) {
 	}
 	return ids, nil
 }
+
+// apply is step 6: it sends a project's actions in order (in dry-run mode it only records them as
+// planned), stopping at the first failure: later actions assume the earlier ones happened. Once
+// Neon matches the target, the memory says so and the next cycle need not read the project.
+func (r *Reconciler) apply(ctx context.Context, c *cycleState, p *project, acts []Action, pending bool) {
+	if len(acts) > 0 {
+		if c.mode != ModeEnforce {
+			r.plannedOnly(c, p, acts)
+			return
+		}
+		if err := r.send(ctx, c, p, acts); err != nil {
+			c.fail(p, err, fmt.Errorf("project %s: %w", p.d.ProjectID, err))
+			return
+		}
+	}
+	p.next.Applied, p.next.EndpointsPending, p.next.ObservedAt = p.v.Target.Fingerprint(), pending, c.now
+}
+
+// plannedOnly records a dry run's actions: audited and counted as planned, nothing sent.
+func (r *Reconciler) plannedOnly(c *cycleState, p *project, acts []Action) {
+	for _, a := range acts {
+		p.actionAudit = append(p.actionAudit, c.auditRow(p, actionEntry(a, nil, OutcomePlanned, nil)))
+		r.cfg.Metrics.countAction(a.Kind, OutcomePlanned)
+	}
+	p.row.Outcome = OutcomePlanned
+}
+
+// send applies acts to Neon, auditing and counting each; it returns the first failure.
+func (r *Reconciler) send(ctx context.Context, c *cycleState, p *project, acts []Action) error {
+	for _, a := range acts {
+		if a.WakeRisk {
+			r.cfg.Metrics.countWakeRisk()
+			r.log.Warn("endpoint patch wakes an idle compute", "run_id", c.rep.CycleID, "project_id", a.ProjectID, "endpoint", a.EndpointID, "reason", a.Reason)
+		}
+		ops, err := applyAction(ctx, r.cfg.Neon, a)
+		c.rep.Mutations++
+		if err != nil {
+			// Not logged here: the audit row, the report and the cycle's error carry it.
+			p.actionAudit = append(p.actionAudit, c.auditRow(p, actionEntry(a, ops, OutcomeFailed, err)))
+			r.cfg.Metrics.countAction(a.Kind, OutcomeFailed)
+			return err
+		}
+		p.actionAudit = append(p.actionAudit, c.auditRow(p, actionEntry(a, ops, OutcomeApplied, nil)))
+		r.cfg.Metrics.countAction(a.Kind, OutcomeApplied)
+		r.log.Info("enforcement action", "run_id", c.rep.CycleID, "project_id", a.ProjectID, "action", a.Kind, "reason", a.Reason, "endpoint", a.EndpointID, "after", a.After)
+	}
+	p.row.Outcome = OutcomeApplied
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/plans"
 )
 
 // TestBreaker_DataSpikeActsOnAtMostTheCap puts over a third of the fleet over a hard limit at
@@ -27,7 +28,7 @@ func TestBreaker_DataSpikeActsOnAtMostTheCap(t *testing.T) {
 	sort.Slice(vals, func(i, j int) bool { return vals[i] < vals[j] })
 	limit := vals[len(vals)*6/10] // 40 % of the fleet at or over
 	cat := catalog(t, limit, limit, limit, limit)
-	f.assign(t, cat, enforcement.PeriodStart(testNow).AddDate(0, 0, -1), planOf)
+	f.assign(t, cat, plans.PeriodStart(testNow).AddDate(0, 0, -1), planOf)
 	pol := testPolicy()
 	pol.MaxPercent, pol.MaxActions = 10, 100
 	reg := prometheus.NewRegistry()
@@ -48,7 +49,7 @@ func TestBreaker_DataSpikeActsOnAtMostTheCap(t *testing.T) {
 	}
 	suspended, deferred := 0, 0
 	for id := range usage {
-		if ps, _ := f.sim.Project(id); ps.QuotaSuspended {
+		if ps, _ := f.Sim.Project(id); ps.QuotaSuspended {
 			suspended++
 		}
 	}
@@ -63,7 +64,7 @@ func TestBreaker_DataSpikeActsOnAtMostTheCap(t *testing.T) {
 	if got := testutil.ToFloat64(mustGauge(t, reg, "neonmeter_enforcement_breaker_tripped")); got != 1 {
 		t.Fatalf("neonmeter_enforcement_breaker_tripped = %v, want 1", got)
 	}
-	if w := f.sim.Stats().Wakes; w != 0 {
+	if w := f.Sim.Stats().Wakes; w != 0 {
 		t.Fatalf("%d wakes", w)
 	}
 }

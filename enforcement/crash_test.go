@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,9 +12,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/internal/crashtest"
+	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/plans"
@@ -47,12 +49,21 @@ func crashPolicy() enforcement.Policy {
 	return p
 }
 
+// crashClientConfig slows a test client's retries down for the slow fleet of the crash test.
+func crashClientConfig(c *neon.Config) {
+	c.MaxBackoff, c.MaxRetries, c.OperationPollInterval = 10*time.Millisecond, 60, 3*time.Millisecond
+}
+
+// crashNeonClient is the child's client: the fleet's client settings (testfleet.NewClient), which
+// a child process without a *testing.T builds itself.
 func crashNeonClient(url string) (*neon.Client, error) {
-	return neon.NewClient(neon.Config{
-		BaseURL: url, APIKey: "test-key", ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
-		GeneralRatePerMin: 1e6, GeneralBurst: 100, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
-		MaxRetries: 60, OperationPollInterval: 3 * time.Millisecond, Registerer: prometheus.NewRegistry(),
-	})
+	cfg := neon.Config{
+		BaseURL: url, APIKey: testfleet.APIKey, ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
+		GeneralRatePerMin: 1e6, GeneralBurst: 100, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		MaxRetries: 30, OperationPollInterval: 2 * time.Millisecond, Registerer: prometheus.NewRegistry(),
+	}
+	crashClientConfig(&cfg)
+	return neon.NewClient(cfg)
 }
 
 // childEnforce runs one enforce cycle in this process, to be killed by the parent test.
@@ -74,7 +85,8 @@ func childEnforce() error {
 	if err != nil {
 		return err
 	}
-	r, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: os.Getenv(envChildDB), Catalog: cat,
+	db := os.Getenv(envChildDB)
+	r, err := enforcement.New(enforcement.Config{Neon: client, Store: chstore.New(conn, db), Accounts: accountsstore.New(conn, db), Catalog: cat,
 		DefaultPlan: "enterprise", Policy: crashPolicy(), Now: crashClock(offset)})
 	if err != nil {
 		return err
@@ -121,24 +133,14 @@ plans:
 func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 	offset := time.Until(testNow)
 	now := crashClock(offset)
-	s, err := sim.New(sim.Config{Projects: 1200, Seed: 11, Now: now, APIKey: "test-key", OperationDelay: 25 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	url := srv.URL + "/api/v2"
-	client, err := crashNeonClient(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, db := chtest.New(t)
-	f := &fixture{clock: &clock{t: testNow}, sim: s, url: url, client: client, conn: conn, db: db}
-	for _, o := range s.Orgs() {
-		if o.Plan == "scale" {
-			f.org = o
-		}
-	}
+	// The simulator runs on the crash clock; the fleet's own clock stays at testNow for collecting
+	// and importing accounts.
+	fl := testfleet.New(t, testfleet.Options{Projects: 1200, Seed: 11, Now: testNow, Sim: func(c *sim.Config) {
+		c.Now, c.OperationDelay = now, 25*time.Millisecond
+	}})
+	fl.Client = fl.NewClient(t, crashClientConfig)
+	f := fleetFixture(t, fl)
+	s, url, client, conn, db := f.Sim, f.URL, f.Client, f.Conn, f.DB
 	f.collect(t)
 	usage := f.usage(t)
 
@@ -176,7 +178,7 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.assign(t, cat, enforcement.PeriodStart(testNow).Add(-24*time.Hour), planOf)
+	f.assign(t, cat, plans.PeriodStart(testNow).Add(-24*time.Hour), planOf)
 
 	wants := map[string]want{}
 	levels := map[enforcement.Level]int{}
@@ -255,7 +257,8 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 			midApply++
 		}
 	}
-	states, err := schema.EnforcementStates(context.Background(), conn, db)
+	store := f.store()
+	states, err := store.States(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,8 +283,8 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: db, Catalog: cat, DefaultPlan: "enterprise",
-		Policy: crashPolicy(), Now: now, Metrics: m})
+	r, err := enforcement.New(enforcement.Config{Neon: client, Store: store, Accounts: accountsstore.New(conn, db), Catalog: cat,
+		DefaultPlan: "enterprise", Policy: crashPolicy(), Now: now, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +319,7 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 	}
 
 	// Every project is where an uninterrupted run puts it.
-	states, err = schema.EnforcementStates(ctx, conn, db)
+	states, err = store.States(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,11 +356,11 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 	}
 	duplicated, unaudited, applied := 0, 0, 0
 	for _, id := range ids {
-		audit, err := schema.AuditOf(ctx, conn, db, id, 1000)
+		audit, err := store.AuditOf(ctx, id, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var decisions []schema.AuditRecord
+		var decisions []enforcement.AuditRecord
 		seen := map[string]int{}
 		for _, a := range audit {
 			switch {

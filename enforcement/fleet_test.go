@@ -12,7 +12,7 @@ import (
 
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/neon/sim"
-	"github.com/neonmeter/neonmeter/schema"
+	"github.com/neonmeter/neonmeter/plans"
 )
 
 // want is what a project of the fleet must look like in the simulator after a cycle.
@@ -49,7 +49,7 @@ func TestFleet_CollectEnforceUpgradeReleaseRollover(t *testing.T) {
 	eOK, eWarn, eOver, eLimit := pickSpread(t, ids, usage, 3*n/4, used)
 	upgraded, released := ids[n-1], ids[n-2] // the two largest, both free and over
 	cat := catalog(t, fLimit, pLimit, eLimit, usage[upgraded]*10)
-	period := enforcement.PeriodStart(testNow)
+	period := plans.PeriodStart(testNow)
 	f.assign(t, cat, period.Add(-24*time.Hour), map[string]string{
 		fOK: "free", fWarn: "free", fOver: "free", pOK: "pro", pWarn: "pro", pOver: "pro",
 		eOK: "enterprise", eWarn: "enterprise", eOver: "enterprise", upgraded: "free", released: "free",
@@ -79,12 +79,12 @@ func TestFleet_CollectEnforceUpgradeReleaseRollover(t *testing.T) {
 	}
 	check := func(stage string, wants map[string]want) {
 		t.Helper()
-		states, err := schema.EnforcementStates(ctx, f.conn, f.db)
+		states, err := f.store().States(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for id, w := range wants {
-			ps, _ := f.sim.Project(id)
+			ps, _ := f.Sim.Project(id)
 			if ps.QuotaSuspended != w.suspended {
 				t.Errorf("%s: %s quota-suspended = %v, want %v (quota %+v, counters %+v)", stage, id, ps.QuotaSuspended, w.suspended, ps.Quota, ps.Counters)
 			}
@@ -99,7 +99,7 @@ func TestFleet_CollectEnforceUpgradeReleaseRollover(t *testing.T) {
 				}
 			}
 			if w.suspended {
-				if f.sim.TryWake(id) {
+				if f.Sim.TryWake(id) {
 					t.Errorf("%s: %s woke although suspended", stage, id)
 				}
 			}
@@ -144,8 +144,8 @@ func TestFleet_CollectEnforceUpgradeReleaseRollover(t *testing.T) {
 	}
 
 	// Upgrade mid-period to a plan with a far higher limit: restored. Release: restored.
-	f.clock.Set(testNow.Add(10 * time.Minute))
-	f.assign(t, cat, f.clock.Now(), map[string]string{upgraded: "bigscale"})
+	f.Clock.Set(testNow.Add(10 * time.Minute))
+	f.assign(t, cat, f.Clock.Now(), map[string]string{upgraded: "bigscale"})
 	if _, err := r.Release(ctx, released); err != nil {
 		t.Fatalf("release: %v", err)
 	}
@@ -158,13 +158,13 @@ func TestFleet_CollectEnforceUpgradeReleaseRollover(t *testing.T) {
 		fOver:    first[fOver],
 	})
 	for _, id := range []string{upgraded, released} {
-		if !f.sim.TryWake(id) {
+		if !f.Sim.TryWake(id) {
 			t.Errorf("%s does not run again after being restored", id)
 		}
 	}
 
 	// A new period: everything is restored, the release ends.
-	f.clock.Set(time.Date(2026, 12, 1, 2, 30, 0, 0, time.UTC))
+	f.Clock.Set(time.Date(2026, 12, 1, 2, 30, 0, 0, time.UTC))
 	f.collect(t)
 	if _, err := r.Cycle(ctx, enforcement.CycleOptions{}); err != nil {
 		t.Fatalf("enforce in the new period: %v", err)
@@ -178,14 +178,14 @@ func TestFleet_CollectEnforceUpgradeReleaseRollover(t *testing.T) {
 	}
 	check("new period", rolled)
 	for _, id := range []string{fOver, released} {
-		if !f.sim.TryWake(id) {
+		if !f.Sim.TryWake(id) {
 			t.Errorf("%s does not run again in the new period", id)
 		}
 	}
-	if w := f.sim.Stats().Wakes; w != 0 {
+	if w := f.Sim.Stats().Wakes; w != 0 {
 		t.Fatalf("the simulator counted %d wakes of idle computes; enforcement must wake none", w)
 	}
-	audit, err := schema.AuditOf(ctx, f.conn, f.db, fOver, 50)
+	audit, err := f.store().AuditOf(ctx, fOver, 50)
 	if err != nil {
 		t.Fatal(err)
 	}

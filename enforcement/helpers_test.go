@@ -3,92 +3,66 @@ package enforcement_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
-	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/enforcement/chstore"
+	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/plans"
-	"github.com/neonmeter/neonmeter/schema"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // testNow is early in a month, mid-hour: the period so far is inside Neon's hourly window.
 var testNow = time.Date(2026, 11, 2, 12, 40, 0, 0, time.UTC)
 
-// fixture is a simulated fleet on real HTTP, a Neon client and a migrated ClickHouse database.
+// fixture is the shared test fleet (internal/testfleet) with enforcement's helpers on top.
 type fixture struct {
-	clock  *clock
-	sim    *sim.Sim
-	url    string
-	client *neon.Client
-	conn   driver.Conn
-	db     string
-	org    sim.Org
+	*testfleet.Fleet
+	org sim.Org // the scale org, whose usage the tests collect
 }
 
 func newFixture(t *testing.T, projects int) *fixture {
 	t.Helper()
-	clk := &clock{t: testNow}
-	s, err := sim.New(sim.Config{Projects: projects, Seed: 11, Now: clk.Now, APIKey: "test-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	url := srv.URL + "/api/v2"
-	client, err := neon.NewClient(neon.Config{
-		BaseURL: url, APIKey: "test-key", ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
-		GeneralRatePerMin: 1e6, GeneralBurst: 100, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		MaxRetries: 30, OperationPollInterval: 2 * time.Millisecond, Registerer: prometheus.NewRegistry(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, db := chtest.New(t)
-	f := &fixture{clock: clk, sim: s, url: url, client: client, conn: conn, db: db}
-	for _, o := range s.Orgs() {
-		if o.Plan == "scale" {
-			f.org = o
-		}
-	}
-	return f
+	return fleetFixture(t, testfleet.New(t, testfleet.Options{Projects: projects, Seed: 11, Now: testNow}))
+}
+
+// fleetFixture puts enforcement's helpers on a fleet.
+func fleetFixture(t *testing.T, fl *testfleet.Fleet) *fixture {
+	t.Helper()
+	return &fixture{Fleet: fl, org: fl.Org(t, "scale")}
+}
+
+// store is the fleet database's enforcement store.
+func (f *fixture) store() *chstore.Store { return chstore.New(f.Conn, f.DB) }
+
+// config completes cfg with the fleet's stores and clock.
+func (f *fixture) config(cfg enforcement.Config) enforcement.Config {
+	cfg.Store, cfg.Accounts, cfg.Now = f.store(), accountsstore.New(f.Conn, f.DB), f.Clock.Now
+	return cfg
 }
 
 // collect sweeps the scale org's hourly usage from the period start to the last complete hour.
 func (f *fixture) collect(t *testing.T) {
 	t.Helper()
 	c, err := collector.New(collector.Config{
-		Source: f.client, Store: collector.NewClickHouseStore(f.conn, f.db), OrgID: f.org.ID, Endpoint: collector.EndpointV2,
-		Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Now: f.clock.Now,
+		Consumption: f.Client, Store: collectorstore.New(f.Conn, f.DB), OrgID: f.org.ID, Endpoint: collector.EndpointV2,
+		Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Now: f.Clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := f.clock.Now()
-	from := enforcement.PeriodStart(now).Add(-24 * time.Hour)
+	now := f.Clock.Now()
+	from := plans.PeriodStart(now).Add(-24 * time.Hour)
 	if _, err := c.Sweep(context.Background(), collector.Window{From: from, To: now.Truncate(time.Hour)}); err != nil {
 		t.Fatalf("collect: %v", err)
 	}
@@ -98,8 +72,8 @@ func (f *fixture) collect(t *testing.T) {
 func (f *fixture) usage(t *testing.T) map[string]uint64 {
 	t.Helper()
 	out := map[string]uint64{}
-	now := f.clock.Now()
-	err := schema.UsageSince(context.Background(), f.conn, f.db, enforcement.PeriodStart(now), now.Add(time.Hour), func(u schema.PeriodUsage) {
+	now := f.Clock.Now()
+	err := f.store().UsageSince(context.Background(), plans.PeriodStart(now), now.Add(time.Hour), func(u enforcement.PeriodUsage) {
 		if u.Metric == neon.MetricComputeUnitSeconds {
 			out[u.ProjectID] = u.Sum
 		}
@@ -155,11 +129,11 @@ func (f *fixture) assign(t *testing.T, cat *plans.Catalog, at time.Time, planOf 
 	for _, id := range ids {
 		fmt.Fprintf(&b, "%s,cus_%s,%s,%s\n", id, strings.ReplaceAll(id, "-", "_"), planOf[id], at.Format(time.RFC3339))
 	}
-	rows, err := accounts.ParseCSV("accounts.csv", strings.NewReader(b.String()), cat, f.clock.Now())
+	rows, err := accounts.ParseCSV("accounts.csv", strings.NewReader(b.String()), cat, f.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := accounts.Import(context.Background(), f.conn, f.db, rows, f.clock.Now(), false, nil); err != nil {
+	if _, err := accounts.Import(context.Background(), accountsstore.New(f.Conn, f.DB), rows, f.Clock.Now(), false, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -173,8 +147,7 @@ func (f *fixture) reconciler(t *testing.T, cat *plans.Catalog, pol enforcement.P
 			t.Fatal(err)
 		}
 	}
-	r, err := enforcement.New(enforcement.Config{Neon: f.client, Conn: f.conn, Database: f.db, Catalog: cat, DefaultPlan: "enterprise",
-		Policy: pol, Now: f.clock.Now, Metrics: m})
+	r, err := enforcement.New(f.config(enforcement.Config{Neon: f.Client, Catalog: cat, DefaultPlan: "enterprise", Policy: pol, Metrics: m}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +157,7 @@ func (f *fixture) reconciler(t *testing.T, cat *plans.Catalog, pol enforcement.P
 // mutations counts the simulator's mutating requests so far.
 func (f *fixture) mutations() int64 {
 	var n int64
-	for k, v := range f.sim.Stats().Requests {
+	for k, v := range f.Sim.Stats().Requests {
 		if strings.HasPrefix(k, "PATCH ") || strings.HasPrefix(k, "POST ") {
 			n += v
 		}

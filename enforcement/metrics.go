@@ -37,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"plan", "level", "status"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "neonmeter_enforcement_actions_total",
-			Help: "Neon mutations by kind (update_project, suspend_endpoint, update_endpoint) and outcome (applied, failed, planned in dry-run, deferred by the breaker).",
+			Help: "Neon mutations by kind (update_project, suspend_endpoint, update_endpoint) and outcome (applied, failed, or planned in dry-run; a project the breaker defers has no actions).",
 		}, []string{"kind", "outcome"}),
 		crossings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "neonmeter_enforcement_crossings_total",
@@ -94,6 +94,32 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
+// The counters below are no-ops on nil Metrics (metrics are optional).
+
+func (m *Metrics) countRead() {
+	if m != nil {
+		m.reads.Inc()
+	}
+}
+
+func (m *Metrics) countCrossing(entered Level) {
+	if m != nil {
+		m.crossings.WithLabelValues(string(entered)).Inc()
+	}
+}
+
+func (m *Metrics) countAction(k ActionKind, o Outcome) {
+	if m != nil {
+		m.actions.WithLabelValues(string(k), string(o)).Inc()
+	}
+}
+
+func (m *Metrics) countWakeRisk() {
+	if m != nil {
+		m.wakeRisk.Inc()
+	}
+}
+
 // observeCycle replaces the per-cycle gauges with the cycle's verdicts.
 func (m *Metrics) observeCycle(r *Report) {
 	if m == nil {
@@ -111,7 +137,7 @@ func (m *Metrics) observeCycle(r *Report) {
 		m.projects.WithLabelValues(row.Plan, string(row.Level), string(row.Status)).Inc()
 		quiet[row.Plan]--
 		if row.Held != "" {
-			m.held.WithLabelValues(row.Held).Inc()
+			m.held.WithLabelValues(string(row.Held)).Inc()
 		}
 		if row.Level == LevelOver {
 			over = append(over, row)

@@ -7,8 +7,9 @@ package enforcement
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,19 @@ const (
 	StatusThrottled Status = "throttled" // over a soft limit: max CU down to the plan's floor
 	StatusSuspended Status = "suspended" // over a hard limit: quota holds every compute
 	StatusReleased  Status = "released"  // an operator lifted enforcement for this period
+)
+
+// HoldReason says why enforcement holds back what the limits call for. The values are stored
+// in audit rows and shown in reports and metrics.
+type HoldReason string
+
+// Hold reasons.
+const (
+	HeldUnknownPlan  HoldReason = "unknown plan"       // the catalog lacks the plan in force: nothing is done
+	HeldNeverSuspend HoldReason = "never-suspend list" // Policy.NeverSuspend: alerts only
+	HeldStaleData    HoldReason = "stale data"         // the collector is behind: no new enforcement, no restore on usage
+	HeldGrace        HoldReason = "grace"              // over for less than Policy.Grace
+	HeldBreaker      HoldReason = "circuit breaker"    // the cycle reached its cap of newly enforced projects
 )
 
 // Mode says whether planned actions reach Neon.
@@ -185,9 +199,8 @@ type Verdict struct {
 	Worst  Finding
 	Level  Level
 	Target Target
-	// Held says why an action the limits call for is not taken ("grace", "stale data",
-	// "never-suspend list", "circuit breaker"), "" when none is held back.
-	Held string
+	// Held says why an action the limits call for is not taken, "" when none is held back.
+	Held HoldReason
 	// Crossed is set when the level differs from the remembered one: an edge, audited and
 	// alerted once.
 	Crossed bool
@@ -198,117 +211,162 @@ type Verdict struct {
 
 // Evaluate judges a project's usage against its plan and decides its target. It is pure.
 func Evaluate(d Desired, p Policy, now time.Time) Verdict {
-	v := Verdict{ProjectID: d.ProjectID, Level: LevelOK}
-	last := d.Last
-	samePeriod := last.Known && last.PeriodStart.Equal(d.PeriodStart)
 	if d.Plan == nil {
-		v.Held = "unknown plan"
-		v.Next = last
-		return v
+		return Verdict{ProjectID: d.ProjectID, Level: LevelOK, Held: HeldUnknownPlan, Next: d.Last}
 	}
-	v.Plan = d.Plan.Name
-	// Hysteresis applies only against the level of the same period and plan: a new period or a
-	// plan change starts from a clean slate.
-	prev, prevStatus := LevelOK, StatusNormal
-	if samePeriod && last.Plan == d.Plan.Name {
-		prev, prevStatus = last.Level, statusOf(last.Applied)
-	}
-	metrics := make([]string, 0, len(d.Plan.Limits))
-	for m := range d.Plan.Limits {
-		metrics = append(metrics, m)
-	}
-	sort.Strings(metrics)
-	hardOver, softOver := false, false
-	var hardF, softF Finding
-	for _, m := range metrics {
-		l := d.Plan.Limits[m]
-		if l.Unlimited || l.Max == 0 {
-			continue
-		}
-		u, ok := d.Usage[m]
-		if !ok {
-			continue
-		}
-		f := Finding{Metric: m, Kind: l.Kind, Usage: u, Limit: l.Max, Level: level(u, l, prev, p.HysteresisPercent)}
-		if f.Level == LevelOver && u < l.Max && !enforcedOn(l.Kind, prevStatus) {
-			// The remembered level is the worst of all limits: hysteresis keeps a hard or soft
-			// limit over only when enforcement acted on that kind, never because another limit
-			// (say an alert-only one) is over, or a project inside its limits would be suspended.
-			f.Level = level(u, l, LevelWarning, p.HysteresisPercent)
-		}
-		v.Findings = append(v.Findings, f)
-		if f.Level.rank() > v.Level.rank() {
-			v.Level, v.Worst = f.Level, f
-		}
-		if f.Level == LevelOver {
-			switch l.Kind {
-			case plans.KindHard:
-				if !hardOver {
-					hardF = f
-				}
-				hardOver = true
-			case plans.KindSoft:
-				if !softOver {
-					softF = f
-				}
-				softOver = true
-			}
-		}
-	}
-	if hardOver {
-		v.Worst = hardF
-	} else if softOver {
-		v.Worst = softF
-	}
+	h := historyOf(d)
+	j := judgeLimits(d, h, p.HysteresisPercent)
+	v := Verdict{ProjectID: d.ProjectID, Plan: d.Plan.Name, Findings: j.findings, Worst: j.worst, Level: j.level}
+	v.Next = nextMemory(d, h, j, now)
+	v.Crossed = crossed(d, h, j.level)
+	want, held := decideStatus(d, h, j, v.Next, p, now)
+	v.Held = held
+	v.Target = target(d, want, p.NeverSuspend[d.ProjectID])
+	v.Enforces = (want == StatusSuspended || want == StatusThrottled) && !(h.samePeriod && h.lastStatus == want)
+	return v
+}
 
-	next := Memory{Known: true, PeriodStart: d.PeriodStart, Plan: d.Plan.Name, Level: v.Level,
+// history is what a verdict needs from the remembered state.
+type history struct {
+	samePeriod bool   // the memory is of the period being judged
+	lastStatus Status // the status last applied (or observed), whatever its period
+	// prev and prevStatus are what hysteresis starts from: the remembered level and status of
+	// the same period and plan, else ok and normal (a new period or plan starts clean).
+	prev       Level
+	prevStatus Status
+}
+
+func historyOf(d Desired) history {
+	last := d.Last
+	h := history{samePeriod: last.Known && last.PeriodStart.Equal(d.PeriodStart), lastStatus: statusOf(last.Applied),
+		prev: LevelOK, prevStatus: StatusNormal}
+	if h.samePeriod && last.Plan == d.Plan.Name {
+		h.prev, h.prevStatus = last.Level, h.lastStatus
+	}
+	return h
+}
+
+// judgement is what the plan's limits say of the usage.
+type judgement struct {
+	findings []Finding
+	level    Level
+	// worst is the first hard limit over, else the first soft limit over, else the first
+	// finding of the worst level.
+	worst              Finding
+	hardOver, softOver bool
+}
+
+// judgeLimits places the usage of every limited metric, in metric order.
+func judgeLimits(d Desired, h history, hysteresis int) judgement {
+	j := judgement{level: LevelOK}
+	var hardF, softF Finding
+	for _, m := range slices.Sorted(maps.Keys(d.Plan.Limits)) {
+		l := d.Plan.Limits[m]
+		u, ok := d.Usage[m]
+		if l.Unlimited || l.Max == 0 || !ok {
+			continue
+		}
+		f := judgeLimit(m, l, u, h, hysteresis)
+		j.findings = append(j.findings, f)
+		if f.Level.rank() > j.level.rank() {
+			j.level, j.worst = f.Level, f
+		}
+		if f.Level != LevelOver {
+			continue
+		}
+		switch l.Kind {
+		case plans.KindHard:
+			if !j.hardOver {
+				hardF = f
+			}
+			j.hardOver = true
+		case plans.KindSoft:
+			if !j.softOver {
+				softF = f
+			}
+			j.softOver = true
+		}
+	}
+	if j.hardOver {
+		j.worst = hardF
+	} else if j.softOver {
+		j.worst = softF
+	}
+	return j
+}
+
+// judgeLimit places one metric's usage against its limit.
+func judgeLimit(m string, l plans.Limit, u uint64, h history, hysteresis int) Finding {
+	f := Finding{Metric: m, Kind: l.Kind, Usage: u, Limit: l.Max, Level: level(u, l, h.prev, hysteresis)}
+	if f.Level == LevelOver && u < l.Max && !enforcedOn(l.Kind, h.prevStatus) {
+		// The remembered level is the worst of all limits: hysteresis keeps a hard or soft
+		// limit over only when enforcement acted on that kind, never because another limit
+		// (say an alert-only one) is over, or a project inside its limits would be suspended.
+		f.Level = level(u, l, LevelWarning, hysteresis)
+	}
+	return f
+}
+
+// nextMemory is what the cycle remembers of the project, before Neon is read.
+func nextMemory(d Desired, h history, j judgement, now time.Time) Memory {
+	last := d.Last
+	next := Memory{Known: true, PeriodStart: d.PeriodStart, Plan: d.Plan.Name, Level: j.level,
 		Applied: last.Applied, EndpointsPending: last.EndpointsPending, ObservedAt: last.ObservedAt}
-	if samePeriod {
+	if h.samePeriod {
 		next.Released = last.Released
 	}
 	// OverSince is when an enforced (hard or soft) limit went over: grace must not count time
 	// spent over an alert-only limit.
-	if hardOver || softOver {
+	if j.hardOver || j.softOver {
 		next.OverSince = now
-		if samePeriod && last.Level == LevelOver && !last.OverSince.IsZero() {
+		if h.samePeriod && last.Level == LevelOver && !last.OverSince.IsZero() {
 			next.OverSince = last.OverSince
 		}
 	}
-	v.Crossed = !last.Known || !samePeriod || last.Level != v.Level || last.Plan != d.Plan.Name
-	if !last.Known && v.Level == LevelOK {
-		v.Crossed = false // nothing to say about a project seen for the first time within limits
-	}
+	return next
+}
 
-	lastStatus := statusOf(last.Applied)
-	want := StatusNormal
+// crossed reports an edge: the level differs from the remembered one of the same period and plan.
+func crossed(d Desired, h history, l Level) bool {
+	last := d.Last
+	if !last.Known && l == LevelOK {
+		return false // nothing to say about a project seen for the first time within limits
+	}
+	return !last.Known || !h.samePeriod || last.Level != l || last.Plan != d.Plan.Name
+}
+
+// decideStatus is the status the limits call for, unless something holds it back.
+func decideStatus(d Desired, h history, j judgement, next Memory, p Policy, now time.Time) (Status, HoldReason) {
 	switch {
 	case next.Released:
-		want = StatusReleased
-	case hardOver:
-		want = StatusSuspended
-	case softOver:
-		want = StatusThrottled
+		return StatusReleased, ""
+	case j.hardOver:
+		return holdEnforcement(d, h, StatusSuspended, next.OverSince, p, now)
+	case j.softOver:
+		return holdEnforcement(d, h, StatusThrottled, next.OverSince, p, now)
 	}
-	if want == StatusSuspended || want == StatusThrottled {
-		switch {
-		case p.NeverSuspend[d.ProjectID]:
-			v.Held, want = "never-suspend list", StatusNormal
-		case !d.Fresh && !(samePeriod && lastStatus == want):
-			v.Held, want = "stale data", heldStatus(samePeriod, lastStatus)
-		case now.Sub(next.OverSince) < p.Grace && !(samePeriod && lastStatus == want):
-			v.Held, want = "grace", heldStatus(samePeriod, lastStatus)
-		}
-	} else if want == StatusNormal && !d.Fresh && samePeriod && (lastStatus == StatusSuspended || lastStatus == StatusThrottled) {
+	enforced := h.lastStatus == StatusSuspended || h.lastStatus == StatusThrottled
+	if !d.Fresh && h.samePeriod && enforced && d.Last.Plan == d.Plan.Name {
 		// Missing data looks like low usage: never restore on usage the collector has not caught
 		// up with. A new period, a plan change or a release still restores.
-		if last.Plan == d.Plan.Name {
-			v.Held, want = "stale data", lastStatus
-		}
+		return h.lastStatus, HeldStaleData
 	}
-	v.Target = target(d, want, p.NeverSuspend[d.ProjectID])
-	v.Enforces = (want == StatusSuspended || want == StatusThrottled) && !(samePeriod && lastStatus == want)
-	v.Next = next
-	return v
+	return StatusNormal, ""
+}
+
+// holdEnforcement returns want (suspended or throttled) unless the never-suspend list, stale
+// data or grace hold it back; a project already at want in this period stays there.
+func holdEnforcement(d Desired, h history, want Status, overSince time.Time, p Policy, now time.Time) (Status, HoldReason) {
+	already := h.samePeriod && h.lastStatus == want
+	switch {
+	case p.NeverSuspend[d.ProjectID]:
+		return StatusNormal, HeldNeverSuspend
+	case !d.Fresh && !already:
+		return heldStatus(h.samePeriod, h.lastStatus), HeldStaleData
+	case now.Sub(overSince) < p.Grace && !already:
+		return heldStatus(h.samePeriod, h.lastStatus), HeldGrace
+	}
+	return want, ""
 }
 
 // enforcedOn reports whether a project with status s was enforced on a limit of kind k.
@@ -367,7 +425,7 @@ func level(u uint64, l plans.Limit, prev Level, hysteresis int) Level {
 	return LevelOK
 }
 
-// quotaMetrics maps Neon's quota fields to the metrics a plan limits.
+// quotaFrom is the Neon quota carrying the plan's hard limits on the metrics Neon counts.
 func quotaFrom(p *plans.Plan) neon.Quota {
 	hard := func(m string) int64 {
 		l, ok := p.Limits[m]
@@ -431,12 +489,24 @@ const (
 	ActionUpdateEndpoint  ActionKind = "update_endpoint"  // PATCH endpoint: wakes an idle compute
 )
 
+// Reason is the purpose of an action (stored in the audit's reason column).
+type Reason string
+
+// Reasons.
+const (
+	ReasonTighten  Reason = "tighten"  // the plan's quota and defaults, first set
+	ReasonSuspend  Reason = "suspend"  // over a hard limit
+	ReasonThrottle Reason = "throttle" // over a soft limit
+	ReasonRestore  Reason = "restore"  // back from suspended or throttled
+	ReasonRelease  Reason = "release"  // an operator released the project
+	ReasonDrift    Reason = "drift"    // settings changed by hand, put back
+)
+
 // Action is one minimal Neon mutation.
 type Action struct {
-	ProjectID string
-	Kind      ActionKind
-	// Reason is the purpose: tighten, suspend, throttle, restore, release or drift.
-	Reason     string
+	ProjectID  string
+	Kind       ActionKind
+	Reason     Reason
 	Quota      *neon.Quota
 	Defaults   *neon.DefaultEndpointSettings
 	EndpointID string
@@ -462,11 +532,23 @@ func PlanVerdict(v Verdict, o Observed, p Policy) (acts []Action, pending bool) 
 	if v.Plan == "" || !o.Known {
 		return nil, false
 	}
-	t := v.Target
-	reason := reasonFor(v, o)
+	if up, ok := projectUpdate(v, o); ok {
+		acts = append(acts, up)
+	}
+	for _, ep := range o.Endpoints {
+		a, ok, wait := endpointAction(v, ep, p)
+		if ok {
+			acts = append(acts, a)
+		}
+		pending = pending || wait
+	}
+	return acts, pending
+}
 
-	// One PATCH of the project carries both the quota and the defaults: one operation to wait for.
-	var up Action
+// projectUpdate is the one PATCH of the project that carries both the quota and the defaults
+// (one operation to wait for); ok is false when both already match the target.
+func projectUpdate(v Verdict, o Observed) (up Action, ok bool) {
+	t := v.Target
 	wantQ := t.Quota
 	wantQ.LogicalSizeBytes = o.Quota.LogicalSizeBytes
 	if wantQ != o.Quota {
@@ -479,67 +561,58 @@ func PlanVerdict(v Verdict, o Observed, p Policy) (acts []Action, pending bool) 
 		up.Before = strings.TrimSpace(up.Before + " " + defaultsText(o.Defaults))
 		up.After = strings.TrimSpace(up.After + " " + defaultsText(merge(o.Defaults, d)))
 	}
-	if up.Quota != nil || up.Defaults != nil {
-		up.ProjectID, up.Kind, up.Reason = v.ProjectID, ActionUpdateProject, reason
-		acts = append(acts, up)
+	if up.Quota == nil && up.Defaults == nil {
+		return Action{}, false
 	}
+	up.ProjectID, up.Kind, up.Reason = v.ProjectID, ActionUpdateProject, reasonFor(v, o)
+	return up, true
+}
 
-	for _, ep := range o.Endpoints {
-		active := ep.CurrentState == neon.EndpointStateActive && !ep.Disabled
-		switch {
-		case t.Status == StatusSuspended:
-			if active {
-				acts = append(acts, Action{ProjectID: v.ProjectID, Kind: ActionSuspendEndpoint, Reason: "suspend", EndpointID: ep.ID,
-					Before: "active", After: "suspended"})
-			}
-		case t.Status == StatusThrottled && ep.AutoscalingLimitMaxCU > t.EndpointMaxCU:
-			minCU := math.Min(ep.AutoscalingLimitMinCU, t.EndpointMaxCU)
-			if minCU < 0.25 {
-				minCU = 0.25
-			}
-			a := Action{ProjectID: v.ProjectID, Kind: ActionUpdateEndpoint, Reason: "throttle", EndpointID: ep.ID,
-				MinCU: minCU, MaxCU: t.EndpointMaxCU, WakeRisk: !active,
-				Before: fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, ep.AutoscalingLimitMaxCU), After: fmt.Sprintf("cu=%g-%g", minCU, t.EndpointMaxCU)}
-			if active || p.ThrottleIdle {
-				acts = append(acts, a)
-			} else {
-				pending = true
-			}
-		case t.Status != StatusThrottled && t.RestoreMaxCU > 0 && ep.AutoscalingLimitMaxCU < t.RestoreMaxCU && v.Next.Known && (statusOf(v.Next.Applied) == StatusThrottled || v.Next.EndpointsPending):
-			// Only computes enforcement throttled are raised again (the memory says so).
-			a := Action{ProjectID: v.ProjectID, Kind: ActionUpdateEndpoint, Reason: "restore", EndpointID: ep.ID,
-				MinCU: ep.AutoscalingLimitMinCU, MaxCU: t.RestoreMaxCU, WakeRisk: !active,
-				Before: fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, ep.AutoscalingLimitMaxCU), After: fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, t.RestoreMaxCU)}
-			if a.MinCU < 0.25 {
-				a.MinCU = 0.25
-			}
-			if active {
-				acts = append(acts, a)
-			} else {
-				pending = true
-			}
-		}
+// endpointAction is the change one compute needs: ok when there is one to send now, wait when
+// it is held until the compute is active.
+func endpointAction(v Verdict, ep neon.Endpoint, p Policy) (a Action, ok, wait bool) {
+	t := v.Target
+	active := ep.CurrentState == neon.EndpointStateActive && !ep.Disabled
+	before := fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, ep.AutoscalingLimitMaxCU)
+	switch {
+	case t.Status == StatusSuspended:
+		a = Action{ProjectID: v.ProjectID, Kind: ActionSuspendEndpoint, Reason: ReasonSuspend, EndpointID: ep.ID,
+			Before: "active", After: "suspended"}
+		return a, active, false
+	case t.Status == StatusThrottled && ep.AutoscalingLimitMaxCU > t.EndpointMaxCU:
+		minCU := max(math.Min(ep.AutoscalingLimitMinCU, t.EndpointMaxCU), 0.25)
+		a = Action{ProjectID: v.ProjectID, Kind: ActionUpdateEndpoint, Reason: ReasonThrottle, EndpointID: ep.ID,
+			MinCU: minCU, MaxCU: t.EndpointMaxCU, WakeRisk: !active, Before: before, After: fmt.Sprintf("cu=%g-%g", minCU, t.EndpointMaxCU)}
+		send := active || p.ThrottleIdle
+		return a, send, !send
+	case t.Status != StatusThrottled && t.RestoreMaxCU > 0 && ep.AutoscalingLimitMaxCU < t.RestoreMaxCU && v.Next.Known &&
+		(statusOf(v.Next.Applied) == StatusThrottled || v.Next.EndpointsPending):
+		// Only computes enforcement throttled are raised again (the memory says so).
+		a = Action{ProjectID: v.ProjectID, Kind: ActionUpdateEndpoint, Reason: ReasonRestore, EndpointID: ep.ID,
+			MinCU: max(ep.AutoscalingLimitMinCU, 0.25), MaxCU: t.RestoreMaxCU, WakeRisk: !active, Before: before,
+			After: fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, t.RestoreMaxCU)}
+		return a, active, !active
 	}
-	return acts, pending
+	return Action{}, false, false
 }
 
 // reasonFor names the purpose of a project update.
-func reasonFor(v Verdict, o Observed) string {
+func reasonFor(v Verdict, o Observed) Reason {
 	switch v.Target.Status {
 	case StatusSuspended:
-		return "suspend"
+		return ReasonSuspend
 	case StatusThrottled:
-		return "throttle"
+		return ReasonThrottle
 	case StatusReleased:
-		return "release"
+		return ReasonRelease
 	}
 	if o.Quota.ActiveTimeSeconds == ActiveTimeSuspendQuota || statusOf(v.Next.Applied) == StatusSuspended || statusOf(v.Next.Applied) == StatusThrottled {
-		return "restore"
+		return ReasonRestore
 	}
 	if statusOf(v.Next.Applied) == StatusNormal {
-		return "drift"
+		return ReasonDrift
 	}
-	return "tighten"
+	return ReasonTighten
 }
 
 // defaultsDiff returns the managed fields of want that differ from have.
@@ -588,7 +661,7 @@ func defaultsText(d neon.DefaultEndpointSettings) string {
 	return fmt.Sprintf("defaults=%g-%g,%d", d.AutoscalingLimitMinCU, d.AutoscalingLimitMaxCU, d.SuspendTimeoutSeconds)
 }
 
-// Mutating reports whether an action changes Neon (all do; kept for symmetry with dry runs).
+// String is the action on one line, as reports and tests show it.
 func (a Action) String() string {
 	s := fmt.Sprintf("%s %s %s", a.ProjectID, a.Kind, a.Reason)
 	if a.EndpointID != "" {

@@ -12,7 +12,7 @@ import (
 
 var (
 	now    = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	period = enforcement.PeriodStart(now)
+	period = plans.PeriodStart(now)
 )
 
 // tablePlans: free (hard, 1000 CU-s), pro (soft, 1000), enterprise (none, 1000), bigscale (hard 10000).
@@ -55,7 +55,7 @@ func TestEvaluate_Transitions(t *testing.T) {
 		last     enforcement.Memory
 		level    enforcement.Level
 		status   enforcement.Status
-		held     string
+		held     enforcement.HoldReason
 		crossed  bool
 		enforces bool
 	}{
@@ -156,7 +156,7 @@ func TestPlan_Actions(t *testing.T) {
 			acts, pend := enforcement.PlanVerdict(v, c.obs, c.pol)
 			var got []string
 			for _, a := range acts {
-				s := string(a.Kind) + " " + a.Reason
+				s := string(a.Kind) + " " + string(a.Reason)
 				if a.EndpointID != "" {
 					s += " " + a.EndpointID
 				}

@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
+	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
@@ -157,7 +156,7 @@ plans:
 		t.Fatalf("unexpected restore actions %v (the check below would be moot)", acts)
 	}
 	// So such a catalog is refused up front.
-	_, err = enforcement.New(enforcement.Config{Neon: (*neon.Client)(nil), Conn: fakeConn{}, Database: "db", Catalog: cat, DefaultPlan: "free"})
+	_, err = enforcement.New(enforcement.Config{Neon: (*neon.Client)(nil), Store: fakeStore{}, Accounts: fakeAccounts{}, Catalog: cat, DefaultPlan: "free"})
 	if err == nil || !strings.Contains(err.Error(), "payg") {
 		t.Fatalf("New accepted a soft limit on a plan without autoscaling settings: %v", err)
 	}
@@ -181,7 +180,7 @@ func TestLoad_UnknownPlanIsNotTheDefaultPlan(t *testing.T) {
 	}
 	// The account was imported while the catalog had "bigscale"; the catalog in force lacks it.
 	full := catalog(t, 1, 1, 1, usage[victim]*10)
-	f.assign(t, full, enforcement.PeriodStart(testNow).Add(-24*time.Hour), map[string]string{victim: "bigscale"})
+	f.assign(t, full, plans.PeriodStart(testNow).Add(-24*time.Hour), map[string]string{victim: "bigscale"})
 	y := `version: 1
 plans:
   - name: free
@@ -193,8 +192,7 @@ plans:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := enforcement.New(enforcement.Config{Neon: f.client, Conn: f.conn, Database: f.db, Catalog: cut, DefaultPlan: "free",
-		Policy: testPolicy(), Now: f.clock.Now})
+	r, err := enforcement.New(f.config(enforcement.Config{Neon: f.Client, Catalog: cut, DefaultPlan: "free", Policy: testPolicy()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +200,7 @@ plans:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ps, _ := f.sim.Project(victim); ps.QuotaSuspended {
+	if ps, _ := f.Sim.Project(victim); ps.QuotaSuspended {
 		t.Fatalf("project on an unknown plan was suspended: %v", actionList(rep))
 	}
 	if len(rep.Rows) != 1 || rep.Rows[0].Held != "unknown plan" || rep.Rows[0].Plan != "" || len(rep.Rows[0].Actions) != 0 {
@@ -210,5 +208,8 @@ plans:
 	}
 }
 
-// fakeConn only satisfies New's non-nil check; the test fails before any query.
-type fakeConn struct{ driver.Conn }
+// fakeStore and fakeAccounts only satisfy New's non-nil checks; the test fails before any query.
+type (
+	fakeStore    struct{ enforcement.Store }
+	fakeAccounts struct{ accounts.Store }
+)

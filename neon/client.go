@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/neonmeter/neonmeter/internal/logkey"
+	"github.com/neonmeter/neonmeter/internal/retry"
 )
 
 // Defaults of Config. The consumption rate sits below Neon's documented ~50/min shared bucket;
@@ -93,82 +96,8 @@ type Client struct {
 
 // NewClient validates cfg, fills defaults and returns a client. An error names the bad field.
 func NewClient(cfg Config) (*Client, error) {
-	u, err := url.Parse(cfg.BaseURL)
-	switch {
-	case cfg.BaseURL == "":
-		return nil, errors.New("neon config: BaseURL is required")
-	case err != nil:
-		return nil, errors.New("neon config: BaseURL does not parse as a URL")
-	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
-		return nil, errors.New("neon config: BaseURL must be an absolute http(s) URL")
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, errors.New("neon config: BaseURL must not carry a query or fragment")
-	}
-	if cfg.APIKey == "" {
-		return nil, errors.New("neon config: APIKey is required")
-	}
-	if strings.ContainsAny(cfg.APIKey, "\r\n ") {
-		return nil, errors.New("neon config: APIKey contains whitespace")
-	}
-	durations := []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{
-		{"RequestTimeout", &cfg.RequestTimeout, DefaultRequestTimeout},
-		{"MinBackoff", &cfg.MinBackoff, DefaultMinBackoff},
-		{"MaxBackoff", &cfg.MaxBackoff, DefaultMaxBackoff},
-		{"OperationPollInterval", &cfg.OperationPollInterval, DefaultOperationPoll},
-		{"OperationTimeout", &cfg.OperationTimeout, DefaultOperationTimeout},
-	}
-	for _, d := range durations {
-		if *d.v < 0 {
-			return nil, fmt.Errorf("neon config: %s must not be negative", d.name)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
-	}
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		return nil, errors.New("neon config: MaxBackoff must not be below MinBackoff")
-	}
-	rates := []struct {
-		name string
-		v    *float64
-		def  float64
-	}{
-		{"ConsumptionRatePerMin", &cfg.ConsumptionRatePerMin, DefaultConsumptionRatePerMin},
-		{"GeneralRatePerMin", &cfg.GeneralRatePerMin, DefaultGeneralRatePerMin},
-	}
-	for _, r := range rates {
-		if *r.v < 0 || *r.v != *r.v {
-			return nil, fmt.Errorf("neon config: %s must be positive", r.name)
-		}
-		if *r.v == 0 {
-			*r.v = r.def
-		}
-	}
-	ints := []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"ConsumptionBurst", &cfg.ConsumptionBurst, DefaultConsumptionBurst},
-		{"GeneralBurst", &cfg.GeneralBurst, DefaultGeneralBurst},
-	}
-	for _, n := range ints {
-		if *n.v < 0 {
-			return nil, fmt.Errorf("neon config: %s must not be negative", n.name)
-		}
-		if *n.v == 0 {
-			*n.v = n.def
-		}
-	}
-	switch {
-	case cfg.MaxRetries == 0:
-		cfg.MaxRetries = DefaultMaxRetries
-	case cfg.MaxRetries < 0:
-		cfg.MaxRetries = 0
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -190,11 +119,100 @@ func NewClient(cfg Config) (*Client, error) {
 		key:         cfg.APIKey,
 		http:        hc,
 		cfg:         cfg,
-		log:         log.With(keyComponent, "neon"),
+		log:         log.With(logkey.Component, "neon"),
 		m:           m,
 		consumption: newBucket(bucketConsumption, cfg.ConsumptionRatePerMin, cfg.ConsumptionBurst),
 		general:     newBucket(bucketGeneral, cfg.GeneralRatePerMin, cfg.GeneralBurst),
 	}, nil
+}
+
+// validate checks cfg and fills the defaults of its zero fields.
+func (cfg *Config) validate() error {
+	u, err := url.Parse(cfg.BaseURL)
+	switch {
+	case cfg.BaseURL == "":
+		return errors.New("neon config: BaseURL is required")
+	case err != nil:
+		return errors.New("neon config: BaseURL does not parse as a URL")
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return errors.New("neon config: BaseURL must be an absolute http(s) URL")
+	case u.RawQuery != "" || u.Fragment != "":
+		return errors.New("neon config: BaseURL must not carry a query or fragment")
+	case cfg.APIKey == "":
+		return errors.New("neon config: APIKey is required")
+	case strings.ContainsAny(cfg.APIKey, "\r\n "):
+		return errors.New("neon config: APIKey contains whitespace")
+	}
+	if err := cfg.fillDefaults(); err != nil {
+		return err
+	}
+	switch {
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = DefaultMaxRetries
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	}
+	return nil
+}
+
+// fillDefaults replaces zero durations, rates and bursts by their defaults and refuses negative
+// ones (and a MaxBackoff below MinBackoff).
+func (cfg *Config) fillDefaults() error {
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"RequestTimeout", &cfg.RequestTimeout, DefaultRequestTimeout},
+		{"MinBackoff", &cfg.MinBackoff, DefaultMinBackoff},
+		{"MaxBackoff", &cfg.MaxBackoff, DefaultMaxBackoff},
+		{"OperationPollInterval", &cfg.OperationPollInterval, DefaultOperationPoll},
+		{"OperationTimeout", &cfg.OperationTimeout, DefaultOperationTimeout},
+	}
+	for _, d := range durations {
+		if *d.v < 0 {
+			return fmt.Errorf("neon config: %s must not be negative", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		return errors.New("neon config: MaxBackoff must not be below MinBackoff")
+	}
+	rates := []struct {
+		name string
+		v    *float64
+		def  float64
+	}{
+		{"ConsumptionRatePerMin", &cfg.ConsumptionRatePerMin, DefaultConsumptionRatePerMin},
+		{"GeneralRatePerMin", &cfg.GeneralRatePerMin, DefaultGeneralRatePerMin},
+	}
+	for _, r := range rates {
+		if *r.v < 0 || *r.v != *r.v {
+			return fmt.Errorf("neon config: %s must be positive", r.name)
+		}
+		if *r.v == 0 {
+			*r.v = r.def
+		}
+	}
+	ints := []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"ConsumptionBurst", &cfg.ConsumptionBurst, DefaultConsumptionBurst},
+		{"GeneralBurst", &cfg.GeneralBurst, DefaultGeneralBurst},
+	}
+	for _, n := range ints {
+		if *n.v < 0 {
+			return fmt.Errorf("neon config: %s must not be negative", n.name)
+		}
+		if *n.v == 0 {
+			*n.v = n.def
+		}
+	}
+	return nil
 }
 
 // Stats returns the cumulative counters.
@@ -235,6 +253,8 @@ type request struct {
 	body     []byte // JSON, for PATCH
 	bucket   *bucket
 	wakeRisk bool
+	// orgID and projectID, when known, name the request in the retry log line.
+	orgID, projectID string
 }
 
 // do sends rq until accept takes a 2xx body or a failure is final. accept returning an error
@@ -244,86 +264,98 @@ func (c *Client) do(ctx context.Context, rq *request, accept func(body []byte) e
 	return redact(c.doRetry(ctx, rq, accept), c.key)
 }
 
+// outcome is how one attempt ended.
+type outcome struct {
+	err        error // nil when a 2xx body was accepted
+	reason     string
+	retryable  bool
+	status     int // 0 without an answer
+	retryAfter time.Duration
+}
+
+// doRetry counts attempts from 1; after attempt n fails, the wait is the one before retry n.
 func (c *Client) doRetry(ctx context.Context, rq *request, accept func(body []byte) error) error {
 	label := routeLabel(rq.method, rq.route)
-	idempotent := rq.method == http.MethodGet
-	for attempt := 0; ; attempt++ {
-		waited, err := rq.bucket.wait(ctx)
-		if err != nil {
+	for attempt := 1; ; attempt++ {
+		if err := c.pace(ctx, rq.bucket); err != nil {
 			return fmt.Errorf("%s: rate limiter: %w", label, err)
 		}
-		if waited > 0 {
-			c.stats.throttled.Add(1)
-			c.m.throttle.WithLabelValues(rq.bucket.name).Add(waited.Seconds())
-		}
 		reqID := newRequestID()
-		status, header, body, err := c.send(ctx, rq, reqID, label)
-
-		var (
-			final      error
-			reason     string
-			retryable  bool
-			retryAfter time.Duration
-		)
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s (request_id %s): %w", label, reqID, ctx.Err())
-			}
-			reason = reasonNetwork
-			var ne net.Error
-			if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-				reason = reasonTimeout
-			}
-			final = fmt.Errorf("%s (request_id %s): %s: %w", label, reqID, reason, err)
-			// A mutation may have reached Neon: never repeat it blindly.
-			retryable = idempotent
-		case status >= 200 && status < 300:
-			aerr := accept(body)
-			if aerr == nil {
-				return nil
-			}
-			reason = reasonBadBody
-			var pe *pageError
-			if errors.As(aerr, &pe) {
-				reason = pe.reason
-			}
-			final = fmt.Errorf("%s (request_id %s): %w", label, reqID, aerr)
-			retryable = idempotent
-		default:
-			final = newAPIError(rq.method, rq.route, status, reqID, body)
-			retryAfter = parseRetryAfter(header.Get("Retry-After"), time.Now())
-			switch {
-			case status == http.StatusLocked:
-				reason, retryable = reasonStatus423, true
-			case status == http.StatusServiceUnavailable:
-				reason, retryable = reasonStatus503, true
-			case status == http.StatusTooManyRequests:
-				c.stats.rateLimited.Add(1)
-				reason, retryable = reasonStatus429, idempotent
-			case status >= 500:
-				reason, retryable = reasonStatus5xx, idempotent
-			}
+		o := c.attempt(ctx, rq, reqID, label, accept)
+		if o.err == nil {
+			return nil
 		}
-		if !retryable || attempt >= c.cfg.MaxRetries {
-			if retryable {
-				c.log.DebugContext(ctx, "neon request gave up", keyRoute, label, keyAttempt, attempt+1, keyReason, reason, keyRequestID, reqID)
-			}
-			return final
+		if !o.retryable || attempt > c.cfg.MaxRetries {
+			return o.err // the caller handles (and logs) it
 		}
 		c.stats.retries.Add(1)
-		c.m.retries.WithLabelValues(label, reason).Inc()
-		wait := c.backoff(attempt, retryAfter)
-		c.log.DebugContext(ctx, "neon request retry", keyRoute, label, keyAttempt, attempt+1, keyReason, reason,
-			keyStatus, status, keyRequestID, reqID, keyWait, wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%s: waiting to retry after %s: %w", label, reason, ctx.Err())
+		c.m.retries.WithLabelValues(label, o.reason).Inc()
+		wait := c.backoff(attempt, o.retryAfter)
+		args := []any{logkey.Route, label, logkey.Attempt, attempt, logkey.Reason, o.reason,
+			logkey.Status, o.status, logkey.RequestID, reqID, logkey.Wait, wait, logkey.Err, redact(o.err, c.key)}
+		if rq.orgID != "" {
+			args = append(args, logkey.OrgID, rq.orgID)
+		}
+		if rq.projectID != "" {
+			args = append(args, logkey.ProjectID, rq.projectID)
+		}
+		c.log.DebugContext(ctx, "neon request retry", args...)
+		if err := retry.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%s: waiting to retry after %s: %w", label, o.reason, err)
 		}
 	}
+}
+
+// pace takes a token of the request's bucket, counting any wait.
+func (c *Client) pace(ctx context.Context, b *bucket) error {
+	waited, err := b.wait(ctx)
+	if waited > 0 {
+		c.stats.throttled.Add(1)
+		c.m.throttle.WithLabelValues(b.name).Add(waited.Seconds())
+	}
+	return err
+}
+
+// attempt sends rq once and classifies the result by the retry rules of the package doc.
+func (c *Client) attempt(ctx context.Context, rq *request, reqID, label string, accept func(body []byte) error) outcome {
+	idempotent := rq.method == http.MethodGet
+	status, header, body, err := c.send(ctx, rq, reqID, label)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return outcome{err: fmt.Errorf("%s (request_id %s): %w", label, reqID, ctx.Err())}
+	case err != nil:
+		reason := codeFor(err)
+		// A mutation may have reached Neon: never repeat it blindly.
+		return outcome{err: fmt.Errorf("%s (request_id %s): %s: %w", label, reqID, reason, err), reason: reason, retryable: idempotent}
+	case status >= 200 && status < 300:
+		aerr := accept(body)
+		if aerr == nil {
+			return outcome{}
+		}
+		reason := reasonBadBody
+		var pe *pageError
+		if errors.As(aerr, &pe) {
+			reason = pe.reason
+		}
+		return outcome{err: fmt.Errorf("%s (request_id %s): %w", label, reqID, aerr), reason: reason, retryable: idempotent, status: status}
+	}
+	o := outcome{
+		err:        newAPIError(rq.method, rq.route, status, reqID, body),
+		status:     status,
+		retryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now()),
+	}
+	switch {
+	case status == http.StatusLocked:
+		o.reason, o.retryable = reasonStatus423, true
+	case status == http.StatusServiceUnavailable:
+		o.reason, o.retryable = reasonStatus503, true
+	case status == http.StatusTooManyRequests:
+		c.stats.rateLimited.Add(1)
+		o.reason, o.retryable = reasonStatus429, idempotent
+	case status >= 500:
+		o.reason, o.retryable = reasonStatus5xx, idempotent
+	}
+	return o
 }
 
 // send makes one attempt and reads the whole body within RequestTimeout.
@@ -397,24 +429,11 @@ func readBody(resp *http.Response) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// backoff is exponential from MinBackoff with full jitter in [MinBackoff, cap], cap doubling per
-// attempt up to MaxBackoff. A Retry-After raises the wait, but never beyond MaxBackoff: the
-// caller's budget wins over a server hint (and a bogus date cannot stall a run).
-func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	lo, hi := c.cfg.MinBackoff, c.cfg.MaxBackoff
-	ceil := lo
-	for i := 0; i < attempt && ceil < hi; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, hi)
-	d := lo
-	if ceil > lo {
-		d += rand.N(ceil - lo + 1)
-	}
-	if retryAfter > d {
-		d = min(retryAfter, hi)
-	}
-	return d
+// backoff is the wait before retry n (1 for the first): exponential from MinBackoff with full
+// jitter up to MaxBackoff, raised by a Retry-After hint but never beyond MaxBackoff (the caller's
+// budget wins over a server hint, and a bogus date cannot stall a run).
+func (c *Client) backoff(n int, retryAfter time.Duration) time.Duration {
+	return retry.Backoff{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff}.DelayAfter(n, retryAfter)
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unreadable.

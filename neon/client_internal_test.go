@@ -1,6 +1,8 @@
 package neon
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -26,28 +28,31 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
+// TestClient_Backoff checks the client's numbering against internal/retry: retry n (1 for the
+// first) waits within [MinBackoff, MinBackoff·2^(n−1)] capped at MaxBackoff, and Retry-After
+// raises the wait up to MaxBackoff.
 func TestClient_Backoff(t *testing.T) {
 	c := &Client{cfg: Config{MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second}}
-	for attempt := range 12 {
-		ceil := min(100*time.Millisecond<<attempt, 2*time.Second)
+	for n := 1; n <= 12; n++ {
+		ceil := min(100*time.Millisecond<<(n-1), 2*time.Second)
 		for range 200 {
-			d := c.backoff(attempt, 0)
+			d := c.backoff(n, 0)
 			if d < 100*time.Millisecond || d > ceil {
-				t.Fatalf("attempt %d: %v outside [100ms, %v]", attempt, d, ceil)
+				t.Fatalf("retry %d: %v outside [100ms, %v]", n, d, ceil)
 			}
 		}
 	}
 	// Retry-After raises the wait, up to MaxBackoff.
-	if d := c.backoff(0, 1500*time.Millisecond); d != 1500*time.Millisecond {
+	if d := c.backoff(1, 1500*time.Millisecond); d != 1500*time.Millisecond {
 		t.Errorf("Retry-After 1.5s: waited %v", d)
 	}
-	if d := c.backoff(0, time.Hour); d != 2*time.Second {
+	if d := c.backoff(1, time.Hour); d != 2*time.Second {
 		t.Errorf("Retry-After 1h: waited %v, want MaxBackoff", d)
 	}
 	// Jitter: not every wait is the same.
 	seen := map[time.Duration]bool{}
 	for range 50 {
-		seen[c.backoff(5, 0)] = true
+		seen[c.backoff(6, 0)] = true
 	}
 	if len(seen) < 10 {
 		t.Errorf("only %d distinct waits: no jitter", len(seen))
@@ -60,6 +65,10 @@ func TestBucket_Reserve(t *testing.T) {
 	margin := paceMargin
 	sec := time.Duration(float64(time.Second) / margin)
 	near := func(got, want time.Duration) bool { return got-want < time.Microsecond && want-got < time.Microsecond }
+	reserve := func(at time.Time) (time.Duration, func()) {
+		r := b.lim.ReserveN(at, 1)
+		return r.DelayFrom(at), func() { r.CancelAt(at) }
+	}
 	steps := []struct {
 		at   time.Duration
 		want time.Duration
@@ -70,14 +79,40 @@ func TestBucket_Reserve(t *testing.T) {
 		{10 * time.Second, 0},
 		{10 * time.Second, sec},
 	}
+	var cancel func()
 	for i, s := range steps {
-		if got := b.reserve(t0.Add(s.at)); !near(got, s.want) {
+		var got time.Duration
+		if got, cancel = reserve(t0.Add(s.at)); !near(got, s.want) {
 			t.Fatalf("step %d: wait %v, want %v", i, got, s.want)
 		}
 	}
-	b.cancel() // an abandoned wait gives its token back
-	if got := b.reserve(t0.Add(10 * time.Second)); !near(got, sec) {
+	cancel() // an abandoned wait gives its token back
+	if got, _ := reserve(t0.Add(10 * time.Second)); !near(got, sec) {
 		t.Fatalf("after cancel: wait %v, want %v", got, sec)
+	}
+}
+
+// TestBucket_WaitReportsAndReturnsTokens: wait reports the time it waited (the throttle metric),
+// none when a token was there, and a wait ended by ctx returns its token.
+func TestBucket_WaitReportsAndReturnsTokens(t *testing.T) {
+	b := newBucket("test", 6000, 1) // a token every ~10 ms
+	ctx := context.Background()
+	if d, err := b.wait(ctx); d != 0 || err != nil {
+		t.Fatalf("first wait: %v, %v; want none (the burst)", d, err)
+	}
+	if d, err := b.wait(ctx); d <= 0 || err != nil {
+		t.Fatalf("second wait: %v, %v; want a positive wait", d, err)
+	}
+	slow := newBucket("test", 1, 1) // a token a minute
+	_, _ = slow.wait(ctx)
+	short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+	defer cancel()
+	if d, err := slow.wait(short); d != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("throttled wait: %v, %v; want DeadlineExceeded", d, err)
+	}
+	// Only the first caller's token is spent: the cancelled one came back.
+	if tokens := slow.lim.Tokens(); tokens < -0.01 {
+		t.Fatalf("%.3f tokens after a cancelled wait, want about 0", tokens)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -69,8 +68,6 @@ func EarliestFrom() time.Time { return time.Date(2024, 3, 1, 0, 0, 0, 0, time.UT
 const (
 	DefaultConsumptionLimit = 100
 	MaxConsumptionLimit     = 100
-	// maxPages guards against a server that never stops paginating with fresh cursors.
-	maxPages = 100_000
 )
 
 // ConsumptionQuery selects consumption history. Bounds must sit on the granularity's bucket
@@ -250,102 +247,27 @@ func (q ConsumptionQuery) prepare(legacy bool) (*decodeOpts, url.Values, error) 
 }
 
 func (c *Client) consumptionPages(ctx context.Context, q ConsumptionQuery, legacy bool) iter.Seq2[*ConsumptionPage, error] {
-	route, step := routeConsumptionV2, "consumption v2"
-	if legacy {
-		route, step = routeConsumptionLegacy, "consumption legacy"
+	opts, query, err := q.prepare(legacy)
+	if err != nil {
+		return failed[ConsumptionPage](err)
 	}
-	return func(yield func(*ConsumptionPage, error) bool) {
-		opts, base, err := q.prepare(legacy)
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		var (
-			cursor   string
-			cursors  = map[string]struct{}{}
-			projects = map[string]struct{}{}
-		)
-		for pageNo := 1; ; pageNo++ {
-			if pageNo > maxPages {
-				yield(nil, fmt.Errorf("%s org %q: more than %d pages: %w", step, q.OrgID, maxPages, ErrBadResponse))
-				return
-			}
-			query := base
-			if cursor != "" {
-				query = cloneValues(base)
-				query.Set("cursor", cursor)
-			}
-			rq := &request{method: http.MethodGet, route: route, path: route, query: query, bucket: c.consumption}
-			var page *ConsumptionPage
-			err := c.do(ctx, rq, func(body []byte) error {
-				p, err := decodeConsumption(body, opts)
-				if err != nil {
-					return err
-				}
-				if err := checkPage(p.Cursor, p.Projects, cursor, cursors, projects, func(p ProjectConsumption) string { return p.ProjectID }); err != nil {
-					return err
-				}
-				page = p
-				return nil
-			})
+	l := listing[ConsumptionPage, ProjectConsumption]{
+		what: "consumption v2", orgID: q.OrgID, route: routeConsumptionV2, bucket: c.consumption,
+		query: query, limit: opts.limit,
+		decode: func(body []byte) ([]ProjectConsumption, string, error) {
+			p, err := decodeConsumption(body, opts)
 			if err != nil {
-				yield(nil, fmt.Errorf("%s org %q page %d: %w", step, q.OrgID, pageNo, err))
-				return
+				return nil, "", err
 			}
-			for _, p := range page.Projects {
-				projects[p.ProjectID] = struct{}{}
-			}
-			last := page.Cursor == "" || len(page.Projects) < opts.limit
-			if page.Cursor != "" {
-				cursors[page.Cursor] = struct{}{}
-			}
-			if last {
-				page.Cursor = ""
-			}
-			if len(page.Projects) > 0 && !yield(page, nil) {
-				return
-			}
-			if last {
-				return
-			}
-			cursor = page.Cursor
-		}
+			return p.Projects, p.Cursor, nil
+		},
+		id: func(p ProjectConsumption) string { return p.ProjectID },
+		page: func(items []ProjectConsumption, cursor string) *ConsumptionPage {
+			return &ConsumptionPage{Projects: items, Cursor: cursor}
+		},
 	}
-}
-
-// checkPage rejects a non-empty page that repeats what came before: its cursor equals one
-// already seen (including the one just sent), or it holds a project an earlier page (or itself)
-// held. Both mean a stale or replayed page; accepting it would loop or double-count.
-func checkPage[P any](next string, items []P, sent string, cursors, seen map[string]struct{}, id func(P) string) error {
-	if len(items) == 0 {
-		return nil // the end of the list, whatever cursor it echoes
+	if legacy {
+		l.what, l.route = "consumption legacy", routeConsumptionLegacy
 	}
-	if next != "" {
-		if _, dup := cursors[next]; dup || next == sent {
-			return &pageError{reason: reasonRepeatedPage, detail: fmt.Sprintf("cursor %q repeated", clip([]byte(next)))}
-		}
-	}
-	var here map[string]struct{}
-	for _, it := range items {
-		pid := id(it)
-		if _, dup := seen[pid]; dup {
-			return &pageError{reason: reasonRepeatedPage, detail: fmt.Sprintf("project %q already seen on an earlier page", pid)}
-		}
-		if here == nil {
-			here = make(map[string]struct{}, len(items))
-		}
-		if _, dup := here[pid]; dup {
-			return &pageError{reason: reasonRepeatedPage, detail: fmt.Sprintf("project %q twice on one page", pid)}
-		}
-		here[pid] = struct{}{}
-	}
-	return nil
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := make(url.Values, len(v)+1)
-	for k, vs := range v {
-		out[k] = vs
-	}
-	return out
+	return paginate(ctx, c, l)
 }

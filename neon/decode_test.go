@@ -76,6 +76,8 @@ func TestDecode_BadInput(t *testing.T) {
 		{"timeframe twice in a period", strings.Replace(smallPage, `"timeframe_start":"2026-05-10T01:00:00Z","timeframe_end":"2026-05-10T02:00:00Z"`, `"timeframe_start":"2026-05-10T00:00:00Z","timeframe_end":"2026-05-10T01:00:00Z"`, 1), nil,
 			[]string{"timeframe 2026-05-10T00:00:00Z repeated"}},
 		{"key repeated in an object", strings.Replace(smallPage, `"value":200`, `"value":200,"value":300`, 1), nil, []string{`"value" repeated`}},
+		// encoding/json would match "Value" to the value field; here it is an unknown key.
+		{"key in another case", strings.Replace(smallPage, `"value":200`, `"Value":200`, 1), nil, []string{"compute_unit_seconds", `"value" missing`}},
 		{"period twice", strings.Replace(smallPage, `]}]}],"pagination"`, `]},{"period_id":"9a1b2c3d-0000-4000-8000-000000000001","period_plan":"scale","period_start":"2026-05-01T00:00:00Z","consumption":[]}]}],"pagination"`, 1), nil,
 			[]string{"period_id", "repeated"}},
 		{"projects as object", `{"projects":{"proj-1":[]}}`, nil, []string{"invalid JSON"}},

@@ -11,8 +11,10 @@
 // always sends from/to in RFC 3339 UTC, granularity, metrics (all of the route's by default),
 // limit, and org_id (required on v2).
 //
-// Two client-side token buckets pace requests: one shared by both consumption routes (Neon's own
-// limit is shared that way), one for every other route. Waiting honours the context.
+// Two client-side token buckets (golang.org/x/time/rate) pace requests: one shared by both
+// consumption routes (Neon's own limit is shared that way), one for every other route. Each runs
+// 1 % below its configured rate, so a client set to Neon's own limit does not land requests a
+// hair early and draw 429s. Waiting honours the context; an abandoned wait returns its token.
 //
 // # Retries
 //
@@ -35,8 +37,9 @@
 //
 // # Decoding consumption pages
 //
-// Pages are decoded by a focused, strict decoder, about five times encoding/json's throughput
-// (BenchmarkDecodeV2Page: ~6M metric values/s on one core). Any violation is an ErrBadResponse
+// Pages are decoded by a focused, strict decoder: it refuses repeated keys, keys in another case
+// and invalid UTF-8, which encoding/json accepts silently (decode.go says why that matters more
+// than its speed, about five times encoding/json's). Any violation is an ErrBadResponse
 // (a *DecodeError naming project, period, timeframe, metric and byte offset where known), and
 // like any bad body it is retried first (the rules hold for Neon's answers, so a violation is
 // more likely a transient corruption than a lasting state). The rules:

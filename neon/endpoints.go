@@ -67,7 +67,7 @@ func (c *Client) ListEndpoints(ctx context.Context, projectID string) ([]Endpoin
 	if !ValidID(projectID) {
 		return nil, fmt.Errorf("list endpoints: project id %q does not match ^[a-z0-9-]{1,60}$", projectID)
 	}
-	rq := &request{method: http.MethodGet, route: routeEndpoints, path: "/projects/" + projectID + "/endpoints", bucket: c.general}
+	rq := &request{method: http.MethodGet, route: routeEndpoints, path: "/projects/" + projectID + "/endpoints", bucket: c.general, projectID: projectID}
 	var eps []Endpoint
 	err := c.do(ctx, rq, func(body []byte) error {
 		var w struct {
@@ -103,7 +103,7 @@ func (c *Client) SuspendEndpoint(ctx context.Context, projectID, endpointID stri
 	}
 	rq := &request{
 		method: http.MethodPost, route: routeEndpointSuspend,
-		path: "/projects/" + projectID + "/endpoints/" + endpointID + "/suspend", bucket: c.general,
+		path: "/projects/" + projectID + "/endpoints/" + endpointID + "/suspend", bucket: c.general, projectID: projectID,
 	}
 	ep, ops, err := c.endpointMutation(ctx, rq)
 	if err != nil {
@@ -150,7 +150,7 @@ func (c *Client) UpdateEndpoint(ctx context.Context, projectID, endpointID strin
 	rq := &request{
 		method: http.MethodPatch, route: routeEndpoint,
 		path: "/projects/" + projectID + "/endpoints/" + endpointID, body: raw,
-		bucket: c.general, wakeRisk: true,
+		bucket: c.general, wakeRisk: true, projectID: projectID,
 	}
 	ep, ops, err := c.endpointMutation(ctx, rq)
 	if err != nil {

@@ -75,7 +75,7 @@ func (c *Client) GetOperation(ctx context.Context, projectID, operationID string
 	}
 	rq := &request{
 		method: http.MethodGet, route: routeOperation,
-		path: "/projects/" + projectID + "/operations/" + url.PathEscape(operationID), bucket: c.general,
+		path: "/projects/" + projectID + "/operations/" + url.PathEscape(operationID), bucket: c.general, projectID: projectID,
 	}
 	var op Operation
 	err := c.do(ctx, rq, func(body []byte) error {

@@ -243,3 +243,26 @@ func TestListProjects_IncompletePageRetried(t *testing.T) {
 		t.Fatalf("got %v after %d requests", err, srv.n.Load())
 	}
 }
+
+// TestListProjects_ReplayedPageRetried: the project list follows the same replay rule as
+// consumption (one pagination implementation): a page repeating the first is retried.
+func TestListProjects_ReplayedPageRetried(t *testing.T) {
+	srv := projectList(t, 901, func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if n == 2 { // the first request for page 2 gets page 1 again
+			r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "cursor=400", "cursor=0", 1)
+		}
+		return false
+	})
+	c := newClient(t, testConfig(srv.URL))
+	pages, err := collect(c.ListProjects(context.Background(), neon.ListProjectsQuery{OrgID: "org-a"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range pages {
+		n += len(p.Projects)
+	}
+	if n != 901 || c.Stats().Retries != 1 || srv.n.Load() != 4 {
+		t.Fatalf("%d projects, %d retries, %d requests; want 901, 1, 4", n, c.Stats().Retries, srv.n.Load())
+	}
+}

@@ -207,100 +207,64 @@ func decodeJSON(body []byte, what string, v any) error {
 // ListProjects pages through GET /projects with the pagination rules of the package doc; a page
 // with unavailable_project_ids is incomplete and retried.
 func (c *Client) ListProjects(ctx context.Context, q ListProjectsQuery) iter.Seq2[*ProjectsPage, error] {
-	return func(yield func(*ProjectsPage, error) bool) {
-		limit := q.Limit
-		if limit == 0 {
-			limit = DefaultProjectsLimit
-		}
-		switch {
-		case limit < 1 || limit > MaxProjectsLimit:
-			yield(nil, fmt.Errorf("list projects: Limit %d is outside 1–%d", q.Limit, MaxProjectsLimit))
-			return
-		case q.OrgID != "" && !ValidID(q.OrgID):
-			yield(nil, fmt.Errorf("list projects: OrgID %q does not match ^[a-z0-9-]{1,60}$", q.OrgID))
-			return
-		}
-		base := url.Values{"limit": {strconv.Itoa(limit)}}
-		if q.OrgID != "" {
-			base.Set("org_id", q.OrgID)
-		}
-		if q.Search != "" {
-			base.Set("search", q.Search)
-		}
-		var (
-			cursor   string
-			cursors  = map[string]struct{}{}
-			projects = map[string]struct{}{}
-		)
-		for pageNo := 1; ; pageNo++ {
-			if pageNo > maxPages {
-				yield(nil, fmt.Errorf("list projects org %q: more than %d pages: %w", q.OrgID, maxPages, ErrBadResponse))
-				return
-			}
-			query := base
-			if cursor != "" {
-				query = cloneValues(base)
-				query.Set("cursor", cursor)
-			}
-			rq := &request{method: http.MethodGet, route: routeProjects, path: routeProjects, query: query, bucket: c.general}
-			var page *ProjectsPage
-			err := c.do(ctx, rq, func(body []byte) error {
-				var w struct {
-					Projects              *[]wireProject `json:"projects"`
-					UnavailableProjectIDs []string       `json:"unavailable_project_ids"`
-					Pagination            *struct {
-						Cursor string `json:"cursor"`
-					} `json:"pagination"`
-				}
-				if err := decodeJSON(body, "project list", &w); err != nil {
-					return err
-				}
-				if w.Projects == nil {
-					return &DecodeError{Reason: `"projects" missing`}
-				}
-				if n := len(w.UnavailableProjectIDs); n > 0 {
-					return &pageError{reason: reasonIncompletePage, detail: fmt.Sprintf("%d projects unavailable (first %q)", n, clip([]byte(w.UnavailableProjectIDs[0])))}
-				}
-				p := &ProjectsPage{Projects: make([]ProjectSummary, 0, len(*w.Projects))}
-				for i := range *w.Projects {
-					wp := &(*w.Projects)[i]
-					if err := wp.validate(); err != nil {
-						return err
-					}
-					p.Projects = append(p.Projects, wp.summary())
-				}
-				if w.Pagination != nil {
-					p.Cursor = w.Pagination.Cursor
-				}
-				if err := checkPage(p.Cursor, p.Projects, cursor, cursors, projects, func(p ProjectSummary) string { return p.ID }); err != nil {
-					return err
-				}
-				page = p
-				return nil
-			})
-			if err != nil {
-				yield(nil, fmt.Errorf("list projects org %q page %d: %w", q.OrgID, pageNo, err))
-				return
-			}
-			for _, p := range page.Projects {
-				projects[p.ID] = struct{}{}
-			}
-			last := page.Cursor == "" || len(page.Projects) < limit
-			if page.Cursor != "" {
-				cursors[page.Cursor] = struct{}{}
-			}
-			if last {
-				page.Cursor = ""
-			}
-			if len(page.Projects) > 0 && !yield(page, nil) {
-				return
-			}
-			if last {
-				return
-			}
-			cursor = page.Cursor
-		}
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultProjectsLimit
 	}
+	switch {
+	case limit < 1 || limit > MaxProjectsLimit:
+		return failed[ProjectsPage](fmt.Errorf("list projects: Limit %d is outside 1–%d", q.Limit, MaxProjectsLimit))
+	case q.OrgID != "" && !ValidID(q.OrgID):
+		return failed[ProjectsPage](fmt.Errorf("list projects: OrgID %q does not match ^[a-z0-9-]{1,60}$", q.OrgID))
+	}
+	query := url.Values{"limit": {strconv.Itoa(limit)}}
+	if q.OrgID != "" {
+		query.Set("org_id", q.OrgID)
+	}
+	if q.Search != "" {
+		query.Set("search", q.Search)
+	}
+	return paginate(ctx, c, listing[ProjectsPage, ProjectSummary]{
+		what: "list projects", orgID: q.OrgID, route: routeProjects, bucket: c.general, query: query, limit: limit,
+		decode: decodeProjectsPage,
+		id:     func(p ProjectSummary) string { return p.ID },
+		page: func(items []ProjectSummary, cursor string) *ProjectsPage {
+			return &ProjectsPage{Projects: items, Cursor: cursor}
+		},
+	})
+}
+
+// decodeProjectsPage reads one page of the project list: its projects and cursor.
+func decodeProjectsPage(body []byte) ([]ProjectSummary, string, error) {
+	var w struct {
+		Projects              *[]wireProject `json:"projects"`
+		UnavailableProjectIDs []string       `json:"unavailable_project_ids"`
+		Pagination            *struct {
+			Cursor string `json:"cursor"`
+		} `json:"pagination"`
+	}
+	if err := decodeJSON(body, "project list", &w); err != nil {
+		return nil, "", err
+	}
+	if w.Projects == nil {
+		return nil, "", &DecodeError{Reason: `"projects" missing`}
+	}
+	if n := len(w.UnavailableProjectIDs); n > 0 {
+		return nil, "", &pageError{reason: reasonIncompletePage, detail: fmt.Sprintf("%d projects unavailable (first %q)", n, clip([]byte(w.UnavailableProjectIDs[0])))}
+	}
+	projects := make([]ProjectSummary, 0, len(*w.Projects))
+	for i := range *w.Projects {
+		wp := &(*w.Projects)[i]
+		if err := wp.validate(); err != nil {
+			return nil, "", err
+		}
+		projects = append(projects, wp.summary())
+	}
+	var cursor string
+	if w.Pagination != nil {
+		cursor = w.Pagination.Cursor
+	}
+	return projects, cursor, nil
 }
 
 // GetProject reads one project with its current period's counters.
@@ -308,7 +272,7 @@ func (c *Client) GetProject(ctx context.Context, projectID string) (*Project, er
 	if !ValidID(projectID) {
 		return nil, fmt.Errorf("get project: project id %q does not match ^[a-z0-9-]{1,60}$", projectID)
 	}
-	rq := &request{method: http.MethodGet, route: routeProject, path: "/projects/" + projectID, bucket: c.general}
+	rq := &request{method: http.MethodGet, route: routeProject, path: "/projects/" + projectID, bucket: c.general, projectID: projectID}
 	var p *Project
 	err := c.do(ctx, rq, func(body []byte) error {
 		var w struct {
@@ -372,7 +336,7 @@ func (c *Client) UpdateProject(ctx context.Context, projectID string, u ProjectU
 	if err != nil {
 		return nil, nil, fmt.Errorf("update project %s: encode: %w", projectID, err)
 	}
-	rq := &request{method: http.MethodPatch, route: routeProject, path: "/projects/" + projectID, body: raw, bucket: c.general}
+	rq := &request{method: http.MethodPatch, route: routeProject, path: "/projects/" + projectID, body: raw, bucket: c.general, projectID: projectID}
 	var (
 		p   *Project
 		ops []Operation

@@ -2,21 +2,17 @@ package neon
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// bucket is a token bucket: it holds at most burst tokens and refills at rate per second. Waiters
-// take a token at once, possibly driving the balance negative: the deficit is their place in the
-// queue, so waits are served in arrival order without a goroutine per waiter.
+// bucket is one client-side token bucket (golang.org/x/time/rate) with the name its wait time
+// is reported under. The limiter starts full (burst tokens) and lets waiters take tokens ahead,
+// so concurrent callers are served in arrival order.
 type bucket struct {
-	name  string  // metric label: "consumption" or "general"
-	rate  float64 // tokens per second
-	burst float64
-
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
+	name string // metric label: "consumption" or "general"
+	lim  *rate.Limiter
 }
 
 // paceMargin slows the bucket 1 % below its configured rate. Configured at Neon's own limit, a
@@ -25,42 +21,20 @@ type bucket struct {
 const paceMargin = 0.99
 
 func newBucket(name string, perMinute float64, burst int) *bucket {
-	return &bucket{name: name, rate: perMinute / 60 * paceMargin, burst: float64(burst), tokens: float64(burst)}
+	return &bucket{name: name, lim: rate.NewLimiter(rate.Limit(perMinute/60*paceMargin), burst)}
 }
 
-// reserve takes a token and returns how long the caller must wait before using it.
-func (b *bucket) reserve(now time.Time) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.last.IsZero() && now.After(b.last) {
-		b.tokens += now.Sub(b.last).Seconds() * b.rate
-		if b.tokens > b.burst {
-			b.tokens = b.burst
-		}
-	}
-	if b.last.IsZero() || now.After(b.last) {
-		b.last = now
-	}
-	b.tokens--
-	if b.tokens >= 0 {
-		return 0
-	}
-	return time.Duration(-b.tokens / b.rate * float64(time.Second))
-}
-
-// cancel returns a token whose wait was abandoned, so a cancelled caller does not slow the others.
-func (b *bucket) cancel() {
-	b.mu.Lock()
-	b.tokens++
-	if b.tokens > b.burst {
-		b.tokens = b.burst
-	}
-	b.mu.Unlock()
-}
-
-// wait blocks until a token is available or ctx ends; it returns the time spent waiting.
+// wait blocks until a token is available or ctx ends; it returns the time spent waiting, which
+// feeds the throttle metric and Stats. It reserves and sleeps itself rather than calling
+// Limiter.Wait, which does not say how long it waited and fails at once, with an error that is
+// not ctx's, when the wait would pass ctx's deadline; callers match context errors. A wait
+// that ctx ends cancels the reservation, so the token goes back to the others.
 func (b *bucket) wait(ctx context.Context) (time.Duration, error) {
-	d := b.reserve(time.Now())
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	r := b.lim.Reserve()
+	d := r.Delay()
 	if d <= 0 {
 		return 0, nil
 	}
@@ -70,7 +44,7 @@ func (b *bucket) wait(ctx context.Context) (time.Duration, error) {
 	case <-t.C:
 		return d, nil
 	case <-ctx.Done():
-		b.cancel()
+		r.Cancel()
 		return 0, ctx.Err()
 	}
 }

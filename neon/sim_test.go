@@ -8,13 +8,13 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/internal/spectest"
+	"github.com/neonmeter/neonmeter/internal/testclock"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
@@ -26,7 +26,7 @@ var simNow = time.Date(2026, 5, 20, 10, 17, 23, 0, time.UTC)
 // simServer serves a simulator through the spec Recorder: every request the client sends and
 // every response it reads is validated against Neon's spec (deliberately corrupted bodies
 // excepted), and the test fails on any violation.
-func simServer(t *testing.T, cfg sim.Config) (*sim.Sim, *spectest.Recorder, string) {
+func simServer(t testing.TB, cfg sim.Config) (*sim.Sim, *spectest.Recorder, string) {
 	t.Helper()
 	s, err := sim.New(cfg)
 	if err != nil {
@@ -42,7 +42,7 @@ func simServer(t *testing.T, cfg sim.Config) (*sim.Sim, *spectest.Recorder, stri
 	return s, rec, srv.URL + "/api/v2"
 }
 
-func orgByPlan(t *testing.T, s *sim.Sim, plan string, legacy bool) sim.Org {
+func orgByPlan(t testing.TB, s *sim.Sim, plan string, legacy bool) sim.Org {
 	t.Helper()
 	for _, o := range s.Orgs() {
 		if o.Legacy == legacy && (legacy || o.Plan == plan) {
@@ -57,7 +57,7 @@ func orgByPlan(t *testing.T, s *sim.Sim, plan string, legacy bool) sim.Org {
 // the launch, scale (v2) and legacy orgs from a simulator failing a quarter of its answers,
 // and checks the result value by value against the simulator's ground truth.
 func TestSim_FullReadUnderFaults(t *testing.T) {
-	s, _, base := simServer(t, sim.Config{Projects: 660, Seed: 7, Now: func() time.Time { return simNow }})
+	s, _, base := simServer(t, sim.Config{Projects: 660, Seed: 7, Now: testclock.New(simNow).Now})
 	s.SetFaults(sim.Faults{
 		Rate429: 0.07, Rate500: 0.07, Rate503: 0.06, // 20 % 429/5xx
 		MalformedRate: 0.02, TruncatedRate: 0.01, RepeatPageRate: 0.03, UnavailableRate: 0.03,
@@ -212,13 +212,8 @@ func readAndCheck(t *testing.T, s *sim.Sim, c *neon.Client, org sim.Org, legacy 
 
 // TestSim_Conformance drives every route of the client through the spec Recorder.
 func TestSim_Conformance(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		now = simNow
-	)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	s, rec, base := simServer(t, sim.Config{Projects: 40, Seed: 3, Now: clock, OperationDelay: 30 * time.Second, APIKey: testKey})
+	clk := testclock.New(simNow)
+	s, rec, base := simServer(t, sim.Config{Projects: 40, Seed: 3, Now: clk.Now, OperationDelay: 30 * time.Second, APIKey: testKey})
 	cfg := testConfig(base)
 	cfg.OperationTimeout = time.Second
 	c := newClient(t, cfg)
@@ -285,7 +280,7 @@ func TestSim_Conformance(t *testing.T) {
 	}
 
 	if len(ops) > 0 {
-		advance(time.Minute)
+		clk.Add(time.Minute)
 		if err := c.WaitOperations(ctx, pid, ops); err != nil {
 			t.Fatalf("wait for the update's operations: %v", err)
 		}
@@ -311,7 +306,7 @@ func TestSim_Conformance(t *testing.T) {
 	if err := newClient(t, short).WaitOperations(ctx, pid, ops); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("wait on running operations: %v, want DeadlineExceeded", err)
 	}
-	advance(time.Minute)
+	clk.Add(time.Minute)
 	if err := c.WaitOperations(ctx, pid, ops); err != nil {
 		t.Fatalf("wait operations: %v", err)
 	}
@@ -330,7 +325,7 @@ func TestSim_Conformance(t *testing.T) {
 	if s.Stats().Wakes != wakesBefore+1 || c.Stats().WakeRisk != riskBefore+1 {
 		t.Errorf("wake counters: simulator %d→%d, client %d→%d", wakesBefore, s.Stats().Wakes, riskBefore, c.Stats().WakeRisk)
 	}
-	advance(time.Minute)
+	clk.Add(time.Minute)
 	if err := c.WaitOperations(ctx, pid, ops); err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +360,7 @@ func TestSim_Conformance(t *testing.T) {
 // TestSim_ClientPacesBelowServerLimit: with the client's consumption bucket below the
 // simulator's, a multi-page read gets no 429 because the client waits instead.
 func TestSim_ClientPacesBelowServerLimit(t *testing.T) {
-	s, _, base := simServer(t, sim.Config{Projects: 500, Seed: 5, Now: func() time.Time { return simNow }, ConsumptionRatePerMin: 1200, ConsumptionBurst: 2})
+	s, _, base := simServer(t, sim.Config{Projects: 500, Seed: 5, Now: testclock.New(simNow).Now, ConsumptionRatePerMin: 1200, ConsumptionBurst: 2})
 	cfg := testConfig(base)
 	cfg.ConsumptionRatePerMin, cfg.ConsumptionBurst = 1000, 1
 	c := newClient(t, cfg)

@@ -121,7 +121,7 @@ func TestLoad_ExampleCoversBothMetricSets(t *testing.T) {
 		var v2, legacy int
 		for m := range p.Limits {
 			mi, _ := plans.LookupMetric(m)
-			if mi.Sources&plans.SourceV2 != 0 {
+			if mi.Routes&plans.RouteV2 != 0 {
 				v2++
 			} else {
 				legacy++

@@ -131,10 +131,31 @@ func TestCatalog_RunsOnServer(t *testing.T) {
 			t.Errorf("%s: %v", q.Name, err)
 		}
 	}
-	// The sample rows landed: the latest of two versions, once.
-	totals, err := schema.UsageTotals(t.Context(), conn, db, "org-sample", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
-	if err != nil {
-		t.Fatalf("usage totals: %v", err)
+	// The sample rows landed: the latest of two versions, once (usage.totals reads
+	// org-sample's 2026-01-01).
+	totals := map[[2]string]uint64{}
+	for _, q := range catalog() {
+		if q.Name != "usage.totals" {
+			continue
+		}
+		rows, err := q.Select(t.Context(), conn, db)
+		if err != nil {
+			t.Fatalf("usage totals: %v", err)
+		}
+		for rows.Next() {
+			var (
+				project, metric string
+				total           uint64
+			)
+			if err := rows.Scan(&project, &metric, &total); err != nil {
+				t.Fatalf("usage totals: %v", err)
+			}
+			totals[[2]string{project, metric}] = total
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("usage totals: %v", err)
+		}
+		rows.Close()
 	}
 	if got := totals[[2]string{"project-a", "compute_unit_seconds"}]; got != 7200 || len(totals) != 1 {
 		t.Fatalf("totals after the catalog's inserts = %v, want project-a compute 7200", totals)
@@ -169,7 +190,9 @@ func TestCatalog_Complete(t *testing.T) {
 			}
 		}
 	}
-	if found < 15 {
+	// schema builds only its own (migrations, retention); each stage's chstore checks its
+	// builders against its Statements the same way.
+	if found < 7 {
 		t.Fatalf("found only %d query builders; did their shape change?", found)
 	}
 }

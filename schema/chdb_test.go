@@ -19,6 +19,7 @@ import (
 
 	"github.com/chdb-io/chdb-go/chdb"
 
+	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -261,7 +262,7 @@ func TestChdb(t *testing.T) {
 		write := catalogQuery(t, "runs.write")
 		final := append([]any(nil), write.Rows[0]...)
 		final[7] = time.Date(2026, 1, 2, 2, 5, 0, 0, time.UTC) // finished_at
-		final[16] = schema.OutcomeSuccess
+		final[16] = string(collector.OutcomeSuccess)
 		write.Rows = [][]any{final}
 		c.runQuery(write, db)
 		got := c.runQuery(catalogQuery(t, "runs.list"), db)

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // docExamples returns the ```sql blocks of docs/data-model.md, each rewritten for database db.
@@ -30,9 +31,9 @@ func docExamples(t *testing.T, db string) []string {
 }
 
 // docSampleFacts is usage of org-example the documented queries find.
-func docSampleFacts() []schema.Fact {
+func docSampleFacts() []collector.Fact {
 	jan := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
-	var facts []schema.Fact
+	var facts []collector.Fact
 	for _, m := range []string{"compute_unit_seconds", "root_branch_bytes_month", "child_branch_bytes_month", "public_network_transfer_bytes"} {
 		f := fact("p1", m, jan, 150e9, 1)
 		f.OrgID = "org-example"
@@ -44,7 +45,7 @@ func docSampleFacts() []schema.Fact {
 // The example queries of the data model doc run and find the sample usage.
 func TestDataModelDoc_Examples(t *testing.T) {
 	conn, db := chtest.New(t)
-	if err := schema.InsertFacts(t.Context(), conn, db, docSampleFacts()); err != nil {
+	if err := collectorstore.New(conn, db).InsertFacts(t.Context(), docSampleFacts()); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
 	for i, q := range docExamples(t, db) {

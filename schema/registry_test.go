@@ -3,6 +3,10 @@ package schema_test
 import (
 	"slices"
 
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
+	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
+	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -13,10 +17,10 @@ import (
 func catalog() []schema.Query {
 	return slices.Concat(
 		schema.MigrationStatements(),
-		schema.CollectorStatements(),
-		schema.AccountsStatements(),
-		schema.BillingStatements(),
-		schema.EnforcementStatements(),
+		collectorstore.Statements(),
+		accountsstore.Statements(),
+		billingstore.Statements(),
+		enforcementstore.Statements(),
 		schema.RetentionStatements(),
 	)
 }

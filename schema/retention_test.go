@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/schema"
 )
@@ -19,28 +21,29 @@ func TestDropExpiredPartitions(t *testing.T) {
 		time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC),
 	}
 	var (
-		facts  []schema.Fact
-		coarse []schema.CoarseFact
-		revs   []schema.Revision
+		facts  []collector.Fact
+		coarse []collector.CoarseFact
+		revs   []collector.Revision
 	)
 	for _, h := range months {
 		facts = append(facts, fact("p1", "m", h, 1, 1), fact("p2", "m", h, 2, 1))
 		day := h.Truncate(24 * time.Hour)
-		coarse = append(coarse, schema.CoarseFact{OrgID: "org-1", ProjectID: "p1", Metric: "m", Granularity: schema.GranularityDaily,
+		coarse = append(coarse, collector.CoarseFact{OrgID: "org-1", ProjectID: "p1", Metric: "m", Granularity: collector.GranularityDaily,
 			BucketStart: day, BucketEnd: day.Add(24 * time.Hour), Value: 1, Version: 1})
-		revs = append(revs, schema.Revision{OrgID: "org-1", ProjectID: "p1", Metric: "m", Hour: h, OldVersion: 1, NewVersion: 2})
+		revs = append(revs, collector.Revision{OrgID: "org-1", ProjectID: "p1", Metric: "m", Hour: h, OldVersion: 1, NewVersion: 2})
 	}
-	if err := schema.InsertFacts(t.Context(), conn, db, facts); err != nil {
+	store := collectorstore.New(conn, db)
+	if err := store.InsertFacts(t.Context(), facts); err != nil {
 		t.Fatalf("insert facts: %v", err)
 	}
-	if err := schema.InsertCoarseFacts(t.Context(), conn, db, coarse); err != nil {
+	if err := store.InsertCoarseFacts(t.Context(), coarse); err != nil {
 		t.Fatalf("insert coarse: %v", err)
 	}
-	if err := schema.InsertRevisions(t.Context(), conn, db, revs); err != nil {
+	if err := store.InsertRevisions(t.Context(), revs); err != nil {
 		t.Fatalf("insert revisions: %v", err)
 	}
 	// A run row: collection tables are not trimmed.
-	if err := schema.WriteRun(t.Context(), conn, db, startRun("run-old", months[0])); err != nil {
+	if err := store.WriteRun(t.Context(), startRun("run-old", months[0])); err != nil {
 		t.Fatalf("write run: %v", err)
 	}
 

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/plans"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // AccountsCommand keeps the project → (Stripe customer, plan) mapping.
@@ -133,7 +133,7 @@ func newAccountsSyncer(cfg Config, cat *plans.Catalog, conn driver.Conn, reg pro
 		}
 	}
 	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
-	syncer, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+	syncer, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Store: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
 		DefaultPlan: cfg.DefaultPlan, Logger: log, Metrics: m})
 	if err != nil {
 		return nil, usageError{err}
@@ -182,7 +182,7 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
-	res, err := accounts.Import(ctx, conn, cfg.ClickHouseDB, rows, now, *dryRun, nil)
+	res, err := accounts.Import(ctx, accountsstore.New(conn, cfg.ClickHouseDB), rows, now, *dryRun, nil)
 	if err != nil {
 		return err
 	}
@@ -230,14 +230,15 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
+	store := accountsstore.New(conn, cfg.ClickHouseDB)
 	if *project != "" {
-		return c.history(ctx, conn, cfg, *project, at)
+		return c.history(ctx, store, cfg, *project, at)
 	}
-	used, err := schema.UsageProjects(ctx, conn, cfg.ClickHouseDB, at.Add(-*window), at.Add(time.Hour))
+	used, err := store.UsageProjects(ctx, at.Add(-*window), at.Add(time.Hour))
 	if err != nil {
 		return err
 	}
-	all, err := accounts.AssignmentsAt(ctx, conn, cfg.ClickHouseDB, at, used, cfg.DefaultPlan)
+	all, err := accounts.AssignmentsAt(ctx, store, at, used, cfg.DefaultPlan)
 	if err != nil {
 		return err
 	}
@@ -271,8 +272,8 @@ Flags:`)
 	return nil
 }
 
-func (c *AccountsCommand) history(ctx context.Context, conn driver.Conn, cfg Config, project string, at time.Time) error {
-	tl, err := accounts.LoadTimelines(ctx, conn, cfg.ClickHouseDB, []string{project}, accounts.EndOfTime(), cfg.DefaultPlan)
+func (c *AccountsCommand) history(ctx context.Context, store accounts.Store, cfg Config, project string, at time.Time) error {
+	tl, err := accounts.LoadTimelines(ctx, store, []string{project}, accounts.EndOfTime(), cfg.DefaultPlan)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 )
 
 // BackfillCommand collects a past range at the finest granularity Neon still serves.
@@ -77,7 +78,7 @@ Flags:`)
 	if err != nil {
 		return usageError{err}
 	}
-	res, err := col.Backfill(ctx, from.t, end, collector.NewClickHouseStore(conn, cfg.ClickHouseDB))
+	res, err := col.Backfill(ctx, from.t, end, collectorstore.New(conn, cfg.ClickHouseDB))
 	if isTerminal(c.Stderr) {
 		fmt.Fprintln(c.Stderr)
 	}

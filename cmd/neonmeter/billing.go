@@ -12,7 +12,9 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
+	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 )
 
 // BillingCommand pushes usage to Stripe and reconciles it.
@@ -110,7 +112,8 @@ func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (*billing.Pushe
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, cfg.ClickHouseDB),
+		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
 		DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
 		Rate: cfg.BillingRate, Concurrency: cfg.BillingWorkers, Logger: c.logger(cfg)})
 	if err != nil {
@@ -173,12 +176,12 @@ func (c *BillingCommand) reconcile(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, sc, done, err := c.pusher(ctx, cfg)
+	p, _, done, err := c.pusher(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer done()
-	res, err := p.Reconcile(ctx, sc, from, to, *repair)
+	res, err := p.Reconcile(ctx, from, to, *repair)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/neonmeter/neonmeter/collector"
 )
 
 // envPrefix is the prefix of every setting's environment variable.
@@ -124,8 +126,8 @@ func (c Config) Validate() error {
 	if !strings.HasPrefix(c.NeonAPIURL, "http://") && !strings.HasPrefix(c.NeonAPIURL, "https://") {
 		bad("NEON_API_URL", "must be an http(s) URL, got %q", c.NeonAPIURL)
 	}
-	if c.NeonConsumption != "v2" && c.NeonConsumption != "legacy" {
-		bad("NEON_CONSUMPTION_API", "must be v2 or legacy, got %q", c.NeonConsumption)
+	if !collector.Endpoint(c.NeonConsumption).Valid() {
+		bad("NEON_CONSUMPTION_API", "must be %s or %s, got %q", collector.EndpointV2, collector.EndpointLegacy, c.NeonConsumption)
 	}
 	if c.NeonConsumRate <= 0 {
 		bad("NEON_CONSUMPTION_RATE", "must be positive, got %v", c.NeonConsumRate)

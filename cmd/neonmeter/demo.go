@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,11 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
+	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
+	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/neon"
-	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -38,6 +38,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	projects := fs.Int("projects", 2000, "projects in the simulated fleet")
 	seed := fs.Int64("seed", 7, "seed of the simulated fleet")
 	hours := fs.Int("hours", 72, "hours of history to collect")
+	neonsimPath := fs.String("neonsim", "", "the neonsim binary to run (default: the one beside neonmeter, else on PATH)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `Usage: neonmeter demo [--projects 2000] [--seed 7] [--hours 72]
 
@@ -64,21 +65,16 @@ Flags:`)
 	}
 	log := c.logger(cfg)
 
-	key := make([]byte, 16)
-	_, _ = rand.Read(key)
-	apiKey := hex.EncodeToString(key)
-	s, err := sim.New(sim.Config{Projects: *projects, Seed: *seed, APIKey: apiKey})
+	bin, err := findNeonsim(*neonsimPath)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	simProc, err := startSimulator(ctx, bin, *projects, *seed)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	base := "http://" + ln.Addr().String() + "/api/v2"
+	defer simProc.stop()
+	base, apiKey := simProc.base, simProc.apiKey
 	fmt.Fprintf(c.Stdout, "simulator: %s (%d projects, seed %d)\n", base, *projects, *seed)
 
 	conn, err := openClickHouse(ctx, cfg)
@@ -104,7 +100,7 @@ Flags:`)
 	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "org\tplan\tendpoint\tpass\tprojects\tvalues\trows written\trevisions\tAPI calls\tretries\tseconds\toutcome\t")
 	var exampleOrg string
-	for _, org := range s.Orgs() {
+	for _, org := range simProc.orgs {
 		ep := collector.EndpointV2
 		if org.Legacy {
 			ep = collector.EndpointLegacy
@@ -139,19 +135,23 @@ Flags:`)
 		}
 	}
 	tw.Flush()
-	if err := c.billAndEnforce(ctx, cfg, s, client, conn); err != nil {
+	if err := c.billAndEnforce(ctx, cfg, simProc.orgs, client, conn); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Stdout, "\nwakes of idle computes (simulator's counter): %d\n", s.Stats().Wakes)
+	wakes, err := simProc.wakes(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "\nwakes of idle computes (simulator's counter): %d\n", wakes)
 
-	q := schema.MetricTotalsQuery(exampleOrg, window.From, window.To)
+	q := collectorstore.MetricTotalsQuery(exampleOrg, window.From, window.To)
 	text, err := q.Literal(cfg.ClickHouseDB)
 	if err != nil {
 		return err
 	}
 	host, port, _ := net.SplitHostPort(cfg.ClickHouseAddr)
 	fmt.Fprintf(c.Stdout, "\nTry it: clickhouse-client --host %s --port %s --query \"...\"\n%s\n\n", host, port, text)
-	totals, err := schema.MetricTotals(ctx, conn, cfg.ClickHouseDB, exampleOrg, window.From, window.To)
+	totals, err := collectorstore.New(conn, cfg.ClickHouseDB).MetricTotals(ctx, exampleOrg, window.From, window.To)
 	if err != nil {
 		return fmt.Errorf("example query: %w", err)
 	}
@@ -167,7 +167,7 @@ Flags:`)
 // is given to a customer (five projects each, plans free, pro and enterprise in turn) through an
 // accounts import, metered usage is pushed to Stripe (stripe-mock, which checks every request's
 // shape; NEONMETER_STRIPE_API_URL), and enforcement plans its actions in dry-run.
-func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, s *sim.Sim, client *neon.Client, conn driver.Conn) error {
+func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, orgs []demoOrg, client *neon.Client, conn driver.Conn) error {
 	cat, err := loadCatalog(cfg)
 	if err != nil {
 		return err
@@ -178,11 +178,15 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, s *sim.Sim
 	csv.WriteString("project_id,customer_id,plan,valid_from\n")
 	planNames := []string{"free", "pro", "enterprise"}
 	n := 0
-	for _, org := range s.Orgs() {
+	for _, org := range orgs {
 		if org.Legacy || org.Plan == "free" {
 			continue
 		}
-		for _, p := range org.ProjectIDs {
+		ids, err := listProjectIDs(ctx, client, org.ID)
+		if err != nil {
+			return err
+		}
+		for _, p := range ids {
 			fmt.Fprintf(&csv, "%s,cus_demo_%04d,%s,%s\n", p, n/5, planNames[(n/5)%3], periodStart.Format(time.RFC3339))
 			n++
 		}
@@ -191,7 +195,7 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, s *sim.Sim
 	if err != nil {
 		return err
 	}
-	imp, err := accounts.Import(ctx, conn, cfg.ClickHouseDB, rows, time.Now(), false, nil)
+	imp, err := accounts.Import(ctx, accountsstore.New(conn, cfg.ClickHouseDB), rows, time.Now(), false, nil)
 	if err != nil {
 		return err
 	}
@@ -206,7 +210,8 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, s *sim.Sim
 	if _, err := billing.Setup(ctx, sc, cat, true); err != nil {
 		return fmt.Errorf("billing setup against %s (make demo starts stripe-mock): %w", cfg.StripeAPIURL, err)
 	}
-	pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+	pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, cfg.ClickHouseDB),
+		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
 		DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
 		Rate: 5000, Concurrency: cfg.BillingWorkers, Logger: log}) // stripe-mock has no rate limit
 	if err != nil {
@@ -221,8 +226,8 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, s *sim.Sim
 			pass, cfg.StripeAPIURL, len(res.Actions), res.Requests, res.Pushed, res.Pending, len(res.Late))
 	}
 
-	rec, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
-		DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg), Logger: log})
+	rec, err := enforcement.New(enforcement.Config{Neon: client, Store: enforcementstore.New(conn, cfg.ClickHouseDB),
+		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat, DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -240,4 +245,18 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, s *sim.Sim
 		rep.Fleet, levels[enforcement.LevelWarning], levels[enforcement.LevelOver], rep.Reads, actions)
 	fmt.Fprintln(c.Stdout, "  see them with: neonmeter enforce --dry-run (same settings)")
 	return nil
+}
+
+// listProjectIDs lists an org's projects through the Neon API, newest first.
+func listProjectIDs(ctx context.Context, client *neon.Client, orgID string) ([]string, error) {
+	var ids []string
+	for page, err := range client.ListProjects(ctx, neon.ListProjectsQuery{OrgID: orgID}) {
+		if err != nil {
+			return nil, fmt.Errorf("list projects of %s: %w", orgID, err)
+		}
+		for _, p := range page.Projects {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids, nil
 }

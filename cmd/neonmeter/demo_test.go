@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/neonmeter/neonmeter/internal/chtest"
@@ -28,7 +30,11 @@ func TestDemo(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	code, out, errOut := run(t, context.Background(), "demo", "--projects", "60", "--hours", "6")
+	neonsim := filepath.Join(t.TempDir(), "neonsim")
+	if b, err := exec.Command("go", "build", "-o", neonsim, "../neonsim").CombinedOutput(); err != nil {
+		t.Fatalf("build neonsim: %v\n%s", err, b)
+	}
+	code, out, errOut := run(t, context.Background(), "demo", "--projects", "60", "--hours", "6", "--neonsim", neonsim)
 	if code != exitOK {
 		t.Fatalf("demo: exit %d (stripe-mock must answer at %s: make test starts it)\n%s\n%s", code, mock, out, errOut)
 	}
@@ -42,6 +48,20 @@ func TestDemo(t *testing.T) {
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestBinary_LinksNoSimulator keeps the simulator out of the production binary: the demo drives
+// neonsim as a process.
+func TestBinary_LinksNoSimulator(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "github.com/neonmeter/neonmeter/neon/sim") || strings.HasPrefix(pkg, "github.com/neonmeter/neonmeter/internal/") && strings.Contains(pkg, "test") {
+			t.Errorf("the neonmeter binary links %s", pkg)
 		}
 	}
 }

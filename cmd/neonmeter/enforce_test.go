@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/enforcement"
+	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
-	"github.com/neonmeter/neonmeter/schema"
+	"github.com/neonmeter/neonmeter/plans"
 )
 
 // simMutations counts the simulator's mutating requests so far.
@@ -79,7 +80,7 @@ func TestEnforce_DryRunEnforceExplainRelease(t *testing.T) {
 	conn := chtest.Connect(t)
 	now := time.Now().UTC()
 	usage := map[string]uint64{}
-	err := schema.UsageSince(ctx, conn, db, enforcement.PeriodStart(now), now.Add(time.Hour), func(u schema.PeriodUsage) {
+	err := enforcementstore.New(conn, db).UsageSince(ctx, plans.PeriodStart(now), now.Add(time.Hour), func(u enforcement.PeriodUsage) {
 		if u.Metric == neon.MetricComputeUnitSeconds {
 			usage[u.ProjectID] = u.Sum
 		}

@@ -19,9 +19,13 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
+	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
+	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 	"github.com/neonmeter/neonmeter/schema"
@@ -86,13 +90,17 @@ Flags:`)
 			return err
 		}
 	}
-	metrics := collector.NewMetrics(reg, time.Now)
+	metrics, err := collector.NewMetrics(reg, time.Now)
+	if err != nil {
+		return err
+	}
 	col, err := newCollector(cfg, client, conn, metrics, log, nil)
 	if err != nil {
 		return usageError{err}
 	}
-	store := collector.NewClickHouseStore(conn, cfg.ClickHouseDB)
-	if wm, ok, err := store.Watermark(ctx, cfg.NeonOrgID, cfg.NeonConsumption, "hourly"); err != nil {
+	store := collectorstore.New(conn, cfg.ClickHouseDB)
+	feed := collector.Feed{OrgID: cfg.NeonOrgID, Endpoint: collector.Endpoint(cfg.NeonConsumption), Granularity: collector.GranularityHourly}
+	if wm, ok, err := store.Watermark(ctx, feed); err != nil {
 		return fmt.Errorf("read watermark: %w", err)
 	} else if ok {
 		metrics.SetWatermark(collector.Endpoint(cfg.NeonConsumption), wm)
@@ -157,7 +165,8 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 			return nil, nil, err
 		}
 		sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
-		pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
+		pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, cfg.ClickHouseDB),
+			Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
 			DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
 			Rate: cfg.BillingRate, Concurrency: cfg.BillingWorkers, Logger: log, Metrics: bm})
 		if err != nil {
@@ -173,8 +182,9 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 		if err != nil {
 			return nil, nil, err
 		}
-		rec, err := enforcement.New(enforcement.Config{Neon: client, Conn: conn, Database: cfg.ClickHouseDB, Catalog: cat,
-			DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg), Logger: log, Metrics: em})
+		rec, err := enforcement.New(enforcement.Config{Neon: client, Store: enforcementstore.New(conn, cfg.ClickHouseDB),
+			Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat, DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg),
+			Logger: log, Metrics: em})
 		if err != nil {
 			return nil, nil, usageError{err}
 		}
@@ -260,6 +270,7 @@ func (d *daemon) cycle(ctx context.Context) {
 	d.last, d.lastErr = sum, err
 	d.mu.Unlock()
 	if err != nil {
+		d.log.Error("sweep failed", "run_id", sum.RunID, "org_id", sum.OrgID, "err", err)
 		return
 	}
 	d.runSteps(ctx, d.after)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 )
 
 // StatusCommand reports the watermark, recent sweeps and uncovered hours.
@@ -46,7 +47,7 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
-	store := collector.NewClickHouseStore(conn, cfg.ClickHouseDB)
+	store := collectorstore.New(conn, cfg.ClickHouseDB)
 	now := time.Now().UTC()
 	st, err := collector.ReadStatus(ctx, store, cfg.NeonOrgID, collector.Endpoint(cfg.NeonConsumption), now, *window)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/collector"
+	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/schema"
 )
@@ -44,9 +45,9 @@ func newNeonClient(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*ne
 }
 
 // newCollector wires a collector for the configured org and endpoint.
-func newCollector(cfg Config, src collector.Source, conn driver.Conn, m *collector.Metrics, log *slog.Logger, progress func(collector.Progress)) (*collector.Collector, error) {
+func newCollector(cfg Config, src collector.ConsumptionReader, conn driver.Conn, m *collector.Metrics, log *slog.Logger, progress func(collector.Progress)) (*collector.Collector, error) {
 	return collector.New(collector.Config{
-		Source: src, Store: collector.NewClickHouseStore(conn, cfg.ClickHouseDB),
+		Consumption: src, Store: collectorstore.New(conn, cfg.ClickHouseDB),
 		OrgID: cfg.NeonOrgID, Endpoint: collector.Endpoint(cfg.NeonConsumption),
 		Lookback: cfg.CollectLookback, Provisional: cfg.ProvisionalWindow,
 		Logger: log, Metrics: m, Progress: progress,

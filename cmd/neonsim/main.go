@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/neonmeter/neonmeter/internal/logkey"
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
 
@@ -107,13 +108,22 @@ Flags:
 		return usageError{err}
 	}
 	s.SetFaults(faults)
+	return serve(ctx, s, cfg, addr, stdout, stderr)
+}
+
+// serve listens on addr, prints the base URL and the orgs, and serves s until ctx ends.
+func serve(ctx context.Context, s *sim.Sim, cfg sim.Config, addr string, stdout, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	fmt.Fprintf(stdout, "neonsim: base URL http://%s/api/v2 (%d projects, seed %d)\n", ln.Addr(), cfg.Projects, cfg.Seed)
 	for _, o := range s.Orgs() {
-		fmt.Fprintf(stdout, "org %s plan %s projects %d\n", o.ID, o.Plan, len(o.ProjectIDs))
+		route := "v2"
+		if o.Legacy {
+			route = "legacy"
+		}
+		fmt.Fprintf(stdout, "org %s plan %s projects %d route %s\n", o.ID, o.Plan, len(o.ProjectIDs), route)
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -125,7 +135,7 @@ Flags:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "component", "neonsim")
+	log.Info("shutting down", logkey.Component, "neonsim")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neonmeter/neonmeter/internal/testclock"
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
 
 // BenchmarkConsumptionPage serves one v2 page of 100 projects × 72 h × 8 metrics from a fleet of
 // 10,000 projects, through the handler (no network).
 func BenchmarkConsumptionPage(b *testing.B) {
-	s := newSim(b, sim.Config{Projects: 10_000, Seed: 1, Now: newClock(t0).Now})
+	s := newSim(b, sim.Config{Projects: 10_000, Seed: 1, Now: testclock.New(t0).Now})
 	org := orgByPlan(b, s, "scale")
 	from := t0.Truncate(time.Hour).Add(-72 * time.Hour)
 	path := consumptionURL(false, org.ID, from, from.Add(72*time.Hour), "hourly", v2Metrics, 100, org.ProjectIDs[999])
@@ -48,7 +49,7 @@ func BenchmarkNew100k(b *testing.B) {
 	for b.Loop() {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		keep = newSim(b, sim.Config{Projects: 100_000, Seed: 1, Now: newClock(t0).Now})
+		keep = newSim(b, sim.Config{Projects: 100_000, Seed: 1, Now: testclock.New(t0).Now})
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 	}
@@ -59,7 +60,7 @@ func BenchmarkNew100k(b *testing.B) {
 // TestSim_Concurrent mixes reads, mutations, revisions and fault changes from several
 // goroutines; run with -race. Every response must still be well-formed.
 func TestSim_Concurrent(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 120, Seed: 1, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	org := orgByPlan(t, s, "scale")

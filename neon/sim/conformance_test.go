@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/internal/spectest"
+	"github.com/neonmeter/neonmeter/internal/testclock"
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
 
 // TestSim_Conformance drives every route, with success and each error status, through the spec
 // Recorder: every request and response must validate against Neon's OpenAPI spec.
 func TestSim_Conformance(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 40, Seed: 7, Now: clk.Now, APIKey: "key", OperationDelay: time.Minute})
 	rec := spectest.Load(t).NewRecorder(s.Handler())
 	a := newAPI(t, rec, "key")

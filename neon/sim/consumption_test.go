@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neonmeter/neonmeter/internal/testclock"
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
 
@@ -25,7 +26,7 @@ func TestNew_RejectsBadConfig(t *testing.T) {
 }
 
 func TestNew_Fleet(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 1000, Seed: 3, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 1000, Seed: 3, Now: testclock.New(t0).Now})
 	seen := map[string]bool{}
 	counts := map[string]int{}
 	for _, o := range s.Orgs() {
@@ -50,7 +51,7 @@ func TestNew_Fleet(t *testing.T) {
 		}
 	}
 	// Every org gets a project even when there are only four.
-	small := newSim(t, sim.Config{Projects: 4, Seed: 3, Now: newClock(t0).Now})
+	small := newSim(t, sim.Config{Projects: 4, Seed: 3, Now: testclock.New(t0).Now})
 	for _, o := range small.Orgs() {
 		if len(o.ProjectIDs) != 1 {
 			t.Errorf("4 projects: org %s has %d", o.ID, len(o.ProjectIDs))
@@ -107,7 +108,7 @@ func TestSim_Determinism(t *testing.T) {
 		}
 	}
 	read := func(seed int64) [][]byte {
-		s := newSim(t, sim.Config{Projects: 60, Seed: seed, Now: newClock(t0).Now})
+		s := newSim(t, sim.Config{Projects: 60, Seed: seed, Now: testclock.New(t0).Now})
 		a := newAPI(t, s.Handler(), "")
 		var out [][]byte
 		for _, p := range paths(s) {
@@ -130,7 +131,7 @@ func TestSim_Determinism(t *testing.T) {
 
 // TestConsumption_Pagination: every project of an org exactly once across pages, newest first.
 func TestConsumption_Pagination(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 230, Seed: 5, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	for _, plan := range []string{"launch", "scale"} {
@@ -173,7 +174,7 @@ func TestConsumption_Pagination(t *testing.T) {
 }
 
 func TestConsumption_Windows(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 20, Seed: 5, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	org := orgByPlan(t, s, "scale").ID
@@ -201,7 +202,7 @@ func TestConsumption_Windows(t *testing.T) {
 		}
 	}
 	// 2024-03-01 is the floor even inside the window.
-	early := newClock(time.Date(2024, 3, 2, 12, 0, 0, 0, time.UTC))
+	early := testclock.New(time.Date(2024, 3, 2, 12, 0, 0, 0, time.UTC))
 	s2 := newSim(t, sim.Config{Projects: 8, Seed: 5, Now: early.Now})
 	a2 := newAPI(t, s2.Handler(), "")
 	org2 := orgByPlan(t, s2, "scale").ID
@@ -214,7 +215,7 @@ func TestConsumption_Windows(t *testing.T) {
 }
 
 func TestConsumption_BadParameters(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 40, Seed: 5, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 40, Seed: 5, Now: testclock.New(t0).Now})
 	a := newAPI(t, s.Handler(), "")
 	org := orgByPlan(t, s, "scale").ID
 	base := consumptionURL(false, org, t0.Add(-3*time.Hour), t0, "hourly", v2Metrics, 0, "")
@@ -268,7 +269,7 @@ func TestConsumption_BadParameters(t *testing.T) {
 
 // TestConsumption_OrgRules: who gets 403 on which route.
 func TestConsumption_OrgRules(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 20, Seed: 5, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 20, Seed: 5, Now: testclock.New(t0).Now})
 	a := newAPI(t, s.Handler(), "")
 	for _, o := range s.Orgs() {
 		v2 := a.status(http.MethodGet, consumptionURL(false, o.ID, t0.Add(-3*time.Hour), t0, "hourly", v2Metrics, 0, ""), nil)
@@ -289,7 +290,7 @@ func TestConsumption_OrgRules(t *testing.T) {
 // TestConsumption_Sparse: zero metrics and empty buckets are omitted, storage is present every
 // hour, and idle projects have hours without compute.
 func TestConsumption_Sparse(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 200, Seed: 9, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 200, Seed: 9, Now: testclock.New(t0).Now})
 	a := newAPI(t, s.Handler(), "")
 	from, to := t0.Truncate(time.Hour).Add(-72*time.Hour), t0.Truncate(time.Hour)
 	idleHoursWithoutCompute := 0
@@ -343,7 +344,7 @@ func TestConsumption_Sparse(t *testing.T) {
 
 // TestConsumption_Granularities: daily = Σ hourly and monthly = Σ daily, bucket for bucket.
 func TestConsumption_Granularities(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 60, Seed: 4, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	org := orgByPlan(t, s, "scale")
@@ -384,7 +385,7 @@ func TestConsumption_Granularities(t *testing.T) {
 // TestValue_MatchesAPI: the ground truth equals every reported value, and is 0 exactly where
 // nothing is reported, for both routes.
 func TestValue_MatchesAPI(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 80, Seed: 2, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	from, to := t0.Add(-72*time.Hour).Truncate(time.Hour), t0.Add(time.Hour)
@@ -439,7 +440,7 @@ func TestValue_MatchesAPI(t *testing.T) {
 
 // TestConsumption_Provisional: the last two hours grow in 15-minute steps, then settle.
 func TestConsumption_Provisional(t *testing.T) {
-	clk := newClock(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
+	clk := testclock.New(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
 	s := newSim(t, sim.Config{Projects: 20, Seed: 2, Now: clk.Now})
 	id := orgByPlan(t, s, "scale").ProjectIDs[0]
 	hour := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
@@ -467,7 +468,7 @@ func TestConsumption_Provisional(t *testing.T) {
 // TestConsumption_Periods: calendar-month periods, past ones with period_end, and a mid-month
 // plan change splitting a period at a non-round instant.
 func TestConsumption_Periods(t *testing.T) {
-	clk := newClock(time.Date(2026, 12, 2, 6, 30, 0, 0, time.UTC))
+	clk := testclock.New(time.Date(2026, 12, 2, 6, 30, 0, 0, time.UTC))
 	s := newSim(t, sim.Config{Projects: 200, Seed: 8, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	org := orgByPlan(t, s, "scale")
@@ -525,7 +526,7 @@ func TestConsumption_Periods(t *testing.T) {
 
 // TestRevise: Revise changes only the last hours, and reports exactly how many values changed.
 func TestRevise(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 40, Seed: 6, Now: clk.Now})
 	type key struct {
 		id, m string

@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neonmeter/neonmeter/internal/testclock"
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
 
 // TestFaults_Rates: each injected fault appears at about its configured rate, is marked, and is
 // counted in Stats.Faults.
 func TestFaults_Rates(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: testclock.New(t0).Now})
 	a := newAPI(t, s.Handler(), "")
 	s.SetFaults(sim.Faults{Rate429: 0.1, Rate500: 0.1, Rate503: 0.05, Rate423: 0.05, TruncatedRate: 0.05, MalformedRate: 0.05, Seed: 3})
 	path := "/api/v2/projects/" + orgByPlan(t, s, "scale").ProjectIDs[0]
@@ -75,7 +76,7 @@ func TestFaults_Rates(t *testing.T) {
 // TestFaults_ConsumptionBodies: malformed consumption pages carry wrong types, truncated ones are
 // cut, and both are recognized by InjectedFault.
 func TestFaults_ConsumptionBodies(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 40, Seed: 1, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 40, Seed: 1, Now: testclock.New(t0).Now})
 	a := newAPI(t, s.Handler(), "")
 	path := consumptionURL(false, orgByPlan(t, s, "scale").ID, t0.Add(-4*time.Hour), t0, "hourly", v2Metrics, 5, "")
 	s.SetFaults(sim.Faults{MalformedRate: 1, Seed: 1})
@@ -110,7 +111,7 @@ func TestFaults_ConsumptionBodies(t *testing.T) {
 
 // TestFaults_RepeatPage: a repeated page is the previous page, cursor included.
 func TestFaults_RepeatPage(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 60, Seed: 1, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 60, Seed: 1, Now: testclock.New(t0).Now})
 	a := newAPI(t, s.Handler(), "")
 	org := orgByPlan(t, s, "scale").ID
 	url := func(cursor string) string {
@@ -144,7 +145,7 @@ func TestFaults_RepeatPage(t *testing.T) {
 
 // TestFaults_Unavailable: GET /projects moves the last projects of a page to unavailable_project_ids.
 func TestFaults_Unavailable(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 60, Seed: 1, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 60, Seed: 1, Now: testclock.New(t0).Now})
 	a := newAPI(t, s.Handler(), "")
 	s.SetFaults(sim.Faults{UnavailableRate: 1, Seed: 1})
 	var resp struct {
@@ -169,7 +170,7 @@ func TestFaults_Unavailable(t *testing.T) {
 
 // TestFaults_Slow: slow responses still answer correctly and count as faults.
 func TestFaults_Slow(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: testclock.New(t0).Now})
 	a := newAPI(t, s.Handler(), "")
 	s.SetFaults(sim.Faults{SlowRate: 1, SlowDelay: time.Millisecond, Seed: 1})
 	for range 5 {
@@ -181,7 +182,7 @@ func TestFaults_Slow(t *testing.T) {
 }
 
 func TestAPIKey(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: newClock(t0).Now, APIKey: "secret"})
+	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: testclock.New(t0).Now, APIKey: "secret"})
 	a := newAPI(t, s.Handler(), "")
 	for _, key := range []string{"", "wrong", "secret2"} {
 		a.key = key
@@ -201,7 +202,7 @@ func TestAPIKey(t *testing.T) {
 // TestRateLimit: token buckets answer 429, count them, put Retry-After on every other one, and
 // keep the consumption bucket apart from the general one.
 func TestRateLimit(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: newClock(t0).Now, GeneralRatePerMin: 1, GeneralBurst: 2, ConsumptionRatePerMin: 1})
+	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: testclock.New(t0).Now, GeneralRatePerMin: 1, GeneralBurst: 2, ConsumptionRatePerMin: 1})
 	a := newAPI(t, s.Handler(), "")
 	var statuses []int
 	retryAfter := 0
@@ -228,7 +229,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestDebugRoutes(t *testing.T) {
-	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: newClock(t0).Now})
+	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: testclock.New(t0).Now})
 	a := newAPI(t, s.Handler(), "")
 	id := orgByPlan(t, s, "scale").ProjectIDs[0]
 	var truth struct {

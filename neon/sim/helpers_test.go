@@ -7,35 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
 
-// t0 is the fake clock's start: mid-hour, late in a month, so windows cross month boundaries.
+// t0 is the test clock's start: mid-hour, late in a month, so windows cross month boundaries.
 var t0 = time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
-
-// clock is a fake clock tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // api talks to a simulator over real HTTP.
 type api struct {

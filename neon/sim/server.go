@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // apiPrefix is the path of Neon's server URL; the simulator serves the API under it.
@@ -371,27 +373,20 @@ func malform(body []byte, consumption bool, seq uint64) []byte {
 	return append(out, `:"malformed"}`...)
 }
 
-// bucket is a token bucket in real time.
+// bucket is Neon's rate limit, a token bucket in real time (golang.org/x/time/rate). Unlike the
+// client's, it refuses instead of queueing, and says how long until a token is back.
 type bucket struct {
-	rate   float64 // tokens per second
-	burst  float64
-	tokens float64
-	last   time.Time
+	lim *rate.Limiter
 }
 
 func newBucket(perMin float64, burst int) *bucket {
-	return &bucket{rate: perMin / 60, burst: float64(max(burst, 1)), tokens: float64(max(burst, 1))}
+	return &bucket{lim: rate.NewLimiter(rate.Limit(perMin/60), max(burst, 1))}
 }
 
 // take spends a token if one is available, else reports how long until one is.
 func (b *bucket) take(now time.Time) (bool, time.Duration) {
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.lim.AllowN(now, 1) {
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+	return false, time.Duration((1 - b.lim.TokensAt(now)) / float64(b.lim.Limit()) * float64(time.Second))
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/neonmeter/neonmeter/internal/testclock"
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
 
@@ -34,7 +35,7 @@ func patchQuota(t testing.TB, a *api, id string, quota map[string]any) []byte {
 // counters stop), release when the quota is cleared, a fresh start in the next period, and no
 // rewrite of hours before a suspension.
 func TestQuota_Suspension(t *testing.T) {
-	clk := newClock(t0) // 2026-11-20 10:30
+	clk := testclock.New(t0) // 2026-11-20 10:30
 	s := newSim(t, sim.Config{Projects: 200, Seed: 1, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	st := findProject(t, s, "scale", "runaway")
@@ -131,7 +132,7 @@ func TestQuota_Suspension(t *testing.T) {
 // TestEndpoints_DisableAndCap: all endpoints disabled stops compute from the next hour; the
 // read_write endpoint's max CU caps later hours.
 func TestEndpoints_DisableAndCap(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 200, Seed: 1, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	var capped, disabled sim.ProjectState
@@ -185,7 +186,7 @@ func TestEndpoints_DisableAndCap(t *testing.T) {
 
 // TestOperations_Locked: operations run for OperationDelay by the clock; mutations meanwhile get 423.
 func TestOperations_Locked(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 20, Seed: 1, Now: clk.Now, OperationDelay: time.Minute})
 	a := newAPI(t, s.Handler(), "")
 	st, _ := s.Project(orgByPlan(t, s, "scale").ProjectIDs[0])
@@ -243,7 +244,7 @@ func TestOperations_Locked(t *testing.T) {
 // TestWakes: PATCH on an idle endpoint counts a wake (real Neon starts it to apply the change);
 // on an active or already disabled one it does not; suspending and reading never do.
 func TestWakes(t *testing.T) {
-	clk := newClock(t0)
+	clk := testclock.New(t0)
 	s := newSim(t, sim.Config{Projects: 200, Seed: 1, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	idle := findProject(t, s, "scale", "idle")
@@ -294,7 +295,7 @@ func TestWakes(t *testing.T) {
 
 // TestProject_Counters: counters are the sums of the current period's complete hours.
 func TestProject_Counters(t *testing.T) {
-	clk := newClock(time.Date(2026, 11, 3, 5, 20, 0, 0, time.UTC))
+	clk := testclock.New(time.Date(2026, 11, 3, 5, 20, 0, 0, time.UTC))
 	s := newSim(t, sim.Config{Projects: 40, Seed: 1, Now: clk.Now})
 	a := newAPI(t, s.Handler(), "")
 	read := clk.Now()

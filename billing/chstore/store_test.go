@@ -1,0 +1,130 @@
+package chstore
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/neonmeter/neonmeter/billing"
+	"github.com/neonmeter/neonmeter/internal/chtest"
+)
+
+var (
+	h0  = time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC)
+	now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+)
+
+// step returns a ledger row of revision rev at status, with the version the pusher gives it.
+func step(hour time.Time, rev uint32, status billing.LedgerStatus, value, confirmed int64) billing.LedgerRow {
+	v := 2 * uint64(rev)
+	if status != billing.LedgerIntent {
+		v++
+	}
+	return billing.LedgerRow{CustomerID: "cus_a", Target: "neon_compute", Hour: hour, Sink: billing.SinkMeter, Metric: "compute_unit_seconds",
+		Value: value, ConfirmedValue: confirmed, Revision: rev, Identifier: "id", Status: status, RecordedAt: now, RunID: "run", Version: v}
+}
+
+// TestLedger_NewestStepAndAccounted: the ledger read returns each key's newest step with typed
+// sink and status, and Accounted is the newest pushed or late value even when an intent or a
+// failure came after it; a step written twice is one step.
+func TestLedger_NewestStepAndAccounted(t *testing.T) {
+	conn, db := chtest.New(t)
+	s, ctx := New(conn, db), context.Background()
+	other := h0.Add(time.Hour)
+	rows := []billing.LedgerRow{
+		step(h0, 1, billing.LedgerIntent, 3, 0), step(h0, 1, billing.LedgerPushed, 3, 3),
+		step(h0, 2, billing.LedgerLate, 5, 3), step(h0, 3, billing.LedgerIntent, 4, 3), step(h0, 3, billing.LedgerIntent, 4, 3),
+		step(other, 1, billing.LedgerIntent, 2, 0), step(other, 1, billing.LedgerFailed, 2, 0),
+	}
+	if err := s.InsertLedger(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Ledger(ctx, h0, h0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d keys, want 2: %+v", len(got), got)
+	}
+	want := rows[4]
+	want.Accounted = 5
+	if !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("newest step of %s:\n got %+v\nwant %+v", h0, got[0], want)
+	}
+	if got[1].Status != billing.LedgerFailed || got[1].Accounted != 0 || got[1].Revision != 1 {
+		t.Fatalf("newest step of %s = %+v, want failed rev 1 with nothing accounted", other, got[1])
+	}
+	if none, err := s.Ledger(ctx, h0.Add(2*time.Hour), h0.Add(3*time.Hour)); err != nil || len(none) != 0 {
+		t.Fatalf("an empty range read %d rows, err %v", len(none), err)
+	}
+}
+
+// TestInsertLedger_RefusesRowsWithoutKey: a row without a customer, a target or a known sink
+// refuses the whole batch.
+func TestInsertLedger_RefusesRowsWithoutKey(t *testing.T) {
+	conn, db := chtest.New(t)
+	s, ctx := New(conn, db), context.Background()
+	good := step(h0, 1, billing.LedgerIntent, 1, 0)
+	for name, edit := range map[string]func(*billing.LedgerRow){
+		"no customer": func(r *billing.LedgerRow) { r.CustomerID = "" },
+		"no target":   func(r *billing.LedgerRow) { r.Target = "" },
+		"bad sink":    func(r *billing.LedgerRow) { r.Sink = "invoice" },
+	} {
+		bad := good
+		edit(&bad)
+		if err := s.InsertLedger(ctx, []billing.LedgerRow{good, bad}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if got, err := s.Ledger(ctx, h0, h0.Add(time.Hour)); err != nil || len(got) != 0 {
+		t.Fatalf("a refused batch left %d rows (err %v)", len(got), err)
+	}
+	if err := s.InsertLedger(ctx, nil); err != nil {
+		t.Fatalf("no rows: %v", err)
+	}
+}
+
+// TestLateAdjustments_RoundTripAndRewrite: adjustments read back as written, with typed sink
+// and reason; recording the same revision again (a crash between the two writes) keeps one.
+func TestLateAdjustments_RoundTripAndRewrite(t *testing.T) {
+	conn, db := chtest.New(t)
+	s, ctx := New(conn, db), context.Background()
+	a := billing.LateAdjustment{CustomerID: "cus_a", Target: "price_w", Hour: h0, Sink: billing.SinkUsageRecord, Revision: 2,
+		Metric: "written_data_bytes", PeriodStart: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), PeriodEnd: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		OldValue: 3, NewValue: 1, Amount: -2, Reason: billing.LateTooOld, DetectedAt: now, RunID: "run"}
+	for range 2 {
+		if err := s.InsertLateAdjustments(ctx, []billing.LateAdjustment{a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.lateAdjustments(ctx, h0, h0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !reflect.DeepEqual(got[0], a) {
+		t.Fatalf("got %+v, want exactly %+v", got, a)
+	}
+}
+
+// TestDrift_RoundTrip: a reconciliation's drift rows read back by its run id, and only its.
+func TestDrift_RoundTrip(t *testing.T) {
+	conn, db := chtest.New(t)
+	s, ctx := New(conn, db), context.Background()
+	d := []billing.Drift{
+		{CheckedAt: now, RunID: "rec-1", CustomerID: "cus_a", Target: "neon_compute", Sink: billing.SinkMeter, Bucket: h0, Expected: 2, Actual: 1, Drift: -1},
+		{CheckedAt: now, RunID: "rec-1", CustomerID: "cus_b", Target: "price_w", Sink: billing.SinkUsageRecord,
+			Bucket: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Expected: 0, Actual: 4, Drift: 4},
+	}
+	if err := s.InsertDrift(ctx, append(d, billing.Drift{CheckedAt: now, RunID: "rec-2", CustomerID: "cus_a", Target: "neon_compute",
+		Sink: billing.SinkMeter, Bucket: h0, Expected: 2, Actual: 2})); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.driftOfRun(ctx, "rec-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, d) {
+		t.Fatalf("drift of rec-1:\n got %+v\nwant %+v", got, d)
+	}
+}

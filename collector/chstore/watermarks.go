@@ -1,0 +1,61 @@
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/neonmeter/neonmeter/collector"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// Watermark returns how far the feed is known complete, and false if nothing was recorded yet.
+func (s *Store) Watermark(ctx context.Context, f collector.Feed) (time.Time, bool, error) {
+	rows, err := watermarkQuery(f).Select(ctx, s.conn, s.db)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("watermark org %s %s %s: %w", f.OrgID, f.Endpoint, f.Granularity, err)
+	}
+	defer rows.Close()
+	var (
+		covered time.Time
+		found   bool
+	)
+	for rows.Next() {
+		if err := rows.Scan(&covered); err != nil {
+			return time.Time{}, false, fmt.Errorf("watermark org %s %s %s: scan: %w", f.OrgID, f.Endpoint, f.Granularity, err)
+		}
+		found = true
+	}
+	if err := rows.Err(); err != nil {
+		return time.Time{}, false, fmt.Errorf("watermark org %s %s %s: %w", f.OrgID, f.Endpoint, f.Granularity, err)
+	}
+	if !found {
+		return time.Time{}, false, nil
+	}
+	return covered.UTC(), true, nil
+}
+
+func watermarkQuery(f collector.Feed) schema.Query {
+	return schema.Query{Name: "watermarks.get", Kind: schema.KindSelect, Args: []any{f.OrgID, string(f.Endpoint), string(f.Granularity)}, SQL: `SELECT covered_until
+FROM {db}.collection_watermarks FINAL
+WHERE org_id = ? AND endpoint = ? AND granularity = ?`}
+}
+
+// SetWatermark records that the feed is complete up to coveredUntil. The latest call wins, by
+// now (to the second), then by insertion order; it may move the watermark back, as a rebuild
+// does.
+func (s *Store) SetWatermark(ctx context.Context, f collector.Feed, coveredUntil, now time.Time) error {
+	if err := checkFeed(f.Endpoint, f.Granularity); err != nil || f.OrgID == "" || coveredUntil.Unix() <= 0 {
+		return fmt.Errorf("set watermark org %q %s %s: need an org, a known endpoint and granularity and a time after 1970", f.OrgID, f.Endpoint, f.Granularity)
+	}
+	if err := setWatermarkQuery(f, coveredUntil, now).Insert(ctx, s.conn, s.db); err != nil {
+		return fmt.Errorf("set watermark org %s %s %s: %w", f.OrgID, f.Endpoint, f.Granularity, err)
+	}
+	return nil
+}
+
+func setWatermarkQuery(f collector.Feed, coveredUntil, now time.Time) schema.Query {
+	return schema.Query{Name: "watermarks.set", Kind: schema.KindInsert,
+		SQL:  "INSERT INTO {db}.collection_watermarks (org_id, endpoint, granularity, covered_until, updated_at)",
+		Rows: [][]any{{f.OrgID, string(f.Endpoint), string(f.Granularity), schema.UTC(coveredUntil), schema.UTC(now)}}}
+}

@@ -1,0 +1,69 @@
+package chstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// States returns every project's state (the row of the highest version).
+func (s *Store) States(ctx context.Context) (map[string]enforcement.State, error) {
+	rows, err := statesQuery().Select(ctx, s.conn, s.db)
+	if err != nil {
+		return nil, fmt.Errorf("enforcement states: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]enforcement.State{}
+	for rows.Next() {
+		var st enforcement.State
+		var level string
+		var pending uint8
+		if err := rows.Scan(&st.ProjectID, &st.PeriodStart, &st.Plan, &level, &st.OverSince, &st.ReleasedPeriod, &st.Applied,
+			&pending, &st.ObservedAt, &st.UpdatedAt, &st.Version); err != nil {
+			return nil, fmt.Errorf("enforcement states: scan: %w", err)
+		}
+		st.Level, st.EndpointsPending = enforcement.Level(level), pending != 0
+		st.PeriodStart, st.OverSince, st.ReleasedPeriod = schema.FromDB(st.PeriodStart), schema.FromDB(st.OverSince), schema.FromDB(st.ReleasedPeriod)
+		st.ObservedAt, st.UpdatedAt = schema.FromDB(st.ObservedAt), schema.FromDB(st.UpdatedAt)
+		out[st.ProjectID] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("enforcement states: %w", err)
+	}
+	return out, nil
+}
+
+func statesQuery() schema.Query {
+	return schema.Query{Name: "enforcement.states", Kind: schema.KindSelect, SQL: `SELECT project_id, period_start, plan, level, over_since, released_period, applied,
+    endpoints_pending, observed_at, updated_at, version
+FROM {db}.enforcement_state FINAL`}
+}
+
+// WriteStates writes states in one batch; none writes nothing.
+func (s *Store) WriteStates(ctx context.Context, states []enforcement.State) error {
+	for _, st := range states {
+		if st.ProjectID == "" || st.Version == 0 {
+			return fmt.Errorf("write enforcement states: project %q: need a project and a version", st.ProjectID)
+		}
+	}
+	if err := writeStatesQuery(states).Insert(ctx, s.conn, s.db); err != nil {
+		return fmt.Errorf("write enforcement states: %w", err)
+	}
+	return nil
+}
+
+func writeStatesQuery(states []enforcement.State) schema.Query {
+	rows := make([][]any, len(states))
+	for i, st := range states {
+		var pending uint8
+		if st.EndpointsPending {
+			pending = 1
+		}
+		rows[i] = []any{st.ProjectID, schema.UTC(st.PeriodStart), st.Plan, string(st.Level), schema.UTC(st.OverSince),
+			schema.UTC(st.ReleasedPeriod), st.Applied, pending, schema.UTC(st.ObservedAt), schema.UTC(st.UpdatedAt), st.Version}
+	}
+	return schema.Query{Name: "enforcement.write_states", Kind: schema.KindInsert, Rows: rows,
+		SQL: "INSERT INTO {db}.enforcement_state (project_id, period_start, plan, level, over_since, released_period, applied, endpoints_pending, observed_at, updated_at, version)"}
+}

@@ -1,0 +1,59 @@
+package chstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/enforcement/chstore"
+	"github.com/neonmeter/neonmeter/internal/chtest"
+)
+
+var t0 = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// States round-trip every field; the highest version of a project wins; zero times stay zero.
+func TestStates_RoundTripAndLatestVersionWins(t *testing.T) {
+	conn, db := chtest.New(t)
+	s := chstore.New(conn, db)
+	ctx := context.Background()
+	if got, err := s.States(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("empty table: %v, %v", got, err)
+	}
+	a1 := enforcement.State{ProjectID: "project-a", PeriodStart: t0, Plan: "free", Level: enforcement.LevelWarning,
+		Applied: "normal q=0,0,0,0 d=0,0,0", UpdatedAt: t0.Add(time.Hour), Version: 1}
+	a2 := enforcement.State{ProjectID: "project-a", PeriodStart: t0, Plan: "free", Level: enforcement.LevelOver,
+		OverSince: t0.Add(2 * time.Hour), ReleasedPeriod: t0, Applied: "suspended q=1,0,0,0 d=0.25,0.5,300", EndpointsPending: true,
+		ObservedAt: t0.Add(3 * time.Hour), UpdatedAt: t0.Add(3 * time.Hour), Version: 2}
+	b := enforcement.State{ProjectID: "project-b", PeriodStart: t0, Plan: "pro", Level: enforcement.LevelOK, UpdatedAt: t0, Version: 7}
+	// The newer version first: the order of inserts does not decide, the version does.
+	if err := s.WriteStates(ctx, []enforcement.State{a2, b}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteStates(ctx, []enforcement.State{a1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteStates(ctx, nil); err != nil {
+		t.Fatalf("writing no states: %v", err)
+	}
+	got, err := s.States(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["project-a"] != a2 || got["project-b"] != b {
+		t.Fatalf("states %+v\nwant a %+v\nand b %+v", got, a2, b)
+	}
+	if !got["project-b"].OverSince.IsZero() || !got["project-b"].ObservedAt.IsZero() || !got["project-b"].ReleasedPeriod.IsZero() {
+		t.Fatalf("zero times came back as %+v", got["project-b"])
+	}
+}
+
+func TestWriteStates_RefusesRowsWithoutProjectOrVersion(t *testing.T) {
+	conn, db := chtest.New(t)
+	s := chstore.New(conn, db)
+	for _, st := range []enforcement.State{{ProjectID: "project-a"}, {Version: 1}} {
+		if err := s.WriteStates(context.Background(), []enforcement.State{st}); err == nil {
+			t.Errorf("%+v was written", st)
+		}
+	}
+}

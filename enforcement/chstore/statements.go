@@ -1,0 +1,35 @@
+package chstore
+
+import (
+	"time"
+
+	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/schema"
+)
+
+// Sample values of the statement registry, the same as schema's (schema/catalog.go), so these
+// statements read what the collector's and accounts' sample inserts wrote.
+var (
+	sampleFrom      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sampleTo        = sampleFrom.Add(24 * time.Hour)
+	sampleCollected = sampleFrom.Add(26 * time.Hour)
+)
+
+// Statements lists every statement of enforcement with sample arguments, inserts before the
+// reads of the same table, for the registry (schema/registry_test.go): the golden catalog and
+// the runs on ClickHouse 18.16 and chDB.
+func Statements() []schema.Query {
+	from, to, collected := sampleFrom, sampleTo, sampleCollected
+	return []schema.Query{
+		usageSinceQuery(from, to),
+		hourlyWatermarksQuery(),
+		writeStatesQuery([]enforcement.State{{ProjectID: "project-a", PeriodStart: from, Plan: "free", Level: enforcement.LevelOver,
+			OverSince: from.Add(3 * time.Hour), Applied: "suspend q=1,90000,0,0 d=0.25,0.25,300", ObservedAt: collected,
+			UpdatedAt: collected, Version: 1}}),
+		statesQuery(),
+		insertAuditQuery([]enforcement.AuditRecord{{At: collected, CycleID: "cycle-sample", ProjectID: "project-a", Plan: "free",
+			Metric: "compute_unit_seconds", Usage: 7200, Limit: 3600, Level: enforcement.LevelOver, Action: "set_project", Reason: "suspend",
+			Mode: enforcement.ModeEnforce, Before: "q=0,0,0,0", After: "q=1,0,0,0", OperationIDs: []string{"op-1"}, Outcome: enforcement.OutcomeApplied}}),
+		auditOfQuery("project-a", 20),
+	}
+}

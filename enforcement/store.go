@@ -1,0 +1,88 @@
+package enforcement
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the storage a reconciler reads and writes; enforcement/chstore implements it on
+// ClickHouse. Plans in force come from accounts (Config.Accounts), not from here.
+type Store interface {
+	// UsageSince calls fn with every project's usage of every metric over [from, to), read in
+	// one pass over the whole fleet (the hourly usage the collector published).
+	UsageSince(ctx context.Context, from, to time.Time, fn func(PeriodUsage)) error
+	// HourlyWatermarks returns how far each org's hourly collection is known complete.
+	HourlyWatermarks(ctx context.Context) ([]HourlyWatermark, error)
+	// States returns every project's remembered state, by project id.
+	States(ctx context.Context) (map[string]State, error)
+	// WriteStates stores states (the highest Version of a project wins); none writes nothing.
+	WriteStates(ctx context.Context, states []State) error
+	// InsertAudit appends audit records; none writes nothing.
+	InsertAudit(ctx context.Context, recs []AuditRecord) error
+	// AuditOf returns a project's audit records, newest first, at most limit of them.
+	AuditOf(ctx context.Context, projectID string, limit int) ([]AuditRecord, error)
+}
+
+// PeriodUsage is one project's usage of one metric over a period: the sum of its hourly values
+// and the largest single hour (what a size metric is judged by).
+type PeriodUsage struct {
+	OrgID, ProjectID, Metric string
+	Sum, Max                 uint64
+}
+
+// HourlyWatermark is how far one org's hourly collection from one Neon endpoint is known
+// complete.
+type HourlyWatermark struct {
+	OrgID, Endpoint string
+	CoveredUntil    time.Time
+}
+
+// State is what enforcement last knew of a project, as stored between cycles (a row of
+// enforcement_state); Memory is the same as Evaluate reads it.
+type State struct {
+	ProjectID string
+	// PeriodStart is the start of the plan period the row belongs to.
+	PeriodStart time.Time
+	Plan        string
+	// Level is the worst level last seen.
+	Level Level
+	// OverSince is when the project was first seen over a limit in this period (zero if not).
+	OverSince time.Time
+	// ReleasedPeriod is the period an operator released the project for (zero if none).
+	ReleasedPeriod time.Time
+	// Applied fingerprints the Neon settings last applied or observed equal to the target;
+	// empty when Neon's state is unknown.
+	Applied string
+	// EndpointsPending is set while endpoint changes wait for the compute to be active (an
+	// idle compute is never patched: that would wake it).
+	EndpointsPending bool
+	// ObservedAt is when Neon's state was last read (zero if never).
+	ObservedAt time.Time
+	UpdatedAt  time.Time
+	// Version orders rows of a project: the highest wins.
+	Version uint64
+}
+
+// AuditRecord is one decision or action of enforcement (a row of enforcement_audit).
+type AuditRecord struct {
+	At time.Time
+	// CycleID is the cycle's run id, or "release" for an operator's release.
+	CycleID   string
+	ProjectID string
+	Plan      string
+	// Metric, Usage and Limit are the project's worst finding when the row was written.
+	Metric string
+	Usage  uint64
+	Limit  uint64
+	Level  Level
+	// Action is an ActionKind, or AuditDecision for a level change or a release.
+	Action string
+	// Reason is the action's Reason, or for a decision the status decided and what held it back.
+	Reason       string
+	Mode         Mode
+	Before       string
+	After        string
+	OperationIDs []string
+	Outcome      Outcome
+	Error        string
+}
