@@ -8,14 +8,23 @@ import "time"
 // schema's lists with each stage's; tests print it to a golden file and run every statement on
 // ClickHouse 18.16 and on current ClickHouse (chDB). A new statement belongs in its owner's list.
 
-// sampleCollected is when the registry's sample rows were written: 26 h after the start of the
-// samples' day, 2026-01-01 UTC. The stages' lists use the same sample values (org-sample,
-// project-a, project-b), so reads find what the inserts wrote.
-var sampleCollected = time.Date(2026, 1, 2, 2, 0, 0, 0, time.UTC)
+// Sample values every list of the registry uses, so one stage's reads find what another's
+// sample inserts wrote.
+var (
+	SampleFrom      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	SampleTo        = SampleFrom.Add(24 * time.Hour)
+	SampleCollected = SampleFrom.Add(26 * time.Hour) // when the sample rows were written
+)
+
+// SampleOrg is the registry's sample organization.
+const SampleOrg = "org-sample"
+
+// SampleProjects returns the registry's sample projects.
+func SampleProjects() []string { return []string{"project-a", "project-b"} }
 
 // MigrationStatements lists the statements migrate runs besides the migration files.
 func MigrationStatements() []Query {
-	collected := sampleCollected
+	collected := SampleCollected
 	return []Query{
 		createDatabaseQuery(),
 		createMigrationsTableQuery(),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/neonmeter/neonmeter/internal/logkey"
 )
 
 //go:embed migrations/*.sql
@@ -169,7 +170,7 @@ func migrate(ctx context.Context, conn driver.Conn, db string, migs []Migration,
 	if !ValidDatabase(db) {
 		return 0, fmt.Errorf("migrate: database name %q: must be letters, digits and underscores", db)
 	}
-	log = log.With(keyComponent, "migrate", keyDatabase, db)
+	log = log.With(logkey.Component, "migrate", logkey.Database, db)
 	for _, q := range []Query{createDatabaseQuery(), createMigrationsTableQuery()} {
 		if err := execIdempotent(ctx, conn, db, q, log); err != nil {
 			return 0, fmt.Errorf("migrate %s: %w", db, err)
@@ -223,7 +224,7 @@ func applyMigration(ctx context.Context, conn driver.Conn, db string, m Migratio
 				return fmt.Errorf("%s: %w", q.Name, err)
 			}
 			if exists {
-				log.Debug("column already present", keyTable, c.table, "column", c.column)
+				log.Debug("column already present", logkey.Table, c.table, "column", c.column)
 				continue
 			}
 		}

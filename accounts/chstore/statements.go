@@ -7,19 +7,10 @@ import (
 	"github.com/neonmeter/neonmeter/schema"
 )
 
-// Sample values of the statement registry, the same as schema's, so reads find what the
-// inserts wrote.
-var (
-	sampleFrom      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	sampleTo        = sampleFrom.Add(24 * time.Hour)
-	sampleCollected = sampleFrom.Add(26 * time.Hour)
-	sampleProjects  = []string{"project-a", "project-b"}
-)
-
 // Statements lists the accounts stage's statements with sample arguments, for the registry's
 // golden file and its runs on ClickHouse 18.16 and chDB.
 func Statements() []schema.Query {
-	from, to, collected, projects := sampleFrom, sampleTo, sampleCollected, sampleProjects
+	from, to, collected, projects := schema.SampleFrom, schema.SampleTo, schema.SampleCollected, schema.SampleProjects()
 	return []schema.Query{
 		insertQuery([]accounts.Record{
 			{ProjectID: "project-a", ValidFrom: from.Add(-24 * time.Hour), CustomerID: "cus_sample", Plan: "free", Source: accounts.SourceStripe,

@@ -10,9 +10,7 @@ import (
 // Statements lists billing's statements with sample arguments, in the order the registry
 // (schema/registry_test.go) runs them: the golden catalog and the 18.16 and chDB checks.
 func Statements() []schema.Query {
-	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	to, collected := from.Add(24*time.Hour), from.Add(26*time.Hour)
-	projects := []string{"project-a", "project-b"}
+	from, to, collected, projects := schema.SampleFrom, schema.SampleTo, schema.SampleCollected, schema.SampleProjects()
 	return []schema.Query{
 		usageQuery([]string{"compute_unit_seconds", "written_data_bytes"}, from, to),
 		usageTotalsQuery([]string{"compute_unit_seconds", "written_data_bytes"}, from, to),

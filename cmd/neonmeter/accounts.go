@@ -14,6 +14,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/neonmeter/neonmeter/accounts"
 	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
@@ -96,7 +97,7 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
-	syncer, err := newAccountsSyncer(cfg, cat, conn, nil, log)
+	syncer, err := newAccountsSyncer(cfg, newStripeClient(cfg, "", log), cat, conn, nil, log)
 	if err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ Flags:`)
 }
 
 // newAccountsSyncer builds the Stripe accounts sync of the configuration; reg may be nil.
-func newAccountsSyncer(cfg Config, cat *plans.Catalog, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (*accounts.Syncer, error) {
+func newAccountsSyncer(cfg Config, sc *client.API, cat *plans.Catalog, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (*accounts.Syncer, error) {
 	var m *accounts.Metrics
 	if reg != nil {
 		var err error
@@ -132,7 +133,6 @@ func newAccountsSyncer(cfg Config, cat *plans.Catalog, conn driver.Conn, reg pro
 			return nil, err
 		}
 	}
-	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
 	syncer, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Store: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
 		DefaultPlan: cfg.DefaultPlan, Logger: log, Metrics: m})
 	if err != nil {

@@ -11,10 +11,7 @@ import (
 
 	"github.com/stripe/stripe-go/v76/client"
 
-	"github.com/neonmeter/neonmeter/accounts"
-	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
-	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 )
 
 // BillingCommand pushes usage to Stripe and reconciles it.
@@ -56,7 +53,7 @@ func (c *BillingCommand) stripe(cfg Config) (*client.API, error) {
 	if cfg.StripeAPIKey == "" {
 		return nil, usagef("%s_STRIPE_API_KEY (or %s_STRIPE_API_KEY_FILE) is required", envPrefix, envPrefix)
 	}
-	return accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: c.logger(cfg)}), nil
+	return newStripeClient(cfg, "", c.logger(cfg)), nil
 }
 
 func (c *BillingCommand) setup(ctx context.Context, args []string) error {
@@ -112,13 +109,10 @@ func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (*billing.Pushe
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, cfg.ClickHouseDB),
-		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
-		DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
-		Rate: cfg.BillingRate, Concurrency: cfg.BillingWorkers, Logger: c.logger(cfg)})
+	p, err := newPusher(cfg, sc, conn, cat, nil, 0, c.logger(cfg))
 	if err != nil {
 		conn.Close()
-		return nil, nil, nil, usageError{err}
+		return nil, nil, nil, err
 	}
 	return p, sc, func() { conn.Close() }, nil
 }

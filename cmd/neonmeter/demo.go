@@ -17,11 +17,9 @@ import (
 	"github.com/neonmeter/neonmeter/accounts"
 	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
-	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
-	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/schema"
 )
@@ -206,14 +204,11 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, orgs []dem
 	if key == "" {
 		key = "sk_test_demo"
 	}
-	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: key, URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
+	sc := newStripeClient(cfg, key, log)
 	if _, err := billing.Setup(ctx, sc, cat, true); err != nil {
 		return fmt.Errorf("billing setup against %s (make demo starts stripe-mock): %w", cfg.StripeAPIURL, err)
 	}
-	pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, cfg.ClickHouseDB),
-		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
-		DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
-		Rate: 5000, Concurrency: cfg.BillingWorkers, Logger: log}) // stripe-mock has no rate limit
+	pusher, err := newPusher(cfg, sc, conn, cat, nil, 5000, log) // stripe-mock has no rate limit
 	if err != nil {
 		return err
 	}
@@ -226,8 +221,7 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, orgs []dem
 			pass, cfg.StripeAPIURL, len(res.Actions), res.Requests, res.Pushed, res.Pending, len(res.Late))
 	}
 
-	rec, err := enforcement.New(enforcement.Config{Neon: client, Store: enforcementstore.New(conn, cfg.ClickHouseDB),
-		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat, DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg), Logger: log})
+	rec, err := newEnforcer(cfg, client, conn, cat, policyFromConfig(cfg), nil, log)
 	if err != nil {
 		return err
 	}

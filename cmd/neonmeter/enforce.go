@@ -11,9 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
-	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 )
 
 // EnforceCommand keeps projects inside their plans.
@@ -138,11 +136,10 @@ func (c *EnforceCommand) reconciler(ctx context.Context, dryRun bool) (*enforcem
 	if dryRun {
 		pol.Mode = enforcement.ModeDryRun
 	}
-	r, err := enforcement.New(enforcement.Config{Neon: client, Store: enforcementstore.New(conn, cfg.ClickHouseDB),
-		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat, DefaultPlan: cfg.DefaultPlan, Policy: pol, Logger: log})
+	r, err := newEnforcer(cfg, client, conn, cat, pol, nil, log)
 	if err != nil {
 		conn.Close()
-		return nil, nil, usageError{err}
+		return nil, nil, err
 	}
 	return r, func() { conn.Close() }, nil
 }

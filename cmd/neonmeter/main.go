@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/neonmeter/neonmeter/internal/logkey"
 )
 
 // Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration.
@@ -97,13 +99,24 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 			fmt.Fprintf(m.Stderr, "neonmeter %s: %v\n", args[0], err)
 			return exitUsage
 		default:
-			slog.New(slog.NewTextHandler(m.Stderr, nil)).Error("command failed", "command", args[0], "err", err)
+			m.logger().Error("command failed", logkey.Command, args[0], logkey.Err, err)
 			return exitFailure
 		}
 	}
 	fmt.Fprintf(m.Stderr, "neonmeter: unknown command %q\n\n", args[0])
 	m.usage(m.Stderr, cmds)
 	return exitUsage
+}
+
+// logger is the logger a failed command is reported with: the configured format and level when
+// the configuration loads, text otherwise (a bad setting was then reported as a usage error).
+func (m *Main) logger() *slog.Logger {
+	env := &Env{Stdout: m.Stdout, Stderr: m.Stderr}
+	cfg, err := LoadConfig()
+	if err != nil {
+		return slog.New(slog.NewTextHandler(m.Stderr, nil))
+	}
+	return env.logger(cfg)
 }
 
 func (m *Main) usage(w io.Writer, cmds []struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -324,5 +325,37 @@ func checkGoldenNames(t *testing.T, scrape []byte) {
 	}
 	if got != string(want) {
 		t.Fatalf("metric names differ from %s (rerun with -update after review):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// A failed command is logged once, in the configured format (it used to be text whatever
+// NEONMETER_LOG_FORMAT said, and the collector logged the same failure again).
+func TestMain_FailureLoggedOnceInConfiguredFormat(t *testing.T) {
+	s, _ := simEnv(t, 40)
+	t.Setenv("NEONMETER_NEON_ORG_ID", s.Orgs()[0].ID) // the free org: 403
+	t.Setenv("NEONMETER_LOG_FORMAT", "json")
+	ctx := context.Background()
+	if code, _, errOut := run(t, ctx, "migrate"); code != exitOK {
+		t.Fatal(errOut)
+	}
+	code, _, errOut := run(t, ctx, "collect", "--last", "2h")
+	if code != exitFailure {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	var failures int
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
+		if rec["level"] == "ERROR" {
+			failures++
+			if !strings.Contains(fmt.Sprint(rec["err"]), "no consumption history") {
+				t.Errorf("failure line lacks the cause: %v", rec)
+			}
+		}
+	}
+	if failures != 1 {
+		t.Fatalf("the failure was logged %d times, want once:\n%s", failures, errOut)
 	}
 }

@@ -18,14 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
-	"github.com/neonmeter/neonmeter/accounts"
-	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
-	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
-	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 	"github.com/neonmeter/neonmeter/schema"
@@ -152,7 +148,8 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 		if cat == nil {
 			return nil, nil, usagef("%s_STRIPE_API_KEY is set: accounts sync and billing need a plan catalog (%s_PLANS_FILE)", envPrefix, envPrefix)
 		}
-		sync, err := newAccountsSyncer(cfg, cat, conn, reg, log)
+		sc := newStripeClient(cfg, "", log) // one client: sync and billing share its connections
+		sync, err := newAccountsSyncer(cfg, sc, cat, conn, reg, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -164,13 +161,9 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 		if err != nil {
 			return nil, nil, err
 		}
-		sc := accounts.NewStripeClient(accounts.StripeOptions{Key: cfg.StripeAPIKey.Reveal(), URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
-		pusher, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, cfg.ClickHouseDB),
-			Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
-			DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
-			Rate: cfg.BillingRate, Concurrency: cfg.BillingWorkers, Logger: log, Metrics: bm})
+		pusher, err := newPusher(cfg, sc, conn, cat, bm, 0, log)
 		if err != nil {
-			return nil, nil, usageError{err}
+			return nil, nil, err
 		}
 		after = append(after, step{"billing_push", func(ctx context.Context) error {
 			_, err := pusher.Push(ctx, false)
@@ -182,11 +175,9 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 		if err != nil {
 			return nil, nil, err
 		}
-		rec, err := enforcement.New(enforcement.Config{Neon: client, Store: enforcementstore.New(conn, cfg.ClickHouseDB),
-			Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat, DefaultPlan: cfg.DefaultPlan, Policy: policyFromConfig(cfg),
-			Logger: log, Metrics: em})
+		rec, err := newEnforcer(cfg, client, conn, cat, policyFromConfig(cfg), em, log)
 		if err != nil {
-			return nil, nil, usageError{err}
+			return nil, nil, err
 		}
 		after = append(after, step{"enforce", func(ctx context.Context) error {
 			_, err := rec.Cycle(ctx, enforcement.CycleOptions{})

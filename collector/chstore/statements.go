@@ -1,29 +1,15 @@
 package chstore
 
 import (
-	"time"
-
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/schema"
 )
-
-// Sample values of the statements, the registry's own (see schema/catalog.go), so reads find
-// what the inserts wrote.
-var (
-	sampleFrom      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	sampleTo        = sampleFrom.Add(24 * time.Hour)
-	sampleCollected = sampleFrom.Add(26 * time.Hour)
-)
-
-const sampleOrg = "org-sample"
-
-var sampleProjects = []string{"project-a", "project-b"}
 
 // Statements lists every statement the store runs, with sample arguments, in an order that runs
 // on a migrated database: inserts before the reads of the same table. The statement registry
 // (schema's golden catalog and its runs on ClickHouse 18.16 and chDB) reads it.
 func Statements() []schema.Query {
-	from, to, collected, org, projects := sampleFrom, sampleTo, sampleCollected, sampleOrg, sampleProjects
+	from, to, collected, org, projects := schema.SampleFrom, schema.SampleTo, schema.SampleCollected, schema.SampleOrg, schema.SampleProjects()
 	hourly := collector.Feed{OrgID: org, Endpoint: collector.EndpointV2, Granularity: collector.GranularityHourly}
 	return []schema.Query{
 		insertFactsQuery([]collector.Fact{

@@ -7,19 +7,11 @@ import (
 	"github.com/neonmeter/neonmeter/schema"
 )
 
-// Sample values of the statement registry, the same as schema's (schema/catalog.go), so these
-// statements read what the collector's and accounts' sample inserts wrote.
-var (
-	sampleFrom      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	sampleTo        = sampleFrom.Add(24 * time.Hour)
-	sampleCollected = sampleFrom.Add(26 * time.Hour)
-)
-
 // Statements lists every statement of enforcement with sample arguments, inserts before the
 // reads of the same table, for the registry (schema/registry_test.go): the golden catalog and
 // the runs on ClickHouse 18.16 and chDB.
 func Statements() []schema.Query {
-	from, to, collected := sampleFrom, sampleTo, sampleCollected
+	from, to, collected := schema.SampleFrom, schema.SampleTo, schema.SampleCollected
 	return []schema.Query{
 		usageSinceQuery(from, to),
 		hourlyWatermarksQuery(),
