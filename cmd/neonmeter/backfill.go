@@ -65,11 +65,7 @@ Flags:`)
 		return err
 	}
 	log := c.logger(cfg)
-	client, err := newNeonClient(cfg, prometheus.NewRegistry(), log)
-	if err != nil {
-		return err
-	}
-	conn, err := openClickHouse(ctx, cfg)
+	client, conn, err := openNeonAndClickHouse(ctx, cfg, prometheus.NewRegistry(), log)
 	if err != nil {
 		return err
 	}

@@ -51,11 +51,7 @@ Flags:`)
 		now := time.Now().UTC().Truncate(time.Hour)
 		w = collector.Window{From: now.Add(-*last), To: now}
 	}
-	client, err := newNeonClient(cfg, prometheus.NewRegistry(), log)
-	if err != nil {
-		return err
-	}
-	conn, err := openClickHouse(ctx, cfg)
+	client, conn, err := openNeonAndClickHouse(ctx, cfg, prometheus.NewRegistry(), log)
 	if err != nil {
 		return err
 	}

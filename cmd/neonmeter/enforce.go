@@ -124,11 +124,7 @@ func (c *EnforceCommand) reconciler(ctx context.Context, dryRun bool) (*enforcem
 		return nil, nil, err
 	}
 	log := c.logger(cfg)
-	client, err := newNeonClient(cfg, prometheus.NewRegistry(), log)
-	if err != nil {
-		return nil, nil, err
-	}
-	conn, err := openClickHouse(ctx, cfg)
+	client, conn, err := openNeonAndClickHouse(ctx, cfg, prometheus.NewRegistry(), log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -72,11 +72,7 @@ Flags:`)
 	buildInfo.WithLabelValues(version).Set(1)
 	reg.MustRegister(buildInfo)
 
-	client, err := newNeonClient(cfg, reg, log)
-	if err != nil {
-		return err
-	}
-	conn, err := openClickHouse(ctx, cfg)
+	client, conn, err := openNeonAndClickHouse(ctx, cfg, reg, log)
 	if err != nil {
 		return err
 	}

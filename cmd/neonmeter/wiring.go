@@ -31,6 +31,20 @@ func openClickHouse(ctx context.Context, cfg Config) (driver.Conn, error) {
 	})
 }
 
+// openNeonAndClickHouse builds the Neon client and connects to ClickHouse, the pair every
+// command that collects or enforces starts from; the caller closes the connection.
+func openNeonAndClickHouse(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*neon.Client, driver.Conn, error) {
+	client, err := newNeonClient(cfg, reg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := openClickHouse(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, conn, nil
+}
+
 // newNeonClient builds the Neon client; reg may be nil.
 func newNeonClient(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*neon.Client, error) {
 	if err := cfg.RequireNeon(true); err != nil {
