@@ -162,37 +162,37 @@ func TestCatalog_RunsOnServer(t *testing.T) {
 	}
 }
 
-// Every query the package builds is in the catalog: a statement missing there would escape
-// the golden file and the runs on both engines.
+// Every query schema and each stage's store build is in the catalog: a statement missing there
+// would escape the golden file and the runs on both engines.
 func TestCatalog_Complete(t *testing.T) {
 	inCatalog := map[string]bool{}
 	for _, q := range catalog() {
 		inCatalog[q.Name] = true
 	}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	names := regexp.MustCompile(`Query\{Name: "([a-z_.]+)"`)
-	found := 0
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
+	for _, dir := range []string{".", "../collector/chstore", "../accounts/chstore", "../billing/chstore", "../enforcement/chstore"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range names.FindAllStringSubmatch(string(src), -1) {
-			found++
-			if !inCatalog[m[1]] {
-				t.Errorf("%s builds query %s, which Catalog does not list", f, m[1])
+		found := 0
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range names.FindAllStringSubmatch(string(src), -1) {
+				found++
+				if !inCatalog[m[1]] {
+					t.Errorf("%s builds query %s, which the catalog does not list", f, m[1])
+				}
 			}
 		}
-	}
-	// schema builds only its own (migrations, retention); each stage's chstore checks its
-	// builders against its Statements the same way.
-	if found < 7 {
-		t.Fatalf("found only %d query builders; did their shape change?", found)
+		if found < 4 {
+			t.Errorf("%s: found only %d query builders; did their shape change?", dir, found)
+		}
 	}
 }
