@@ -95,26 +95,26 @@ func (c *BillingCommand) setup(ctx context.Context, args []string) error {
 	return err
 }
 
-// pusher builds the pusher and its Stripe client from the configuration.
-func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (*billing.Pusher, *client.API, func(), error) {
+// pusher builds the pusher from the configuration; done closes its connection.
+func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (p *billing.Pusher, done func(), err error) {
 	cat, err := loadCatalog(cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	sc, err := c.stripe(cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	conn, err := openClickHouse(ctx, cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	p, err := newPusher(cfg, sc, conn, cat, nil, 0, c.logger(cfg))
+	p, err = newPusher(cfg, sc, conn, cat, nil, 0, c.logger(cfg))
 	if err != nil {
 		conn.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return p, sc, func() { conn.Close() }, nil
+	return p, func() { conn.Close() }, nil
 }
 
 func (c *BillingCommand) push(ctx context.Context, args []string) error {
@@ -127,7 +127,7 @@ func (c *BillingCommand) push(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, _, done, err := c.pusher(ctx, cfg)
+	p, done, err := c.pusher(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (c *BillingCommand) reconcile(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, _, done, err := c.pusher(ctx, cfg)
+	p, done, err := c.pusher(ctx, cfg)
 	if err != nil {
 		return err
 	}
