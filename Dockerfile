@@ -12,9 +12,9 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 neonmeter
 COPY --from=build /out/neonmeter /out/neonsim /usr/local/bin/
-COPY plans/example.yaml /etc/neonmeter/plans.yaml
-ENV NEONMETER_PLANS_FILE=/etc/neonmeter/plans.yaml \
-    NEONMETER_LISTEN_ADDR=0.0.0.0:9464 \
+# No plan catalog ships: the example's price ids are placeholders that would bill nobody. Mount
+# your catalog and set NEONMETER_PLANS_FILE; without one, serve only collects and says so.
+ENV NEONMETER_LISTEN_ADDR=0.0.0.0:9464 \
     NEONMETER_LOG_FORMAT=json
 USER neonmeter
 EXPOSE 9464

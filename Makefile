@@ -9,7 +9,7 @@ GOFLAGS_TEST ?= -count=1
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build demo test bench lint deps clickhouse clickhouse-stop stripe-mock stripe-mock-stop clean
+.PHONY: all build demo test test-race bench lint deps clickhouse clickhouse-stop stripe-mock stripe-mock-stop clean
 
 all: build
 
@@ -44,6 +44,13 @@ test: deps clickhouse stripe-mock
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) test $(GOFLAGS_TEST) -timeout 40m ./...
 	$(GO) test $(GOFLAGS_TEST) -tags chdb -run Chdb -timeout 10m ./schema/ ./dashboards/
+	$(MAKE) --no-print-directory test-race
+
+## test-race: the race detector over the packages that run goroutines (billing workers, pacing,
+## leases, serve's daemon); listed rather than ./... to keep CI well inside its time limit.
+RACE_PKGS ?= ./billing/ ./neon/ ./internal/... ./collector/ ./enforcement/ ./cmd/neonmeter/
+test-race: clickhouse stripe-mock
+	$(GO) test $(GOFLAGS_TEST) -race -timeout 30m $(RACE_PKGS)
 
 bench: clickhouse stripe-mock
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

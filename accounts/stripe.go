@@ -13,14 +13,19 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/neonmeter/neonmeter/internal/logkey"
+	"github.com/neonmeter/neonmeter/internal/redact"
 	"github.com/neonmeter/neonmeter/internal/retry"
 )
 
 // StripeOptions configure NewStripeClient.
 type StripeOptions struct {
 	// Key is the secret API key. It is handed to stripe-go only, which sends it as a bearer
-	// token; it never reaches logs, errors or metrics.
+	// token; it never reaches logs, errors or metrics: every response body is stripped of it
+	// (and of Redactor's secrets) before stripe-go decodes it into an error.
 	Key string
+	// Redactor, when set, removes further secrets (the other configured keys) from response
+	// bodies and stripe-go's log lines; Key is always removed.
+	Redactor *redact.Redactor
 	// URL is the API base URL; empty means Stripe's own (set it for stripe-mock or a fake).
 	URL string
 	// HTTPClient is used for every request; nil means one with Timeout.
@@ -35,19 +40,26 @@ type StripeOptions struct {
 // stripe-go's process-wide default backend (its package-level functions would ignore this
 // configuration and call api.stripe.com). stripe-go's own retries are off: callers retry with
 // their own backoff, which also covers the plain 429s stripe-go does not retry.
+//
+// Redaction sits at the transport, below stripe-go: an upstream that echoes the Authorization
+// header cannot put the key into a *stripe.Error, so billing and accounts log, store and
+// classify Stripe errors without handling secrets themselves.
 func NewStripeClient(o StripeOptions) *client.API {
-	hc := o.HTTPClient
-	if hc == nil {
-		timeout := o.Timeout
-		if timeout <= 0 {
-			timeout = 30 * time.Second
+	red := stripeRedactor(o)
+	var hc http.Client
+	if o.HTTPClient != nil {
+		hc = *o.HTTPClient
+	} else {
+		hc.Timeout = o.Timeout
+		if hc.Timeout <= 0 {
+			hc.Timeout = 30 * time.Second
 		}
-		hc = &http.Client{Timeout: timeout}
 	}
+	hc.Transport = red.Transport(hc.Transport)
 	cfg := &stripe.BackendConfig{
-		HTTPClient:        hc,
+		HTTPClient:        &hc,
 		MaxNetworkRetries: stripe.Int64(0),
-		LeveledLogger:     stripeLogger{log: o.Logger},
+		LeveledLogger:     stripeLogger{log: o.Logger, red: red},
 		EnableTelemetry:   stripe.Bool(false),
 	}
 	if o.URL != "" {
@@ -57,13 +69,21 @@ func NewStripeClient(o StripeOptions) *client.API {
 	return client.New(o.Key, &stripe.Backends{API: b, Connect: b, Uploads: b})
 }
 
+// stripeRedactor removes the client's key and the options' other secrets.
+func stripeRedactor(o StripeOptions) *redact.Redactor {
+	return o.Redactor.With(o.Key)
+}
+
 // stripeLogger forwards stripe-go's messages to slog at debug level: they describe requests
 // the sync logs itself, and must never be able to print at a level that ships by default.
-type stripeLogger struct{ log *slog.Logger }
+type stripeLogger struct {
+	log *slog.Logger
+	red *redact.Redactor
+}
 
 func (l stripeLogger) emit(format string, v ...any) {
 	if l.log != nil {
-		l.log.Debug(fmt.Sprintf(format, v...), logkey.Component, "stripe-go")
+		l.log.Debug(l.red.String(fmt.Sprintf(format, v...)), logkey.Component, "stripe-go")
 	}
 }
 func (l stripeLogger) Debugf(format string, v ...any) { l.emit(format, v...) }

@@ -25,6 +25,8 @@ const (
 	envChildStripe  = "NEONMETER_TEST_PUSH_STRIPE"
 	envChildDB      = "NEONMETER_TEST_PUSH_DB"
 	envChildCatalog = "NEONMETER_TEST_PUSH_CATALOG"
+	// envChildRetryMax overrides the child's longest backoff (a Go duration).
+	envChildRetryMax = "NEONMETER_TEST_PUSH_RETRY_MAX"
 )
 
 func TestMain(m *testing.M) { crashtest.Main(m, childPush) }
@@ -42,9 +44,15 @@ func childPush() error {
 	}
 	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: "sk_test_fake", URL: os.Getenv(envChildStripe)})
 	db := os.Getenv(envChildDB)
+	retryMax := 5 * time.Millisecond
+	if v := os.Getenv(envChildRetryMax); v != "" {
+		if retryMax, err = time.ParseDuration(v); err != nil {
+			return err
+		}
+	}
 	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, db), Accounts: accountsstore.New(conn, db), Catalog: cat,
-		DefaultPlan: "free", Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Rate: 1500, Concurrency: 4,
-		RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, MaxAttempts: 50, Now: func() time.Time { return testNow }})
+		DefaultPlan: "free", Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Rate: 1500, APIRate: 1500, Concurrency: 4,
+		RetryBase: time.Millisecond, RetryMax: retryMax, MaxAttempts: 50, Now: func() time.Time { return testNow }})
 	if err != nil {
 		return err
 	}
@@ -127,6 +135,82 @@ func catalogYAML(cat *plans.Catalog) string {
 			} else {
 				out += fmt.Sprintf("      %s: {price: %s, unit: %s, rounding: %s}\n", m, b.PriceID, b.Unit, b.Rounding)
 			}
+		}
+	}
+	return out
+}
+
+// TestPush_KillReplaysSecondsOfWork: outcomes are written every DefaultFlushRows rows and every
+// DefaultFlushEvery, so a kill -9 loses little: the next cycle re-sends (replays) only the values
+// whose outcome was not yet written. A first child is killed right after Stripe accepted 1,000
+// meter events (fewer than the 2,000 rows outcomes used to wait for); a second, after it accepted
+// 600 more and then sat 3 s behind 429s. Their successors replay at most a batch and the
+// requests in flight, and nothing for the stalled one; Stripe ends exact.
+func TestPush_KillReplaysSecondsOfWork(t *testing.T) {
+	w := newWorld(t, 400)
+	catFile := filepath.Join(t.TempDir(), "plans.yaml")
+	if err := os.WriteFile(catFile, []byte(catalogYAML(w.cat)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{envChildStripe + "=" + w.stripeURL, envChildDB + "=" + w.DB, envChildCatalog + "=" + catFile, envChildRetryMax + "=1s"}
+	// The child runs until Stripe accepted n meter events, then (with stall) sits behind 429s.
+	killAt := func(n int, stall time.Duration) (accepted int, done map[string]bool) {
+		child := crashtest.Start(t, env...)
+		for deadline := time.Now().Add(2 * time.Minute); w.fake.AcceptedMeterEvents() < n; time.Sleep(time.Millisecond) {
+			select {
+			case err := <-child.Done:
+				t.Fatalf("child ended before %d accepted events: %v\n%s", n, err, child.Output())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("child did not reach %d accepted events", n)
+			}
+		}
+		if stall > 0 {
+			w.fake.Inject(stripefake.Fault{Method: "POST", Status: 429, Times: 1 << 30})
+			time.Sleep(stall)
+		}
+		child.Kill()
+		w.fake.ClearFaults()
+		return w.fake.AcceptedMeterEvents(), acceptedKeys(w.fake.Requests())
+	}
+	replayed := func(since int, before map[string]bool) int {
+		n := 0
+		for _, r := range billingRequests(w.fake.Requests()[since:]) {
+			if before[r.IdempotencyKey] {
+				n++
+			}
+		}
+		return n
+	}
+	const batch, inFlight = billing.DefaultFlushRows, 4
+	first, done1 := killAt(1000, 0)
+	mark := len(w.fake.Requests())
+	_, done2 := killAt(first+600, 3*time.Second)
+	if n := replayed(mark, done1); n > 2*batch+inFlight {
+		t.Errorf("after a kill at %d accepted events the next run replayed %d requests, want at most %d", first, n, 2*batch+inFlight)
+	} else {
+		t.Logf("kill at %d accepted events: %d requests replayed", first, n)
+	}
+	mark = len(w.fake.Requests())
+	p := w.pusher(t, nil, nil)
+	if _, err := p.Push(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := replayed(mark, done2); n > inFlight {
+		t.Errorf("after 3 s stalled the next run replayed %d requests, want at most %d (outcomes flush every %v)", n, inFlight, billing.DefaultFlushEvery)
+	}
+	from, to := window()
+	diffCells(t, "fake Stripe after kills", w.stripeHolds(), w.truth(from, to))
+	identifierValues(t, w.fake.Requests())
+}
+
+// acceptedKeys returns the Idempotency-Keys of the value requests Stripe answered with a 2xx.
+func acceptedKeys(rs []stripefake.Request) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range billingRequests(rs) {
+		if r.Status >= 200 && r.Status < 300 {
+			out[r.IdempotencyKey] = true
 		}
 	}
 	return out

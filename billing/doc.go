@@ -15,10 +15,13 @@
 //     the Stripe call, the outcome after. A restart resumes an unfinished intent with the same
 //     identifier and Idempotency-Key; a new value always gets a new revision, so an identifier
 //     is never sent with two values.
-//   - Limits: one request at a time per (customer, target); a global rate (default 50/s) with
-//     429 backoff; hours Stripe can no longer change (finalized invoice, older than 35 days)
-//     become late adjustments for finance instead of requests.
-//   - Reconcile reads Stripe's summaries and stores the drift against what ClickHouse says.
+//   - Limits: one request at a time per (customer, target); a pace for meter events (default
+//     500/s) and one for other requests (default 50/s), with 429 backoff; hours Stripe can no
+//     longer change (finalized invoice, older than 35 days) become late adjustments for finance
+//     instead of requests; a value with nowhere to go (no subscription item) is held, not
+//     re-sent every cycle. Every sum is checked: an overflow is an error, never a value.
+//   - Reconcile reads Stripe's summaries and stores the drift against what ClickHouse says,
+//     and the run; serve runs it nightly and before each invoice grace ends (schedule.go).
 //
 // Boundaries: billing reads usage and keeps its ledger through the Store it declares
 // (billing/chstore on ClickHouse), reads account history through accounts.Store, and talks to

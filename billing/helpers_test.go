@@ -186,7 +186,8 @@ func (w *world) pusher(t testing.TB, m *billing.Metrics, mod func(*billing.Confi
 	t.Helper()
 	cfg := billing.Config{Sink: billing.NewStripeSink(w.sc), Store: w.store, Accounts: w.accounts, Catalog: w.cat, DefaultPlan: "free",
 		Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Rate: 1e6, Concurrency: 8, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
-		MaxAttempts: 30, Metrics: m, Now: w.Clock.Now}
+		MaxAttempts: 30, Metrics: m, Now: w.Clock.Now,
+		SummarySettle: -1} // the fake's summaries are consistent at once; the clock does not move
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -362,4 +363,14 @@ ORDER BY customer_id, target, hour, sink, revision`, from, to)
 		t.Fatal(err)
 	}
 	return out
+}
+
+// mustDesired is billing.Desired for usage that cannot overflow.
+func mustDesired(t testing.TB, usage []billing.HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, from, to time.Time) []billing.Value {
+	t.Helper()
+	v, err := billing.Desired(usage, tl, cat, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

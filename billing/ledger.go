@@ -26,6 +26,10 @@ const (
 	LedgerPushed LedgerStatus = "pushed" // Stripe confirmed the value
 	LedgerFailed LedgerStatus = "failed" // Stripe refused the value (or stored a 5xx for its key)
 	LedgerLate   LedgerStatus = "late"   // Stripe can no longer take the hour: a late adjustment
+	// LedgerUnsendable: the value has nowhere to go in Stripe (the customer has no subscription
+	// item on the legacy price). It is held, not retried into new revisions, until the sink
+	// finds somewhere to send it (docs/billing.md, "Values that cannot be sent").
+	LedgerUnsendable LedgerStatus = "unsendable"
 )
 
 // LateReason says why Stripe can no longer take an hour, as stored in
@@ -104,6 +108,40 @@ type Drift struct {
 	Drift            int64
 }
 
+// ReconcileTrigger says what started a reconciliation, as stored in billing_reconcile_runs.kind.
+type ReconcileTrigger string
+
+const (
+	TriggerSchedule ReconcileTrigger = "schedule" // serve's nightly run (NEONMETER_BILLING_RECONCILE_SCHEDULE)
+	TriggerGrace    ReconcileTrigger = "grace"    // serve's run before a period's invoice grace ends
+	TriggerCLI      ReconcileTrigger = "cli"      // neonmeter billing reconcile
+)
+
+// ReconcileRun is the record of one reconciliation: billing_reconcile_runs. Its drifting
+// buckets are billing_drift rows with the same run id.
+type ReconcileRun struct {
+	RunID                 string
+	Trigger               ReconcileTrigger
+	StartedAt, FinishedAt time.Time
+	// From and To bound the hours compared.
+	From, To time.Time
+	// Compared, Drifting and Unsettled count buckets (see ReconcileResult).
+	Compared, Drifting, Unsettled uint32
+	// DriftUnits is the sum of |drift| in billing units, as a float: it cannot wrap.
+	DriftUnits float64
+	Repair     bool
+	// Error is empty for a run that finished.
+	Error string
+}
+
+// TargetDrift sums one run's drift of one (sink, target): a meter or a legacy price.
+type TargetDrift struct {
+	Sink   SinkKind
+	Target string
+	Values uint64
+	Units  float64
+}
+
 // Store is the storage billing needs: raw usage from usage_hourly, and its own ledger, late
 // adjustments and drift. billing/chstore implements it on ClickHouse.
 type Store interface {
@@ -124,4 +162,12 @@ type Store interface {
 	InsertLateAdjustments(ctx context.Context, adj []LateAdjustment) error
 	// InsertDrift writes drift rows in one batch; none writes nothing.
 	InsertDrift(ctx context.Context, rows []Drift) error
+	// InsertReconcileRun records one reconciliation.
+	InsertReconcileRun(ctx context.Context, run ReconcileRun) error
+	// LastReconciles returns when the newest finished (error-free) reconciliation of each
+	// trigger started; a trigger that never finished one is absent.
+	LastReconciles(ctx context.Context) (map[ReconcileTrigger]time.Time, error)
+	// LatestReconcile returns the newest finished reconciliation of any trigger and its drift
+	// per (sink, target); ok is false when there is none.
+	LatestReconcile(ctx context.Context) (run ReconcileRun, drift []TargetDrift, ok bool, err error)
 }

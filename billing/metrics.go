@@ -16,6 +16,9 @@ const (
 	MetricLateUnits       = "neonmeter_billing_late_adjustment_units_total"
 	MetricDriftValues     = "neonmeter_billing_drift_values"
 	MetricDriftUnits      = "neonmeter_billing_drift_units"
+	MetricUnsendable      = "neonmeter_billing_unsendable_values"
+	MetricReconcileRuns   = "neonmeter_billing_reconcile_runs_total"
+	MetricReconcileLast   = "neonmeter_billing_reconcile_last_success_timestamp_seconds"
 	MetricRuns            = "neonmeter_billing_push_runs_total"
 	MetricDuration        = "neonmeter_billing_push_duration_seconds"
 	MetricLastSuccess     = "neonmeter_billing_push_last_success_timestamp_seconds"
@@ -33,6 +36,8 @@ const (
 	OutcomeLate      Outcome = "late"      // the hour's invoice is final or too old: a late adjustment
 	OutcomeFailed    Outcome = "failed"    // refused as it is; left for the next cycle and logged
 	OutcomeAbandoned Outcome = "abandoned" // retries exhausted this cycle; the intent stays pending
+	// OutcomeUnsendable: no subscription item on the legacy price; the value is held.
+	OutcomeUnsendable Outcome = "unsendable"
 )
 
 // Values of the push-runs result label, the same as every other stage's.
@@ -51,6 +56,9 @@ type Metrics struct {
 	LateUnits       *prometheus.CounterVec
 	DriftValues     *prometheus.GaugeVec
 	DriftUnits      *prometheus.GaugeVec
+	Unsendable      *prometheus.GaugeVec
+	ReconcileRuns   *prometheus.CounterVec
+	ReconcileLast   prometheus.Gauge
 	Runs            *prometheus.CounterVec
 	Duration        prometheus.Histogram
 	LastSuccess     prometheus.Gauge
@@ -70,9 +78,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		LateUnits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricLateUnits,
 			Help: "Absolute billing units of late adjustments, by sink and reason."}, []string{"sink", "reason"}),
 		DriftValues: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricDriftValues,
-			Help: "Buckets (hours for meters, periods for usage records) whose Stripe value differed from ClickHouse at the last reconcile, by sink."}, []string{"sink"}),
+			Help: "Buckets (hours for meters, periods for usage records) whose Stripe value differed from ClickHouse at the last reconcile, by sink and target (meter event name or legacy price id)."}, []string{"sink", "target"}),
 		DriftUnits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricDriftUnits,
-			Help: "Sum of absolute differences in billing units between Stripe and ClickHouse at the last reconcile, by sink."}, []string{"sink"}),
+			Help: "Sum of absolute differences in billing units between Stripe and ClickHouse at the last reconcile, by sink and target."}, []string{"sink", "target"}),
+		Unsendable: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricUnsendable,
+			Help: "Values held after the last push cycle because Stripe has nowhere to put them (no subscription item on the legacy price), by sink."}, []string{"sink"}),
+		ReconcileRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricReconcileRuns,
+			Help: "Reconciliations by trigger (schedule, grace, cli) and result (success, failure)."}, []string{"trigger", "result"}),
+		ReconcileLast: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricReconcileLast,
+			Help: "Unix time at which the last recorded reconciliation that finished started (from billing_reconcile_runs)."}),
 		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRuns,
 			Help: "Push cycles by result (success, failure)."}, []string{"result"}),
 		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricDuration,
@@ -82,7 +96,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.Pushes, m.Pending, m.OldestUnpushed, m.LateAdjustments, m.LateUnits,
-		m.DriftValues, m.DriftUnits, m.Runs, m.Duration, m.LastSuccess} {
+		m.DriftValues, m.DriftUnits, m.Unsendable, m.ReconcileRuns, m.ReconcileLast, m.Runs, m.Duration, m.LastSuccess} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -105,7 +119,7 @@ func (m *Metrics) countLate(adj []LateAdjustment) {
 	}
 	for _, a := range adj {
 		m.LateAdjustments.WithLabelValues(string(a.Sink), string(a.Reason)).Inc()
-		m.LateUnits.WithLabelValues(string(a.Sink), string(a.Reason)).Add(float64(abs(a.Amount)))
+		m.LateUnits.WithLabelValues(string(a.Sink), string(a.Reason)).Add(absFloat(a.Amount))
 	}
 }
 
@@ -125,20 +139,30 @@ func (p *Pusher) observeRun(start time.Time, err error) {
 	m.Duration.Observe(time.Since(start).Seconds())
 }
 
-// observeDrift sets the drift gauges of every sink from a reconcile's drifting buckets.
-func (m *Metrics) observeDrift(drift []Bucket) {
+// setDrift sets the drift gauges from one reconciliation: every target of the catalog gets a
+// series (0 without drift), so an alert sees a drift appear and resolve; targets the catalog no
+// longer names are dropped.
+func (m *Metrics) setDrift(targets []TargetDrift, drift []TargetDrift, started time.Time) {
 	if m == nil {
 		return
 	}
-	for _, s := range []SinkKind{SinkMeter, SinkUsageRecord} {
-		n, units := 0, int64(0)
-		for _, b := range drift {
-			if b.Sink == s {
-				n++
-				units += abs(b.Drift())
-			}
-		}
-		m.DriftValues.WithLabelValues(string(s)).Set(float64(n))
-		m.DriftUnits.WithLabelValues(string(s)).Set(float64(units))
+	m.DriftValues.Reset()
+	m.DriftUnits.Reset()
+	for _, t := range append(targets, drift...) {
+		m.DriftValues.WithLabelValues(string(t.Sink), t.Target).Set(float64(t.Values))
+		m.DriftUnits.WithLabelValues(string(t.Sink), t.Target).Set(t.Units)
 	}
+	m.ReconcileLast.Set(float64(started.Unix()))
+}
+
+// countReconcile counts one reconciliation; m may be nil.
+func (m *Metrics) countReconcile(trigger ReconcileTrigger, err error) {
+	if m == nil {
+		return
+	}
+	result := ResultSuccess
+	if err != nil {
+		result = ResultFailure
+	}
+	m.ReconcileRuns.WithLabelValues(string(trigger), result).Inc()
 }

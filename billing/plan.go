@@ -67,23 +67,52 @@ type series struct {
 // whose owner and plan did not change may come as one row (its sum, at the stretch's first
 // hour). Projects nobody owns, and metrics the plan in force does not bill, are not pushed.
 // Keys whose value is 0 are included only when some usage maps to them (a key without usage
-// simply has no value).
-func Desired(usage []HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, from, to time.Time) []Value {
+// simply has no value). Every sum is checked: a total beyond what billing can hold is an
+// *OverflowError naming the customer, target, metric and hour, never a wrapped value.
+func Desired(usage []HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, from, to time.Time) ([]Value, error) {
+	raw, err := seriesOf(usage, tl, cat, to)
+	if err != nil {
+		return nil, err
+	}
 	out := map[Key]*Value{}
-	for s, hours := range seriesOf(usage, tl, cat, to) {
-		s.addUnits(out, hours, from)
+	for _, s := range sortedSeries(raw) {
+		if err := s.addUnits(out, raw[s], from); err != nil {
+			return nil, err
+		}
 	}
 	vals := make([]Value, 0, len(out))
 	for _, v := range out {
 		vals = append(vals, *v)
 	}
 	sort.Slice(vals, func(i, j int) bool { return vals[i].Key.less(vals[j].Key) })
-	return vals
+	return vals, nil
+}
+
+// sortedSeries orders the series, so that the first error reported does not depend on map order.
+func sortedSeries(raw map[series]map[int64]uint64) []series {
+	out := make([]series, 0, len(raw))
+	for s := range raw {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.customer != b.customer {
+			return a.customer < b.customer
+		}
+		if a.target != b.target {
+			return a.target < b.target
+		}
+		if a.metric != b.metric {
+			return a.metric < b.metric
+		}
+		return a.period < b.period
+	})
+	return out
 }
 
 // seriesOf groups the raw usage before to into running series: per series, the raw sum of
 // each hour (Unix seconds).
-func seriesOf(usage []HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, to time.Time) map[series]map[int64]uint64 {
+func seriesOf(usage []HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, to time.Time) (map[series]map[int64]uint64, error) {
 	raw := map[series]map[int64]uint64{}
 	for _, u := range usage {
 		if u.Value == 0 || !u.Hour.Before(to) {
@@ -96,9 +125,13 @@ func seriesOf(usage []HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog, t
 		if raw[s] == nil {
 			raw[s] = map[int64]uint64{}
 		}
-		raw[s][u.Hour.Unix()] += u.Value
+		sum, ok := addRaw(raw[s][u.Hour.Unix()], u.Value)
+		if !ok {
+			return nil, &OverflowError{What: "hourly usage", CustomerID: s.customer, Target: s.target, Metric: u.Metric, ProjectID: u.ProjectID, Hour: u.Hour}
+		}
+		raw[s][u.Hour.Unix()] = sum
 	}
-	return raw
+	return raw, nil
 }
 
 // seriesFor returns the series a usage row feeds: its owner at that hour, the plan in force
@@ -127,7 +160,7 @@ func seriesFor(u HourlyUsage, tl *accounts.Timelines, cat *plans.Catalog) (s ser
 
 // addUnits walks the series' hours in order, converting each with the running total, and adds
 // the units of the hours from on to out (several series may share a key).
-func (s series) addUnits(out map[Key]*Value, hours map[int64]uint64, from time.Time) {
+func (s series) addUnits(out map[Key]*Value, hours map[int64]uint64, from time.Time) error {
 	hs := make([]int64, 0, len(hours))
 	for h := range hours {
 		hs = append(hs, h)
@@ -135,19 +168,28 @@ func (s series) addUnits(out map[Key]*Value, hours map[int64]uint64, from time.T
 	sort.Slice(hs, func(i, j int) bool { return hs[i] < hs[j] })
 	var cum uint64
 	for _, h := range hs {
-		units := s.billing.Delta(cum, cum+hours[h])
-		cum += hours[h]
 		t := time.Unix(h, 0).UTC()
+		next, ok := addRaw(cum, hours[h])
+		if !ok {
+			return &OverflowError{What: "running total", CustomerID: s.customer, Target: s.target, Metric: s.metric, Hour: t}
+		}
+		// Both totals are at most math.MaxInt64, so their units and the delta fit an int64.
+		units := s.billing.Delta(cum, next)
+		cum = next
 		if t.Before(from) {
 			continue
 		}
 		k := Key{CustomerID: s.customer, Target: s.target, Sink: s.sink, Hour: t}
-		if v := out[k]; v != nil {
-			v.Units += units
+		v := out[k]
+		if v == nil {
+			out[k] = &Value{Key: k, Metric: s.metric, Units: units}
 			continue
 		}
-		out[k] = &Value{Key: k, Metric: s.metric, Units: units}
+		if v.Units, ok = addInt(v.Units, units); !ok {
+			return &OverflowError{What: "value", CustomerID: s.customer, Target: s.target, Metric: s.metric, Hour: t}
+		}
 	}
+	return nil
 }
 
 // ActionKind says what Plan decided for a key.
@@ -160,6 +202,9 @@ const (
 	ActionResume ActionKind = "resume"
 	// ActionLate records a late adjustment: Stripe can no longer take the hour.
 	ActionLate ActionKind = "late"
+	// ActionHold keeps a value Stripe has nowhere to put (ledger status unsendable): it is sent,
+	// as this new revision, only once the sink finds somewhere to send it (Checker).
+	ActionHold ActionKind = "hold"
 )
 
 // Action is one thing to do for one key.
@@ -245,6 +290,10 @@ func nextStep(v Value, row LedgerRow, seen bool) (a Action, ok bool) {
 		return a, true
 	case settled && row.Value == v.Units:
 		return a, false
+	case row.Status == LedgerUnsendable:
+		// Not retried into a new revision every cycle: held until the sink can send it.
+		a.Kind, a.Revision, a.Confirmed, a.Previous = ActionHold, row.Revision+1, row.ConfirmedValue, row.Accounted
+		return a, v.Units != row.Accounted
 	}
 	a.Kind, a.Revision, a.Confirmed = ActionSend, row.Revision+1, row.ConfirmedValue
 	// Not ConfirmedValue: an earlier late row's adjustment is part of the base even when an

@@ -59,7 +59,7 @@ func TestDesired(t *testing.T) {
 		// before the window: feeds the running total only (cum 1800 s)
 		u("p2", "compute_unit_seconds", -5, 1800),
 	}
-	got := billing.Desired(usage, tl, cat, hr(0), hr(4))
+	got := mustDesired(t, usage, tl, cat, hr(0), hr(4))
 	type kv struct {
 		cus, target string
 		h           int
@@ -108,7 +108,7 @@ func TestDesired_EarlyRevisionMovesLaterHours(t *testing.T) {
 		}
 		return out
 	}
-	b, a := units(billing.Desired(before, tl, cat, hr(0), hr(3))), units(billing.Desired(after, tl, cat, hr(0), hr(3)))
+	b, a := units(mustDesired(t, before, tl, cat, hr(0), hr(3))), units(mustDesired(t, after, tl, cat, hr(0), hr(3)))
 	if b[0] != 0 || b[1] != 1 || b[2] != 1 || a[0] != 1 || a[1] != 0 || a[2] != 1 {
 		t.Fatalf("before %v, after %v; want [0 1 1] and [1 0 1]", b, a)
 	}

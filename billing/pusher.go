@@ -20,13 +20,25 @@ const (
 	DefaultLookback    = 72 * time.Hour
 	DefaultProvisional = 2 * time.Hour
 	DefaultGrace       = time.Hour
-	DefaultRate        = 50.0
-	DefaultConcurrency = 16
+	// DefaultRate paces meter events: half of the 1,000 calls/s Stripe allows the meter events
+	// endpoint per account in live mode, outside its other limits (docs.stripe.com/rate-limits),
+	// leaving the rest to the account's other integrations. 24,000 values take 48 s.
+	DefaultRate = 500.0
+	// DefaultAPIRate paces every other request (usage records, summaries, subscription
+	// look-ups): half of Stripe's basic limit of 100 requests/s in live mode (25 in test mode).
+	DefaultAPIRate     = 50.0
+	DefaultConcurrency = 64
 	DefaultMaxAttempts = 8
 	DefaultRetryBase   = 500 * time.Millisecond
 	DefaultRetryMax    = 20 * time.Second
-	// outcomeBatch caps the outcome rows buffered before a write.
-	outcomeBatch = 2000
+	// DefaultFlushRows and DefaultFlushEvery bound the outcomes a kill can lose, and so the
+	// requests the next cycle replays: 200 rows, or 2 s of work at a slower pace.
+	DefaultFlushRows  = 200
+	DefaultFlushEvery = 2 * time.Second
+	// DefaultSummarySettle is how long reconcile waits after the newest push of a meter hour
+	// before comparing it: Stripe processes meter events asynchronously and its summaries are
+	// eventually consistent.
+	DefaultSummarySettle = 15 * time.Minute
 )
 
 // Config is what a Pusher needs. Sink, Store, Accounts and Catalog are required.
@@ -54,15 +66,24 @@ type Config struct {
 	Finalized func(customerID string, hour time.Time) bool
 	// MaxAge: hours older than now − MaxAge are late (default DefaultMaxAge).
 	MaxAge time.Duration
-	// Rate is the global requests per second to Stripe (default 50).
-	Rate float64
-	// Concurrency is how many (customer, target) queues are served at once (default 16).
+	// Rate is the meter events sent per second (default DefaultRate); APIRate the other
+	// requests per second (default DefaultAPIRate). Each is one pace shared by every worker.
+	Rate, APIRate float64
+	// Concurrency is how many (customer, target) queues are served at once (default 64): the
+	// rate reached is at most Concurrency ÷ Stripe's latency.
 	Concurrency int
 	// MaxAttempts bounds the tries of one value per cycle (default 8).
 	MaxAttempts int
 	// RetryBase and RetryMax bound the exponential backoff with jitter (internal/retry).
 	RetryBase, RetryMax time.Duration
-	Logger              *slog.Logger
+	// FlushRows and FlushEvery: outcome rows are written once this many are buffered, and at
+	// least this often (defaults DefaultFlushRows, DefaultFlushEvery).
+	FlushRows  int
+	FlushEvery time.Duration
+	// SummarySettle: reconcile leaves out meter hours pushed less than this long ago (default
+	// DefaultSummarySettle; negative compares them at once).
+	SummarySettle time.Duration
+	Logger        *slog.Logger
 	// Metrics may be nil.
 	Metrics *Metrics
 	// Now is the clock; nil means time.Now.
@@ -72,10 +93,12 @@ type Config struct {
 // Pusher pushes one cycle at a time. Only one Pusher may run against a database at once (the
 // ledger's revisions assume a single writer); serve runs it after each sweep.
 type Pusher struct {
-	cfg   Config
-	log   *slog.Logger
-	pacer *pacer
-	retry retry.Backoff
+	cfg Config
+	log *slog.Logger
+	// meterPacer paces meter events; apiPacer every other Stripe request (Stripe limits them
+	// separately).
+	meterPacer, apiPacer *pacer
+	retry                retry.Backoff
 }
 
 // New checks cfg and fills its defaults.
@@ -88,8 +111,16 @@ func New(cfg Config) (*Pusher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pusher{cfg: cfg, log: log.With(logkey.Component, "billing"), pacer: newPacer(cfg.Rate),
+	return &Pusher{cfg: cfg, log: log.With(logkey.Component, "billing"), meterPacer: newPacer(cfg.Rate), apiPacer: newPacer(cfg.APIRate),
 		retry: retry.Backoff{Min: cfg.RetryBase, Max: cfg.RetryMax}}, nil
+}
+
+// pacer returns the pace of requests sending through sink.
+func (p *Pusher) pacer(sink SinkKind) *pacer {
+	if sink == SinkMeter {
+		return p.meterPacer
+	}
+	return p.apiPacer
 }
 
 // check lists every problem of cfg; it resolves the default plan.
@@ -111,8 +142,9 @@ func (cfg *Config) check() error {
 		errs = append(errs, err)
 		cfg.DefaultPlan = p
 	}
-	if cfg.Rate < 0 || cfg.Concurrency < 0 || cfg.MaxAttempts < 0 || cfg.Lookback < 0 || cfg.Provisional < 0 || cfg.Grace < 0 {
-		errs = append(errs, errors.New("rate, concurrency, attempts, lookback, provisional and grace must not be negative"))
+	if cfg.Rate < 0 || cfg.APIRate < 0 || cfg.Concurrency < 0 || cfg.MaxAttempts < 0 || cfg.Lookback < 0 || cfg.Provisional < 0 || cfg.Grace < 0 ||
+		cfg.FlushRows < 0 || cfg.FlushEvery < 0 {
+		errs = append(errs, errors.New("rates, concurrency, attempts, lookback, provisional, grace and flush bounds must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -129,8 +161,16 @@ func (cfg *Config) fillDefaults() {
 	def(&cfg.MaxAge, DefaultMaxAge)
 	def(&cfg.RetryBase, DefaultRetryBase)
 	def(&cfg.RetryMax, DefaultRetryMax)
+	def(&cfg.FlushEvery, DefaultFlushEvery)
+	def(&cfg.SummarySettle, DefaultSummarySettle)
 	if cfg.Rate == 0 {
 		cfg.Rate = DefaultRate
+	}
+	if cfg.APIRate == 0 {
+		cfg.APIRate = DefaultAPIRate
+	}
+	if cfg.FlushRows == 0 {
+		cfg.FlushRows = DefaultFlushRows
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = DefaultConcurrency
@@ -162,6 +202,9 @@ type Result struct {
 	Pending int
 	// Failed counts values Stripe refused as they are.
 	Failed int
+	// Unsendable counts values with nowhere to go in Stripe (no subscription item): newly
+	// refused or still held. They do not fail the cycle; an alert watches them.
+	Unsendable int
 }
 
 // window returns the hours a cycle compares and the instant running totals start.
@@ -230,7 +273,7 @@ func (p *Pusher) desired(ctx context.Context, readFrom, from, to time.Time) ([]V
 		}
 		usage = append(usage, hourly...)
 	}
-	return Desired(usage, tl, p.cfg.Catalog, from, to), nil
+	return Desired(usage, tl, p.cfg.Catalog, from, to)
 }
 
 // timelines loads the account history of projects up to to.
@@ -307,12 +350,14 @@ func (p *Pusher) Push(ctx context.Context, dryRun bool) (res Result, err error) 
 		return res, nil
 	}
 	c := p.newCycle(now, res.RunID)
-	if err := c.apply(ctx, res.Actions, &res); err != nil {
+	actions, held := c.release(ctx, res.Actions)
+	res.Unsendable += held
+	if err := c.apply(ctx, actions, &res); err != nil {
 		return res, fmt.Errorf("push %s: %w", res.RunID, err)
 	}
 	p.observePending(ctx, now, from, to, want)
-	c.log.Info("billing push", "from", from, "to", to, "actions", len(res.Actions), "requests", res.Requests,
-		"pushed", res.Pushed, "late", len(res.Late), "pending", res.Pending, "failed", res.Failed, "duration", time.Since(start).Round(time.Millisecond))
+	c.log.Info("billing push", "from", from, "to", to, "actions", len(res.Actions), "requests", res.Requests, "pushed", res.Pushed,
+		"late", len(res.Late), "pending", res.Pending, "failed", res.Failed, "unsendable", res.Unsendable, "duration", time.Since(start).Round(time.Millisecond))
 	return res, nil
 }
 
@@ -328,8 +373,13 @@ func (p *Pusher) observePending(ctx context.Context, now, from, to time.Time, wa
 		return
 	}
 	pending := 0
+	held := map[SinkKind]int{SinkMeter: 0, SinkUsageRecord: 0}
 	var oldest time.Time
 	for _, a := range Plan(want, ledger, p.rules(now)) {
+		if a.Kind == ActionHold {
+			held[a.Sink]++ // watched by its own gauge and alert, not as a backlog
+			continue
+		}
 		if a.Kind == ActionLate {
 			continue
 		}
@@ -339,16 +389,12 @@ func (p *Pusher) observePending(ctx context.Context, now, from, to time.Time, wa
 		}
 	}
 	m.Pending.Set(float64(pending))
+	for sink, n := range held {
+		m.Unsendable.WithLabelValues(string(sink)).Set(float64(n))
+	}
 	if oldest.IsZero() {
 		m.OldestUnpushed.Set(0)
 	} else {
 		m.OldestUnpushed.Set(now.Sub(oldest).Seconds())
 	}
-}
-
-func abs(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
 }

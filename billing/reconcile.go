@@ -27,37 +27,55 @@ func (b Bucket) Drift() int64 { return b.Actual - b.Expected }
 // ReconcileResult reports a reconciliation.
 type ReconcileResult struct {
 	RunID    string
+	Trigger  ReconcileTrigger
 	From, To time.Time
 	// Compared counts buckets compared; Drift lists those that differ, sorted.
 	Compared int
 	Drift    []Bucket
+	// Unsettled counts meter hours left out because they were pushed less than
+	// Config.SummarySettle ago (Stripe's summaries may not show them yet).
+	Unsettled int
 	// Repair is the push that re-sent drifting values (with --repair).
 	Repair *Result
 }
 
 // Expected returns what Stripe should hold per bucket, from desired values and the ledger:
 // an hour recorded as late keeps what Stripe confirmed (its difference is a late adjustment,
-// not drift). Usage-record hours are summed per period.
-func Expected(want []Value, ledger []LedgerRow) map[Bucket]int64 {
+// not drift), and so does a held (unsendable) one, which its own alert reports. Usage-record
+// hours are summed per period; a sum that would wrap is an *OverflowError.
+func Expected(want []Value, ledger []LedgerRow) (map[Bucket]int64, error) {
 	out := map[Bucket]int64{}
-	late := map[Key]int64{}
+	kept := map[Key]int64{}
 	for _, r := range ledger {
-		if r.Status == LedgerLate {
-			late[r.key()] = r.ConfirmedValue
+		if r.Status == LedgerLate || r.Status == LedgerUnsendable {
+			kept[r.key()] = r.ConfirmedValue
 		}
+	}
+	add := func(k Key, metric string, units int64) error {
+		b := bucketOf(k)
+		sum, ok := addInt(out[b], units)
+		if !ok {
+			return &OverflowError{What: "expected value", CustomerID: k.CustomerID, Target: k.Target, Metric: metric, Hour: k.Hour}
+		}
+		out[b] = sum
+		return nil
 	}
 	for _, v := range want {
 		units := v.Units
-		if c, ok := late[v.Key]; ok {
+		if c, ok := kept[v.Key]; ok {
 			units = c
-			delete(late, v.Key)
+			delete(kept, v.Key)
 		}
-		out[bucketOf(v.Key)] += units
+		if err := add(v.Key, v.Metric, units); err != nil {
+			return nil, err
+		}
 	}
-	for k, c := range late {
-		out[bucketOf(k)] += c
+	for k, c := range kept {
+		if err := add(k, "", c); err != nil {
+			return nil, err
+		}
 	}
-	return out
+	return out, nil
 }
 
 func bucketOf(k Key) Bucket {
@@ -68,8 +86,9 @@ func bucketOf(k Key) Bucket {
 	return b
 }
 
-// Compare lists the buckets whose actual value differs from the expected one, sorted.
-func Compare(expected, actual map[Bucket]int64) []Bucket {
+// Compare lists the buckets whose actual value differs from the expected one, sorted; a
+// difference that would wrap is an *OverflowError (so Bucket.Drift of the result is exact).
+func Compare(expected, actual map[Bucket]int64) ([]Bucket, error) {
 	keys := map[Bucket]bool{}
 	for b := range expected {
 		keys[b] = true
@@ -80,6 +99,9 @@ func Compare(expected, actual map[Bucket]int64) []Bucket {
 	var out []Bucket
 	for b := range keys {
 		if e, a := expected[b], actual[b]; e != a {
+			if _, ok := subInt(a, e); !ok {
+				return nil, &OverflowError{What: "drift", CustomerID: b.CustomerID, Target: b.Target, Hour: b.Start}
+			}
 			b.Expected, b.Actual = e, a
 			out = append(out, b)
 		}
@@ -94,7 +116,7 @@ func Compare(expected, actual map[Bucket]int64) []Bucket {
 		}
 		return a.Start.Before(b.Start)
 	})
-	return out
+	return out, nil
 }
 
 // reconcileRange is what one reconciliation compares: meter hours in [from, to), and the whole
@@ -119,13 +141,21 @@ func (p *Pusher) reconcileRangeOf(now, from, to time.Time) reconcileRange {
 }
 
 // Reconcile compares Stripe's summaries with what ClickHouse says Stripe should hold, for
-// meter hours in [from, to) and usage-record periods overlapping it, stores the drift, sets
-// the drift metrics, and with repair re-sends the drifting values as new revisions. Hours in
-// the provisional window are left out. Stripe is read through Config.Reader.
+// meter hours in [from, to) and usage-record periods overlapping it, stores the drift and the
+// run (billing_drift, billing_reconcile_runs), sets the drift metrics, and with repair re-sends
+// the drifting values as new revisions. Hours in the provisional window are left out. Stripe is
+// read through Config.Reader. It is the command line's reconciliation (trigger cli); serve runs
+// ReconcileScheduled.
 func (p *Pusher) Reconcile(ctx context.Context, from, to time.Time, repair bool) (ReconcileResult, error) {
+	return p.reconcileAs(ctx, TriggerCLI, from, to, repair)
+}
+
+// reconcileAs runs one reconciliation started by trigger and records it, failed or not, once
+// its range is valid.
+func (p *Pusher) reconcileAs(ctx context.Context, trigger ReconcileTrigger, from, to time.Time, repair bool) (ReconcileResult, error) {
 	now := p.cfg.Now().UTC()
 	r := p.reconcileRangeOf(now, from, to)
-	res := ReconcileResult{RunID: runid.New("reconcile", now), From: r.from, To: r.to}
+	res := ReconcileResult{RunID: runid.New("reconcile", now), Trigger: trigger, From: r.from, To: r.to}
 	if !r.from.Before(r.to) {
 		return res, fmt.Errorf("reconcile: empty range %s – %s", r.from.Format(time.RFC3339), r.to.Format(time.RFC3339))
 	}
@@ -133,10 +163,11 @@ func (p *Pusher) Reconcile(ctx context.Context, from, to time.Time, repair bool)
 		return res, errors.New("reconcile: no Stripe reader configured")
 	}
 	c := p.newCycle(now, res.RunID)
-	if err := c.reconcile(ctx, r, repair, &res); err != nil {
-		return res, fmt.Errorf("reconcile %s: %w", res.RunID, err)
+	err := c.reconcile(ctx, r, repair, &res)
+	if err != nil {
+		err = fmt.Errorf("reconcile %s: %w", res.RunID, err)
 	}
-	return res, nil
+	return res, errors.Join(err, c.recordRun(ctx, res, repair, err))
 }
 
 // reconcile compares, records the drift and, with repair, re-sends the drifting values.
@@ -149,7 +180,10 @@ func (c *cycle) reconcile(ctx context.Context, r reconcileRange, repair bool, re
 	if err != nil {
 		return err
 	}
-	expected := Expected(want, ledger)
+	expected, err := Expected(want, ledger)
+	if err != nil {
+		return err
+	}
 	for b := range expected {
 		if b.Sink == SinkMeter && (b.Start.Before(r.from) || !b.Start.Before(r.to)) {
 			delete(expected, b)
@@ -159,12 +193,14 @@ func (c *cycle) reconcile(ctx context.Context, r reconcileRange, repair bool, re
 	if err != nil {
 		return err
 	}
+	res.Unsettled = c.leaveOutUnsettled(ledger, expected, actual)
 	res.Compared = len(expected)
-	res.Drift = Compare(expected, actual)
+	if res.Drift, err = Compare(expected, actual); err != nil {
+		return err
+	}
 	if err := c.storeDrift(ctx, res.Drift); err != nil {
 		return err
 	}
-	c.p.cfg.Metrics.observeDrift(res.Drift)
 	if !repair || len(res.Drift) == 0 {
 		return nil
 	}
@@ -214,10 +250,13 @@ func (p *Pusher) readStripe(ctx context.Context, pairs []pair, r reconcileRange)
 	}
 	actual := map[Bucket]int64{}
 	for _, pr := range pairs {
-		if err := p.pacer.Wait(ctx); err != nil {
+		if err := p.apiPacer.Wait(ctx); err != nil {
 			return nil, err
 		}
 		sums, err := p.summaries(ctx, meters, pr, r)
+		if errors.Is(err, ErrNoSubscriptionItem) {
+			continue // nothing can be in Stripe for it; its held values have their own alert
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -225,10 +264,39 @@ func (p *Pusher) readStripe(ctx context.Context, pairs []pair, r reconcileRange)
 			if pr.sink == SinkUsageRecord && (s.Start.Before(r.wideFrom) || !s.Start.Before(r.wideTo)) {
 				continue
 			}
-			actual[Bucket{CustomerID: pr.customer, Target: pr.target, Sink: pr.sink, Start: s.Start}] += s.Value
+			b := Bucket{CustomerID: pr.customer, Target: pr.target, Sink: pr.sink, Start: s.Start}
+			sum, ok := addInt(actual[b], s.Value)
+			if !ok {
+				return nil, &OverflowError{What: "Stripe value", CustomerID: pr.customer, Target: pr.target, Hour: s.Start}
+			}
+			actual[b] = sum
 		}
 	}
 	return actual, nil
+}
+
+// leaveOutUnsettled removes from both sides the meter hours whose newest ledger step is more
+// recent than Config.SummarySettle (Stripe may not summarise them yet) and counts them.
+func (c *cycle) leaveOutUnsettled(ledger []LedgerRow, expected, actual map[Bucket]int64) int {
+	settle := c.p.cfg.SummarySettle
+	if settle < 0 {
+		return 0
+	}
+	n := 0
+	for _, r := range ledger {
+		if r.Sink != SinkMeter || r.RecordedAt.Before(c.now.Add(-settle)) {
+			continue
+		}
+		b := bucketOf(r.key())
+		_, inE := expected[b]
+		_, inA := actual[b]
+		if inE || inA {
+			n++
+		}
+		delete(expected, b)
+		delete(actual, b)
+	}
+	return n
 }
 
 // summaries reads one pair's summaries from Stripe.

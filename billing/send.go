@@ -43,11 +43,16 @@ func (c *cycle) row(a Action, status LedgerStatus, confirmed int64, rc Receipt) 
 		RequestID: rc.RequestID, HTTPStatus: uint16(rc.Status), RecordedAt: c.now, RunID: c.runID, Version: v}
 }
 
-// lateAdjustment returns the adjustment finance settles for a late action.
-func (c *cycle) lateAdjustment(a Action, reason LateReason) LateAdjustment {
+// lateAdjustment returns the adjustment finance settles for a late action; an amount that
+// would wrap is an *OverflowError.
+func (c *cycle) lateAdjustment(a Action, reason LateReason) (LateAdjustment, error) {
+	amount, ok := subInt(a.Units, a.Previous)
+	if !ok {
+		return LateAdjustment{}, &OverflowError{What: "late adjustment", CustomerID: a.CustomerID, Target: a.Target, Metric: a.Metric, Hour: a.Hour}
+	}
 	return LateAdjustment{CustomerID: a.CustomerID, Target: a.Target, Hour: a.Hour, Sink: a.Sink, Revision: a.Revision,
 		Metric: a.Metric, PeriodStart: plans.PeriodStart(a.Hour), PeriodEnd: plans.PeriodEnd(a.Hour), OldValue: a.Previous,
-		NewValue: a.Units, Amount: a.Units - a.Previous, Reason: reason, DetectedAt: c.now, RunID: c.runID}
+		NewValue: a.Units, Amount: amount, Reason: reason, DetectedAt: c.now, RunID: c.runID}, nil
 }
 
 // apply records late rows and intents, then sends every send/resume action.
@@ -60,7 +65,11 @@ func (c *cycle) apply(ctx context.Context, actions []Action, res *Result) error 
 		case ActionLate:
 			lateRows = append(lateRows, c.row(a, LedgerLate, a.Confirmed, Receipt{}))
 			if a.Reason != "" {
-				adj = append(adj, c.lateAdjustment(a, a.Reason))
+				l, err := c.lateAdjustment(a, a.Reason)
+				if err != nil {
+					return err
+				}
+				adj = append(adj, l)
 			}
 		case ActionSend:
 			intents = append(intents, c.row(a, LedgerIntent, a.Confirmed, Receipt{}))
@@ -101,8 +110,9 @@ type queueKey struct {
 }
 
 // send serves one queue per (customer, target, sink), in hour order, one request at a time
-// per queue and Concurrency queues at once. Outcomes are written in batches; a crash before a
-// batch is written leaves intents that the next cycle resumes with the same identifiers.
+// per queue and Concurrency queues at once. Outcomes are written in batches of FlushRows and
+// at least every FlushEvery; a crash before a batch is written leaves intents that the next
+// cycle resumes with the same identifiers, so a kill replays at most that much work.
 func (c *cycle) send(ctx context.Context, sends []Action, res *Result) error {
 	queues := map[queueKey][]Action{}
 	var order []queueKey
@@ -113,8 +123,9 @@ func (c *cycle) send(ctx context.Context, sends []Action, res *Result) error {
 		}
 		queues[k] = append(queues[k], a)
 	}
-	w := &outcomeWriter{store: c.p.cfg.Store, ctx: ctx}
+	w := &outcomeWriter{store: c.p.cfg.Store, ctx: ctx, batch: c.p.cfg.FlushRows}
 	c.out = w
+	stop := w.flushEvery(c.p.cfg.FlushEvery)
 	var mu sync.Mutex // guards res
 	work := make(chan queueKey)
 	var wg sync.WaitGroup
@@ -135,13 +146,14 @@ func (c *cycle) send(ctx context.Context, sends []Action, res *Result) error {
 	}
 	feed(ctx, work, order)
 	wg.Wait()
+	stop()
 	if err := w.flush(); err != nil {
 		return err
 	}
 	if w.err != nil {
 		return w.err
 	}
-	return ctx.Err()
+	return context.Cause(ctx) // why the cycle was stopped (a lost lease says so), not only "canceled"
 }
 
 // feed hands the queues to the workers until ctx ends, then closes work.
@@ -173,6 +185,8 @@ func (r *Result) add(s sent) {
 		r.Late = append(r.Late, s.late...)
 	case OutcomeFailed:
 		r.Failed++
+	case OutcomeUnsendable:
+		r.Unsendable++
 	default:
 		r.Pending++
 	}
@@ -185,7 +199,7 @@ func (r *Result) add(s sent) {
 func (c *cycle) sendOne(ctx context.Context, a Action) sent {
 	var s sent
 	for attempt := 1; ; attempt++ {
-		if err := c.p.pacer.Wait(ctx); err != nil {
+		if err := c.p.pacer(a.Sink).Wait(ctx); err != nil {
 			s.outcome = OutcomeAbandoned
 			return s
 		}
@@ -214,7 +228,7 @@ func (c *cycle) sendOne(ctx context.Context, a Action) sent {
 		} else {
 			c.p.cfg.Metrics.countPush(a.Sink, OutcomeRetried)
 			if status == http.StatusTooManyRequests {
-				c.p.pacer.Pause(c.p.retry.Delay(attempt)) // every worker backs off, not only this one
+				c.p.pacer(a.Sink).Pause(c.p.retry.Delay(attempt)) // every worker backs off, not only this one
 			}
 		}
 		if attempt >= c.p.cfg.MaxAttempts {
@@ -253,6 +267,11 @@ func (c *cycle) settle(ctx context.Context, a Action, r refusal, lg *slog.Logger
 		}
 		lg.Warn("stripe refused the hour as final; recorded a late adjustment", logkey.Err, r.err)
 		return OutcomeLate, adj
+	case outUnsendable:
+		c.p.cfg.Metrics.countPush(a.Sink, OutcomeUnsendable)
+		c.out.add(c.row(a, LedgerUnsendable, a.Confirmed, Receipt{Status: r.status}))
+		lg.Warn("value held: it has nowhere to go in Stripe until the customer's subscription changes", logkey.Err, r.err)
+		return OutcomeUnsendable, nil
 	}
 	c.p.cfg.Metrics.countPush(a.Sink, OutcomeFailed)
 	c.out.add(c.row(a, LedgerFailed, a.Confirmed, Receipt{Status: r.status}))
@@ -268,7 +287,11 @@ func (c *cycle) refusedAsLate(ctx context.Context, a Action, status int) ([]Late
 		reason = LateTooOld
 	}
 	var adj []LateAdjustment
-	if l := c.lateAdjustment(a, reason); l.Amount != 0 {
+	l, err := c.lateAdjustment(a, reason)
+	if err != nil {
+		return nil, err
+	}
+	if l.Amount != 0 {
 		adj = append(adj, l)
 	}
 	late := c.row(a, LedgerLate, a.Confirmed, Receipt{Status: status})
@@ -288,10 +311,12 @@ func (c *cycle) rekey(ctx context.Context, a Action, status int) (Action, error)
 	return a, nil
 }
 
-// outcomeWriter batches outcome rows.
+// outcomeWriter batches outcome rows: a batch is written when it holds batch rows, and by
+// flushEvery's ticker.
 type outcomeWriter struct {
 	store Store
 	ctx   context.Context
+	batch int
 	mu    sync.Mutex
 	rows  []LedgerRow
 	err   error
@@ -300,12 +325,37 @@ type outcomeWriter struct {
 func (w *outcomeWriter) add(r LedgerRow) {
 	w.mu.Lock()
 	w.rows = append(w.rows, r)
-	full := len(w.rows) >= outcomeBatch
+	full := len(w.rows) >= w.batch
 	w.mu.Unlock()
 	if full {
 		if err := w.flush(); err != nil {
 			w.fail(err)
 		}
+	}
+}
+
+// flushEvery writes the buffered rows every d until stop is called: outcomes of a slow cycle
+// (a paced or backing-off one) are durable within d, not only when a batch fills.
+func (w *outcomeWriter) flushEvery(d time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := w.flush(); err != nil {
+					w.fail(err)
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -61,7 +63,22 @@ func NewStripeSink(sc *client.API) *StripeSink {
 var (
 	_ Sink         = (*StripeSink)(nil)
 	_ StripeReader = (*StripeSink)(nil)
+	_ Checker      = (*StripeSink)(nil)
 )
+
+// Sendable reports whether a held value of the customer's target now has somewhere to go: for
+// a legacy price, a subscription item of the customer on it (looked up afresh, as the cache
+// holds only items found). Meters need no item.
+func (s *StripeSink) Sendable(ctx context.Context, customerID, target string, sink SinkKind) (bool, error) {
+	if sink != SinkUsageRecord {
+		return true, nil
+	}
+	_, err := s.Item(ctx, customerID, target)
+	if errors.Is(err, ErrNoSubscriptionItem) {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 // Send pushes one value: a meter event for sink meter, a usage record with action=set for
 // sink usage_record.
@@ -146,7 +163,12 @@ func (s *StripeSink) MeterSummaries(ctx context.Context, meterID, customerID str
 	it := s.sc.BillingMeterEventSummaries.List(lp)
 	for it.Next() {
 		sum := it.BillingMeterEventSummary()
-		out = append(out, Summary{Start: time.Unix(sum.StartTime, 0).UTC(), Value: int64(sum.AggregatedValue)})
+		start := time.Unix(sum.StartTime, 0).UTC()
+		// Converting a float beyond int64's range is undefined in Go: refuse it, never wrap it.
+		if v := sum.AggregatedValue; math.IsNaN(v) || v >= math.MaxInt64 || v <= math.MinInt64 {
+			return nil, &OverflowError{What: "Stripe value", CustomerID: customerID, Target: meterID, Hour: start}
+		}
+		out = append(out, Summary{Start: start, Value: int64(sum.AggregatedValue)})
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("summaries of meter %s customer %s: %w", meterID, customerID, err)
@@ -224,12 +246,30 @@ func (s *StripeSink) Item(ctx context.Context, customerID, priceID string) (stri
 type failure uint8
 
 const (
-	outRetry     failure = iota + 1 // refused before running (429, 409, 503) or lost: same key again
-	outNewKey                       // a 5xx Stripe stores for the key: only a new revision can succeed
-	outDuplicate                    // the identifier was already accepted: Stripe holds the value
-	outLate                         // the hour can no longer change in Stripe
-	outFailed                       // a request Stripe refuses as it is
+	outRetry      failure = iota + 1 // refused before running (429, 409, 503) or lost: same key again
+	outNewKey                        // a 5xx Stripe stores for the key: only a new revision can succeed
+	outDuplicate                     // the identifier was already accepted: Stripe holds the value
+	outLate                          // the hour can no longer change in Stripe
+	outFailed                        // a request Stripe refuses as it is
+	outUnsendable                    // the value has nowhere to go (no subscription item)
 )
+
+// identifierExists matches Stripe's refusal of a meter event whose identifier it already holds,
+// as real Stripe words it once the request's idempotency key has expired: a 400
+// invalid_request_error "An event already exists with identifier X." without a code
+// (docs/billing.md). Identifiers are never sent with two values, so Stripe holds this value.
+var identifierExists = regexp.MustCompile(`(?i)\balready exists with (?:the )?identifier\b|\bidentifier\b.{0,120}\balready exists\b`)
+
+// duplicateIdentifier reports whether se says the meter event's identifier is already taken.
+func duplicateIdentifier(se *stripe.Error) bool {
+	if se.HTTPStatusCode != http.StatusBadRequest {
+		return false
+	}
+	if se.Code == stripe.ErrorCode("resource_already_exists") && se.Param == "identifier" {
+		return true
+	}
+	return (se.Type == "" || se.Type == stripe.ErrorTypeInvalidRequest) && identifierExists.MatchString(se.Msg)
+}
 
 // classify says what a failed send means, and Stripe's HTTP status (0 when none).
 func classify(err error) (failure, int) {
@@ -237,10 +277,10 @@ func classify(err error) (failure, int) {
 		return outRetry, 0
 	}
 	var se *stripe.Error
+	if errors.Is(err, ErrNoSubscriptionItem) {
+		return outUnsendable, 0
+	}
 	if !errors.As(err, &se) {
-		if errors.Is(err, ErrNoSubscriptionItem) {
-			return outFailed, 0
-		}
 		return outRetry, 0 // network failure: the request may or may not have run
 	}
 	st := se.HTTPStatusCode
@@ -249,7 +289,7 @@ func classify(err error) (failure, int) {
 		return outRetry, st
 	case st >= 500:
 		return outNewKey, st
-	case se.Code == stripe.ErrorCode("resource_already_exists") && se.Param == "identifier":
+	case duplicateIdentifier(se):
 		return outDuplicate, st
 	case se.Code == stripe.ErrorCode("invoice_finalized") || se.Param == "timestamp":
 		return outLate, st

@@ -62,7 +62,7 @@ plans:
 		}
 	}
 	tl := accounts.NewTimelines(history, "free")
-	want := billing.Desired(all, tl, cat, from, to)
+	want := mustDesired(t, all, tl, cat, from, to)
 
 	var window []billing.HourlyUsage
 	sums := map[[2]string]uint64{}
@@ -91,7 +91,7 @@ plans:
 			usage = append(usage, u)
 		}
 	}
-	got := billing.Desired(usage, tl, cat, from, to)
+	got := mustDesired(t, usage, tl, cat, from, to)
 	if len(want) == 0 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("desired values differ: %d from sums, %d from every hour", len(got), len(want))
 	}

@@ -133,13 +133,15 @@ func (c *Collector) Backfill(ctx context.Context, from, to time.Time, coarse Coa
 // coarseSweep collects a daily or monthly segment and records it as a run. Coarse windows are
 // closed, so there is no watermark to advance.
 func (c *Collector) coarseSweep(ctx context.Context, seg Segment, store CoarseStore) (Summary, error) {
-	s, err := c.startRun(ctx, runKindBackfill, c.cfg.Now(), seg.Granularity, seg.From, seg.To)
+	work, cancel := context.WithTimeoutCause(ctx, c.cfg.Deadline, errDeadline)
+	defer cancel()
+	s, err := c.startRun(work, runKindBackfill, c.cfg.Now(), seg.Granularity, seg.From, seg.To)
 	if err != nil {
-		return s.sum, err
+		return s.sum, c.explain(ctx, work, s, err)
 	}
 	// Coarse buckets are long past: nothing in them is provisional.
 	s.diff.ProvisionalFrom = seg.To
-	err = c.coarsePages(ctx, s, seg, store)
+	err = c.explain(ctx, work, s, c.coarsePages(work, s, seg, store))
 	c.measure(s)
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
@@ -165,6 +167,9 @@ func (c *Collector) coarsePages(ctx context.Context, s *sweepRun, seg Segment, s
 // the changes. Revisions of coarse facts are counted, not logged.
 func (c *Collector) coarsePage(ctx context.Context, s *sweepRun, seg Segment, store CoarseStore, page *neon.ConsumptionPage) error {
 	g, err := FlattenPage(c.cfg.OrgID, page, c.cfg.MetricNames, Buckets(seg.Granularity, seg.From, seg.To))
+	if err == nil {
+		err = CheckBounds(g, c.cfg.Bounds, seg.Granularity)
+	}
 	if err != nil {
 		return fmt.Errorf("page %d: %w", s.sum.Pages+1, err)
 	}

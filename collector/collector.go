@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/neonmeter/neonmeter/internal/logkey"
@@ -51,6 +52,22 @@ type Config struct {
 	PageSize int
 	// FlushRows is how many changed rows are buffered before an insert (default 20,000).
 	FlushRows int
+	// Bounds are the per-metric ceilings of one project-hour (default DefaultBounds()); a page
+	// holding a value above them is refused whole.
+	Bounds Bounds
+	// MinProjectsRatio: a sweep seeing fewer projects than this share of the last successful
+	// sweep's, or none when it saw some, fails without advancing the watermark (default 0.5).
+	MinProjectsRatio float64
+	// AcceptProjectDrop skips that check, for an operator confirming projects really went.
+	AcceptProjectDrop bool
+	// Deadline bounds each run, from its start to its last page (default 45m); a run past it
+	// fails and records why.
+	Deadline time.Duration
+	// MaxPages ends a listing whose cursor never ends (default neon.DefaultMaxPages).
+	MaxPages int
+	// Host and PID are recorded with each run (default this host and process).
+	Host string
+	PID  int
 	// Now is the clock (default time.Now).
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -110,6 +127,7 @@ func New(cfg Config) (*Collector, error) {
 	if cfg.FlushRows <= 0 {
 		cfg.FlushRows = 20_000
 	}
+	errs = append(errs, cfg.completenessDefaults()...)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -121,6 +139,36 @@ func New(cfg Config) (*Collector, error) {
 	}
 	log := cfg.Logger.With(logkey.Component, "collector", logkey.OrgID, cfg.OrgID, "endpoint", string(cfg.Endpoint))
 	return &Collector{cfg: cfg, log: log}, nil
+}
+
+// completenessDefaults fills and checks the settings of bounds, completeness and deadlines.
+func (cfg *Config) completenessDefaults() []error {
+	var errs []error
+	if cfg.Bounds == nil {
+		cfg.Bounds = DefaultBounds()
+	}
+	switch {
+	case cfg.MinProjectsRatio == 0:
+		cfg.MinProjectsRatio = DefaultMinProjectsRatio
+	case !(cfg.MinProjectsRatio > 0 && cfg.MinProjectsRatio <= 1):
+		errs = append(errs, fmt.Errorf("collector: MinProjectsRatio %v is not in (0, 1]", cfg.MinProjectsRatio))
+	}
+	switch {
+	case cfg.Deadline == 0:
+		cfg.Deadline = DefaultDeadline
+	case cfg.Deadline < 0:
+		errs = append(errs, fmt.Errorf("collector: negative deadline %v", cfg.Deadline))
+	}
+	if cfg.MaxPages < 0 {
+		errs = append(errs, fmt.Errorf("collector: negative MaxPages %d", cfg.MaxPages))
+	}
+	if cfg.Host == "" {
+		cfg.Host, _ = os.Hostname()
+	}
+	if cfg.PID == 0 {
+		cfg.PID = os.Getpid()
+	}
+	return errs
 }
 
 // Window is a sweep's time range; zero values mean "from the watermark" and "up to now".

@@ -31,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 	m := &Metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "neonmeter_collect_runs_total",
-			Help: "Collection sweeps by consumption endpoint and result (success or failure).",
+			Help: "Collection runs by consumption endpoint and result: success, failure, stopped (by a shutdown) or abandoned (its process died; counted when a later sweep records it).",
 		}, []string{"endpoint", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "neonmeter_collect_duration_seconds",
@@ -92,24 +92,35 @@ func (m *Metrics) freshness() float64 {
 	return worst
 }
 
-func (m *Metrics) observe(s Summary, ok bool, now time.Time) {
+func (m *Metrics) observe(s Summary, now time.Time) {
 	if m == nil {
 		return
 	}
 	ep := string(s.Endpoint)
-	result := "success"
-	if !ok {
-		result = "failure"
+	result := "failure"
+	switch s.Outcome {
+	case OutcomeSuccess:
+		result = "success"
+	case OutcomeStopped:
+		result = "stopped"
 	}
 	m.runs.WithLabelValues(ep, result).Inc()
 	m.duration.WithLabelValues(ep).Observe(s.Duration.Seconds())
 	m.valuesFetched.WithLabelValues(ep).Add(float64(s.ValuesFetched))
 	m.rowsWritten.WithLabelValues(ep).Add(float64(s.RowsWritten))
 	m.revisions.WithLabelValues(ep).Add(float64(s.Revisions))
-	if ok {
+	if s.Outcome == OutcomeSuccess {
 		m.lastSuccess.WithLabelValues(ep).Set(float64(now.Unix()))
 	}
 	if !s.Watermark.IsZero() {
 		m.SetWatermark(s.Endpoint, s.Watermark)
 	}
+}
+
+// abandoned counts runs a dead process left running, once each, when a sweep records them.
+func (m *Metrics) abandoned(ep Endpoint, n int) {
+	if m == nil {
+		return
+	}
+	m.runs.WithLabelValues(string(ep), "abandoned").Add(float64(n))
 }

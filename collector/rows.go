@@ -59,6 +59,12 @@ const (
 	OutcomeRunning Outcome = "running"
 	OutcomeSuccess Outcome = "success"
 	OutcomeFailed  Outcome = "failed"
+	// OutcomeStopped: the caller stopped the run (a shutdown) before it finished; not a failure.
+	// What it wrote stays (it is correct), the watermark did not move.
+	OutcomeStopped Outcome = "stopped"
+	// OutcomeAbandoned: the run's process died (kill -9, a crash) without recording an outcome;
+	// written by a later run once the deadline recorded in the start row has passed.
+	OutcomeAbandoned Outcome = "abandoned"
 )
 
 // Fact is one hourly usage value of one project and metric.
@@ -152,4 +158,10 @@ type Run struct {
 	Outcome         Outcome
 	// Error is the error that failed the run, empty otherwise.
 	Error string
+	// Host and PID name the process that ran it, for an operator looking at an abandoned run.
+	Host string
+	PID  uint32
+	// DeadlineAt is when the run must have ended (StartedAt plus the sweep deadline): a run still
+	// running after it, plus AbandonGrace, is abandoned. Zero in rows older than the field.
+	DeadlineAt time.Time
 }

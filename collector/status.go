@@ -31,6 +31,12 @@ func ReadStatus(ctx context.Context, s StatusReader, orgID string, ep Endpoint, 
 		return st, err
 	}
 	sort.Slice(st.Runs, func(i, j int) bool { return st.Runs[i].StartedAt.After(st.Runs[j].StartedAt) })
+	for i, r := range st.Runs {
+		if r.Abandoned(now) {
+			// Its process died; no sweep recorded it yet.
+			st.Runs[i].Outcome = OutcomeAbandoned
+		}
+	}
 	var covered []Range
 	for _, r := range st.Runs {
 		if r.Outcome == OutcomeSuccess && r.Granularity == GranularityHourly {

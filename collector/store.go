@@ -30,6 +30,9 @@ type Store interface {
 	WriteRun(ctx context.Context, r Run) error
 	// LastRun returns the newest successful run of the feed in the last 30 days.
 	LastRun(ctx context.Context, f Feed) (Run, bool, error)
+	// Runs returns the latest row of every run of the org and endpoint started at or after
+	// since, oldest first.
+	Runs(ctx context.Context, orgID string, ep Endpoint, since time.Time) ([]Run, error)
 	// Watermark returns how far the feed is known complete, and false if nothing was recorded.
 	Watermark(ctx context.Context, f Feed) (time.Time, bool, error)
 	// SetWatermark records that the feed is complete up to coveredUntil; the latest call (by

@@ -21,8 +21,8 @@ const (
 )
 
 // recordTimeout bounds writing a run's outcome and the watermark after the sweep's context is
-// done: a cancelled sweep is still recorded.
-const recordTimeout = 30 * time.Second
+// done: a cancelled sweep is still recorded, within a shutdown's grace.
+const recordTimeout = 10 * time.Second
 
 // sweepRun is one run in progress: its summary so far, its run row and what its steps share.
 type sweepRun struct {
@@ -35,6 +35,7 @@ type sweepRun struct {
 	wallStart    time.Time
 	apiBefore    neon.Stats
 	diff         DiffOptions
+	last         Run // the last successful run of the feed; zero when none
 }
 
 // Sweep collects one window. It records the run, and on success advances the watermark. A
@@ -43,22 +44,29 @@ func (c *Collector) Sweep(ctx context.Context, w Window) (Summary, error) {
 	return c.sweep(ctx, w, runKindCollect)
 }
 
-// sweep takes a window through the steps of a sweep: start (watermark, window, run row),
-// collect every page, advance the watermark, record the outcome.
+// sweep takes a window through the steps of a sweep within the deadline: start (watermark,
+// window, run row), collect every page, check the project count, advance the watermark, record
+// the outcome.
 func (c *Collector) sweep(ctx context.Context, w Window, kind string) (Summary, error) {
-	s, err := c.startSweep(ctx, w, kind)
-	if err != nil {
-		return s.sum, err
-	}
-	err = c.collectWindow(ctx, s)
-	c.measure(s)
-	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	work, cancel := context.WithTimeoutCause(ctx, c.cfg.Deadline, errDeadline)
 	defer cancel()
+	s, err := c.startSweep(work, w, kind)
+	if err != nil {
+		return s.sum, c.explain(ctx, work, s, err)
+	}
+	err = c.collectWindow(work, s)
+	if err == nil {
+		err = CheckProjects(c.cfg.OrgID, s.sum.Projects, s.last, c.cfg.MinProjectsRatio, c.cfg.AcceptProjectDrop)
+	}
+	err = c.explain(ctx, work, s, err)
+	c.measure(s)
+	recCtx, cancelRec := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancelRec()
 	if err == nil {
 		err = c.advanceWatermark(recCtx, s)
 	}
 	err = c.finishRun(recCtx, s, err)
-	c.cfg.Metrics.observe(s.sum, err == nil, c.cfg.Now())
+	c.cfg.Metrics.observe(s.sum, c.cfg.Now())
 	if err != nil {
 		return s.sum, err
 	}
@@ -70,9 +78,30 @@ func (c *Collector) sweep(ctx context.Context, w Window, kind string) (Summary, 
 	return sum, nil
 }
 
+// explain names why a run ended early: its caller stopped it (ctx done: ErrStopped, not a
+// failure), or its own deadline passed (work's cause), or err as it is.
+func (c *Collector) explain(ctx, work context.Context, s *sweepRun, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w after %d pages (%v); what was written stays, the watermark did not move", ErrStopped, s.sum.Pages, context.Cause(ctx))
+	case errors.Is(context.Cause(work), errDeadline) || pastDeadline(work):
+		return fmt.Errorf("sweep deadline of %s (NEONMETER_COLLECT_DEADLINE) passed after %d pages; the watermark did not move: %w", c.cfg.Deadline, s.sum.Pages, err)
+	}
+	return err
+}
+
 // feed is the collector's feed at granularity g.
 func (c *Collector) feed(g Granularity) Feed {
 	return Feed{OrgID: c.cfg.OrgID, Endpoint: c.cfg.Endpoint, Granularity: g}
+}
+
+// pastDeadline reports whether ctx's deadline has passed even if its timer has not fired yet: a
+// driver that set its socket deadline from ctx fails with an i/o timeout first.
+func pastDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // startSweep reads the watermark, resolves the window from it and records the run's start.
@@ -81,6 +110,15 @@ func (c *Collector) startSweep(ctx context.Context, w Window, kind string) (*swe
 	wm, hasWM, err := c.cfg.Store.Watermark(ctx, c.feed(GranularityHourly))
 	if err != nil {
 		return &sweepRun{sum: c.newSummary(kind, now)}, fmt.Errorf("read watermark: %w", err)
+	}
+	last, hasLast, err := c.cfg.Store.LastRun(ctx, c.feed(GranularityHourly))
+	if err != nil {
+		return &sweepRun{sum: c.newSummary(kind, now)}, fmt.Errorf("read the last successful run: %w", err)
+	}
+	if n, err := c.closeAbandoned(ctx, now); err != nil {
+		c.log.Warn("could not record abandoned runs", logkey.Err, err)
+	} else {
+		c.cfg.Metrics.abandoned(c.cfg.Endpoint, n)
 	}
 	if hasWM && now.Sub(wm) > HourlyWindow-time.Hour {
 		c.log.Warn("watermark is older than Neon's hourly history; the hours between are lost at hourly grain, run backfill",
@@ -100,8 +138,8 @@ func (c *Collector) startSweep(ctx context.Context, w Window, kind string) (*swe
 	// Neon may still revise the most recent hours: only before them does a value Neon no
 	// longer reports mean 0.
 	s.diff.ProvisionalFrom = now.UTC().Truncate(time.Hour).Add(-c.cfg.Provisional)
-	if last, ok, err := c.cfg.Store.LastRun(ctx, c.feed(GranularityHourly)); err == nil && ok {
-		s.estimated = int(last.Pages)
+	if hasLast {
+		s.last, s.estimated = last, int(last.Pages)
 	}
 	s.log.Info("sweep started", "from", from, "to", to, "estimated_pages", s.estimated)
 	return s, nil
@@ -119,6 +157,7 @@ func (c *Collector) startRun(ctx context.Context, kind string, start time.Time, 
 	s.run = Run{
 		RunID: s.sum.RunID, OrgID: c.cfg.OrgID, Endpoint: c.cfg.Endpoint, Granularity: g,
 		WindowFrom: from, WindowTo: to, StartedAt: start, Outcome: OutcomeRunning,
+		Host: c.cfg.Host, PID: uint32(c.cfg.PID), DeadlineAt: start.Add(c.cfg.Deadline),
 	}
 	// A fresh version orders this run's facts after every earlier one's.
 	s.diff = DiffOptions{Version: uint64(time.Now().UnixNano()), CollectedAt: start, RunID: s.sum.RunID}
@@ -181,7 +220,7 @@ func (c *Collector) fetchPages(ctx context.Context, from, to time.Time) <-chan f
 func (c *Collector) pages(ctx context.Context, g Granularity, from, to time.Time) iter.Seq2[*neon.ConsumptionPage, error] {
 	q := neon.ConsumptionQuery{
 		OrgID: c.cfg.OrgID, From: from, To: to, Granularity: g.neonGranularity(),
-		Metrics: c.cfg.MetricNames, Limit: c.cfg.PageSize,
+		Metrics: c.cfg.MetricNames, Limit: c.cfg.PageSize, MaxPages: c.cfg.MaxPages,
 	}
 	if c.cfg.Endpoint == EndpointLegacy {
 		return c.cfg.Consumption.ConsumptionLegacy(ctx, q)
@@ -235,6 +274,9 @@ func (c *Collector) prepare(ctx context.Context, f fetched, from, to time.Time) 
 		return preparedPage{err: fmt.Errorf("fetch page %d: %w", n, f.err)}
 	}
 	g, err := FlattenPage(c.cfg.OrgID, f.page, c.cfg.MetricNames, Buckets(GranularityHourly, from, to))
+	if err == nil {
+		err = CheckBounds(g, c.cfg.Bounds, GranularityHourly)
+	}
 	if err != nil {
 		return preparedPage{err: fmt.Errorf("page %d: %w", n, err)}
 	}
@@ -388,8 +430,12 @@ func (c *Collector) measure(s *sweepRun) {
 // outcome. It returns err, joined with a failure to record.
 func (c *Collector) finishRun(ctx context.Context, s *sweepRun, err error) error {
 	sum, run := &s.sum, s.run
-	sum.Outcome = OutcomeSuccess
-	if err != nil {
+	switch {
+	case err == nil:
+		sum.Outcome = OutcomeSuccess
+	case errors.Is(err, ErrStopped):
+		sum.Outcome, run.Error = OutcomeStopped, err.Error()
+	default:
 		sum.Outcome = OutcomeFailed
 		run.Errors, run.Error = 1, err.Error()
 	}

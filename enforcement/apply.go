@@ -2,7 +2,9 @@ package enforcement
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"iter"
 
 	"github.com/neonmeter/neonmeter/neon"
 )
@@ -10,6 +12,8 @@ import (
 // Neon is the part of the Neon client enforcement uses. The client retries 423 (a project with
 // running operations) and 503 itself, and never retries a mutation after a network error.
 type Neon interface {
+	// ListProjects pages through an org's projects (the cheap re-check, recheck.go).
+	ListProjects(ctx context.Context, q neon.ListProjectsQuery) iter.Seq2[*neon.ProjectsPage, error]
 	GetProject(ctx context.Context, projectID string) (*neon.Project, error)
 	ListEndpoints(ctx context.Context, projectID string) ([]neon.Endpoint, error)
 	UpdateProject(ctx context.Context, projectID string, u neon.ProjectUpdate) (*neon.Project, []neon.Operation, error)
@@ -73,7 +77,10 @@ func (r *Reconciler) apply(ctx context.Context, c *cycleState, p *project, acts 
 			r.plannedOnly(c, p, acts)
 			return
 		}
-		if err := r.send(ctx, c, p, acts); err != nil {
+		if err := r.send(ctx, c, p, acts); errors.Is(err, errGone) {
+			c.gone(p, err)
+			return
+		} else if err != nil {
 			c.fail(p, err, fmt.Errorf("project %s: %w", p.d.ProjectID, err))
 			return
 		}
@@ -90,7 +97,11 @@ func (r *Reconciler) plannedOnly(c *cycleState, p *project, acts []Action) {
 	p.row.Outcome = OutcomePlanned
 }
 
-// send applies acts to Neon, auditing and counting each; it returns the first failure.
+// errGone marks a failure because Neon no longer has the project (404).
+var errGone = errors.New("the project is gone from Neon")
+
+// send applies acts to Neon, auditing and counting each; it returns the first failure (errGone
+// when Neon no longer has the project). Each endpoint changed updates the project's prior ranges.
 func (r *Reconciler) send(ctx context.Context, c *cycleState, p *project, acts []Action) error {
 	for _, a := range acts {
 		if a.WakeRisk {
@@ -101,14 +112,45 @@ func (r *Reconciler) send(ctx context.Context, c *cycleState, p *project, acts [
 		c.rep.Mutations++
 		if err != nil {
 			// Not logged here: the audit row, the report and the cycle's error carry it.
-			p.actionAudit = append(p.actionAudit, c.auditRow(p, actionEntry(a, ops, OutcomeFailed, err)))
-			r.cfg.Metrics.countAction(a.Kind, OutcomeFailed)
+			outcome := OutcomeFailed
+			if r.isGone(ctx, a, err) {
+				outcome, err = OutcomeGone, fmt.Errorf("%w: %w", errGone, err)
+			}
+			p.actionAudit = append(p.actionAudit, c.auditRow(p, actionEntry(a, ops, outcome, err)))
+			r.cfg.Metrics.countAction(a.Kind, outcome)
 			return err
 		}
+		p.next.Prior = parsePrior(p.next.Prior).noteAction(a).String()
 		p.actionAudit = append(p.actionAudit, c.auditRow(p, actionEntry(a, ops, OutcomeApplied, nil)))
 		r.cfg.Metrics.countAction(a.Kind, OutcomeApplied)
 		r.log.Info("enforcement action", "run_id", c.rep.CycleID, "project_id", a.ProjectID, "action", a.Kind, "reason", a.Reason, "endpoint", a.EndpointID, "after", a.After)
 	}
 	p.row.Outcome = OutcomeApplied
 	return nil
+}
+
+// isGone reports whether an action failed because Neon no longer has the project: a 404 on the
+// project itself, or on one of its computes when the project answers 404 too (a compute deleted
+// alone is not the project gone).
+func (r *Reconciler) isGone(ctx context.Context, a Action, err error) bool {
+	if !errors.Is(err, neon.ErrNotFound) {
+		return false
+	}
+	if a.Kind == ActionUpdateProject {
+		return true
+	}
+	_, gerr := r.cfg.Neon.GetProject(ctx, a.ProjectID)
+	return errors.Is(gerr, neon.ErrNotFound)
+}
+
+// gone records a project Neon answered 404 for (deleted, but still mapped): it is remembered as
+// gone and audited once, never fails the cycle, and later cycles skip it but for drift reads,
+// which find it again if Neon has it back.
+func (c *cycleState) gone(p *project, err error) {
+	p.next.Gone, p.next.ObservedAt = true, c.now
+	p.row.Outcome, p.row.Error = OutcomeGone, err.Error()
+	if !p.d.Last.Gone {
+		p.actionAudit = append(p.actionAudit, c.auditRow(p, auditEntry{Action: AuditDecision, Reason: "gone from Neon",
+			Outcome: OutcomeGone, Error: err.Error()}))
+	}
 }

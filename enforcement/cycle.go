@@ -4,16 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"time"
 
 	"github.com/neonmeter/neonmeter/internal/runid"
+	"github.com/neonmeter/neonmeter/neon"
 )
 
-// A cycle runs the steps README.md names, in order: load (load.go), evaluate, breaker and read
-// (here), plan (PlanVerdict, plan.go), apply (apply.go) and record (record.go). cycleState
-// carries what flows from one step to the next.
+// A cycle runs the steps README.md names, in order: load (load.go), evaluate (here), breaker
+// (breaker.go), read (recheck.go, then here), plan (PlanVerdict, plan.go), apply (apply.go) and
+// record (record.go). cycleState carries what flows from one step to the next.
 type cycleState struct {
 	now  time.Time
 	opts CycleOptions
@@ -21,8 +21,12 @@ type cycleState struct {
 	mode Mode
 	rep  *Report
 	ev   *Evaluated
+	// latch is the breaker's newest trip or acknowledgement, as loaded.
+	latch BreakerEvent
 	// projects are the cycle's projects (the fleet, or opts.Only), in id order.
 	projects []*project
+	// stale are the re-checked projects whose list entry calls for a full read (recheck.go).
+	stale map[*project]bool
 	// toRead are the projects whose Neon state this cycle reads.
 	toRead   map[*project]bool
 	failures []error
@@ -47,7 +51,11 @@ type project struct {
 func (p *project) begin() {
 	v := p.v
 	p.row = Row{ProjectID: p.d.ProjectID, Plan: v.Plan, Level: v.Level, Status: v.Target.Status, Metric: v.Worst.Metric,
-		Kind: v.Worst.Kind, Usage: v.Worst.Usage, Limit: v.Worst.Limit, Held: v.Held, Crossed: v.Crossed}
+		Kind: v.Worst.Kind, Usage: v.Worst.Usage, Limit: v.Worst.Limit, Held: v.Held, Crossed: v.Crossed,
+		EndpointsPending: v.Next.EndpointsPending, IdleOverMax: v.Next.IdleOverMax}
+	if v.Next.Gone {
+		p.row.Outcome = OutcomeGone
+	}
 	p.next = v.Next
 }
 
@@ -68,6 +76,10 @@ func (r *Reconciler) cycle(ctx context.Context, opts CycleOptions) (*Report, err
 	}
 	evaluate(c)
 	breaker(c)
+	if err := r.latchBreaker(ctx, c); err != nil {
+		return c.rep, err
+	}
+	r.recheck(ctx, c)
 	chooseReads(c)
 	for _, p := range c.projects {
 		p.begin()
@@ -104,6 +116,9 @@ func (r *Reconciler) load(ctx context.Context, c *cycleState) error {
 		return err
 	}
 	c.ev = ev
+	if c.latch, err = r.cfg.Store.LastBreakerEvent(ctx); err != nil {
+		return fmt.Errorf("enforcement load: breaker: %w", err)
+	}
 	c.rep.Fleet = len(ev.Projects)
 	c.rep.FleetByPlan = map[string]int{}
 	for _, d := range ev.Projects {
@@ -136,52 +151,35 @@ func evaluate(c *cycleState) {
 	}
 }
 
-// breaker is step 3: it counts the projects the limits would newly suspend or throttle; beyond
-// the cap they keep their current status this cycle (and are reconsidered next cycle).
-func breaker(c *cycleState) {
-	capN := c.pol.MaxActions
-	if byPct := int(math.Ceil(c.pol.MaxPercent / 100 * float64(c.rep.Fleet))); byPct < capN {
-		capN = byPct
-	}
-	c.rep.BreakerCap = capN
-	for _, p := range c.projects {
-		if !p.v.Enforces {
-			continue
-		}
-		c.rep.Enforcing++
-		if c.rep.Enforcing > capN {
-			c.rep.BreakerTripped = true
-			p.v = hold(p.d, p.v, c.pol, HeldBreaker)
-		}
-	}
-}
-
-// hold keeps a project at its current status for reason.
-func hold(d Desired, v Verdict, pol Policy, reason HoldReason) Verdict {
-	samePeriod := d.Last.Known && d.Last.PeriodStart.Equal(d.PeriodStart)
-	v.Target = target(d, heldStatus(samePeriod, statusOf(d.Last.Applied)), pol.NeverSuspend[d.ProjectID])
-	v.Held, v.Enforces = reason, false
-	return v
-}
-
-// chooseReads is the first half of step 4: Neon is read only where the target moved, the state
-// is unknown or endpoints wait (most urgent first); then a few of the rest, least recently read
-// first, to catch settings changed by hand; at most Policy.MaxReads in all. A cycle narrowed to
-// some projects reads them all.
+// chooseReads ends the first part of step 4: Neon is read where the target moved or the state
+// is unknown, and where the re-check found a compute that ran or settings that moved (stale);
+// most urgent first. Then a few of the rest, least recently read first, to catch settings
+// changed by hand, and gone projects in case Neon has them again; at most Policy.MaxReads in all.
+// A cycle narrowed to some projects reads them all.
 func chooseReads(c *cycleState) {
 	var mustRead, drift []*project
 	for _, p := range c.projects {
 		last := p.d.Last
-		if p.v.Plan == "" {
-			continue
-		}
-		if last.Applied == "" || last.Applied != p.v.Target.Fingerprint() || last.EndpointsPending {
+		switch {
+		case p.v.Plan == "":
+		case last.Gone:
+			drift = append(drift, p)
+		case last.Applied == "" || last.Applied != p.v.Target.Fingerprint() || c.stale[p]:
 			mustRead = append(mustRead, p)
-		} else {
+		default:
 			drift = append(drift, p)
 		}
 	}
-	sort.SliceStable(mustRead, func(i, j int) bool { return mustRead[i].v.Enforces && !mustRead[j].v.Enforces })
+	urgency := func(p *project) int {
+		switch {
+		case p.v.Enforces:
+			return 0
+		case c.stale[p]:
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(mustRead, func(i, j int) bool { return urgency(mustRead[i]) < urgency(mustRead[j]) })
 	sort.SliceStable(drift, func(i, j int) bool { return drift[i].d.Last.ObservedAt.Before(drift[j].d.Last.ObservedAt) })
 	budget := c.pol.MaxReads
 	toRead := mustRead[:min(len(mustRead), budget)]
@@ -203,12 +201,19 @@ func (r *Reconciler) readPlanApply(ctx context.Context, c *cycleState, p *projec
 	c.rep.Reads++
 	r.cfg.Metrics.countRead()
 	o, err := observe(ctx, r.cfg.Neon, p.d.ProjectID)
+	if errors.Is(err, neon.ErrNotFound) {
+		c.gone(p, err)
+		return
+	}
 	if err != nil {
 		c.fail(p, err, err)
 		return
 	}
+	p.v = notePrior(p.d, p.v, o, c.pol)
+	p.next.Gone, p.next.Prior = false, p.v.Next.Prior
 	acts, pending := PlanVerdict(p.v, o, c.pol)
-	p.row.Actions, p.row.EndpointsPending = acts, pending
+	p.next.IdleOverMax = IdleOverMax(p.v, o)
+	p.row.Actions, p.row.EndpointsPending, p.row.IdleOverMax, p.row.Outcome = acts, pending, p.next.IdleOverMax, ""
 	r.apply(ctx, c, p, acts, pending)
 }
 
@@ -217,7 +222,8 @@ func (r *Reconciler) finish(c *cycleState) error {
 	rep := c.rep
 	r.cfg.Metrics.observeCycle(rep)
 	r.log.Info("enforcement cycle", "run_id", rep.CycleID, "mode", c.mode, "fleet", rep.Fleet, "reads", rep.Reads,
-		"mutations", rep.Mutations, "failures", rep.Failures, "enforcing", rep.Enforcing, "breaker_tripped", rep.BreakerTripped)
+		"rechecked", rep.Rechecked, "recheck_calls", rep.RecheckCalls, "mutations", rep.Mutations, "failures", rep.Failures,
+		"gone", rep.Gone, "enforcing", rep.Enforcing, "breaker_tripped", rep.BreakerTripped, "breaker_latched", rep.BreakerLatched)
 	if len(c.failures) > 0 {
 		return fmt.Errorf("enforcement cycle %s: %d project(s) failed: %w", rep.CycleID, len(c.failures), errors.Join(c.failures...))
 	}

@@ -55,6 +55,8 @@ func TestFleet_CollectEnforceUpgradeReleaseRollover(t *testing.T) {
 		eOK: "enterprise", eWarn: "enterprise", eOver: "enterprise", upgraded: "free", released: "free",
 	})
 
+	// What the released project had before enforcement: a release gives it back.
+	priorOfReleased, _ := f.Sim.Project(released)
 	reg := prometheus.NewRegistry()
 	r := f.reconciler(t, cat, testPolicy(), reg)
 	ctx := context.Background()
@@ -154,9 +156,12 @@ func TestFleet_CollectEnforceUpgradeReleaseRollover(t *testing.T) {
 	}
 	check("upgrade and release", map[string]want{
 		upgraded: {level: enforcement.LevelOK, status: enforcement.StatusNormal, maxCU: 8},
-		released: {level: enforcement.LevelOver, status: enforcement.StatusReleased, maxCU: 0.5},
+		released: {level: enforcement.LevelOver, status: enforcement.StatusReleased, maxCU: priorOfReleased.DefaultEndpointSettings.MaxCU},
 		fOver:    first[fOver],
 	})
+	if ps, _ := f.Sim.Project(released); ps.Quota != priorOfReleased.Quota {
+		t.Errorf("released %s: quota %+v, want what it had before enforcement, %+v", released, ps.Quota, priorOfReleased.Quota)
+	}
 	for _, id := range []string{upgraded, released} {
 		if !f.Sim.TryWake(id) {
 			t.Errorf("%s does not run again after being restored", id)

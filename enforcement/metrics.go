@@ -8,7 +8,8 @@ import (
 )
 
 // MaxProjectSeries caps the per-project series: only projects over a limit get one, and at most
-// this many (sorted by project id), so a data spike cannot explode cardinality.
+// this many, the most severe first (Finding.Severity), so a data spike cannot explode cardinality
+// and the worst offenders always alert.
 const MaxProjectSeries = 100
 
 // Metrics are enforcement's Prometheus series.
@@ -26,6 +27,8 @@ type Metrics struct {
 	duration    prometheus.Histogram
 	lastSuccess prometheus.Gauge
 	over        *prometheus.GaugeVec
+	gone        prometheus.Gauge
+	idleOverMax prometheus.Gauge
 }
 
 // NewMetrics registers enforcement's series on reg.
@@ -45,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"level"}),
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "neonmeter_enforcement_breaker_tripped",
-			Help: "1 when the last cycle hit the circuit breaker and held enforcement back, else 0.",
+			Help: "1 when the last cycle hit the circuit breaker or a trip waits for `neonmeter enforce ack-breaker`, else 0.",
 		}),
 		breakerTrip: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "neonmeter_enforcement_breaker_trips_total",
@@ -82,11 +85,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		over: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "neonmeter_enforcement_project_over_limit",
-			Help: "1 per project over a limit (capped at 100 series): the limit's metric, kind and the project's status.",
+			Help: "1 per project over a limit (at most 100 series, the most over first): the limit's metric, kind and the project's status.",
 		}, []string{"project_id", "plan", "metric", "kind", "status"}),
+		gone: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "neonmeter_enforcement_gone_projects",
+			Help: "Projects Neon answered 404 for (deleted but still mapped), skipped by enforcement.",
+		}),
+		idleOverMax: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "neonmeter_enforcement_idle_computes_over_max",
+			Help: "Idle computes above their plan's max CU, left alone (a patch would wake them) until seen running.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.projects, m.actions, m.crossings, m.breaker, m.breakerTrip, m.wakeRisk,
-		m.deferred, m.held, m.reads, m.cycles, m.duration, m.lastSuccess, m.over} {
+		m.deferred, m.held, m.reads, m.cycles, m.duration, m.lastSuccess, m.over, m.gone, m.idleOverMax} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -139,7 +150,7 @@ func (m *Metrics) observeCycle(r *Report) {
 		if row.Held != "" {
 			m.held.WithLabelValues(string(row.Held)).Inc()
 		}
-		if row.Level == LevelOver {
+		if row.Level == LevelOver && row.Outcome != OutcomeGone {
 			over = append(over, row)
 		}
 		if row.EndpointsPending {
@@ -151,7 +162,11 @@ func (m *Metrics) observeCycle(r *Report) {
 			m.projects.WithLabelValues(plan, string(LevelOK), string(StatusNormal)).Add(float64(n))
 		}
 	}
-	sort.Slice(over, func(i, j int) bool { return over[i].ProjectID < over[j].ProjectID })
+	sort.Slice(over, func(i, j int) bool {
+		fi := Finding{Kind: over[i].Kind, Usage: over[i].Usage, Limit: over[i].Limit}
+		fj := Finding{Kind: over[j].Kind, Usage: over[j].Usage, Limit: over[j].Limit}
+		return moreSevere(Verdict{ProjectID: over[i].ProjectID, Worst: fi}, Verdict{ProjectID: over[j].ProjectID, Worst: fj})
+	})
 	for i, row := range over {
 		if i == MaxProjectSeries {
 			break
@@ -159,10 +174,13 @@ func (m *Metrics) observeCycle(r *Report) {
 		m.over.WithLabelValues(row.ProjectID, row.Plan, row.Metric, string(row.Kind), string(row.Status)).Set(1)
 	}
 	m.deferred.Set(float64(pending))
+	m.gone.Set(float64(r.Gone))
+	m.idleOverMax.Set(float64(r.IdleOverMax))
+	m.breaker.Set(0)
 	if r.BreakerTripped {
 		m.breaker.Set(1)
-		m.breakerTrip.Inc()
-	} else {
-		m.breaker.Set(0)
+	}
+	if r.BreakerTripped && !r.BreakerLatched {
+		m.breakerTrip.Inc() // a latched breaker is one trip, however many cycles it holds
 	}
 }

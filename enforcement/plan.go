@@ -107,9 +107,14 @@ type Policy struct {
 	// project is newly suspended or throttled, nor restored on usage.
 	StaleAfter time.Duration
 	// MaxActions and MaxPercent are the circuit breaker: at most this many projects, and at most
-	// this percentage of the fleet, are newly suspended or throttled in one cycle.
+	// this percentage of the fleet, are newly suspended or throttled in one cycle, the most over
+	// their limits first.
 	MaxActions int
 	MaxPercent float64
+	// BreakerLatch keeps a tripped breaker tripped: after the cycle that tripped it, no project
+	// is newly suspended or throttled until an operator acknowledges it (AckBreaker). A spike of
+	// bad data then costs at most one cycle's cap, not a cap every cycle.
+	BreakerLatch bool
 	// ThrottleIdle patches idle computes too when throttling; each such patch wakes the compute
 	// and is counted. Off by default: idle computes are throttled when next seen active.
 	ThrottleIdle bool
@@ -150,6 +155,10 @@ type Memory struct {
 	Applied          string
 	EndpointsPending bool
 	ObservedAt       time.Time
+	// Gone, Prior and IdleOverMax are as in State.
+	Gone        bool
+	Prior       string
+	IdleOverMax int
 }
 
 // Observed is a project's actual state in Neon.
@@ -169,6 +178,15 @@ type Finding struct {
 	Level  Level
 }
 
+// Severity is how far usage is into the limit: usage ÷ limit, 1 at the limit. The breaker and
+// the alert series cap take the most severe projects first.
+func (f Finding) Severity() float64 {
+	if f.Limit == 0 {
+		return 0
+	}
+	return float64(f.Usage) / float64(f.Limit)
+}
+
 // Target is the Neon state a project should have.
 type Target struct {
 	Status Status
@@ -178,7 +196,8 @@ type Target struct {
 	Defaults neon.DefaultEndpointSettings
 	// EndpointMaxCU caps running computes' max CU while throttled; 0 otherwise.
 	EndpointMaxCU float64
-	// RestoreMaxCU is the plan's max CU that throttled computes get back; 0 when unmanaged.
+	// RestoreMaxCU is the plan's max CU (0 when unmanaged): running computes above it are capped
+	// to it, and a throttled compute enforcement has no prior range of gets it back.
 	RestoreMaxCU float64
 }
 
@@ -311,7 +330,8 @@ func judgeLimit(m string, l plans.Limit, u uint64, h history, hysteresis int) Fi
 func nextMemory(d Desired, h history, j judgement, now time.Time) Memory {
 	last := d.Last
 	next := Memory{Known: true, PeriodStart: d.PeriodStart, Plan: d.Plan.Name, Level: j.level,
-		Applied: last.Applied, EndpointsPending: last.EndpointsPending, ObservedAt: last.ObservedAt}
+		Applied: last.Applied, EndpointsPending: last.EndpointsPending, ObservedAt: last.ObservedAt,
+		Gone: last.Gone, Prior: last.Prior, IdleOverMax: last.IdleOverMax}
 	if h.samePeriod {
 		next.Released = last.Released
 	}
@@ -465,6 +485,13 @@ func target(d Desired, s Status, neverSuspend bool) Target {
 	if p.Neon.ManageSuspend {
 		t.Defaults.SuspendTimeoutSeconds = p.Neon.SuspendTimeoutSeconds
 	}
+	if s == StatusReleased {
+		// A release gives back what the project had before enforcement first managed it (else,
+		// for projects managed before that was recorded, no quota and the plan's defaults).
+		if pr := parsePrior(d.Last.Prior); pr.Settings {
+			t.Quota, t.Defaults = pr.Quota, pr.Defaults
+		}
+	}
 	switch s {
 	case StatusSuspended:
 		t.Quota.ActiveTimeSeconds = ActiveTimeSuspendQuota
@@ -500,6 +527,7 @@ const (
 	ReasonRestore  Reason = "restore"  // back from suspended or throttled
 	ReasonRelease  Reason = "release"  // an operator released the project
 	ReasonDrift    Reason = "drift"    // settings changed by hand, put back
+	ReasonCap      Reason = "cap"      // a running compute above the plan's max CU, brought down to it
 )
 
 // Action is one minimal Neon mutation.
@@ -512,6 +540,9 @@ type Action struct {
 	EndpointID string
 	// MinCU and MaxCU are an endpoint's new autoscaling limits (update_endpoint).
 	MinCU, MaxCU float64
+	// PrevMinCU and PrevMaxCU are the endpoint's limits before the change (update_endpoint),
+	// remembered as its prior range when enforcement first changes it.
+	PrevMinCU, PrevMaxCU float64
 	// WakeRisk is set when the endpoint is idle: Neon starts it to apply the change.
 	WakeRisk bool
 	// Before and After describe the change for the audit.
@@ -535,8 +566,9 @@ func PlanVerdict(v Verdict, o Observed, p Policy) (acts []Action, pending bool) 
 	if up, ok := projectUpdate(v, o); ok {
 		acts = append(acts, up)
 	}
+	pr := parsePrior(v.Next.Prior)
 	for _, ep := range o.Endpoints {
-		a, ok, wait := endpointAction(v, ep, p)
+		a, ok, wait := endpointAction(v, ep, pr, p)
 		if ok {
 			acts = append(acts, a)
 		}
@@ -569,31 +601,79 @@ func projectUpdate(v Verdict, o Observed) (up Action, ok bool) {
 }
 
 // endpointAction is the change one compute needs: ok when there is one to send now, wait when
-// it is held until the compute is active.
-func endpointAction(v Verdict, ep neon.Endpoint, p Policy) (a Action, ok, wait bool) {
+// it is held until the compute is active. An idle compute is never patched (that wakes it) but to
+// throttle with Policy.ThrottleIdle.
+func endpointAction(v Verdict, ep neon.Endpoint, pr prior, p Policy) (a Action, ok, wait bool) {
 	t := v.Target
 	active := ep.CurrentState == neon.EndpointStateActive && !ep.Disabled
-	before := fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, ep.AutoscalingLimitMaxCU)
-	switch {
-	case t.Status == StatusSuspended:
+	switch t.Status {
+	case StatusSuspended:
 		a = Action{ProjectID: v.ProjectID, Kind: ActionSuspendEndpoint, Reason: ReasonSuspend, EndpointID: ep.ID,
 			Before: "active", After: "suspended"}
 		return a, active, false
-	case t.Status == StatusThrottled && ep.AutoscalingLimitMaxCU > t.EndpointMaxCU:
-		minCU := max(math.Min(ep.AutoscalingLimitMinCU, t.EndpointMaxCU), 0.25)
-		a = Action{ProjectID: v.ProjectID, Kind: ActionUpdateEndpoint, Reason: ReasonThrottle, EndpointID: ep.ID,
-			MinCU: minCU, MaxCU: t.EndpointMaxCU, WakeRisk: !active, Before: before, After: fmt.Sprintf("cu=%g-%g", minCU, t.EndpointMaxCU)}
+	case StatusThrottled:
+		if ep.AutoscalingLimitMaxCU <= t.EndpointMaxCU {
+			return Action{}, false, false
+		}
+		a = endpointUpdate(v, ep, max(math.Min(ep.AutoscalingLimitMinCU, t.EndpointMaxCU), 0.25), t.EndpointMaxCU, ReasonThrottle)
 		send := active || p.ThrottleIdle
 		return a, send, !send
-	case t.Status != StatusThrottled && t.RestoreMaxCU > 0 && ep.AutoscalingLimitMaxCU < t.RestoreMaxCU && v.Next.Known &&
-		(statusOf(v.Next.Applied) == StatusThrottled || v.Next.EndpointsPending):
-		// Only computes enforcement throttled are raised again (the memory says so).
-		a = Action{ProjectID: v.ProjectID, Kind: ActionUpdateEndpoint, Reason: ReasonRestore, EndpointID: ep.ID,
-			MinCU: max(ep.AutoscalingLimitMinCU, 0.25), MaxCU: t.RestoreMaxCU, WakeRisk: !active, Before: before,
-			After: fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, t.RestoreMaxCU)}
-		return a, active, !active
 	}
-	return Action{}, false, false
+	minCU, maxCU, reason, change := endpointWant(v, ep, pr)
+	if !change {
+		return Action{}, false, false
+	}
+	a = endpointUpdate(v, ep, minCU, maxCU, reason)
+	if reason == ReasonCap {
+		return a, active, false // an idle compute over the plan's max is left alone (IdleOverMax)
+	}
+	return a, active, !active
+}
+
+// endpointUpdate is the PATCH of one compute's autoscaling limits.
+func endpointUpdate(v Verdict, ep neon.Endpoint, minCU, maxCU float64, r Reason) Action {
+	active := ep.CurrentState == neon.EndpointStateActive && !ep.Disabled
+	return Action{ProjectID: v.ProjectID, Kind: ActionUpdateEndpoint, Reason: r, EndpointID: ep.ID, MinCU: minCU, MaxCU: maxCU,
+		PrevMinCU: ep.AutoscalingLimitMinCU, PrevMaxCU: ep.AutoscalingLimitMaxCU, WakeRisk: !active,
+		Before: fmt.Sprintf("cu=%g-%g", ep.AutoscalingLimitMinCU, ep.AutoscalingLimitMaxCU), After: fmt.Sprintf("cu=%g-%g", minCU, maxCU)}
+}
+
+// endpointWant is the autoscaling range of a compute whose project is neither suspended nor
+// throttled: the range it had before enforcement changed it (its prior range), else its own;
+// capped at the plan's max CU unless released. change is false when it already has it.
+func endpointWant(v Verdict, ep neon.Endpoint, pr prior) (minCU, maxCU float64, reason Reason, change bool) {
+	t := v.Target
+	minCU, maxCU, reason = ep.AutoscalingLimitMinCU, ep.AutoscalingLimitMaxCU, ReasonCap
+	if e, ok := pr.endpoint(ep.ID); ok {
+		minCU, maxCU, reason = e.MinCU, e.MaxCU, ReasonRestore
+	} else if !pr.Settings && t.RestoreMaxCU > 0 && ep.AutoscalingLimitMaxCU < t.RestoreMaxCU && v.Next.Known &&
+		(statusOf(v.Next.Applied) == StatusThrottled || v.Next.EndpointsPending) {
+		// Throttled before prior ranges were recorded: only the plan's max is known.
+		minCU, maxCU, reason = max(ep.AutoscalingLimitMinCU, 0.25), t.RestoreMaxCU, ReasonRestore
+	}
+	if t.Status != StatusReleased && t.RestoreMaxCU > 0 && maxCU > t.RestoreMaxCU {
+		maxCU = t.RestoreMaxCU
+		minCU = math.Min(minCU, maxCU)
+	}
+	change = minCU != ep.AutoscalingLimitMinCU || maxCU != ep.AutoscalingLimitMaxCU
+	return minCU, maxCU, reason, change
+}
+
+// IdleOverMax counts the idle computes above the plan's max CU that a plan for v leaves alone
+// (a PATCH would wake them); they are capped once a cycle sees them running.
+func IdleOverMax(v Verdict, o Observed) int {
+	if v.Plan == "" || !o.Known || v.Target.Status == StatusSuspended || v.Target.Status == StatusThrottled {
+		return 0
+	}
+	pr := parsePrior(v.Next.Prior)
+	n := 0
+	for _, ep := range o.Endpoints {
+		active := ep.CurrentState == neon.EndpointStateActive && !ep.Disabled
+		if _, _, reason, change := endpointWant(v, ep, pr); change && reason == ReasonCap && !active {
+			n++
+		}
+	}
+	return n
 }
 
 // reasonFor names the purpose of a project update.

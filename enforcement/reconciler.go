@@ -104,7 +104,7 @@ func checkCatalog(cat *plans.Catalog, defaultPlan string) []error {
 // DefaultPolicy returns the policy defaults in dry-run mode.
 func DefaultPolicy() Policy {
 	return Policy{Mode: ModeDryRun, Grace: DefaultGrace, HysteresisPercent: DefaultHysteresisPercent, StaleAfter: DefaultStaleAfter,
-		MaxActions: DefaultMaxActions, MaxPercent: DefaultMaxPercent, DriftReads: DefaultDriftReads, MaxReads: DefaultMaxReads}
+		MaxActions: DefaultMaxActions, MaxPercent: DefaultMaxPercent, BreakerLatch: true, DriftReads: DefaultDriftReads, MaxReads: DefaultMaxReads}
 }
 
 // CycleOptions narrow one cycle.
@@ -130,10 +130,13 @@ type Row struct {
 	Crossed   bool
 	Read      bool
 	Actions   []Action
-	// Outcome is applied, planned (dry run), deferred (breaker), failed or "" (nothing to do).
+	// Outcome is applied, planned (dry run), deferred (breaker), failed, gone (Neon has no such
+	// project) or "" (nothing to do).
 	Outcome          Outcome
 	Error            string
 	EndpointsPending bool
+	// IdleOverMax counts idle computes above the plan's max CU, left alone until seen running.
+	IdleOverMax int
 }
 
 // Report is what one cycle saw and did.
@@ -143,14 +146,24 @@ type Report struct {
 	Mode    Mode
 	Fleet   int
 	// FleetByPlan counts the fleet per plan in force ("" for projects held on an unknown plan).
-	FleetByPlan    map[string]int
-	Rows           []Row // every project with an action, a crossing, a hold or a level above ok
-	Reads          int
-	Mutations      int
-	Failures       int
-	BreakerTripped bool
-	BreakerCap     int
-	Enforcing      int // projects the limits would newly suspend or throttle
+	FleetByPlan map[string]int
+	Rows        []Row // every project with an action, a crossing, a hold or a level above ok
+	Reads       int
+	// Rechecked counts the suspended, throttled or waiting projects checked from their list
+	// entry (recheck.go), in RecheckCalls Neon calls.
+	Rechecked, RecheckCalls int
+	Mutations               int
+	Failures                int
+	// Gone counts the projects remembered as deleted in Neon (skipped).
+	Gone int
+	// IdleOverMax counts idle computes above their plan's max CU (left alone).
+	IdleOverMax int
+	// BreakerTripped is set when the breaker held projects back this cycle or holds a trip no
+	// operator acknowledged yet (BreakerLatched, since BreakerTrippedAt).
+	BreakerTripped, BreakerLatched bool
+	BreakerTrippedAt               time.Time
+	BreakerCap                     int
+	Enforcing                      int // projects the limits would newly suspend or throttle
 }
 
 // Cycle runs one pass over the fleet: evaluate every project from storage alone, read Neon
@@ -201,6 +214,7 @@ func (r *Reconciler) Explain(ctx context.Context, projectID string) (*Explanatio
 		x.ObserveError = err.Error()
 	} else {
 		x.Observed = o
+		x.Verdict = notePrior(*d, x.Verdict, o, r.cfg.Policy)
 		x.Actions, x.Pending = PlanVerdict(x.Verdict, o, r.cfg.Policy)
 	}
 	if x.Audit, err = r.cfg.Store.AuditOf(ctx, projectID, 20); err != nil {
@@ -227,7 +241,8 @@ func (r *Reconciler) Release(ctx context.Context, projectID string) (*Report, er
 	}
 	period := plans.PeriodStart(now)
 	if !m.PeriodStart.Equal(period) {
-		m = Memory{Level: LevelOK, Plan: m.Plan, Applied: m.Applied, EndpointsPending: m.EndpointsPending, ObservedAt: m.ObservedAt}
+		m = Memory{Level: LevelOK, Plan: m.Plan, Applied: m.Applied, EndpointsPending: m.EndpointsPending, ObservedAt: m.ObservedAt,
+			Gone: m.Gone, Prior: m.Prior, IdleOverMax: m.IdleOverMax}
 	}
 	m.Known, m.PeriodStart, m.Released = true, period, true
 	if err := r.cfg.Store.WriteStates(ctx, []State{stateOf(projectID, m, now)}); err != nil {

@@ -22,6 +22,7 @@ const (
 	OutcomeDeferred Outcome = "deferred" // the circuit breaker held the project back
 	OutcomeFailed   Outcome = "failed"   // Neon refused or could not be read
 	OutcomeRecorded Outcome = "recorded" // a decision, audited
+	OutcomeGone     Outcome = "gone"     // Neon answered 404: the project was deleted; skipped from then on
 )
 
 // auditEntry is what one audit row says beyond the cycle and the project it belongs to.
@@ -92,7 +93,12 @@ func (r *Reconciler) record(ctx context.Context, c *cycleState, p *project) erro
 	default:
 		c.pendingAudit = append(c.pendingAudit, audit...)
 	}
-	if row := p.row; len(row.Actions) > 0 || row.Crossed || row.Held != "" || row.Level != LevelOK || row.Status != StatusNormal || row.Error != "" {
+	if p.next.Gone {
+		c.rep.Gone++
+	}
+	c.rep.IdleOverMax += p.row.IdleOverMax
+	if row := p.row; len(row.Actions) > 0 || row.Crossed || row.Held != "" || row.Level != LevelOK || row.Status != StatusNormal ||
+		row.Error != "" || row.Outcome == OutcomeGone || row.EndpointsPending || row.IdleOverMax > 0 {
 		c.rep.Rows = append(c.rep.Rows, row)
 	}
 	return nil
@@ -118,7 +124,8 @@ func (r *Reconciler) flush(ctx context.Context, c *cycleState) error {
 // memoryOf is a stored state as the memory Evaluate reads.
 func memoryOf(s State) Memory {
 	m := Memory{Known: true, PeriodStart: s.PeriodStart, Plan: s.Plan, Level: s.Level, OverSince: s.OverSince,
-		Applied: s.Applied, EndpointsPending: s.EndpointsPending, ObservedAt: s.ObservedAt}
+		Applied: s.Applied, EndpointsPending: s.EndpointsPending, ObservedAt: s.ObservedAt, Gone: s.Gone, Prior: s.Prior,
+		IdleOverMax: s.IdleOverMax}
 	m.Released = !s.ReleasedPeriod.IsZero() && s.ReleasedPeriod.Equal(s.PeriodStart)
 	if m.Level == "" {
 		m.Level = LevelOK
@@ -129,8 +136,8 @@ func memoryOf(s State) Memory {
 // stateOf is a project's memory as the state row to store; the version orders rows by time.
 func stateOf(id string, m Memory, now time.Time) State {
 	s := State{ProjectID: id, PeriodStart: m.PeriodStart, Plan: m.Plan, Level: m.Level, OverSince: m.OverSince,
-		Applied: m.Applied, EndpointsPending: m.EndpointsPending, ObservedAt: m.ObservedAt, UpdatedAt: now,
-		Version: uint64(now.UnixNano())}
+		Applied: m.Applied, EndpointsPending: m.EndpointsPending, ObservedAt: m.ObservedAt, Gone: m.Gone, Prior: m.Prior,
+		IdleOverMax: m.IdleOverMax, UpdatedAt: now, Version: uint64(now.UnixNano())}
 	if m.Released {
 		s.ReleasedPeriod = m.PeriodStart
 	}

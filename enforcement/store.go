@@ -21,7 +21,38 @@ type Store interface {
 	InsertAudit(ctx context.Context, recs []AuditRecord) error
 	// AuditOf returns a project's audit records, newest first, at most limit of them.
 	AuditOf(ctx context.Context, projectID string, limit int) ([]AuditRecord, error)
+	// LastBreakerEvent returns the newest trip or acknowledgement of the circuit breaker (the
+	// zero value when there is none).
+	LastBreakerEvent(ctx context.Context) (BreakerEvent, error)
+	// InsertBreakerEvent appends a trip or an acknowledgement.
+	InsertBreakerEvent(ctx context.Context, e BreakerEvent) error
 }
+
+// BreakerEventKind says what happened to the circuit breaker.
+type BreakerEventKind string
+
+// Breaker events.
+const (
+	BreakerTripped      BreakerEventKind = "tripped"      // a cycle had more to enforce than its cap
+	BreakerAcknowledged BreakerEventKind = "acknowledged" // an operator let enforcement resume
+)
+
+// BreakerEvent is a trip of the circuit breaker or an operator's acknowledgement of one (a row
+// of enforcement_breaker). While the newest is a trip, no project is newly suspended or
+// throttled (Policy.BreakerLatch).
+type BreakerEvent struct {
+	At   time.Time
+	Kind BreakerEventKind
+	// CycleID is the cycle that tripped it, or "ack".
+	CycleID string
+	// Enforcing and Cap are the trip's projects to newly enforce and the cap they exceeded.
+	Enforcing, Cap int
+	// Version orders events: the highest is the newest.
+	Version uint64
+}
+
+// Latched reports whether the breaker holds: the newest event is a trip.
+func (e BreakerEvent) Latched() bool { return e.Kind == BreakerTripped }
 
 // PeriodUsage is one project's usage of one metric over a period: the sum of its hourly values
 // and the largest single hour (what a size metric is judged by).
@@ -58,7 +89,16 @@ type State struct {
 	EndpointsPending bool
 	// ObservedAt is when Neon's state was last read (zero if never).
 	ObservedAt time.Time
-	UpdatedAt  time.Time
+	// Gone is set once Neon answered 404 for the project (deleted but still mapped): later
+	// cycles skip it but for drift reads, which clear it if Neon has the project again.
+	Gone bool
+	// Prior is what the project had before enforcement changed it, as text (prior.go); empty
+	// when enforcement first managed it before this was recorded.
+	Prior string
+	// IdleOverMax counts idle computes above the plan's max CU (left alone: patching would wake
+	// them; capped once seen running).
+	IdleOverMax int
+	UpdatedAt   time.Time
 	// Version orders rows of a project: the highest wins.
 	Version uint64
 }

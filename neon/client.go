@@ -37,9 +37,9 @@ const (
 	DefaultOperationTimeout      = 2 * time.Minute
 )
 
-// maxBody bounds a response body in memory. A v2 page of 100 projects × 168 h × 8 metrics is
-// about 8 MB; anything far beyond is not a page.
-const maxBody = 256 << 20
+// DefaultMaxResponseBytes bounds a response body in memory. A v2 page of 100 projects × 168 h
+// × 8 metrics is about 8 MB; anything far beyond is not a page.
+const DefaultMaxResponseBytes = 64 << 20
 
 // Config configures a Client. Zero values take the defaults named on each field.
 type Config struct {
@@ -73,6 +73,10 @@ type Config struct {
 	OperationPollInterval time.Duration
 	// OperationTimeout bounds one WaitOperations call. Default 2m.
 	OperationTimeout time.Duration
+	// MaxResponseBytes is the largest body read; a larger one fails the request without being
+	// retried. Memory stays within it whatever Content-Length claims (see readBody). Default
+	// 64 MiB.
+	MaxResponseBytes int64
 	// Registerer receives the client's metrics; optional. Several clients may share one.
 	Registerer prometheus.Registerer
 	// Logger receives retry and failure details at debug level; default discards.
@@ -180,6 +184,12 @@ func (cfg *Config) fillDefaults() error {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		return errors.New("neon config: MaxBackoff must not be below MinBackoff")
 	}
+	switch {
+	case cfg.MaxResponseBytes < 0:
+		return errors.New("neon config: MaxResponseBytes must not be negative")
+	case cfg.MaxResponseBytes == 0:
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
 	rates := []struct {
 		name string
 		v    *float64
@@ -261,7 +271,7 @@ type request struct {
 // makes a GET retry (the body was bad); for mutations the error is final, since the change
 // happened. The returned error is stripped of the API key.
 func (c *Client) do(ctx context.Context, rq *request, accept func(body []byte) error) error {
-	return redact(c.doRetry(ctx, rq, accept), c.key)
+	return redactErr(c.doRetry(ctx, rq, accept), c.key)
 }
 
 // outcome is how one attempt ended.
@@ -292,7 +302,7 @@ func (c *Client) doRetry(ctx context.Context, rq *request, accept func(body []by
 		c.m.retries.WithLabelValues(label, o.reason).Inc()
 		wait := c.backoff(attempt, o.retryAfter)
 		args := []any{logkey.Route, label, logkey.Attempt, attempt, logkey.Reason, o.reason,
-			logkey.Status, o.status, logkey.RequestID, reqID, logkey.Wait, wait, logkey.Err, redact(o.err, c.key)}
+			logkey.Status, o.status, logkey.RequestID, reqID, logkey.Wait, wait, logkey.Err, redactErr(o.err, c.key)}
 		if rq.orgID != "" {
 			args = append(args, logkey.OrgID, rq.orgID)
 		}
@@ -323,6 +333,8 @@ func (c *Client) attempt(ctx context.Context, rq *request, reqID, label string, 
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return outcome{err: fmt.Errorf("%s (request_id %s): %w", label, reqID, ctx.Err())}
+	case errors.Is(err, errBodyTooLarge):
+		return outcome{err: fmt.Errorf("%s (request_id %s): %w", label, reqID, err), status: status}
 	case err != nil:
 		reason := codeFor(err)
 		// A mutation may have reached Neon: never repeat it blindly.
@@ -340,7 +352,7 @@ func (c *Client) attempt(ctx context.Context, rq *request, reqID, label string, 
 		return outcome{err: fmt.Errorf("%s (request_id %s): %w", label, reqID, aerr), reason: reason, retryable: idempotent, status: status}
 	}
 	o := outcome{
-		err:        newAPIError(rq.method, rq.route, status, reqID, body),
+		err:        newAPIError(rq.method, rq.route, status, reqID, body, c.key),
 		status:     status,
 		retryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now()),
 	}
@@ -392,7 +404,11 @@ func (c *Client) send(ctx context.Context, rq *request, reqID, label string) (in
 		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
-	data, err := readBody(resp)
+	data, err := readBody(resp.Body, resp.ContentLength, c.cfg.MaxResponseBytes)
+	if errors.Is(err, errBodyTooLarge) {
+		c.observe(label, strconv.Itoa(resp.StatusCode), start)
+		return resp.StatusCode, resp.Header, nil, err
+	}
 	if err != nil {
 		c.observe(label, codeFor(err), start)
 		return 0, nil, nil, fmt.Errorf("read body: %w", err)
@@ -414,19 +430,65 @@ func codeFor(err error) string {
 	return reasonNetwork
 }
 
-func readBody(resp *http.Response) ([]byte, error) {
-	n := resp.ContentLength
-	if n < 0 || n > maxBody {
-		n = 64 << 10
+// errBodyTooLarge marks a body beyond Config.MaxResponseBytes: not retried, since the next
+// answer would most likely be as large, and each try would cost the limit in memory again.
+var errBodyTooLarge = fmt.Errorf("%w: body too large", ErrBadResponse)
+
+// firstBuffer is the buffer a body of unknown length starts in.
+const firstBuffer = 64 << 10
+
+// readBody reads a whole body of at most limit bytes without trusting Content-Length (claimed,
+// -1 when absent) for more than a hint: a claim above the limit fails before any read, an
+// honest claim is read into one buffer of its size (the transport stops at the claimed length,
+// and a body running past it fails), and a body of unknown length grows through buffers of
+// ⌈(limit+1)/2^k⌉ bytes, so the last is exactly limit+1 and the one before at most half of it:
+// reading never holds more than 1.5 × limit, and what is kept is at most limit.
+func readBody(r io.Reader, claimed, limit int64) ([]byte, error) {
+	if claimed > limit {
+		return nil, fmt.Errorf("%w: %d bytes announced, above the %d-byte limit (NEONMETER_NEON_MAX_RESPONSE_MB)", errBodyTooLarge, claimed, limit)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1)); err != nil {
-		return nil, err
+	step := 0 // buffers left to grow into when the length is unknown
+	size := claimed + 1
+	if claimed < 0 {
+		for size = limit + 1; size > firstBuffer; step++ {
+			size = (size + 1) / 2
+		}
 	}
-	if buf.Len() > maxBody {
-		return nil, fmt.Errorf("body larger than %d bytes", maxBody)
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if step == 0 {
+				if claimed >= 0 {
+					return nil, fmt.Errorf("body longer than its Content-Length of %d bytes", claimed)
+				}
+				return nil, fmt.Errorf("%w: more than the %d-byte limit (NEONMETER_NEON_MAX_RESPONSE_MB)", errBodyTooLarge, limit)
+			}
+			step--
+			next := make([]byte, len(buf), ceilShift(limit+1, step))
+			copy(next, buf)
+			buf = next
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return buf.Bytes(), nil
+	if int64(len(buf)) > limit {
+		return nil, fmt.Errorf("%w: more than the %d-byte limit (NEONMETER_NEON_MAX_RESPONSE_MB)", errBodyTooLarge, limit)
+	}
+	return buf, nil
+}
+
+// ceilShift is ⌈n / 2^k⌉.
+func ceilShift(n int64, k int) int64 {
+	for range k {
+		n = (n + 1) / 2
+	}
+	return n
 }
 
 // backoff is the wait before retry n (1 for the first): exponential from MinBackoff with full

@@ -79,6 +79,9 @@ type ConsumptionQuery struct {
 	Metrics     []string // default: every metric of the route
 	ProjectIDs  []string // optional filter, at most 100
 	Limit       int      // projects per page, 1–100, default 100
+	// MaxPages ends the listing with ErrBadResponse after that many pages (a cursor that never
+	// ends); default DefaultMaxPages.
+	MaxPages int
 }
 
 // ConsumptionPage is one page of projects. Cursor is what the next request sends; "" when the
@@ -223,6 +226,9 @@ func (q ConsumptionQuery) prepare(legacy bool) (*decodeOpts, url.Values, error) 
 			metrics = append(metrics, known[i])
 		}
 	}
+	if q.MaxPages < 0 {
+		return nil, nil, fmt.Errorf("consumption query: MaxPages %d is negative", q.MaxPages)
+	}
 	if len(q.ProjectIDs) > 100 {
 		return nil, nil, fmt.Errorf("consumption query: %d ProjectIDs, at most 100", len(q.ProjectIDs))
 	}
@@ -253,7 +259,7 @@ func (c *Client) consumptionPages(ctx context.Context, q ConsumptionQuery, legac
 	}
 	l := listing[ConsumptionPage, ProjectConsumption]{
 		what: "consumption v2", orgID: q.OrgID, route: routeConsumptionV2, bucket: c.consumption,
-		query: query, limit: opts.limit,
+		query: query, limit: opts.limit, maxPages: q.MaxPages,
 		decode: func(body []byte) ([]ProjectConsumption, string, error) {
 			p, err := decodeConsumption(body, opts)
 			if err != nil {

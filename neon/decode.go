@@ -121,6 +121,9 @@ func (d *decoder) pagination() (string, error) {
 			if err = d.once(&seen, 1, "cursor"); err == nil {
 				var c []byte
 				if c, err = d.s.str(); err == nil {
+					if !validCursor(c) {
+						return "", &DecodeError{Offset: d.s.i, Reason: fmt.Sprintf("cursor %q is longer than %d bytes or not printable ASCII", clip(c), maxCursor)}
+					}
 					cursor = string(c)
 				}
 			}
@@ -227,14 +230,14 @@ func (d *decoder) period() (Period, error) {
 			if err = d.once(&seen, 1, "period_id"); err == nil {
 				var v []byte
 				if v, err = d.s.str(); err == nil {
-					p.ID = string(v)
+					p.ID = d.label("period_id", v, false)
 				}
 			}
 		case "period_plan":
 			if err = d.once(&seen, 2, "period_plan"); err == nil {
 				var v []byte
 				if v, err = d.s.str(); err == nil {
-					p.Plan = string(v)
+					p.Plan = d.label("period_plan", v, true)
 				}
 			}
 		case "period_start":
@@ -277,6 +280,45 @@ func (d *decoder) period() (Period, error) {
 		d.pending.Period = p.ID
 	}
 	return p, nil
+}
+
+// Bounds of the strings a page carries into every stored row (period id and plan) or into the
+// next request (cursor): an unbounded plan string copied onto each row once cost 767 MB for a
+// 1 MB answer.
+const (
+	maxLabel  = 64
+	maxCursor = 2048
+)
+
+// label returns a period id or plan if it is at most maxLabel bytes of letters, digits, '-',
+// '_' and '.' (plans also spaces); otherwise it records a violation and returns "" without
+// copying the text.
+func (d *decoder) label(field string, v []byte, spaces bool) string {
+	ok := len(v) <= maxLabel
+	for _, c := range v {
+		if !ok {
+			break
+		}
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || spaces && c == ' '
+	}
+	if !ok {
+		d.violation("", "%s %q is longer than %d bytes or holds characters other than letters, digits, '-', '_' and '.'", field, clip(v), maxLabel)
+		return ""
+	}
+	return string(v)
+}
+
+// validCursor reports whether a cursor is at most maxCursor bytes of printable ASCII.
+func validCursor(v []byte) bool {
+	if len(v) > maxCursor {
+		return false
+	}
+	for _, c := range v {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // time reads a timestamp field; a string that is not RFC 3339 is a violation, not a syntax error.

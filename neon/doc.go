@@ -26,13 +26,19 @@
 // (seconds or HTTP date) raises the wait, up to MaxBackoff. After MaxRetries the last error is
 // returned: an *APIError (unwrapping to ErrRateLimited, ErrLocked, …) or an ErrBadResponse.
 //
+// A body larger than Config.MaxResponseBytes (default 64 MiB) fails the request at once, not
+// retried, as an ErrBadResponse. Content-Length is only a hint: a claim above the limit fails
+// before reading, and a body of unknown length grows in doubling buffers whose last is the
+// limit, so reading a body never holds more than 1.5 × the limit in memory.
+//
 // # Pagination
 //
 // Pages are read until the pagination object or its cursor is absent or empty, a page is empty,
 // or a page holds fewer projects than the limit. A page whose cursor was already seen (the one
 // just sent included), or that holds a project an earlier page held, is a replayed page: the
 // request is retried, and ErrBadResponse ends the iteration if the replay persists. It never
-// stops early silently and never loops: beyond 100,000 pages it fails. A project list page with
+// stops early silently and never loops: beyond 10,000 pages (ConsumptionQuery.MaxPages) it
+// fails with ErrBadResponse. A project list page with
 // non-empty unavailable_project_ids is incomplete and retried the same way.
 //
 // # Decoding consumption pages
@@ -49,7 +55,9 @@
 //   - projects, project_id, periods, period_id, period_plan, period_start, consumption,
 //     timeframe_start, timeframe_end and (v2) metrics, metric_name and value are required;
 //     pagination and period_end may be absent or null. Timestamps are RFC 3339.
-//   - project_id matches ^[a-z0-9-]{1,60}$; a period_id appears once per project.
+//   - project_id matches ^[a-z0-9-]{1,60}$; a period_id appears once per project. period_id
+//     and period_plan, copied onto every stored row, are at most 64 bytes of letters, digits,
+//     '-', '_' and '.' (plans also spaces); a cursor is at most 2,048 bytes of printable ASCII.
 //   - value is a JSON integer within int64 and not negative: a fraction, an exponent, a string,
 //     a negative number or a number beyond int64 is rejected naming project, metric and
 //     timeframe.

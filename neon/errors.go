@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/neonmeter/neonmeter/internal/redact"
 )
 
 // Sentinel errors, matched with errors.Is. An *APIError unwraps to the one that fits its
@@ -28,6 +30,9 @@ var (
 	ErrBadResponse = errors.New("neon: bad response")
 	// ErrOperationFailed: an operation ended in status "error".
 	ErrOperationFailed = errors.New("neon: operation failed")
+	// ErrUnauthorized: 401, or 403 outside the consumption routes: the API key is wrong,
+	// revoked or lacks access to the organization. A configuration error, not a fault.
+	ErrUnauthorized = errors.New("neon: the API key was refused")
 )
 
 // APIError is a non-2xx answer of the Neon API. It never holds the API key.
@@ -64,10 +69,13 @@ func (e *APIError) Unwrap() error {
 		return ErrWindow
 	case http.StatusLocked:
 		return ErrLocked
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
 	case http.StatusForbidden:
 		if e.Route == routeConsumptionV2 || e.Route == routeConsumptionLegacy {
 			return ErrNoConsumptionHistory
 		}
+		return ErrUnauthorized
 	}
 	return nil
 }
@@ -75,18 +83,24 @@ func (e *APIError) Unwrap() error {
 // maxMessage bounds how much of an error body is kept in an APIError.
 const maxMessage = 512
 
-func newAPIError(method, route string, status int, requestID string, body []byte) *APIError {
+// newAPIError builds the error of a non-2xx answer. Every text taken from the body is stripped
+// of the key before it is truncated: a cut through an echoed key would otherwise leave a prefix
+// that no longer matches the whole key.
+func newAPIError(method, route string, status int, requestID string, body []byte, key string) *APIError {
 	e := &APIError{Method: method, Route: route, Status: status, RequestID: requestID}
+	r := redact.New(key)
+	body = r.Bytes(body)
 	var ge struct {
 		Code      string `json:"code"`
 		Message   string `json:"message"`
 		RequestID string `json:"request_id"`
 	}
 	if err := json.Unmarshal(body, &ge); err == nil && (ge.Code != "" || ge.Message != "") {
-		e.Code, e.Message = truncate(ge.Code, 64), truncate(ge.Message, maxMessage)
+		// JSON escapes can spell the key differently from the raw body: clean the decoded text too.
+		e.Code, e.Message = truncate(r.String(ge.Code), 64), truncate(r.String(ge.Message), maxMessage)
 		// Neon echoes X-Request-ID; prefer its value only when it sent one of its own.
 		if ge.RequestID != "" && requestID == "" {
-			e.RequestID = truncate(ge.RequestID, 128)
+			e.RequestID = truncate(r.String(ge.RequestID), 128)
 		}
 		return e
 	}
@@ -160,17 +174,22 @@ func (e *redactedError) Unwrap() []error { return e.causes }
 func sentinels() []error {
 	return []error{
 		ErrNotFound, ErrRateLimited, ErrNoConsumptionHistory, ErrWindow, ErrLocked, ErrBadResponse,
-		ErrOperationFailed, context.Canceled, context.DeadlineExceeded,
+		ErrOperationFailed, ErrUnauthorized, context.Canceled, context.DeadlineExceeded,
 	}
 }
 
-// redact guarantees the key never leaves the client inside an error, whatever a server echoes.
-func redact(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
+// redactErr guarantees the key, and any long prefix of it, never leaves the client inside an
+// error, whatever a server echoes.
+func redactErr(err error, secret string) error {
+	if err == nil || secret == "" {
 		return err
 	}
-	clean := func(s string) string { return strings.ReplaceAll(s, secret, "[redacted]") }
-	r := &redactedError{msg: clean(err.Error())}
+	clean := redact.New(secret).String
+	msg := err.Error()
+	if clean(msg) == msg {
+		return err
+	}
+	r := &redactedError{msg: clean(msg)}
 	for _, s := range sentinels() {
 		if errors.Is(err, s) {
 			r.causes = append(r.causes, s)

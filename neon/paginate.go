@@ -8,8 +8,9 @@ import (
 	"net/url"
 )
 
-// maxPages guards against a server that never stops paginating with fresh cursors.
-const maxPages = 100_000
+// DefaultMaxPages guards against a server that never stops paginating with fresh cursors:
+// 1,000,000 projects at 100 a page, far beyond any org.
+const DefaultMaxPages = 10_000
 
 // listing is one cursor-paginated GET: what differs between the routes that page. Items are
 // projects (P is the page type, T a project on it).
@@ -20,6 +21,9 @@ type listing[P, T any] struct {
 	bucket *bucket
 	query  url.Values // the fixed part; each page adds the cursor
 	limit  int        // projects per page asked for: a shorter page is the last
+	// maxPages ends a listing that pages on beyond it with ErrBadResponse; 0 means
+	// DefaultMaxPages.
+	maxPages int
 	// decode reads a page's projects and its cursor ("" when absent); an error is a bad body.
 	decode func(body []byte) ([]T, string, error)
 	id     func(T) string // the project id, to tell a replayed page
@@ -38,9 +42,13 @@ func paginate[P, T any](ctx context.Context, c *Client, l listing[P, T]) iter.Se
 			cursors  = map[string]struct{}{}
 			projects = map[string]struct{}{}
 		)
+		maxPages := l.maxPages
+		if maxPages <= 0 {
+			maxPages = DefaultMaxPages
+		}
 		for pageNo := 1; ; pageNo++ {
 			if pageNo > maxPages {
-				yield(nil, fmt.Errorf("%s org %q: more than %d pages: %w", l.what, l.orgID, maxPages, ErrBadResponse))
+				yield(nil, fmt.Errorf("%s org %q: more than %d pages, the cursor never ends: %w", l.what, l.orgID, maxPages, ErrBadResponse))
 				return
 			}
 			items, next, err := fetchPage(ctx, c, &l, cursor, cursors, projects)

@@ -181,6 +181,9 @@ func (w *wireProject) validate() error {
 	if !ValidID(w.ID) {
 		return &DecodeError{Project: clip([]byte(w.ID)), Reason: "project id missing or not matching ^[a-z0-9-]{1,60}$"}
 	}
+	if w.OrgID != "" && !ValidID(w.OrgID) {
+		return &DecodeError{Project: w.ID, Reason: fmt.Sprintf("org_id %q does not match ^[a-z0-9-]{1,60}$", clip([]byte(w.OrgID)))}
+	}
 	if w.Settings != nil && w.Settings.Quota != nil {
 		q := w.Settings.Quota
 		if q.ActiveTimeSeconds < 0 || q.ComputeTimeSeconds < 0 || q.WrittenDataBytes < 0 || q.DataTransferBytes < 0 || q.LogicalSizeBytes < 0 {

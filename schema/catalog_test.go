@@ -170,7 +170,7 @@ func TestCatalog_Complete(t *testing.T) {
 		inCatalog[q.Name] = true
 	}
 	names := regexp.MustCompile(`Query\{Name: "([a-z_.]+)"`)
-	for _, dir := range []string{".", "../collector/chstore", "../accounts/chstore", "../billing/chstore", "../enforcement/chstore"} {
+	for _, dir := range []string{".", "../collector/chstore", "../accounts/chstore", "../billing/chstore", "../enforcement/chstore", "../internal/lease/chstore"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 )
 
 // wantTables are the tables and views the built-in migrations create, sorted.
-const wantTables = "account_history,billing_drift,billing_late_adjustments,billing_ledger,collection_runs,collection_watermarks,enforcement_audit,enforcement_state,schema_migrations," +
+const wantTables = "account_history,billing_drift,billing_late_adjustments,billing_ledger,billing_reconcile_runs,collection_runs,collection_watermarks,enforcement_audit,enforcement_breaker,enforcement_state,lease_events,schema_migrations," +
 	"usage_coarse,usage_facts,usage_hourly,usage_revisions"
 
 func tables(t *testing.T, conn driver.Conn, db string) []string {

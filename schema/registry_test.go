@@ -7,6 +7,7 @@ import (
 	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
+	leasestore "github.com/neonmeter/neonmeter/internal/lease/chstore"
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -21,6 +22,7 @@ func catalog() []schema.Query {
 		accountsstore.Statements(),
 		billingstore.Statements(),
 		enforcementstore.Statements(),
+		leasestore.Statements(),
 		schema.RetentionStatements(),
 	)
 }

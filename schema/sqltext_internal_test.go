@@ -139,8 +139,9 @@ func TestMigrations_Builtin(t *testing.T) {
 			t.Fatalf("statements: %v", err)
 		}
 		for j, s := range stmts {
-			// Every statement must be safe to run twice, as racing Migrate calls do.
-			if !strings.Contains(s, "IF NOT EXISTS") && m.stmts[j].addColumn == nil {
+			// Every statement must be safe to run twice, as racing Migrate calls do. MODIFY
+			// COLUMN to a given type is: a second run finds the type already there.
+			if !strings.Contains(s, "IF NOT EXISTS") && m.stmts[j].addColumn == nil && !strings.Contains(s, "MODIFY COLUMN") {
 				t.Errorf("%04d_%s: statement is not idempotent: %.60s…", m.Version, m.Name, s)
 			}
 			for _, banned := range []string{"TTL", "CODEC", "LowCardinality", "DateTime64", "SimpleAggregateFunction"} {

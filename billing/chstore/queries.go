@@ -30,6 +30,11 @@ func Statements() []schema.Query {
 		insertDriftQuery([]billing.Drift{{CheckedAt: collected, RunID: "run-sample", CustomerID: "cus_sample", Target: "neon_compute",
 			Sink: billing.SinkMeter, Bucket: from, Expected: 2, Actual: 1, Drift: -1}}),
 		driftQuery("run-sample"),
+		insertReconcileRunQuery(billing.ReconcileRun{RunID: "run-sample", Trigger: billing.TriggerSchedule, StartedAt: collected, FinishedAt: collected,
+			From: from, To: to, Compared: 3, Drifting: 1, DriftUnits: 1}),
+		lastReconcilesQuery(),
+		latestReconcileQuery(),
+		driftByTargetQuery("run-sample"),
 	}
 }
 
@@ -49,30 +54,37 @@ func inArgs(metrics, ids []string, from, to time.Time) []any {
 // filtered on key columns: on 18.16 a filter on the view applies after the view deduplicates
 // the whole table. The sum runs over org_id only (a project belongs to one org); HAVING drops
 // zero rows after deduplication, never before.
+//
+// sum(UInt64) wraps silently on 18.16 (and on current ClickHouse), so every sum comes with its
+// Float64 twin, which cannot wrap: checkSum refuses a row whose twin reaches 2^63, and then the
+// integer sum is exact (below 2^64) and checked against the int64 billing holds. HAVING tests
+// the twin, as a wrapped sum may be 0.
+const usageSums = `sum(value) AS v, sum(toFloat64(value)) AS f`
+
 func usageQuery(metrics []string, from, to time.Time) schema.Query {
-	return schema.Query{Name: "billing.usage", Kind: schema.KindSelect, Args: inArgs(metrics, nil, from, to), SQL: `SELECT project_id, metric, hour, sum(value) AS v
+	return schema.Query{Name: "billing.usage", Kind: schema.KindSelect, Args: inArgs(metrics, nil, from, to), SQL: `SELECT project_id, metric, hour, ` + usageSums + `
 FROM {db}.usage_facts FINAL
 WHERE metric IN (` + schema.InList(len(metrics)) + `) AND hour >= ? AND hour < ?
 GROUP BY project_id, metric, hour
-HAVING v > 0
+HAVING f > 0
 ORDER BY project_id, metric, hour`}
 }
 
 func usageTotalsQuery(metrics []string, from, to time.Time) schema.Query {
-	return schema.Query{Name: "billing.usage_totals", Kind: schema.KindSelect, Args: inArgs(metrics, nil, from, to), SQL: `SELECT project_id, metric, sum(value) AS v
+	return schema.Query{Name: "billing.usage_totals", Kind: schema.KindSelect, Args: inArgs(metrics, nil, from, to), SQL: `SELECT project_id, metric, ` + usageSums + `
 FROM {db}.usage_facts FINAL
 WHERE metric IN (` + schema.InList(len(metrics)) + `) AND hour >= ? AND hour < ?
 GROUP BY project_id, metric
-HAVING v > 0
+HAVING f > 0
 ORDER BY project_id, metric`}
 }
 
 func usageOfQuery(metrics, projectIDs []string, from, to time.Time) schema.Query {
-	return schema.Query{Name: "billing.usage_of", Kind: schema.KindSelect, Args: inArgs(metrics, projectIDs, from, to), SQL: `SELECT project_id, metric, hour, sum(value) AS v
+	return schema.Query{Name: "billing.usage_of", Kind: schema.KindSelect, Args: inArgs(metrics, projectIDs, from, to), SQL: `SELECT project_id, metric, hour, ` + usageSums + `
 FROM {db}.usage_facts FINAL
 WHERE metric IN (` + schema.InList(len(metrics)) + `) AND project_id IN (` + schema.InList(len(projectIDs)) + `) AND hour >= ? AND hour < ?
 GROUP BY project_id, metric, hour
-HAVING v > 0
+HAVING f > 0
 ORDER BY project_id, metric, hour`}
 }
 
@@ -134,4 +146,41 @@ func driftQuery(runID string) schema.Query {
 FROM {db}.billing_drift
 WHERE run_id = ?
 ORDER BY customer_id, target, bucket`}
+}
+
+func insertReconcileRunQuery(r billing.ReconcileRun) schema.Query {
+	var repair uint8
+	if r.Repair {
+		repair = 1
+	}
+	row := []any{r.RunID, string(r.Trigger), schema.UTC(r.StartedAt), schema.UTC(r.FinishedAt), schema.UTC(r.From), schema.UTC(r.To),
+		r.Compared, r.Drifting, r.Unsettled, r.DriftUnits, repair, r.Error}
+	return schema.Query{Name: "billing.reconcile_run_insert", Kind: schema.KindInsert, Rows: [][]any{row},
+		SQL: "INSERT INTO {db}.billing_reconcile_runs (run_id, kind, started_at, finished_at, range_from, range_to, compared, drifting, unsettled, drift_units, repair, error)"}
+}
+
+func lastReconcilesQuery() schema.Query {
+	return schema.Query{Name: "billing.reconcile_last", Kind: schema.KindSelect, SQL: `SELECT toString(kind), max(started_at)
+FROM {db}.billing_reconcile_runs
+WHERE error = ''
+GROUP BY kind
+ORDER BY kind`}
+}
+
+func latestReconcileQuery() schema.Query {
+	return schema.Query{Name: "billing.reconcile_latest", Kind: schema.KindSelect, SQL: `SELECT run_id, toString(kind), started_at, finished_at, range_from, range_to,
+    compared, drifting, unsettled, drift_units, repair
+FROM {db}.billing_reconcile_runs
+WHERE error = ''
+ORDER BY started_at DESC, finished_at DESC, run_id DESC
+LIMIT 1`}
+}
+
+// |drift| is summed as Float64, which cannot wrap (abs of the smallest Int64 would).
+func driftByTargetQuery(runID string) schema.Query {
+	return schema.Query{Name: "billing.drift_by_target", Kind: schema.KindSelect, Args: []any{runID}, SQL: `SELECT toString(sink), target, count(), sum(abs(toFloat64(drift)))
+FROM {db}.billing_drift
+WHERE run_id = ?
+GROUP BY sink, target
+ORDER BY sink, target`}
 }

@@ -6,6 +6,7 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -53,8 +54,12 @@ func (s *Store) UsageTotals(ctx context.Context, metrics []string, from, to time
 	var out []billing.HourlyUsage
 	for rows.Next() {
 		u := billing.HourlyUsage{Hour: from.UTC()}
-		if err := rows.Scan(&u.ProjectID, &u.Metric, &u.Value); err != nil {
+		var f float64
+		if err := rows.Scan(&u.ProjectID, &u.Metric, &u.Value, &f); err != nil {
 			return nil, fmt.Errorf("billing usage totals: scan: %w", err)
+		}
+		if err := checkSum(u, f); err != nil {
+			return nil, fmt.Errorf("billing usage totals from %s: %w", from.UTC().Format(time.RFC3339), err)
 		}
 		out = append(out, u)
 	}
@@ -91,13 +96,30 @@ func (s *Store) hourlyUsage(ctx context.Context, q schema.Query) ([]billing.Hour
 	var out []billing.HourlyUsage
 	for rows.Next() {
 		var u billing.HourlyUsage
-		if err := rows.Scan(&u.ProjectID, &u.Metric, &u.Hour, &u.Value); err != nil {
+		var f float64
+		if err := rows.Scan(&u.ProjectID, &u.Metric, &u.Hour, &u.Value, &f); err != nil {
 			return nil, fmt.Errorf("scan: %w", err)
 		}
 		u.Hour = u.Hour.UTC()
+		if err := checkSum(u, f); err != nil {
+			return nil, err
+		}
 		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// twoTo63 is 2^63 as a float64: a float sum below it means the integer sum (< 2^64) did not wrap.
+const twoTo63 = float64(1 << 63)
+
+// checkSum refuses a usage sum that wrapped in ClickHouse or exceeds the int64 billing holds:
+// f is the same sum as a Float64, which cannot wrap.
+func checkSum(u billing.HourlyUsage, f float64) error {
+	if f < twoTo63 && u.Value <= math.MaxInt64 {
+		return nil
+	}
+	return fmt.Errorf("usage of project %s metric %s hour %s sums to about %.4g, beyond the %d billing can hold: refusing it rather than billing a wrapped sum (hostile or corrupt usage_facts)",
+		u.ProjectID, u.Metric, u.Hour.UTC().Format(time.RFC3339), f, int64(math.MaxInt64))
 }
 
 // InsertLedger writes rows in one batch; none writes nothing.
@@ -203,6 +225,83 @@ func (s *Store) driftOfRun(ctx context.Context, runID string) ([]billing.Drift, 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("drift of run %s: %w", runID, err)
+	}
+	return out, nil
+}
+
+// InsertReconcileRun records one reconciliation.
+func (s *Store) InsertReconcileRun(ctx context.Context, run billing.ReconcileRun) error {
+	if err := insertReconcileRunQuery(run).Insert(ctx, s.conn, s.db); err != nil {
+		return fmt.Errorf("insert reconcile run %s: %w", run.RunID, err)
+	}
+	return nil
+}
+
+// LastReconciles returns when the newest finished reconciliation of each trigger started.
+func (s *Store) LastReconciles(ctx context.Context) (map[billing.ReconcileTrigger]time.Time, error) {
+	rows, err := lastReconcilesQuery().Select(ctx, s.conn, s.db)
+	if err != nil {
+		return nil, fmt.Errorf("last reconciles: %w", err)
+	}
+	defer rows.Close()
+	out := map[billing.ReconcileTrigger]time.Time{}
+	for rows.Next() {
+		var kind string
+		var at time.Time
+		if err := rows.Scan(&kind, &at); err != nil {
+			return nil, fmt.Errorf("last reconciles: scan: %w", err)
+		}
+		out[billing.ReconcileTrigger(kind)] = at.UTC()
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("last reconciles: %w", err)
+	}
+	return out, nil
+}
+
+// LatestReconcile returns the newest finished reconciliation and its drift per (sink, target).
+func (s *Store) LatestReconcile(ctx context.Context) (run billing.ReconcileRun, drift []billing.TargetDrift, ok bool, err error) {
+	rows, err := latestReconcileQuery().Select(ctx, s.conn, s.db)
+	if err != nil {
+		return run, nil, false, fmt.Errorf("latest reconcile: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var repair uint8
+		if err := rows.Scan(&run.RunID, &kind, &run.StartedAt, &run.FinishedAt, &run.From, &run.To,
+			&run.Compared, &run.Drifting, &run.Unsettled, &run.DriftUnits, &repair); err != nil {
+			return run, nil, false, fmt.Errorf("latest reconcile: scan: %w", err)
+		}
+		run.Trigger, run.Repair, ok = billing.ReconcileTrigger(kind), repair == 1, true
+		run.StartedAt, run.FinishedAt, run.From, run.To = run.StartedAt.UTC(), run.FinishedAt.UTC(), run.From.UTC(), run.To.UTC()
+	}
+	if err := rows.Err(); err != nil || !ok {
+		return run, nil, false, err
+	}
+	drift, err = s.driftByTarget(ctx, run.RunID)
+	return run, drift, err == nil, err
+}
+
+// driftByTarget sums one run's drift rows per (sink, target).
+func (s *Store) driftByTarget(ctx context.Context, runID string) ([]billing.TargetDrift, error) {
+	rows, err := driftByTargetQuery(runID).Select(ctx, s.conn, s.db)
+	if err != nil {
+		return nil, fmt.Errorf("drift of run %s by target: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []billing.TargetDrift
+	for rows.Next() {
+		var d billing.TargetDrift
+		var sink string
+		if err := rows.Scan(&sink, &d.Target, &d.Values, &d.Units); err != nil {
+			return nil, fmt.Errorf("drift of run %s by target: scan: %w", runID, err)
+		}
+		d.Sink = billing.SinkKind(sink)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("drift of run %s by target: %w", runID, err)
 	}
 	return out, nil
 }

@@ -77,10 +77,11 @@ changes it lacks. A second sync right after the first writes nothing.
 
 Flags:`)
 	dryRun := fs.Bool("dry-run", false, "print the changes instead of writing them")
+	wait := fs.Bool("wait", false, "wait while another neonmeter holds the accounts lease instead of refusing")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.config()
+	cfg, err := c.configFor(useStripeKey | useClickHousePass)
 	if err != nil {
 		return err
 	}
@@ -97,11 +98,16 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
-	syncer, err := newAccountsSyncer(cfg, newStripeClient(cfg, "", log), cat, conn, nil, log)
+	leases := newJobLeases(cfg, conn, log)
+	syncer, err := newAccountsSyncer(cfg, newStripeClient(cfg, "", log), cat, conn, nil, log, leases.gate(jobAccounts))
 	if err != nil {
 		return err
 	}
-	res, err := syncer.Sync(ctx, *dryRun)
+	var res accounts.SyncResult
+	err = leases.commandIf(ctx, !*dryRun, jobAccounts, *wait, func(ctx context.Context) (err error) {
+		res, err = syncer.Sync(ctx, *dryRun)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -124,8 +130,9 @@ Flags:`)
 	return nil
 }
 
-// newAccountsSyncer builds the Stripe accounts sync of the configuration; reg may be nil.
-func newAccountsSyncer(cfg Config, sc *client.API, cat *plans.Catalog, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (*accounts.Syncer, error) {
+// newAccountsSyncer builds the Stripe accounts sync of the configuration; reg may be nil. f (the
+// accounts lease's gate) fences its writes; nil only for work that writes nothing.
+func newAccountsSyncer(cfg Config, sc *client.API, cat *plans.Catalog, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger, f fence) (*accounts.Syncer, error) {
 	var m *accounts.Metrics
 	if reg != nil {
 		var err error
@@ -133,7 +140,11 @@ func newAccountsSyncer(cfg Config, sc *client.API, cat *plans.Catalog, conn driv
 			return nil, err
 		}
 	}
-	syncer, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Store: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
+	var store accounts.Store = accountsstore.New(conn, cfg.ClickHouseDB)
+	if f != nil {
+		store = fencedAccountsStore{store, f}
+	}
+	syncer, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Store: store, Catalog: cat,
 		DefaultPlan: cfg.DefaultPlan, Logger: log, Metrics: m})
 	if err != nil {
 		return nil, usageError{err}
@@ -152,6 +163,7 @@ of the file is reported and nothing is written unless the whole file is valid.
 
 Flags:`)
 	dryRun := fs.Bool("dry-run", false, "print the changes instead of writing them")
+	wait := fs.Bool("wait", false, "wait while another neonmeter holds the accounts lease instead of refusing")
 	rest, err := parsePositional(c.Env, fs, args, 1)
 	if err != nil {
 		return err
@@ -159,7 +171,7 @@ Flags:`)
 	if len(rest) != 1 {
 		return usagef("accounts import needs the CSV file")
 	}
-	cfg, err := c.config()
+	cfg, err := c.configFor(useClickHousePass)
 	if err != nil {
 		return err
 	}
@@ -182,7 +194,13 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
-	res, err := accounts.Import(ctx, accountsstore.New(conn, cfg.ClickHouseDB), rows, now, *dryRun, nil)
+	leases := newJobLeases(cfg, conn, c.logger(cfg))
+	store := fencedAccountsStore{accountsstore.New(conn, cfg.ClickHouseDB), leases.gate(jobAccounts)}
+	var res accounts.ImportResult
+	err = leases.commandIf(ctx, !*dryRun, jobAccounts, *wait, func(ctx context.Context) (err error) {
+		res, err = accounts.Import(ctx, store, rows, now, *dryRun, nil)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -221,7 +239,7 @@ Flags:`)
 	if *window <= 0 {
 		return usagef("--usage-window must be positive")
 	}
-	cfg, err := c.config()
+	cfg, err := c.configFor(useClickHousePass)
 	if err != nil {
 		return err
 	}

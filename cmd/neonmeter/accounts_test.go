@@ -137,6 +137,8 @@ func TestAccounts_Commands(t *testing.T) {
 	if strings.Contains(out+errOut, key) || strings.Contains(out+errOut, "secret_value") {
 		t.Fatalf("the key leaked:\n%s%s", out, errOut)
 	}
+	t.Setenv("NEONMETER_NEON_API_KEY", "neon-key-for-config") // config checks what serve needs
+	t.Setenv("NEONMETER_NEON_ORG_ID", "org-config-check")
 	if code, out, _ := run(t, ctx, "config"); code != exitOK || strings.Contains(out, "secret_value") || !strings.Contains(out, "NEONMETER_STRIPE_API_KEY") {
 		t.Fatalf("config: exit %d\n%s", code, out)
 	}

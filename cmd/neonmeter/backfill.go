@@ -47,6 +47,9 @@ Flags:`)
 	if end.IsZero() {
 		end = time.Now().UTC().Truncate(time.Hour)
 	}
+	if !end.After(from.t) {
+		return usagef("--to (%s) must be after --from (%s)", end.Format(time.RFC3339), from.t.Format(time.RFC3339))
+	}
 	segs, err := collector.PlanBackfill(from.t, end, time.Now())
 	if err != nil {
 		return usageError{err}
@@ -60,7 +63,7 @@ Flags:`)
 	if *dryRun {
 		return nil
 	}
-	cfg, err := c.config()
+	cfg, err := c.configFor(useNeonKey | useClickHousePass)
 	if err != nil {
 		return err
 	}
@@ -70,6 +73,9 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
+	if err := requireMigrated(ctx, conn, cfg.ClickHouseDB); err != nil {
+		return err
+	}
 	col, err := newCollector(cfg, client, conn, nil, log, progressReporter(c.Stderr, log, 2*time.Second))
 	if err != nil {
 		return usageError{err}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/neonmeter/neonmeter/billing"
@@ -23,8 +24,8 @@ func (c *BillingCommand) Synopsis() string {
 
 const billingUsage = `Usage:
   neonmeter billing setup (--dry-run | --apply)
-  neonmeter billing push [--dry-run]
-  neonmeter billing reconcile --from TIME --to TIME [--repair]
+  neonmeter billing push [--dry-run] [--wait]
+  neonmeter billing reconcile --from TIME --to TIME [--repair] [--wait]
 
 Bills hourly usage through Stripe (NEONMETER_STRIPE_API_KEY), exactly once per value; see
 docs/billing.md.
@@ -37,6 +38,9 @@ docs/billing.md.
   reconcile  Compares Stripe's meter event summaries (per hour) and usage record summaries
              (per period) with ClickHouse, stores and prints the drift; --repair re-sends the
              drifting values.
+
+push (but --dry-run) and reconcile take the billing lease: one at a time, serve's included. While
+another neonmeter holds it they refuse, naming the holder (exit 1), or wait for it with --wait.
 
 Exit codes: 0 done (reconcile: no drift), 1 the work failed or drift was found, 2 bad usage or
 configuration.`
@@ -66,7 +70,7 @@ func (c *BillingCommand) setup(ctx context.Context, args []string) error {
 	if *dryRun == *apply {
 		return usagef("give exactly one of --dry-run and --apply")
 	}
-	cfg, err := c.config()
+	cfg, err := c.configFor(useStripeKey | useClickHousePass)
 	if err != nil {
 		return err
 	}
@@ -95,49 +99,65 @@ func (c *BillingCommand) setup(ctx context.Context, args []string) error {
 	return err
 }
 
-// pusher builds the pusher from the configuration; done closes its connection.
-func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (p *billing.Pusher, done func(), err error) {
+// pusher builds the pusher from the configuration, fenced by the billing lease that leases
+// takes; done closes its connection.
+func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (p *billing.Pusher, leases *jobLeases, done func(), err error) {
 	cat, err := loadCatalog(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	sc, err := c.stripe(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	conn, err := openClickHouse(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	p, err = newPusher(cfg, sc, conn, cat, nil, 0, c.logger(cfg))
+	log := c.logger(cfg)
+	leases = newJobLeases(cfg, conn, log)
+	p, err = newPusher(cfg, sc, conn, cat, nil, 0, log, leases.gate(jobBilling))
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return p, func() { conn.Close() }, nil
+	return p, leases, func() { conn.Close() }, nil
 }
 
 func (c *BillingCommand) push(ctx context.Context, args []string) error {
-	fs := c.flags("push", "Usage: neonmeter billing push [--dry-run]\n\nFlags:")
+	fs := c.flags("push", "Usage: neonmeter billing push [--dry-run] [--wait]\n\nFlags:")
 	dryRun := fs.Bool("dry-run", false, "print what would be sent; send and record nothing")
+	wait := fs.Bool("wait", false, "wait while another neonmeter holds the billing lease instead of refusing")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.config()
+	cfg, err := c.configFor(useStripeKey | useClickHousePass)
 	if err != nil {
 		return err
 	}
-	p, done, err := c.pusher(ctx, cfg)
+	p, leases, done, err := c.pusher(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer done()
-	res, err := p.Push(ctx, *dryRun)
+	var res billing.Result
+	err = leases.commandIf(ctx, !*dryRun, jobBilling, *wait, func(ctx context.Context) (err error) {
+		res, err = p.Push(ctx, *dryRun)
+		return err
+	})
+	if refused(err) {
+		return err
+	}
 	if *dryRun {
 		printActions(c.Stdout, res.Actions)
 	}
-	fmt.Fprintf(c.Stdout, "billing push: hours %s – %s: %d value(s) to act on, %d request(s), %d confirmed, %d late adjustment(s), %d pending, %d refused\n",
-		res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), len(res.Actions), res.Requests, res.Pushed, len(res.Late), res.Pending, res.Failed)
+	fmt.Fprintf(c.Stdout, "billing push: hours %s – %s: %d value(s) to act on, %d request(s), %d confirmed, %d late adjustment(s), %d pending, %d refused, %d held\n",
+		res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), len(res.Actions), res.Requests, res.Pushed, len(res.Late), res.Pending, res.Failed, res.Unsendable)
+	if res.Unsendable > 0 {
+		// Held values do not fail the command (they would fail every run until someone acts);
+		// the alert NeonmeterBillingUnsendable watches them.
+		fmt.Fprintf(c.Stdout, "%d value(s) held: their customer has no subscription item on the legacy price (billing_ledger status unsendable); they are sent once the subscription has one\n", res.Unsendable)
+	}
 	if err == nil && (res.Pending > 0 || res.Failed > 0) {
 		err = fmt.Errorf("%d value(s) left pending and %d refused by Stripe (see the log)", res.Pending, res.Failed)
 	}
@@ -154,10 +174,11 @@ func printActions(w io.Writer, actions []billing.Action) {
 }
 
 func (c *BillingCommand) reconcile(ctx context.Context, args []string) error {
-	fs := c.flags("reconcile", "Usage: neonmeter billing reconcile --from TIME --to TIME [--repair]\n\nTimes are RFC 3339 or dates (UTC).\n\nFlags:")
+	fs := c.flags("reconcile", "Usage: neonmeter billing reconcile --from TIME --to TIME [--repair] [--wait]\n\nTimes are RFC 3339 or dates (UTC).\n\nFlags:")
 	fromS := fs.String("from", "", "start of the hours compared (inclusive)")
 	toS := fs.String("to", "", "end of the hours compared (exclusive)")
 	repair := fs.Bool("repair", false, "re-send the drifting values")
+	wait := fs.Bool("wait", false, "wait while another neonmeter holds the billing lease instead of refusing")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -166,16 +187,22 @@ func (c *BillingCommand) reconcile(ctx context.Context, args []string) error {
 	if err := errors.Join(err1, err2); err != nil {
 		return usageError{err}
 	}
-	cfg, err := c.config()
+	cfg, err := c.configFor(useStripeKey | useClickHousePass)
 	if err != nil {
 		return err
 	}
-	p, done, err := c.pusher(ctx, cfg)
+	p, leases, done, err := c.pusher(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer done()
-	res, err := p.Reconcile(ctx, from, to, *repair)
+	// Every reconcile takes the billing lease: a push running meanwhile would show as drift,
+	// and the rows it records are billing's.
+	var res billing.ReconcileResult
+	err = leases.command(ctx, jobBilling, *wait, func(ctx context.Context) (err error) {
+		res, err = p.Reconcile(ctx, from, to, *repair)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -185,7 +212,7 @@ func (c *BillingCommand) reconcile(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%+d\n", b.CustomerID, b.Sink, b.Target, b.Start.Format(time.RFC3339), b.Expected, b.Actual, b.Drift())
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(c.Stdout, "billing reconcile %s: %d bucket(s) compared, %d drifting\n", res.RunID, res.Compared, len(res.Drift))
+	fmt.Fprintf(c.Stdout, "billing reconcile %s: %d bucket(s) compared, %d drifting, %d meter hour(s) pushed too recently to compare\n", res.RunID, res.Compared, len(res.Drift), res.Unsettled)
 	if res.Repair != nil {
 		fmt.Fprintf(c.Stdout, "repair: %d request(s), %d confirmed, %d pending\n", res.Repair.Requests, res.Repair.Pushed, res.Repair.Pending)
 	}
@@ -193,6 +220,36 @@ func (c *BillingCommand) reconcile(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d bucket(s) drift from ClickHouse (run with --repair to re-send)", len(res.Drift))
 	}
 	return nil
+}
+
+// reconcileStep is serve's scheduled reconciliation (NEONMETER_BILLING_RECONCILE_SCHEDULE, and
+// before each period's invoice grace ends). The pre-grace window lasts at least one cycle of
+// NEONMETER_COLLECT_SCHEDULE, so some cycle falls inside it.
+func reconcileStep(cfg Config, p *billing.Pusher) (func(context.Context) error, error) {
+	nightly, err := cron.ParseStandard(cfg.BillingReconcile)
+	if err != nil {
+		return nil, usagef("%s_BILLING_RECONCILE_SCHEDULE %q: %v", envPrefix, cfg.BillingReconcile, err)
+	}
+	collect, err := cron.ParseStandard(cfg.CollectSchedule)
+	if err != nil {
+		return nil, usagef("%s_COLLECT_SCHEDULE %q: %v", envPrefix, cfg.CollectSchedule, err)
+	}
+	s := billing.ReconcileSchedule{Nightly: nightly, Lead: max(time.Hour, cycleInterval(collect, time.Now()))}
+	return func(ctx context.Context) error {
+		_, err := p.ReconcileScheduled(ctx, s)
+		return err
+	}, nil
+}
+
+// cycleInterval is the longest gap between the schedule's firings over the next two days.
+func cycleInterval(s cron.Schedule, now time.Time) time.Duration {
+	var longest time.Duration
+	for t := s.Next(now.UTC()); t.Before(now.Add(48 * time.Hour)); {
+		next := s.Next(t)
+		longest = max(longest, next.Sub(t))
+		t = next
+	}
+	return longest
 }
 
 // parseWhen reads an RFC 3339 time or a date (midnight UTC).

@@ -24,6 +24,7 @@ func (c *CollectCommand) Run(ctx context.Context, args []string) error {
 	last := fs.Duration("last", 0, "collect the last `DURATION` of complete hours (e.g. 48h) instead of the watermark's window")
 	fs.Var(&from, "from", "window start, RFC 3339 (rounded down to the hour)")
 	fs.Var(&to, "to", "window end, RFC 3339, exclusive (default: the last complete hour)")
+	acceptDrop := fs.Bool("accept-project-drop", false, "count the sweep as complete although Neon lists far fewer projects than the last successful sweep saw (projects really deleted)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `Usage: neonmeter collect [--last 48h | --from T [--to T]]
 
@@ -31,6 +32,10 @@ Reads hourly consumption of every project of NEONMETER_NEON_ORG_ID from the Neon
 (NEONMETER_NEON_CONSUMPTION_API: v2 or legacy) and writes new or changed values to ClickHouse.
 Without flags the window is [watermark - NEONMETER_COLLECT_LOOKBACK, last complete hour).
 Consumption calls never wake a compute. Exit code 1 when the sweep failed; a re-run repairs it.
+A sweep seeing far fewer projects than the last successful one (NEONMETER_COLLECT_MIN_PROJECTS_RATIO)
+fails; --accept-project-drop confirms the projects are really gone. On SIGINT or SIGTERM the sweep
+may finish within NEONMETER_SHUTDOWN_TIMEOUT, then it is stopped (exit 1); a second signal exits
+at once.
 
 Flags:`)
 		fs.PrintDefaults()
@@ -38,10 +43,10 @@ Flags:`)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if *last < 0 || (*last > 0 && (!from.t.IsZero() || !to.t.IsZero())) {
-		return usagef("--last takes a positive duration and excludes --from/--to")
+	if err := checkCollectFlags(fs, *last, from.t, to.t); err != nil {
+		return err
 	}
-	cfg, err := c.config()
+	cfg, err := c.configFor(useNeonKey | useClickHousePass)
 	if err != nil {
 		return err
 	}
@@ -56,16 +61,45 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
-	col, err := newCollector(cfg, client, conn, nil, log, progressReporter(c.Stderr, log, 2*time.Second))
+	if err := requireMigrated(ctx, conn, cfg.ClickHouseDB); err != nil {
+		return err
+	}
+	cc, err := collectorConfig(cfg, client, conn, nil, log, progressReporter(c.Stderr, log, 2*time.Second))
 	if err != nil {
 		return usageError{err}
 	}
-	sum, err := col.Sweep(ctx, w)
+	cc.AcceptProjectDrop = *acceptDrop
+	col, err := collector.New(cc)
+	if err != nil {
+		return usageError{err}
+	}
+	// A signal lets the sweep finish within NEONMETER_SHUTDOWN_TIMEOUT, then stops it (recorded
+	// as stopped; exit 1, as the window is not complete).
+	work, stopWork := graceful(ctx, cfg.ShutdownTimeout)
+	defer stopWork()
+	sum, err := col.Sweep(work, w)
 	if isTerminal(c.Stderr) {
 		fmt.Fprintln(c.Stderr)
 	}
 	printSummary(c.Stdout, sum, client.Stats().WakeRisk)
 	return err
+}
+
+// checkCollectFlags refuses a window that cannot be meant: --last 0 (it used to mean "the
+// watermark's window" silently), a negative --last, --last with --from/--to, and --to not after
+// --from.
+func checkCollectFlags(fs *flag.FlagSet, last time.Duration, from, to time.Time) error {
+	lastSet := false
+	fs.Visit(func(f *flag.Flag) { lastSet = lastSet || f.Name == "last" })
+	switch {
+	case lastSet && last < time.Hour:
+		return usagef("--last must be at least 1h, got %s", last)
+	case lastSet && (!from.IsZero() || !to.IsZero()):
+		return usagef("--last excludes --from and --to")
+	case !from.IsZero() && !to.IsZero() && !to.After(from):
+		return usagef("--to (%s) must be after --from (%s)", to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // printSummary writes a sweep's summary as a two-column table.

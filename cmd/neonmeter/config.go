@@ -4,15 +4,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/robfig/cron/v3"
 
 	"github.com/neonmeter/neonmeter/collector"
+	"github.com/neonmeter/neonmeter/internal/lease"
+	"github.com/neonmeter/neonmeter/internal/redact"
+	"github.com/neonmeter/neonmeter/neon"
 )
 
 // envPrefix is the prefix of every setting's environment variable.
@@ -60,6 +68,11 @@ type Config struct {
 	CollectSchedule    string        `envconfig:"COLLECT_SCHEDULE" default:"20 * * * *" desc:"Cron schedule (5 fields, UTC) of collection sweeps in serve"`
 	CollectLookback    time.Duration `envconfig:"COLLECT_LOOKBACK" default:"48h" desc:"How far before the watermark each sweep re-reads (clamped to Neon's 168h hourly window)"`
 	ProvisionalWindow  time.Duration `envconfig:"COLLECT_PROVISIONAL" default:"2h" desc:"Most recent hours whose values Neon may still revise; missing metrics there are not yet zero"`
+	CollectBounds      valueBounds   `envconfig:"COLLECT_VALUE_BOUNDS" desc:"Per-metric ceilings of one project-hour in raw units, metric:max,... (defaults in docs/collector.md); a page with a value above is refused"`
+	CollectMinRatio    float64       `envconfig:"COLLECT_MIN_PROJECTS_RATIO" default:"0.5" desc:"A sweep seeing fewer projects than this share of the last successful one (or none) fails and leaves the watermark"`
+	CollectDeadline    time.Duration `envconfig:"COLLECT_DEADLINE" default:"45m" desc:"Longest a sweep may run; must be shorter than the schedule's interval"`
+	NeonMaxResponseMB  int           `envconfig:"NEON_MAX_RESPONSE_MB" default:"64" desc:"Largest Neon response body read, in MiB (a 100-project, 168-hour page is about 8)"`
+	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"After SIGTERM, how long the step in flight may take before it is stopped; keep it below the orchestrator's kill grace (30s in Kubernetes)"`
 	RetentionMonths    int           `envconfig:"RETENTION_MONTHS" default:"25" desc:"Months of usage kept; older monthly partitions are dropped"`
 	ListenAddr         string        `envconfig:"LISTEN_ADDR" default:"127.0.0.1:9464" desc:"Address of serve's /metrics and /healthz"`
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"Log level: debug, info, warn or error"`
@@ -68,12 +81,15 @@ type Config struct {
 	DefaultPlan        string        `envconfig:"DEFAULT_PLAN" default:"free" desc:"Plan of projects nobody owns and of customers without a plan in force; must be in the catalog"`
 	StripeAPIKey       Secret        `envconfig:"STRIPE_API_KEY" desc:"Stripe secret key (required by accounts sync unless NEONMETER_STRIPE_API_KEY_FILE is set)"`
 	StripeAPIKeyFile   string        `envconfig:"STRIPE_API_KEY_FILE" desc:"File holding the Stripe secret key; read when NEONMETER_STRIPE_API_KEY is empty"`
+	AllowInsecureFiles bool          `envconfig:"ALLOW_INSECURE_KEY_FILES" default:"false" desc:"Accept *_FILE secrets readable by group or others (with a warning) instead of refusing them"`
 	StripeAPIURL       string        `envconfig:"STRIPE_API_URL" default:"https://api.stripe.com" desc:"Base URL of the Stripe API (stripe-mock or a fake in tests)"`
 	StripeTimeout      time.Duration `envconfig:"STRIPE_TIMEOUT" default:"30s" desc:"Timeout of one Stripe HTTP request"`
-	BillingRate        float64       `envconfig:"BILLING_RATE" default:"50" desc:"Requests per second billing sends to Stripe (one global pace; 429s back it off)"`
-	BillingWorkers     int           `envconfig:"BILLING_CONCURRENCY" default:"16" desc:"Customers served at once by billing (one request at a time per customer and meter)"`
+	BillingRate        float64       `envconfig:"BILLING_RATE" default:"500" desc:"Meter events per second billing sends to Stripe (one global pace; 429s back it off); Stripe allows 1,000/s per account in live mode"`
+	BillingAPIRate     float64       `envconfig:"BILLING_API_RATE" default:"50" desc:"Other Stripe requests per second (usage records, summaries, subscription look-ups); Stripe's basic limit is 100/s live, 25/s in test mode"`
+	BillingWorkers     int           `envconfig:"BILLING_CONCURRENCY" default:"64" desc:"Customers served at once by billing (one request at a time per customer and meter); the rate reached is at most this over Stripe's latency"`
 	BillingLookback    time.Duration `envconfig:"BILLING_LOOKBACK" default:"72h" desc:"Hours each billing push compares with the ledger (running totals start at the period's start)"`
 	BillingGrace       time.Duration `envconfig:"BILLING_GRACE" default:"1h" desc:"Stripe's invoice finalization grace after a period ends; later revisions become late adjustments"`
+	BillingReconcile   string        `envconfig:"BILLING_RECONCILE_SCHEDULE" default:"30 2 * * *" desc:"Cron schedule (5 fields, UTC) of serve's month-to-date reconciliation with Stripe; serve also reconciles each period before its invoice grace ends"`
 	EnforceMode        string        `envconfig:"ENFORCEMENT_MODE" default:"dry-run" desc:"Enforcement mode: dry-run (plan and audit only) or enforce (change Neon)"`
 	EnforceNever       []string      `envconfig:"ENFORCEMENT_NEVER_SUSPEND" desc:"Comma-separated project ids never suspended nor throttled (alerts still fire)"`
 	EnforceGrace       time.Duration `envconfig:"ENFORCEMENT_GRACE" default:"15m" desc:"How long a project stays over a limit before it is suspended or throttled"`
@@ -84,37 +100,144 @@ type Config struct {
 	EnforceMaxReads    int           `envconfig:"ENFORCEMENT_MAX_READS" default:"2000" desc:"Most projects read from Neon per cycle (GET project and endpoints)"`
 	EnforceDrift       int           `envconfig:"ENFORCEMENT_DRIFT_READS" default:"100" desc:"Projects without a pending change re-read per cycle to correct hand-made drift"`
 	EnforceWakeIdle    bool          `envconfig:"ENFORCEMENT_THROTTLE_IDLE" default:"false" desc:"Also patch idle computes when throttling (wakes each one; counted)"`
+	EnforceLatch       bool          `envconfig:"ENFORCEMENT_BREAKER_LATCH" default:"true" desc:"A tripped circuit breaker holds every new suspension and throttle until 'neonmeter enforce ack-breaker' (false: the cap is let through each cycle)"`
+	LeaseTTL           time.Duration `envconfig:"LEASE_TTL" default:"60s" desc:"How long a job's lease (billing, enforcement, accounts, retention: one writer each) outlives its holder's last renewal; a killed holder blocks the job this long"`
 }
 
-// LoadConfig reads the environment, resolves *_FILE secrets and validates every field.
+// LoadConfig reads the environment, resolves every *_FILE secret and validates every field.
 func LoadConfig() (Config, error) {
-	var c Config
-	if err := envconfig.Process(envPrefix, &c); err != nil {
-		return c, fmt.Errorf("config: %w", err)
-	}
-	if err := c.resolveSecretFiles(); err != nil {
-		return c, err
-	}
-	return c, c.Validate()
+	c, _, err := loadConfig(allSecrets)
+	return c, err
 }
 
-func (c *Config) resolveSecretFiles() error {
-	read := func(dst *Secret, file, env string) error {
-		if *dst != "" || file == "" {
-			return nil
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return fmt.Errorf("config: %s_%s: %w", envPrefix, env, err)
-		}
-		*dst = Secret(strings.TrimSpace(string(b)))
-		return nil
+// secretUse names the secrets a command uses: only their *_FILE files are read, so a command
+// is not refused for a file it never needs (migrate and a missing Neon key file).
+type secretUse uint8
+
+const (
+	useNeonKey secretUse = 1 << iota
+	useStripeKey
+	useClickHousePass
+	allSecrets = useNeonKey | useStripeKey | useClickHousePass
+)
+
+// loadConfig reads the environment, resolves the secrets in use and validates every field,
+// reporting every problem at once. warnings are for the caller to log (an insecure key file
+// accepted by NEONMETER_ALLOW_INSECURE_KEY_FILES).
+func loadConfig(use secretUse) (c Config, warnings []string, err error) {
+	if err := processEnv(&c); err != nil {
+		return c, nil, fmt.Errorf("config: %w", err)
 	}
-	return errors.Join(
-		read(&c.NeonAPIKey, c.NeonAPIKeyFile, "NEON_API_KEY_FILE"),
-		read(&c.ClickHousePass, c.ClickHousePassFile, "CLICKHOUSE_PASSWORD_FILE"),
-		read(&c.StripeAPIKey, c.StripeAPIKeyFile, "STRIPE_API_KEY_FILE"),
-	)
+	warnings, ferr := c.resolveSecretFiles(use)
+	return c, warnings, errors.Join(ferr, c.Validate())
+}
+
+// processEnv fills c from NEONMETER_* variables only. envconfig falls back to the bare tag name
+// (NEON_API_URL) when the prefixed variable is unset, which would let an unrelated variable
+// send the Neon key elsewhere or switch enforcement on; so envconfig is given a copy of
+// Config's type whose tags hold the full prefixed names, and no prefix to fall back from.
+func processEnv(c *Config) error {
+	t := reflect.TypeOf(*c)
+	fields := make([]reflect.StructField, t.NumField())
+	for i := range fields {
+		f := t.Field(i)
+		name := f.Tag.Get("envconfig")
+		if name == "" || !f.IsExported() {
+			return fmt.Errorf("setting %s needs an exported field and an envconfig tag", f.Name)
+		}
+		f.Tag = reflect.StructTag(strings.Replace(string(f.Tag),
+			`envconfig:"`+name+`"`, `envconfig:"`+envPrefix+"_"+name+`"`, 1))
+		fields[i] = f
+	}
+	v := reflect.New(reflect.StructOf(fields))
+	if err := envconfig.Process("", v.Interface()); err != nil {
+		return err
+	}
+	reflect.ValueOf(c).Elem().Set(v.Elem().Convert(t))
+	return nil
+}
+
+// resolveSecretFiles reads the *_FILE of every secret in use whose variable is empty.
+func (c *Config) resolveSecretFiles(use secretUse) (warnings []string, err error) {
+	files := []struct {
+		use  secretUse
+		dst  *Secret
+		file string
+		env  string
+	}{
+		{useNeonKey, &c.NeonAPIKey, c.NeonAPIKeyFile, "NEON_API_KEY_FILE"},
+		{useClickHousePass, &c.ClickHousePass, c.ClickHousePassFile, "CLICKHOUSE_PASSWORD_FILE"},
+		{useStripeKey, &c.StripeAPIKey, c.StripeAPIKeyFile, "STRIPE_API_KEY_FILE"},
+	}
+	var errs []error
+	for _, f := range files {
+		if use&f.use == 0 || *f.dst != "" || f.file == "" {
+			continue
+		}
+		v, warning, err := readSecretFile(envPrefix+"_"+f.env, f.file, c.AllowInsecureFiles)
+		if warning != "" {
+			warnings = append(warnings, warning)
+		}
+		errs = append(errs, err)
+		*f.dst = v
+	}
+	return warnings, errors.Join(errs...)
+}
+
+// readSecretFile reads one secret file named by the variable env. A file that users other than
+// this process's may read is refused unless allowInsecure (then a warning); a byte-order mark
+// and surrounding whitespace (an editor's trailing newline) are dropped; an empty file is an
+// error naming it.
+func readSecretFile(env, path string, allowInsecure bool) (Secret, string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", env, err)
+	}
+	warning := ""
+	gid := -1
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		gid = int(st.Gid)
+	}
+	groups, _ := os.Getgroups()
+	if who := keyFileReaders(fi.Mode().Perm(), gid, append(groups, os.Getegid())); who != "" {
+		msg := fmt.Sprintf("%s: %s is readable by %s (mode %04o); chmod 600 it (or 640 with a group of this process only)",
+			env, path, who, fi.Mode().Perm())
+		if !allowInsecure {
+			return "", "", fmt.Errorf("%s, or set %s_ALLOW_INSECURE_KEY_FILES=true to accept it", msg, envPrefix)
+		}
+		warning = msg
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", warning, fmt.Errorf("%s: %w", env, err)
+	}
+	v := strings.TrimSpace(strings.TrimPrefix(string(b), "\uFEFF"))
+	switch {
+	case v == "":
+		return "", warning, fmt.Errorf("%s: %s is empty", env, path)
+	case strings.ContainsAny(v, "\r\n"):
+		return "", warning, fmt.Errorf("%s: %s holds more than one line; it must hold the secret alone", env, path)
+	}
+	return Secret(v), warning, nil
+}
+
+// keyFileReaders names who, besides this process's user and groups, may read a file of mode
+// perm whose group is gid; "" when nobody. A group of the process itself is accepted: that is
+// how Kubernetes hands secrets to a non-root container (fsGroup, mode 0440).
+func keyFileReaders(perm os.FileMode, gid int, ownGroups []int) string {
+	switch {
+	case perm&0o004 != 0:
+		return "others"
+	case perm&0o040 != 0 && !slices.Contains(ownGroups, gid):
+		return fmt.Sprintf("group %d", gid)
+	}
+	return ""
+}
+
+// redactor removes every configured secret from text: the one redaction layer of log
+// handlers, stored error rows and the Stripe transport.
+func (c Config) redactor() *redact.Redactor {
+	return redact.New(c.NeonAPIKey.Reveal(), c.StripeAPIKey.Reveal(), c.ClickHousePass.Reveal())
 }
 
 // Validate reports every bad field at once, each naming its environment variable.
@@ -123,44 +246,36 @@ func (c Config) Validate() error {
 	bad := func(env, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s_%s: %s", envPrefix, env, fmt.Sprintf(format, a...)))
 	}
-	if !strings.HasPrefix(c.NeonAPIURL, "http://") && !strings.HasPrefix(c.NeonAPIURL, "https://") {
-		bad("NEON_API_URL", "must be an http(s) URL, got %q", c.NeonAPIURL)
+	c.validateNumbers(bad)
+	if !validURL(c.NeonAPIURL) {
+		bad("NEON_API_URL", "must be an absolute http(s) URL, got %q", c.NeonAPIURL)
+	}
+	if c.NeonOrgID != "" && !neon.ValidID(c.NeonOrgID) {
+		bad("NEON_ORG_ID", "must be a Neon id (lowercase letters, digits and dashes, at most 60), got %q", c.NeonOrgID)
 	}
 	if !collector.Endpoint(c.NeonConsumption).Valid() {
 		bad("NEON_CONSUMPTION_API", "must be %s or %s, got %q", collector.EndpointV2, collector.EndpointLegacy, c.NeonConsumption)
 	}
-	if c.NeonConsumRate <= 0 {
-		bad("NEON_CONSUMPTION_RATE", "must be positive, got %v", c.NeonConsumRate)
-	}
-	if c.NeonGeneralRate <= 0 {
-		bad("NEON_GENERAL_RATE", "must be positive, got %v", c.NeonGeneralRate)
-	}
-	if c.NeonConsumBurst < 1 {
-		bad("NEON_CONSUMPTION_BURST", "must be at least 1, got %d", c.NeonConsumBurst)
-	}
-	if c.NeonGeneralBurst < 1 {
-		bad("NEON_GENERAL_BURST", "must be at least 1, got %d", c.NeonGeneralBurst)
-	}
-	if c.NeonTimeout <= 0 {
-		bad("NEON_TIMEOUT", "must be positive, got %v", c.NeonTimeout)
-	}
-	if c.NeonMaxRetries < 0 {
-		bad("NEON_MAX_RETRIES", "must not be negative, got %d", c.NeonMaxRetries)
-	}
-	if c.ClickHouseAddr == "" || !strings.Contains(c.ClickHouseAddr, ":") {
+	if host, port, err := net.SplitHostPort(c.ClickHouseAddr); err != nil || host == "" || port == "" {
 		bad("CLICKHOUSE_ADDR", "must be host:port, got %q", c.ClickHouseAddr)
 	}
 	if !validIdent(c.ClickHouseDB) {
 		bad("CLICKHOUSE_DATABASE", "must be letters, digits and underscores, got %q", c.ClickHouseDB)
 	}
-	if c.CollectLookback <= 0 {
-		bad("COLLECT_LOOKBACK", "must be positive, got %v", c.CollectLookback)
+	if sched, err := cron.ParseStandard(c.CollectSchedule); err != nil {
+		bad("COLLECT_SCHEDULE", "must be a cron schedule of 5 fields (UTC), got %q: %v", c.CollectSchedule, err)
+	} else if gap := shortestInterval(sched, time.Now()); c.CollectDeadline >= gap {
+		bad("COLLECT_DEADLINE", "%v must be shorter than NEONMETER_COLLECT_SCHEDULE's shortest interval %v, or a stuck sweep holds the next one back", c.CollectDeadline, gap)
 	}
-	if c.ProvisionalWindow < 0 || c.ProvisionalWindow > 24*time.Hour {
-		bad("COLLECT_PROVISIONAL", "must be between 0 and 24h, got %v", c.ProvisionalWindow)
+	if _, err := collector.WithOverrides(c.CollectBounds); err != nil {
+		bad("COLLECT_VALUE_BOUNDS", "%v", err)
 	}
-	if c.RetentionMonths < 1 {
-		bad("RETENTION_MONTHS", "must be at least 1, got %d", c.RetentionMonths)
+	if _, err := cron.ParseStandard(c.BillingReconcile); err != nil {
+		bad("BILLING_RECONCILE_SCHEDULE", "must be a cron schedule of 5 fields (UTC), got %q: %v", c.BillingReconcile, err)
+	}
+	// An empty address or port 0 would serve /metrics on a random port nobody scrapes.
+	if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil || port == "" || port == "0" {
+		bad("LISTEN_ADDR", "must be host:port with a fixed port (0.0.0.0:9464 for every interface), got %q", c.ListenAddr)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -176,40 +291,68 @@ func (c Config) Validate() error {
 	if c.DefaultPlan == "" {
 		bad("DEFAULT_PLAN", "must name a plan of the catalog")
 	}
-	if !strings.HasPrefix(c.StripeAPIURL, "http://") && !strings.HasPrefix(c.StripeAPIURL, "https://") {
-		bad("STRIPE_API_URL", "must be an http(s) URL, got %q", c.StripeAPIURL)
-	}
-	if c.StripeTimeout <= 0 {
-		bad("STRIPE_TIMEOUT", "must be positive, got %v", c.StripeTimeout)
-	}
-	if c.BillingRate <= 0 {
-		bad("BILLING_RATE", "must be positive, got %v", c.BillingRate)
-	}
-	if c.BillingWorkers < 1 {
-		bad("BILLING_CONCURRENCY", "must be at least 1, got %d", c.BillingWorkers)
-	}
-	if c.BillingLookback <= 0 {
-		bad("BILLING_LOOKBACK", "must be positive, got %v", c.BillingLookback)
-	}
-	if c.BillingGrace < time.Hour || c.BillingGrace > 72*time.Hour {
-		bad("BILLING_GRACE", "must be between 1h and 72h (Stripe's range), got %v", c.BillingGrace)
+	if !validURL(c.StripeAPIURL) {
+		bad("STRIPE_API_URL", "must be an absolute http(s) URL, got %q", c.StripeAPIURL)
 	}
 	if c.EnforceMode != "dry-run" && c.EnforceMode != "enforce" {
 		bad("ENFORCEMENT_MODE", "must be dry-run or enforce, got %q", c.EnforceMode)
 	}
-	if c.EnforceGrace < 0 || c.EnforceStale <= 0 {
-		bad("ENFORCEMENT_GRACE", "grace must not be negative and ENFORCEMENT_STALE_AFTER must be positive")
-	}
-	if c.EnforceHyster < 0 || c.EnforceHyster >= 80 {
-		bad("ENFORCEMENT_HYSTERESIS_PERCENT", "must be 0–79, got %d", c.EnforceHyster)
-	}
-	if c.EnforceMaxActs < 0 || c.EnforcePercent < 0 || c.EnforcePercent > 100 {
-		bad("ENFORCEMENT_MAX_ACTIONS", "must not be negative, and ENFORCEMENT_MAX_PERCENT must be 0–100")
-	}
-	if c.EnforceMaxReads < 1 || c.EnforceDrift < 0 {
-		bad("ENFORCEMENT_MAX_READS", "must be at least 1, and ENFORCEMENT_DRIFT_READS not negative")
-	}
 	return errors.Join(errs...)
+}
+
+// validateNumbers refuses NaN, infinities and values outside each numeric setting's meaningful
+// range. Rates have a floor: x/time/rate turns the pacing interval of a tiny rate into an
+// overflowed duration, that is no wait at all.
+func (c Config) validateNumbers(bad func(env, format string, a ...any)) {
+	float := func(env string, v, lo, hi float64, unit string) {
+		if !(v >= lo && v <= hi) { // also false for NaN
+			bad(env, "must be from %g to %g %s, got %v", lo, hi, unit, v)
+		}
+	}
+	integer := func(env string, v, lo, hi int) {
+		if v < lo || v > hi {
+			bad(env, "must be from %d to %d, got %d", lo, hi, v)
+		}
+	}
+	duration := func(env string, v, lo, hi time.Duration) {
+		if v < lo || v > hi {
+			bad(env, "must be from %v to %v, got %v", lo, hi, v)
+		}
+	}
+	const day = 24 * time.Hour
+	float("NEON_CONSUMPTION_RATE", c.NeonConsumRate, 1, 100_000, "requests per minute")
+	float("NEON_GENERAL_RATE", c.NeonGeneralRate, 1, 100_000, "requests per minute")
+	integer("NEON_CONSUMPTION_BURST", c.NeonConsumBurst, 1, 100)
+	integer("NEON_GENERAL_BURST", c.NeonGeneralBurst, 1, 1000)
+	duration("NEON_TIMEOUT", c.NeonTimeout, time.Second, time.Hour)
+	integer("NEON_MAX_RETRIES", c.NeonMaxRetries, 0, 100)
+	duration("COLLECT_LOOKBACK", c.CollectLookback, time.Hour, 366*day)
+	duration("COLLECT_PROVISIONAL", c.ProvisionalWindow, 0, day)
+	float("COLLECT_MIN_PROJECTS_RATIO", c.CollectMinRatio, 0.01, 1, "(a share of the last sweep's projects)")
+	duration("COLLECT_DEADLINE", c.CollectDeadline, time.Minute, day)
+	integer("NEON_MAX_RESPONSE_MB", c.NeonMaxResponseMB, 1, 1024)
+	duration("SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second, 10*time.Minute)
+	integer("RETENTION_MONTHS", c.RetentionMonths, 1, 1200)
+	duration("STRIPE_TIMEOUT", c.StripeTimeout, time.Second, 10*time.Minute)
+	float("BILLING_RATE", c.BillingRate, 0.1, 1000, "requests per second")
+	float("BILLING_API_RATE", c.BillingAPIRate, 0.1, 100, "requests per second")
+	integer("BILLING_CONCURRENCY", c.BillingWorkers, 1, 1024)
+	duration("BILLING_LOOKBACK", c.BillingLookback, time.Hour, 366*day)
+	duration("BILLING_GRACE", c.BillingGrace, time.Hour, 72*time.Hour) // Stripe's range
+	duration("ENFORCEMENT_GRACE", c.EnforceGrace, 0, 31*day)
+	duration("ENFORCEMENT_STALE_AFTER", c.EnforceStale, time.Minute, 31*day)
+	integer("ENFORCEMENT_HYSTERESIS_PERCENT", c.EnforceHyster, 0, 79)
+	integer("ENFORCEMENT_MAX_ACTIONS", c.EnforceMaxActs, 0, 1_000_000)
+	float("ENFORCEMENT_MAX_PERCENT", c.EnforcePercent, 0, 100, "percent")
+	integer("ENFORCEMENT_MAX_READS", c.EnforceMaxReads, 1, 1_000_000)
+	integer("ENFORCEMENT_DRIFT_READS", c.EnforceDrift, 0, 1_000_000)
+	duration("LEASE_TTL", c.LeaseTTL, 5*time.Second, lease.MaxTTL)
+}
+
+// validURL reports whether s is an absolute http(s) URL with a host.
+func validURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // RequireNeon checks the settings every command that calls Neon needs.

@@ -208,12 +208,17 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, orgs []dem
 	if _, err := billing.Setup(ctx, sc, cat, true); err != nil {
 		return fmt.Errorf("billing setup against %s (make demo starts stripe-mock): %w", cfg.StripeAPIURL, err)
 	}
-	pusher, err := newPusher(cfg, sc, conn, cat, nil, 5000, log) // stripe-mock has no rate limit
+	leases := newJobLeases(cfg, conn, log)
+	pusher, err := newPusher(cfg, sc, conn, cat, nil, 5000, log, leases.gate(jobBilling)) // stripe-mock has no rate limit
 	if err != nil {
 		return err
 	}
 	for pass := 1; pass <= 2; pass++ {
-		res, err := pusher.Push(ctx, false)
+		var res billing.Result
+		err := leases.command(ctx, jobBilling, false, func(ctx context.Context) (err error) {
+			res, err = pusher.Push(ctx, false)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("billing push: %w", err)
 		}
@@ -221,11 +226,15 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, orgs []dem
 			pass, cfg.StripeAPIURL, len(res.Actions), res.Requests, res.Pushed, res.Pending, len(res.Late))
 	}
 
-	rec, err := newEnforcer(cfg, client, conn, cat, policyFromConfig(cfg), nil, log)
+	rec, err := newEnforcer(cfg, client, conn, cat, policyFromConfig(cfg), nil, log, leases.gate(jobEnforcement))
 	if err != nil {
 		return err
 	}
-	rep, err := rec.Cycle(ctx, enforcement.CycleOptions{DryRun: true})
+	var rep *enforcement.Report
+	err = leases.command(ctx, jobEnforcement, false, func(ctx context.Context) (err error) {
+		rep, err = rec.Cycle(ctx, enforcement.CycleOptions{DryRun: true})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("enforcement: %w", err)
 	}

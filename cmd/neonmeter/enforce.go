@@ -18,13 +18,14 @@ import (
 type EnforceCommand struct{ *Env }
 
 func (c *EnforceCommand) Synopsis() string {
-	return "keep projects inside their plans: enforce [--dry-run], explain PROJECT, release PROJECT"
+	return "keep projects inside their plans: enforce [--dry-run], explain PROJECT, release PROJECT, ack-breaker"
 }
 
 const enforceUsage = `Usage:
   neonmeter enforce [--dry-run]
   neonmeter enforce explain PROJECT
   neonmeter enforce release PROJECT
+  neonmeter enforce ack-breaker
 
 Runs one enforcement cycle: judges every project's period-to-date usage (calendar month, UTC)
 against its plan, reads Neon only for projects whose target changed, and prints the planned
@@ -34,14 +35,25 @@ allows. Nothing changes in Neon unless NEONMETER_ENFORCEMENT_MODE=enforce and --
 
   explain  Says why a project is where it is: usage, limits, level, target, actions, audit.
   release  Lifts enforcement from a project until the period ends (recorded and audited).
+  ack-breaker
+           Lets enforcement resume after the circuit breaker tripped: until then no project is
+           newly suspended or throttled (NEONMETER_ENFORCEMENT_BREAKER_LATCH). Check the
+           dry-run table first: a trip is most often bad data.
 
 Exit codes: 0 done, 1 the work failed (a project failed, listed), 2 bad usage or configuration.
 
 Flags:`
 
 func (c *EnforceCommand) Run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "ack-breaker" {
+		return c.ackBreaker(ctx, args[1:])
+	}
 	if len(args) > 0 && (args[0] == "explain" || args[0] == "release") {
 		fs := c.flagSet(args[0])
+		wait := new(bool)
+		if args[0] == "release" {
+			wait = fs.Bool("wait", false, "wait while another neonmeter holds the enforcement lease instead of refusing")
+		}
 		if err := fs.Parse(args[1:]); err != nil {
 			if err == flag.ErrHelp {
 				return errHelp
@@ -51,7 +63,7 @@ func (c *EnforceCommand) Run(ctx context.Context, args []string) error {
 		if fs.NArg() != 1 {
 			return usagef("enforce %s takes exactly one project id", args[0])
 		}
-		r, cleanup, err := c.reconciler(ctx, false)
+		r, leases, cleanup, err := c.reconciler(ctx, false, args[0] == "release")
 		if err != nil {
 			return err
 		}
@@ -64,7 +76,11 @@ func (c *EnforceCommand) Run(ctx context.Context, args []string) error {
 			printExplanation(c.Stdout, x)
 			return nil
 		}
-		rep, err := r.Release(ctx, fs.Arg(0))
+		var rep *enforcement.Report
+		err = leases.command(ctx, jobEnforcement, *wait, func(ctx context.Context) (err error) {
+			rep, err = r.Release(ctx, fs.Arg(0))
+			return err
+		})
 		if rep != nil {
 			fmt.Fprintf(c.Stdout, "released %s until the period ends (mode %s)\n", fs.Arg(0), rep.Mode)
 			printPlan(c.Stdout, rep)
@@ -73,15 +89,21 @@ func (c *EnforceCommand) Run(ctx context.Context, args []string) error {
 	}
 	fs := c.flagSet("")
 	dryRun := fs.Bool("dry-run", false, "plan and print without changing Neon, whatever NEONMETER_ENFORCEMENT_MODE says")
+	wait := fs.Bool("wait", false, "wait while another neonmeter holds the enforcement lease instead of refusing")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	r, cleanup, err := c.reconciler(ctx, *dryRun)
+	r, leases, cleanup, err := c.reconciler(ctx, *dryRun, true)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	rep, err := r.Cycle(ctx, enforcement.CycleOptions{DryRun: *dryRun})
+	// A dry run takes the lease too: it records state and audit rows.
+	var rep *enforcement.Report
+	err = leases.command(ctx, jobEnforcement, *wait, func(ctx context.Context) (err error) {
+		rep, err = r.Cycle(ctx, enforcement.CycleOptions{DryRun: *dryRun})
+		return err
+	})
 	if rep != nil {
 		printPlan(c.Stdout, rep)
 	}
@@ -109,35 +131,80 @@ func policyFromConfig(cfg Config) enforcement.Policy {
 	}
 	return enforcement.Policy{Mode: enforcement.Mode(cfg.EnforceMode), NeverSuspend: never, Grace: cfg.EnforceGrace,
 		HysteresisPercent: cfg.EnforceHyster, StaleAfter: cfg.EnforceStale, MaxActions: cfg.EnforceMaxActs,
-		MaxPercent: cfg.EnforcePercent, ThrottleIdle: cfg.EnforceWakeIdle, DriftReads: cfg.EnforceDrift, MaxReads: cfg.EnforceMaxReads}
+		MaxPercent: cfg.EnforcePercent, BreakerLatch: cfg.EnforceLatch, ThrottleIdle: cfg.EnforceWakeIdle, DriftReads: cfg.EnforceDrift,
+		MaxReads: cfg.EnforceMaxReads}
+}
+
+// ackBreaker acknowledges a tripped circuit breaker (recorded in enforcement_breaker).
+func (c *EnforceCommand) ackBreaker(ctx context.Context, args []string) error {
+	fs := c.flagSet("ack-breaker")
+	wait := fs.Bool("wait", false, "wait while another neonmeter holds the enforcement lease instead of refusing")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return errHelp
+		}
+		return usageError{err}
+	}
+	if fs.NArg() != 0 {
+		return usagef("enforce ack-breaker takes no arguments")
+	}
+	r, leases, cleanup, err := c.reconciler(ctx, false, true)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var (
+		trip enforcement.BreakerEvent
+		ok   bool
+	)
+	err = leases.command(ctx, jobEnforcement, *wait, func(ctx context.Context) (err error) {
+		trip, ok, err = r.AckBreaker(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintln(c.Stdout, "the circuit breaker is not tripped: nothing to acknowledge")
+		return nil
+	}
+	fmt.Fprintf(c.Stdout, "acknowledged the circuit breaker tripped at %s by cycle %s (%d projects to newly enforce, cap %d); the next cycle enforces again, at most the cap, the most over first\n",
+		trip.At.Format(time.RFC3339), trip.CycleID, trip.Enforcing, trip.Cap)
+	return nil
 }
 
 // reconciler wires a reconciler from the configuration; dryRun forces the dry-run mode (Neon is
-// still read).
-func (c *EnforceCommand) reconciler(ctx context.Context, dryRun bool) (*enforcement.Reconciler, func(), error) {
-	cfg, err := c.config()
+// still read). With writes, its mutations and writes are fenced by the enforcement lease that
+// leases takes; without, it only reads.
+func (c *EnforceCommand) reconciler(ctx context.Context, dryRun, writes bool) (*enforcement.Reconciler, *jobLeases, func(), error) {
+	cfg, err := c.configFor(useNeonKey | useClickHousePass)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cat, err := loadCatalog(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	log := c.logger(cfg)
 	client, conn, err := openNeonAndClickHouse(ctx, cfg, prometheus.NewRegistry(), log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pol := policyFromConfig(cfg)
 	if dryRun {
 		pol.Mode = enforcement.ModeDryRun
 	}
-	r, err := newEnforcer(cfg, client, conn, cat, pol, nil, log)
+	leases := newJobLeases(cfg, conn, log)
+	var f fence
+	if writes {
+		f = leases.gate(jobEnforcement)
+	}
+	r, err := newEnforcer(cfg, client, conn, cat, pol, nil, log, f)
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return r, func() { conn.Close() }, nil
+	return r, leases, func() { conn.Close() }, nil
 }
 
 // printPlan writes the cycle's projects and actions as a table.
@@ -172,8 +239,21 @@ func printPlan(w io.Writer, rep *enforcement.Report) {
 	}
 	fmt.Fprintf(w, "\nenforce (%s): %d projects, %d read from Neon, %d action(s) planned, %d mutation(s) made, %d failure(s)",
 		rep.Mode, rep.Fleet, rep.Reads, planned, rep.Mutations, rep.Failures)
-	if rep.BreakerTripped {
-		fmt.Fprintf(w, "; CIRCUIT BREAKER TRIPPED: %d projects would be suspended or throttled, at most %d acted on", rep.Enforcing, rep.BreakerCap)
+	if rep.Rechecked > 0 {
+		fmt.Fprintf(w, ", %d suspended, throttled or waiting re-checked in %d call(s)", rep.Rechecked, rep.RecheckCalls)
+	}
+	if rep.Gone > 0 {
+		fmt.Fprintf(w, ", %d gone from Neon (skipped)", rep.Gone)
+	}
+	if rep.IdleOverMax > 0 {
+		fmt.Fprintf(w, ", %d idle compute(s) above their plan's max CU (left until seen running)", rep.IdleOverMax)
+	}
+	switch {
+	case rep.BreakerLatched:
+		fmt.Fprintf(w, "; CIRCUIT BREAKER TRIPPED since %s: %d projects would be suspended or throttled, none is until `neonmeter enforce ack-breaker`",
+			rep.BreakerTrippedAt.Format(time.RFC3339), rep.Enforcing)
+	case rep.BreakerTripped:
+		fmt.Fprintf(w, "; CIRCUIT BREAKER TRIPPED: %d projects would be suspended or throttled, at most %d acted on (the most over first)", rep.Enforcing, rep.BreakerCap)
 	}
 	fmt.Fprintln(w)
 }
@@ -194,6 +274,9 @@ func printExplanation(w io.Writer, x *enforcement.Explanation) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "target: %s\n", v.Target.Fingerprint())
+	if p := v.Next.Prior; p != "" {
+		fmt.Fprintf(w, "before enforcement (given back on restore and release): %s\n", p)
+	}
 	if x.ObserveError != "" {
 		fmt.Fprintf(w, "neon: could not read: %s\n", x.ObserveError)
 	} else {

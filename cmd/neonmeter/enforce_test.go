@@ -261,3 +261,62 @@ plans:
 		t.Fatalf("enforce after release: exit %d, %d mutations (a released project must stay released)\n%s", code, simMutations(s)-before, out)
 	}
 }
+
+// TestEnforce_BreakerHoldsUntilAckBreaker: a tripped breaker used to let its cap through every
+// cycle. From the CLI: the cycle that trips acts on the cap, the next holds everything, `enforce
+// ack-breaker` lets the next cap through (and says when there is nothing to acknowledge).
+func TestEnforce_BreakerHoldsUntilAckBreaker(t *testing.T) {
+	s, _ := simEnv(t, 200)
+	ctx := context.Background()
+	if code, _, errOut := run(t, ctx, "migrate"); code != exitOK {
+		t.Fatalf("migrate: %s", errOut)
+	}
+	if code, out, errOut := run(t, ctx, "collect", "--last", "72h"); code != exitOK {
+		t.Fatalf("collect: exit %d\n%s\n%s", code, out, errOut)
+	}
+	catPath := filepath.Join(t.TempDir(), "plans.yaml")
+	cat := `version: 1
+plans:
+  - name: free
+    neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 16}
+    limits:
+      compute_unit_seconds: {kind: hard, max: 1 CU-second}
+`
+	if err := os.WriteFile(catPath, []byte(cat), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"NEONMETER_PLANS_FILE": catPath, "NEONMETER_DEFAULT_PLAN": "free", "NEONMETER_ENFORCEMENT_GRACE": "0s",
+		"NEONMETER_ENFORCEMENT_MAX_ACTIONS": "1", "NEONMETER_ENFORCEMENT_MAX_PERCENT": "100", "NEONMETER_ENFORCEMENT_MODE": "enforce"} {
+		t.Setenv(k, v)
+	}
+	suspended := func() int {
+		n := 0
+		for _, o := range s.Orgs() {
+			for _, id := range o.ProjectIDs {
+				if ps, _ := s.Project(id); ps.QuotaSuspended {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	enforce := func(want string, wantSuspended int) {
+		t.Helper()
+		code, out, errOut := run(t, ctx, "enforce")
+		if code != exitOK || !strings.Contains(out, want) || suspended() != wantSuspended {
+			t.Fatalf("enforce: exit %d, %d suspended (want %d), output lacks %q:\n%s\n%s", code, suspended(), wantSuspended, want, out, errOut)
+		}
+	}
+	enforce("at most 1 acted on", 1)
+	enforce("none is until `neonmeter enforce ack-breaker`", 1)
+	if code, out, errOut := run(t, ctx, "enforce", "ack-breaker"); code != exitOK || !strings.Contains(out, "acknowledged the circuit breaker") {
+		t.Fatalf("ack-breaker: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := run(t, ctx, "enforce", "ack-breaker"); code != exitOK || !strings.Contains(out, "not tripped") {
+		t.Fatalf("second ack-breaker: exit %d\n%s", code, out)
+	}
+	enforce("at most 1 acted on", 2)
+	if code, _, errOut := run(t, ctx, "enforce", "ack-breaker", "extra"); code != exitUsage || !strings.Contains(errOut, "no arguments") {
+		t.Fatalf("ack-breaker with an argument: exit %d, %s", code, errOut)
+	}
+}

@@ -19,24 +19,34 @@ type Env struct {
 	Stdout, Stderr io.Writer
 }
 
-// config loads and validates the configuration; a bad setting is a usage error.
-func (e *Env) config() (Config, error) {
-	c, err := LoadConfig()
+// config loads and validates the configuration, reading every secret file; a bad setting is
+// a usage error.
+func (e *Env) config() (Config, error) { return e.configFor(allSecrets) }
+
+// configFor loads and validates the configuration, reading only the secret files of use; a
+// bad setting is a usage error. Warnings about the secret files go to the log.
+func (e *Env) configFor(use secretUse) (Config, error) {
+	c, warnings, err := loadConfig(use)
 	if err != nil {
 		return c, usageError{err}
+	}
+	for _, w := range warnings {
+		e.logger(c).Warn(w)
 	}
 	return c, nil
 }
 
-// logger builds the structured logger the configuration asks for, writing to stderr.
+// logger builds the structured logger the configuration asks for, writing to stderr. Every
+// record passes through the redactor of the configured secrets first.
 func (e *Env) logger(c Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(c.LogLevel)))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(e.Stderr, opts)
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(e.Stderr, opts))
+		h = slog.NewJSONHandler(e.Stderr, opts)
 	}
-	return slog.New(slog.NewTextHandler(e.Stderr, opts))
+	return slog.New(c.redactor().Handler(h))
 }
 
 // parse parses a command's flags; -h prints its usage and stops the command.

@@ -9,13 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/neonmeter/neonmeter/internal/logkey"
+	"github.com/neonmeter/neonmeter/neon"
 )
 
-// Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration.
+// Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration; a second SIGINT or
+// SIGTERM exits at once with 130 or 143 (shutdown.go).
 const (
 	exitOK      = 0
 	exitFailure = 1
@@ -26,7 +26,8 @@ const (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM asks for a graceful stop; a second exits at once (130, 143).
+	ctx, stop := notifyShutdown(os.Stderr)
 	code := (&Main{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
@@ -89,14 +90,15 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		if c.name != args[0] {
 			continue
 		}
-		err := c.cmd.Run(ctx, args[1:])
+		err := refusedKey(c.cmd.Run(ctx, args[1:]))
 		switch {
 		case err == nil:
 			return exitOK
 		case errors.Is(err, errHelp):
 			return exitOK
 		case errors.As(err, new(usageError)):
-			fmt.Fprintf(m.Stderr, "neonmeter %s: %v\n", args[0], err)
+			cfg, _, _ := loadConfig(allSecrets)
+			fmt.Fprintf(m.Stderr, "neonmeter %s: %v\n", args[0], cfg.redactor().Error(err))
 			return exitUsage
 		default:
 			m.logger().Error("command failed", logkey.Command, args[0], logkey.Err, err)
@@ -108,14 +110,22 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	return exitUsage
 }
 
-// logger is the logger a failed command is reported with: the configured format and level when
-// the configuration loads, text otherwise (a bad setting was then reported as a usage error).
+// refusedKey turns Neon's refusal of the API key into a configuration error naming the
+// setting: no retry or re-run helps until someone changes the key.
+func refusedKey(err error) error {
+	if !errors.Is(err, neon.ErrUnauthorized) || errors.As(err, new(usageError)) {
+		return err
+	}
+	return usageError{fmt.Errorf("%w; check %s_NEON_API_KEY (or %s_NEON_API_KEY_FILE): the key must be valid and may read %s_NEON_ORG_ID",
+		err, envPrefix, envPrefix, envPrefix)}
+}
+
+// logger is the logger a failed command is reported with: the configured format and level, as
+// far as the configuration loads (a bad setting was then reported as a usage error), with every
+// secret that loaded redacted.
 func (m *Main) logger() *slog.Logger {
 	env := &Env{Stdout: m.Stdout, Stderr: m.Stderr}
-	cfg, err := LoadConfig()
-	if err != nil {
-		return slog.New(slog.NewTextHandler(m.Stderr, nil))
-	}
+	cfg, _, _ := loadConfig(allSecrets)
 	return env.logger(cfg)
 }
 
@@ -137,5 +147,7 @@ Commands:`)
 Settings come from NEONMETER_* environment variables; "neonmeter config" lists them.
 Run "neonmeter <command> -h" for a command's flags.
 
-Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration.`)
+Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration. A first SIGINT or
+SIGTERM lets the step in flight finish (NEONMETER_SHUTDOWN_TIMEOUT); a second exits at once
+with 130 or 143.`)
 }

@@ -72,6 +72,7 @@ func TestConfig_ValidationAndSecrets(t *testing.T) {
 	ctx := context.Background()
 	t.Setenv("NEONMETER_NEON_API_KEY", "sekrit-key-123")
 	t.Setenv("NEONMETER_CLICKHOUSE_PASSWORD", "sekrit-pass-456")
+	t.Setenv("NEONMETER_NEON_ORG_ID", "org-config-check") // config checks what serve needs
 	code, out, errOut := run(t, ctx, "config")
 	if code != exitOK {
 		t.Fatalf("config with defaults: exit %d: %s", code, errOut)
@@ -122,15 +123,21 @@ func TestCollect_RequiresKeyAndOrg(t *testing.T) {
 // ClickHouse database. It returns the simulator and the database name.
 func simEnv(t *testing.T, projects int) (*sim.Sim, string) {
 	t.Helper()
+	return simEnvKey(t, projects, "cmd-test-key")
+}
+
+// simEnvKey is simEnv with the simulator accepting key (written to the key file) instead.
+func simEnvKey(t *testing.T, projects int, key string) (*sim.Sim, string) {
+	t.Helper()
 	clearEnv(t)
-	s, err := sim.New(sim.Config{Projects: projects, Seed: 3, APIKey: "cmd-test-key"})
+	s, err := sim.New(sim.Config{Projects: projects, Seed: 3, APIKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	keyFile := filepath.Join(t.TempDir(), "neon-key")
-	if err := os.WriteFile(keyFile, []byte("cmd-test-key\n"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	conn := chtest.Connect(t)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/neonmeter/neonmeter/schema"
 )
@@ -25,7 +28,7 @@ processes at once: every statement is idempotent.`)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.config()
+	cfg, err := c.configFor(useClickHousePass)
 	if err != nil {
 		return err
 	}
@@ -41,4 +44,22 @@ processes at once: every statement is idempotent.`)
 	}
 	fmt.Fprintf(c.Stdout, "migrate: %d migration(s) applied to database %s\n", n, cfg.ClickHouseDB)
 	return nil
+}
+
+// requireMigrated refuses to work on a database that lacks migrations, naming the command that
+// fixes it, before anything reads a table that is not there.
+func requireMigrated(ctx context.Context, conn driver.Conn, db string) error {
+	pending, err := schema.Pending(ctx, conn, db)
+	if err != nil {
+		return fmt.Errorf("check the schema of database %s: %w", db, err)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	names := make([]string, len(pending))
+	for i, m := range pending {
+		names[i] = fmt.Sprintf("%04d_%s", m.Version, m.Name)
+	}
+	return usagef("database %s (%s_CLICKHOUSE_DATABASE) lacks migration(s) %s: run `neonmeter migrate` first",
+		db, envPrefix, strings.Join(names, ", "))
 }

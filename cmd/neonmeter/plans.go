@@ -43,7 +43,7 @@ func (c *PlansCommand) Run(ctx context.Context, args []string) error {
 	file := ""
 	switch len(rest) {
 	case 0:
-		cfg, err := c.config()
+		cfg, err := c.configFor(0)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/neonmeter/neonmeter/collector"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/internal/logkey"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 	"github.com/neonmeter/neonmeter/schema"
@@ -44,11 +45,21 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 Runs a cycle on NEONMETER_COLLECT_SCHEDULE (cron, UTC; default minute 20 of every hour), never
 two at once: an accounts sync from Stripe (when NEONMETER_STRIPE_API_KEY is set), a collection
 sweep, then, after a successful sweep: a billing push to Stripe (with a Stripe key and a plan
-catalog), enforcement of the plans in NEONMETER_PLANS_FILE (in NEONMETER_ENFORCEMENT_MODE,
+catalog) and, when due, a reconciliation with Stripe (NEONMETER_BILLING_RECONCILE_SCHEDULE, and
+before each period's invoice grace ends), enforcement of the plans in NEONMETER_PLANS_FILE (in NEONMETER_ENFORCEMENT_MODE,
 dry-run by default; skipped without a catalog) and retention (partitions older than
-NEONMETER_RETENTION_MONTHS are dropped). Only one serve may run per database. Serves Prometheus metrics on
-http://NEONMETER_LISTEN_ADDR/metrics and a health check on /healthz. Stops gracefully on SIGINT
-or SIGTERM, letting a running cycle end.
+NEONMETER_RETENTION_MONTHS are dropped). Only one serve may run per database. Accounts sync,
+billing, enforcement and retention each run under their job's lease (NEONMETER_LEASE_TTL): a
+step whose lease another neonmeter holds (an operator's command) is skipped that cycle. Serves Prometheus metrics on
+http://NEONMETER_LISTEN_ADDR/metrics and a health check on /healthz, which answers 503 when
+the last sweep failed, a sweep runs past NEONMETER_COLLECT_DEADLINE or a cycle past the
+schedule's interval (stuck).
+
+On SIGINT or SIGTERM the step in flight (accounts sync, sweep, billing, enforcement or
+retention) may finish within NEONMETER_SHUTDOWN_TIMEOUT (default 20s); past it, it is stopped,
+and a stopped sweep is recorded as "stopped", not failed (what it wrote stays, the watermark does
+not move). The cycle's remaining steps are skipped; serve then exits 0. A second signal exits at
+once (130 for SIGINT, 143 for SIGTERM).
 
 Flags:`)
 		fs.PrintDefaults()
@@ -99,7 +110,9 @@ Flags:`)
 	}
 
 	d := newDaemon(log, col, reg)
-	if d.before, d.after, err = cycleSteps(cfg, client, conn, reg, log); err != nil {
+	d.deadline, d.interval = cfg.CollectDeadline, shortestInterval(schedule, time.Now())
+	d.leases = newJobLeases(cfg, conn, log)
+	if d.before, d.after, err = cycleSteps(cfg, client, conn, reg, log, d.leases); err != nil {
 		return err
 	}
 
@@ -118,24 +131,13 @@ Flags:`)
 	}()
 	log.Info("serving", "addr", ln.Addr().String(), "schedule", cfg.CollectSchedule, "org_id", cfg.NeonOrgID)
 
-	sched := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cronLogger{log}))
-	sched.Schedule(schedule, cron.FuncJob(func() { d.cycle(ctx) }))
-	sched.Start()
-	if *initial {
-		go d.cycle(ctx)
-	}
-	<-ctx.Done()
-	log.Info("shutting down; waiting for a running cycle to end")
-	<-sched.Stop().Done()
-	d.wait()
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutCtx)
+	return d.loop(ctx, schedule, *initial, cfg.ShutdownTimeout, srv)
 }
 
 // cycleSteps builds the steps serve runs around each sweep, from what is configured: accounts
-// sync and billing need a Stripe key, billing and enforcement a plan catalog.
-func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger) (before, after []step, err error) {
+// sync and billing need a Stripe key, billing and enforcement a plan catalog. Each step doing a
+// job runs under the job's lease, and its stage is fenced by the job's gate in leases.
+func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger, leases *jobLeases) (before, after []step, err error) {
 	cat, err := servedCatalog(cfg, log)
 	if err != nil {
 		return nil, nil, err
@@ -145,11 +147,11 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 			return nil, nil, usagef("%s_STRIPE_API_KEY is set: accounts sync and billing need a plan catalog (%s_PLANS_FILE)", envPrefix, envPrefix)
 		}
 		sc := newStripeClient(cfg, "", log) // one client: sync and billing share its connections
-		sync, err := newAccountsSyncer(cfg, sc, cat, conn, reg, log)
+		sync, err := newAccountsSyncer(cfg, sc, cat, conn, reg, log, leases.gate(jobAccounts))
 		if err != nil {
 			return nil, nil, err
 		}
-		before = append(before, step{"accounts_sync", func(ctx context.Context) error {
+		before = append(before, step{name: "accounts_sync", lease: jobAccounts, run: func(ctx context.Context) error {
 			_, err := sync.Sync(ctx, false)
 			return err
 		}})
@@ -157,30 +159,38 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 		if err != nil {
 			return nil, nil, err
 		}
-		pusher, err := newPusher(cfg, sc, conn, cat, bm, 0, log)
+		pusher, err := newPusher(cfg, sc, conn, cat, bm, 0, log, leases.gate(jobBilling))
 		if err != nil {
 			return nil, nil, err
 		}
-		after = append(after, step{"billing_push", func(ctx context.Context) error {
+		after = append(after, step{name: "billing_push", lease: jobBilling, run: func(ctx context.Context) error {
 			_, err := pusher.Push(ctx, false)
 			return err
 		}})
+		reconcile, err := reconcileStep(cfg, pusher)
+		if err != nil {
+			return nil, nil, err
+		}
+		after = append(after, step{name: "billing_reconcile", lease: jobBilling, run: reconcile})
 	}
 	if cat != nil {
 		em, err := enforcement.NewMetrics(reg)
 		if err != nil {
 			return nil, nil, err
 		}
-		rec, err := newEnforcer(cfg, client, conn, cat, policyFromConfig(cfg), em, log)
+		rec, err := newEnforcer(cfg, client, conn, cat, policyFromConfig(cfg), em, log, leases.gate(jobEnforcement))
 		if err != nil {
 			return nil, nil, err
 		}
-		after = append(after, step{"enforce", func(ctx context.Context) error {
+		after = append(after, step{name: "enforce", lease: jobEnforcement, run: func(ctx context.Context) error {
 			_, err := rec.Cycle(ctx, enforcement.CycleOptions{})
 			return err
 		}})
 	}
-	after = append(after, step{"retention", func(ctx context.Context) error {
+	after = append(after, step{name: "retention", lease: jobRetention, run: func(ctx context.Context) error {
+		if err := leases.gate(jobRetention).Check(ctx); err != nil {
+			return err
+		}
 		dropped, err := schema.DropExpiredPartitions(ctx, conn, cfg.ClickHouseDB, cfg.RetentionMonths, time.Now())
 		if len(dropped) > 0 {
 			log.Info("retention dropped partitions", "partitions", dropped)
@@ -196,7 +206,7 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 func servedCatalog(cfg Config, log *slog.Logger) (*plans.Catalog, error) {
 	if _, set := os.LookupEnv(envPrefix + "_PLANS_FILE"); !set {
 		if _, err := os.Stat(cfg.PlansFile); errors.Is(err, os.ErrNotExist) {
-			log.Warn("no plan catalog: serve collects only (set NEONMETER_PLANS_FILE to enforce plans)", "plans_file", cfg.PlansFile)
+			log.Warn("no plan catalog: "+cfg.PlansFile+" does not exist and NEONMETER_PLANS_FILE is not set; serve only collects usage, billing and enforcement are off until NEONMETER_PLANS_FILE names a catalog", "plans_file", cfg.PlansFile)
 			return nil, nil
 		}
 	}
@@ -213,18 +223,25 @@ type daemon struct {
 	before []step
 	after  []step
 	steps  *prometheus.CounterVec
+	leases *jobLeases // the steps' leases; nil runs them without
 
-	running sync.Mutex     // held by the cycle in progress: one at a time
-	cycles  sync.WaitGroup // cycles in progress, for shutdown
+	// deadline (NEONMETER_COLLECT_DEADLINE) and interval (the schedule's shortest) tell /healthz
+	// when a sweep or a cycle is stuck.
+	deadline, interval time.Duration
+
+	running sync.Mutex // held by the cycle in progress: one at a time
 	mu      sync.Mutex
 	last    collector.Summary
 	lastErr error
+	now     cycleState // the cycle in flight
 }
 
 // step is one stage of a serve cycle besides the sweep.
 type step struct {
 	name string
-	run  func(ctx context.Context) error
+	// lease names the job whose lease the step runs under (jobBilling, …); empty: none.
+	lease string
+	run   func(ctx context.Context) error
 }
 
 func newDaemon(log *slog.Logger, col *collector.Collector, reg prometheus.Registerer) *daemon {
@@ -236,61 +253,110 @@ func newDaemon(log *slog.Logger, col *collector.Collector, reg prometheus.Regist
 	return d
 }
 
-func (d *daemon) wait() { d.cycles.Wait() }
+// wait waits at most limit for the cycle in flight to end, and reports whether it did. No cycle
+// starts after it: it keeps the cycle lock.
+func (d *daemon) wait(limit time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		d.running.Lock()
+		close(done)
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // cycle runs one cycle unless one is already running (the initial cycle and a scheduled one may
-// meet).
-func (d *daemon) cycle(ctx context.Context) {
+// meet) or a shutdown was asked for (stop done). Steps run in work; once stop is done, the step
+// in flight goes on and the rest are skipped.
+func (d *daemon) cycle(stop, work context.Context) {
+	if stop.Err() != nil {
+		return
+	}
 	if !d.running.TryLock() {
 		d.log.Warn("cycle skipped: the previous one is still running")
 		return
 	}
-	d.cycles.Add(1)
-	defer d.cycles.Done()
 	defer d.running.Unlock()
-	d.runSteps(ctx, d.before)
-	if ctx.Err() != nil {
+	d.track(func(s *cycleState) { *s = cycleState{started: time.Now()} })
+	defer d.track(func(s *cycleState) { *s = cycleState{} })
+	if !d.runSteps(stop, work, d.before) {
 		return
 	}
-	sum, err := d.col.Sweep(ctx, collector.Window{})
+	if stop.Err() != nil {
+		d.log.Info("shutdown: the sweep and the cycle's remaining steps are skipped")
+		return
+	}
+	d.track(func(s *cycleState) { s.step, s.sweepStarted = "sweep", time.Now() })
+	sum, err := d.col.Sweep(work, collector.Window{})
 	d.mu.Lock()
-	d.last, d.lastErr = sum, err
+	d.last, d.lastErr, d.now.sweepStarted = sum, err, time.Time{}
 	d.mu.Unlock()
-	if err != nil {
-		d.log.Error("sweep failed", "run_id", sum.RunID, "org_id", sum.OrgID, "err", err)
+	switch {
+	case errors.Is(err, collector.ErrStopped):
+		d.log.Info("sweep stopped by the shutdown; recorded as stopped", logkey.RunID, sum.RunID, logkey.OrgID, sum.OrgID)
+		return
+	case err != nil:
+		d.log.Error("sweep failed", logkey.RunID, sum.RunID, logkey.OrgID, sum.OrgID, logkey.Err, err)
 		return
 	}
-	d.runSteps(ctx, d.after)
+	d.runSteps(stop, work, d.after)
 }
 
-func (d *daemon) runSteps(ctx context.Context, steps []step) {
-	for _, s := range steps {
-		if ctx.Err() != nil {
-			return
+// runSteps runs steps in work until stop is done, and reports whether all ran. A step ended by
+// the shutdown counts as stopped, not failed.
+func (d *daemon) runSteps(stop, work context.Context, steps []step) bool {
+	for i, s := range steps {
+		if stop.Err() != nil {
+			d.log.Info("shutdown: the cycle's remaining steps are skipped", "skipped", stepNames(steps[i:]))
+			return false
 		}
-		if err := s.run(ctx); err != nil {
+		d.track(func(st *cycleState) { st.step = s.name })
+		err := d.runStep(work, s)
+		switch {
+		case refused(err):
+			d.steps.WithLabelValues(s.name, "skipped").Inc()
+			d.log.Warn("step skipped: another neonmeter holds its lease", logkey.Step, s.name, logkey.Err, err)
+		case err != nil && stop.Err() != nil && work.Err() != nil:
+			d.steps.WithLabelValues(s.name, "stopped").Inc()
+			d.log.Info("step stopped by the shutdown", logkey.Step, s.name, logkey.Err, err)
+		case err != nil:
 			d.steps.WithLabelValues(s.name, "failure").Inc()
-			d.log.Error("step failed", "step", s.name, "err", err)
-			continue
+			d.log.Error("step failed", logkey.Step, s.name, logkey.Err, err)
+		default:
+			d.steps.WithLabelValues(s.name, "success").Inc()
 		}
-		d.steps.WithLabelValues(s.name, "success").Inc()
 	}
+	return true
+}
+
+// runStep runs s, under its job's lease when it names one.
+func (d *daemon) runStep(ctx context.Context, s step) error {
+	if s.lease == "" || d.leases == nil {
+		return s.run(ctx)
+	}
+	return d.leases.run(ctx, s.lease, false, s.run)
+}
+
+// track changes the state of the cycle in flight under the lock /healthz reads it with.
+func (d *daemon) track(f func(*cycleState)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f(&d.now)
 }
 
 func (d *daemon) healthz(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
-	last, lastErr := d.last, d.lastErr
+	code, msg := health(d.last, d.lastErr, d.now, d.deadline, d.interval, time.Now())
 	d.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	switch {
-	case last.RunID == "":
-		fmt.Fprintln(w, "ok: no sweep finished yet")
-	case lastErr != nil:
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "last sweep %s failed: %v\n", last.RunID, lastErr)
-	default:
-		fmt.Fprintf(w, "ok: last sweep %s succeeded, watermark %s\n", last.RunID, last.Watermark.Format(time.RFC3339))
-	}
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
 }
 
 // cronLogger adapts slog to cron's logger.

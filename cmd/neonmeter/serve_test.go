@@ -86,10 +86,14 @@ func TestServe_FullCycleWithStripe(t *testing.T) {
 	if code := <-done; code != exitOK {
 		t.Fatalf("serve exited %d\n%s", code, errOut.String())
 	}
-	for _, step := range []string{"accounts_sync", "billing_push", "enforce", "retention"} {
+	for _, step := range []string{"accounts_sync", "billing_push", "billing_reconcile", "enforce", "retention"} {
 		if want := `neonmeter_serve_steps_total{result="success",step="` + step + `"} 1`; !bytes.Contains(scrape, []byte(want)) {
 			t.Errorf("/metrics lacks %s\n%s", want, errOut.String())
 		}
+	}
+	// The first cycle reconciles (none on record) and exports drift per meter for the alert.
+	if want := `neonmeter_billing_drift_units{sink="meter",target="neon_compute"} 0`; !bytes.Contains(scrape, []byte(want)) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 	events := map[string]bool{}
 	for _, r := range fake.Requests() {

@@ -35,7 +35,10 @@ Flags:`)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.config()
+	if *runs < 0 || *window < time.Hour {
+		return usagef("--window must be at least 1h and --runs not negative")
+	}
+	cfg, err := c.configFor(useClickHousePass) // status reads ClickHouse only: no Neon key
 	if err != nil {
 		return err
 	}
@@ -47,6 +50,9 @@ Flags:`)
 		return err
 	}
 	defer conn.Close()
+	if err := requireMigrated(ctx, conn, cfg.ClickHouseDB); err != nil {
+		return err
+	}
 	store := collectorstore.New(conn, cfg.ClickHouseDB)
 	now := time.Now().UTC()
 	st, err := collector.ReadStatus(ctx, store, cfg.NeonOrgID, collector.Endpoint(cfg.NeonConsumption), now, *window)

@@ -58,7 +58,7 @@ func newNeonClient(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*ne
 		BaseURL: cfg.NeonAPIURL, APIKey: cfg.NeonAPIKey.Reveal(), RequestTimeout: cfg.NeonTimeout,
 		ConsumptionRatePerMin: cfg.NeonConsumRate, ConsumptionBurst: cfg.NeonConsumBurst,
 		GeneralRatePerMin: cfg.NeonGeneralRate, GeneralBurst: cfg.NeonGeneralBurst,
-		MaxRetries: retries, Registerer: reg, Logger: log,
+		MaxRetries: retries, MaxResponseBytes: int64(cfg.NeonMaxResponseMB) << 20, Registerer: reg, Logger: log,
 	})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("neon client: %w", err)}
@@ -68,12 +68,26 @@ func newNeonClient(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*ne
 
 // newCollector wires a collector for the configured org and endpoint.
 func newCollector(cfg Config, src collector.ConsumptionReader, conn driver.Conn, m *collector.Metrics, log *slog.Logger, progress func(collector.Progress)) (*collector.Collector, error) {
-	return collector.New(collector.Config{
-		Consumption: src, Store: collectorstore.New(conn, cfg.ClickHouseDB),
+	cc, err := collectorConfig(cfg, src, conn, m, log, progress)
+	if err != nil {
+		return nil, err
+	}
+	return collector.New(cc)
+}
+
+// collectorConfig is the collector's configuration from the settings, for a command to adjust.
+func collectorConfig(cfg Config, src collector.ConsumptionReader, conn driver.Conn, m *collector.Metrics, log *slog.Logger, progress func(collector.Progress)) (collector.Config, error) {
+	bounds, err := collector.WithOverrides(cfg.CollectBounds)
+	if err != nil {
+		return collector.Config{}, fmt.Errorf("%s_COLLECT_VALUE_BOUNDS: %w", envPrefix, err)
+	}
+	return collector.Config{
+		Consumption: src, Store: redactedRuns{collectorstore.New(conn, cfg.ClickHouseDB), cfg.redactor()},
 		OrgID: cfg.NeonOrgID, Endpoint: collector.Endpoint(cfg.NeonConsumption),
 		Lookback: cfg.CollectLookback, Provisional: cfg.ProvisionalWindow,
+		Bounds: bounds, MinProjectsRatio: cfg.CollectMinRatio, Deadline: cfg.CollectDeadline,
 		Logger: log, Metrics: m, Progress: progress,
-	})
+	}, nil
 }
 
 // newStripeClient builds the one Stripe client a command uses; key overrides the configured key
@@ -82,28 +96,49 @@ func newStripeClient(cfg Config, key string, log *slog.Logger) *client.API {
 	if key == "" {
 		key = cfg.StripeAPIKey.Reveal()
 	}
-	return accounts.NewStripeClient(accounts.StripeOptions{Key: key, URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log})
+	return accounts.NewStripeClient(accounts.StripeOptions{Key: key, URL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout, Logger: log,
+		Redactor: cfg.redactor()})
 }
 
 // newPusher wires billing to Stripe through sc and to ClickHouse; m may be nil. rate overrides
-// the configured request rate when positive.
-func newPusher(cfg Config, sc *client.API, conn driver.Conn, cat *plans.Catalog, m *billing.Metrics, rate float64, log *slog.Logger) (*billing.Pusher, error) {
-	if rate <= 0 {
-		rate = cfg.BillingRate
-	}
-	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, cfg.ClickHouseDB),
-		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
-		DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
-		Rate: rate, Concurrency: cfg.BillingWorkers, Logger: log, Metrics: m})
+// the configured request rate when positive. f (the billing lease's gate) fences every send and
+// write; nil only for work that writes nothing.
+func newPusher(cfg Config, sc *client.API, conn driver.Conn, cat *plans.Catalog, m *billing.Metrics, rate float64, log *slog.Logger, f fence) (*billing.Pusher, error) {
+	p, err := billing.New(pusherConfig(cfg, sc, conn, cat, m, rate, log, f))
 	if err != nil {
 		return nil, usageError{err}
 	}
 	return p, nil
 }
 
-// newEnforcer wires enforcement to Neon and ClickHouse with policy pol; m may be nil.
-func newEnforcer(cfg Config, client *neon.Client, conn driver.Conn, cat *plans.Catalog, pol enforcement.Policy, m *enforcement.Metrics, log *slog.Logger) (*enforcement.Reconciler, error) {
-	r, err := enforcement.New(enforcement.Config{Neon: client, Store: enforcementstore.New(conn, cfg.ClickHouseDB),
+// pusherConfig is newPusher's billing configuration, for tests to wrap its parts.
+func pusherConfig(cfg Config, sc *client.API, conn driver.Conn, cat *plans.Catalog, m *billing.Metrics, rate float64, log *slog.Logger, f fence) billing.Config {
+	if rate <= 0 {
+		rate = cfg.BillingRate
+	}
+	sink := billing.NewStripeSink(sc)
+	c := billing.Config{Sink: sink, Reader: sink, Store: billingstore.New(conn, cfg.ClickHouseDB),
+		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat,
+		DefaultPlan: cfg.DefaultPlan, Lookback: cfg.BillingLookback, Provisional: cfg.ProvisionalWindow, Grace: cfg.BillingGrace,
+		Rate: rate, APIRate: cfg.BillingAPIRate, Concurrency: cfg.BillingWorkers, Logger: log, Metrics: m}
+	if f != nil {
+		c.Sink, c.Store = fencedSink{sink, f}, fencedBillingStore{c.Store, f}
+	}
+	return c
+}
+
+// newEnforcer wires enforcement to Neon and ClickHouse with policy pol; m may be nil. f (the
+// enforcement lease's gate) fences every mutation of Neon and every write; nil only for work
+// that writes nothing.
+func newEnforcer(cfg Config, client *neon.Client, conn driver.Conn, cat *plans.Catalog, pol enforcement.Policy, m *enforcement.Metrics, log *slog.Logger, f fence) (*enforcement.Reconciler, error) {
+	var (
+		n     enforcement.Neon  = client
+		store enforcement.Store = redactedAudit{enforcementstore.New(conn, cfg.ClickHouseDB), cfg.redactor()}
+	)
+	if f != nil {
+		n, store = fencedNeon{n, f}, fencedEnforcementStore{store, f}
+	}
+	r, err := enforcement.New(enforcement.Config{Neon: n, Store: store,
 		Accounts: accountsstore.New(conn, cfg.ClickHouseDB), Catalog: cat, DefaultPlan: cfg.DefaultPlan, Policy: pol,
 		Logger: log, Metrics: m})
 	if err != nil {

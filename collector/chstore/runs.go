@@ -33,13 +33,14 @@ func checkRun(r collector.Run) error {
 		if !r.FinishedAt.IsZero() {
 			return fmt.Errorf("a running run has no finish time")
 		}
-	case collector.OutcomeSuccess, collector.OutcomeFailed:
+	case collector.OutcomeSuccess, collector.OutcomeFailed, collector.OutcomeStopped, collector.OutcomeAbandoned:
 		// The finish time is the row's version: it must beat the start row's epoch.
 		if r.FinishedAt.Unix() <= 0 {
 			return fmt.Errorf("a finished run needs its finish time")
 		}
 	default:
-		return fmt.Errorf("outcome %q is not %s, %s or %s", r.Outcome, collector.OutcomeRunning, collector.OutcomeSuccess, collector.OutcomeFailed)
+		return fmt.Errorf("outcome %q is not %s, %s, %s, %s or %s", r.Outcome, collector.OutcomeRunning, collector.OutcomeSuccess,
+			collector.OutcomeFailed, collector.OutcomeStopped, collector.OutcomeAbandoned)
 	}
 	return nil
 }
@@ -58,9 +59,10 @@ func checkFeed(ep collector.Endpoint, g collector.Granularity) error {
 
 func writeRunQuery(r collector.Run) schema.Query {
 	return schema.Query{Name: "runs.write", Kind: schema.KindInsert,
-		SQL: "INSERT INTO {db}.collection_runs (run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at, pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error)",
+		SQL: "INSERT INTO {db}.collection_runs (run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at, pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error, host, pid, deadline_at)",
 		Rows: [][]any{{r.RunID, r.OrgID, string(r.Endpoint), string(r.Granularity), schema.UTC(r.WindowFrom), schema.UTC(r.WindowTo), schema.UTC(r.StartedAt), schema.UTC(r.FinishedAt),
-			r.Pages, r.Projects, r.ValuesFetched, r.RowsWritten, r.Revisions, r.Retries, r.Errors, r.DurationSeconds, string(r.Outcome), r.Error}}}
+			r.Pages, r.Projects, r.ValuesFetched, r.RowsWritten, r.Revisions, r.Retries, r.Errors, r.DurationSeconds, string(r.Outcome), r.Error,
+			r.Host, r.PID, schema.UTC(r.DeadlineAt)}}}
 }
 
 // Runs returns the latest row of every run of one org and endpoint started at or after since,
@@ -109,12 +111,12 @@ func (s *Store) runs(ctx context.Context, since time.Time) ([]collector.Run, err
 		)
 		if err := rows.Scan(&r.RunID, &r.OrgID, &endpoint, &granularity, &r.WindowFrom, &r.WindowTo, &r.StartedAt, &r.FinishedAt,
 			&r.Pages, &r.Projects, &r.ValuesFetched, &r.RowsWritten, &r.Revisions, &r.Retries, &r.Errors, &r.DurationSeconds,
-			&outcome, &r.Error); err != nil {
+			&outcome, &r.Error, &r.Host, &r.PID, &r.DeadlineAt); err != nil {
 			return nil, fmt.Errorf("runs: scan: %w", err)
 		}
 		r.Endpoint, r.Granularity, r.Outcome = collector.Endpoint(endpoint), collector.Granularity(granularity), collector.Outcome(outcome)
 		r.WindowFrom, r.WindowTo = schema.FromDB(r.WindowFrom), schema.FromDB(r.WindowTo)
-		r.StartedAt, r.FinishedAt = schema.FromDB(r.StartedAt), schema.FromDB(r.FinishedAt)
+		r.StartedAt, r.FinishedAt, r.DeadlineAt = schema.FromDB(r.StartedAt), schema.FromDB(r.FinishedAt), schema.FromDB(r.DeadlineAt)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -127,11 +129,13 @@ func (s *Store) runs(ctx context.Context, since time.Time) ([]collector.Run, err
 // pick an older row of a run; the table holds a few rows per org and hour.
 func runsQuery(since time.Time) schema.Query {
 	return schema.Query{Name: "runs.list", Kind: schema.KindSelect, Args: []any{schema.UTC(since)}, SQL: `SELECT run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at,
-    pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error
+    pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error,
+    host, pid, deadline_at
 FROM
 (
     SELECT run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at,
-        pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error
+        pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error,
+        host, pid, deadline_at
     FROM {db}.collection_runs FINAL
 )
 WHERE started_at >= ?

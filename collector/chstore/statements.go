@@ -32,7 +32,8 @@ func Statements() []schema.Query {
 		revisionsQuery(org, from, to),
 
 		writeRunQuery(collector.Run{RunID: "run-sample", OrgID: org, Endpoint: collector.EndpointV2, Granularity: collector.GranularityHourly,
-			WindowFrom: from, WindowTo: to, StartedAt: collected, Outcome: collector.OutcomeRunning}),
+			WindowFrom: from, WindowTo: to, StartedAt: collected, Outcome: collector.OutcomeRunning,
+			Host: "collector-host", PID: 4242, DeadlineAt: collected.Add(collector.DefaultDeadline)}),
 		runsQuery(from),
 
 		setWatermarkQuery(hourly, to, collected),

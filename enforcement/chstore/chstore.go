@@ -1,7 +1,8 @@
 // Package chstore is enforcement's storage on ClickHouse: every statement enforcement runs, and
 // Store, which implements enforcement.Store. It reads the usage and the hourly collection
 // watermarks the collector publishes (usage_facts by its key columns, as usage_hourly has them,
-// and collection_watermarks) and owns enforcement_state and enforcement_audit.
+// and collection_watermarks) and owns enforcement_state, enforcement_audit and
+// enforcement_breaker.
 package chstore
 
 import (

@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/schema"
@@ -19,12 +20,13 @@ func (s *Store) States(ctx context.Context) (map[string]enforcement.State, error
 	for rows.Next() {
 		var st enforcement.State
 		var level string
-		var pending uint8
+		var pending, gone uint8
+		var idle uint32
 		if err := rows.Scan(&st.ProjectID, &st.PeriodStart, &st.Plan, &level, &st.OverSince, &st.ReleasedPeriod, &st.Applied,
-			&pending, &st.ObservedAt, &st.UpdatedAt, &st.Version); err != nil {
+			&pending, &st.ObservedAt, &gone, &st.Prior, &idle, &st.UpdatedAt, &st.Version); err != nil {
 			return nil, fmt.Errorf("enforcement states: scan: %w", err)
 		}
-		st.Level, st.EndpointsPending = enforcement.Level(level), pending != 0
+		st.Level, st.EndpointsPending, st.Gone, st.IdleOverMax = enforcement.Level(level), pending != 0, gone != 0, int(idle)
 		st.PeriodStart, st.OverSince, st.ReleasedPeriod = schema.FromDB(st.PeriodStart), schema.FromDB(st.OverSince), schema.FromDB(st.ReleasedPeriod)
 		st.ObservedAt, st.UpdatedAt = schema.FromDB(st.ObservedAt), schema.FromDB(st.UpdatedAt)
 		out[st.ProjectID] = st
@@ -37,7 +39,7 @@ func (s *Store) States(ctx context.Context) (map[string]enforcement.State, error
 
 func statesQuery() schema.Query {
 	return schema.Query{Name: "enforcement.states", Kind: schema.KindSelect, SQL: `SELECT project_id, period_start, plan, level, over_since, released_period, applied,
-    endpoints_pending, observed_at, updated_at, version
+    endpoints_pending, observed_at, gone, prior, idle_over_max, updated_at, version
 FROM {db}.enforcement_state FINAL`}
 }
 
@@ -57,13 +59,17 @@ func (s *Store) WriteStates(ctx context.Context, states []enforcement.State) err
 func writeStatesQuery(states []enforcement.State) schema.Query {
 	rows := make([][]any, len(states))
 	for i, st := range states {
-		var pending uint8
-		if st.EndpointsPending {
-			pending = 1
-		}
 		rows[i] = []any{st.ProjectID, schema.UTC(st.PeriodStart), st.Plan, string(st.Level), schema.UTC(st.OverSince),
-			schema.UTC(st.ReleasedPeriod), st.Applied, pending, schema.UTC(st.ObservedAt), schema.UTC(st.UpdatedAt), st.Version}
+			schema.UTC(st.ReleasedPeriod), st.Applied, flag(st.EndpointsPending), schema.UTC(st.ObservedAt), flag(st.Gone), st.Prior,
+			uint32(min(max(st.IdleOverMax, 0), math.MaxUint32)), schema.UTC(st.UpdatedAt), st.Version}
 	}
 	return schema.Query{Name: "enforcement.write_states", Kind: schema.KindInsert, Rows: rows,
-		SQL: "INSERT INTO {db}.enforcement_state (project_id, period_start, plan, level, over_since, released_period, applied, endpoints_pending, observed_at, updated_at, version)"}
+		SQL: "INSERT INTO {db}.enforcement_state (project_id, period_start, plan, level, over_since, released_period, applied, endpoints_pending, observed_at, gone, prior, idle_over_max, updated_at, version)"}
+}
+
+func flag(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }

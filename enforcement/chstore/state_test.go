@@ -24,7 +24,8 @@ func TestStates_RoundTripAndLatestVersionWins(t *testing.T) {
 		Applied: "normal q=0,0,0,0 d=0,0,0", UpdatedAt: t0.Add(time.Hour), Version: 1}
 	a2 := enforcement.State{ProjectID: "project-a", PeriodStart: t0, Plan: "free", Level: enforcement.LevelOver,
 		OverSince: t0.Add(2 * time.Hour), ReleasedPeriod: t0, Applied: "suspended q=1,0,0,0 d=0.25,0.5,300", EndpointsPending: true,
-		ObservedAt: t0.Add(3 * time.Hour), UpdatedAt: t0.Add(3 * time.Hour), Version: 2}
+		ObservedAt: t0.Add(3 * time.Hour), Gone: true, Prior: "q=0,5,0,0,0 d=0.25,2,0 e=ep-a:0.25:2", IdleOverMax: 3,
+		UpdatedAt: t0.Add(3 * time.Hour), Version: 2}
 	b := enforcement.State{ProjectID: "project-b", PeriodStart: t0, Plan: "pro", Level: enforcement.LevelOK, UpdatedAt: t0, Version: 7}
 	// The newer version first: the order of inserts does not decide, the version does.
 	if err := s.WriteStates(ctx, []enforcement.State{a2, b}); err != nil {
@@ -54,6 +55,32 @@ func TestWriteStates_RefusesRowsWithoutProjectOrVersion(t *testing.T) {
 	for _, st := range []enforcement.State{{ProjectID: "project-a"}, {Version: 1}} {
 		if err := s.WriteStates(context.Background(), []enforcement.State{st}); err == nil {
 			t.Errorf("%+v was written", st)
+		}
+	}
+}
+
+// The newest breaker event (highest version) is returned whatever the order of inserts; none
+// is the zero value; events without a kind or version are refused.
+func TestBreakerEvents_LastWins(t *testing.T) {
+	conn, db := chtest.New(t)
+	s := chstore.New(conn, db)
+	ctx := context.Background()
+	if e, err := s.LastBreakerEvent(ctx); err != nil || e != (enforcement.BreakerEvent{}) || e.Latched() {
+		t.Fatalf("empty table: %+v, %v", e, err)
+	}
+	trip := enforcement.BreakerEvent{At: t0, Kind: enforcement.BreakerTripped, CycleID: "enforce-1", Enforcing: 120, Cap: 100, Version: 10}
+	ack := enforcement.BreakerEvent{At: t0.Add(time.Hour), Kind: enforcement.BreakerAcknowledged, CycleID: "ack", Enforcing: 120, Cap: 100, Version: 11}
+	for _, e := range []enforcement.BreakerEvent{ack, trip} {
+		if err := s.InsertBreakerEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, err := s.LastBreakerEvent(ctx); err != nil || e != ack || e.Latched() {
+		t.Fatalf("last event %+v (%v), want the acknowledgement %+v", e, err, ack)
+	}
+	for _, bad := range []enforcement.BreakerEvent{{Kind: enforcement.BreakerTripped}, {Version: 1}} {
+		if err := s.InsertBreakerEvent(ctx, bad); err == nil {
+			t.Errorf("%+v was written", bad)
 		}
 	}
 }

@@ -23,4 +23,8 @@ const (
 	Partition  = "partition"
 	Step       = "step"
 	Command    = "command"
+	Job        = "job"        // a job that takes a lease: billing, enforcement, accounts, retention
+	Generation = "generation" // a generation of a job's lease
+	Host       = "host"       // the host of a process, e.g. the one that left a run abandoned
+	PID        = "pid"
 )

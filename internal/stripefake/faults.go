@@ -36,6 +36,9 @@ type Fault struct {
 	Status int
 	// Drop closes the connection instead; Status is then ignored.
 	Drop Drop
+	// EchoAuthorization makes the error message quote the request's Authorization header, as
+	// a misbehaving proxy or upstream might: clients must redact it before it reaches logs.
+	EchoAuthorization bool
 }
 
 // Inject adds a fault. Faults are matched in the order they were added.
@@ -84,9 +87,15 @@ func (s *Server) takeFault(method, path string) *Fault {
 	return nil
 }
 
-// writeFault answers with the body Stripe sends for the status.
-func writeFault(w http.ResponseWriter, status int) {
-	switch {
+// writeFault answers with the body Stripe sends for the status, quoting the request's
+// Authorization header when the fault echoes it.
+func writeFault(w http.ResponseWriter, r *http.Request, f *Fault) {
+	if f.EchoAuthorization {
+		writeError(w, f.Status, "invalid_request_error", "",
+			fmt.Sprintf("Injected failure with status %d; the request carried Authorization: %s", f.Status, r.Header.Get("Authorization")))
+		return
+	}
+	switch status := f.Status; {
 	case status == http.StatusTooManyRequests:
 		writeError(w, status, "invalid_request_error", "rate_limit",
 			"Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.")

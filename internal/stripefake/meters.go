@@ -202,8 +202,10 @@ func (s *Server) createMeterEvent(c *call) (any, *apiError) {
 		ident = fmt.Sprintf("fake-%d", s.seq+1)
 	}
 	if at, ok := b.identifiers[ident]; ok && c.now.Sub(at) < IdentifierWindow {
-		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "resource_already_exists", param: "identifier",
-			message: fmt.Sprintf("An event with identifier `%s` already exists.", ident)}
+		// As real Stripe answers once the request's idempotency key has expired (see
+		// ExpireIdempotencyKeys): no code, no param, only this message.
+		return nil, &apiError{status: http.StatusBadRequest, typ: "invalid_request_error",
+			message: fmt.Sprintf("An event already exists with identifier %s.", ident)}
 	}
 	b.identifiers[ident] = c.now
 	b.accepted++

@@ -148,7 +148,7 @@ func (s *Server) serve(w *capture, r *http.Request, body []byte) dropMode {
 		case f.Drop == DropBefore:
 			return dropBefore
 		case f.Status != 0:
-			writeFault(w, f.Status)
+			writeFault(w, r, f)
 			s.storeFault(r, body, w)
 			return dropNone
 		}
@@ -198,6 +198,16 @@ func (s *Server) storeFault(r *http.Request, body []byte, w *capture) {
 	if _, ok := s.idempotency[key]; !ok {
 		s.idempotency[key] = &storedResponse{fingerprint: fingerprint(r, body), status: w.status, header: w.header.Clone(), body: bytes.Clone(w.body.Bytes())}
 	}
+}
+
+// ExpireIdempotencyKeys forgets every stored idempotent response, as Stripe prunes keys after
+// 24 h. Meter event identifiers stay remembered for their own window (IdentifierWindow, which
+// Stripe documents as at least 24 h), so a resent event is then refused as a duplicate rather
+// than replayed.
+func (s *Server) ExpireIdempotencyKeys() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.idempotency = map[string]*storedResponse{}
 }
 
 func fingerprint(r *http.Request, body []byte) string {

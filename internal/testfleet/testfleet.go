@@ -4,7 +4,9 @@
 package testfleet
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -29,6 +31,9 @@ type Options struct {
 	Sim func(*sim.Config)
 	// AllowWakes turns off the check, run when the test ends, that no idle compute was woken.
 	AllowWakes bool
+	// Wrap, if set, stands between the client and the simulator's handler: a test plays a
+	// hostile or broken Neon by rewriting answers (see Rewrite).
+	Wrap func(http.Handler) http.Handler
 }
 
 // Fleet is a running simulated fleet with a client and a database.
@@ -65,7 +70,11 @@ func New(t testing.TB, o Options) *Fleet {
 	if err != nil {
 		t.Fatalf("testfleet: simulator: %v", err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	h := s.Handler()
+	if o.Wrap != nil {
+		h = o.Wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	f := &Fleet{Clock: clk, Sim: s, URL: srv.URL + "/api/v2"}
 	f.Client = f.NewClient(t, nil)
@@ -110,4 +119,24 @@ func (f *Fleet) Org(t testing.TB, plan string) sim.Org {
 	}
 	t.Fatalf("testfleet: the simulator has no %s org", plan)
 	return sim.Org{}
+}
+
+// Rewrite returns a Wrap that passes every answer of the simulator through edit (request,
+// status, body → new status and body; Content-Length follows), for answers a well-behaved
+// simulator never gives: values near int64 max, an empty project list, a cursor that never
+// ends.
+func Rewrite(edit func(r *http.Request, status int, body []byte) (int, []byte)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			status, body := edit(r, rec.Code, rec.Body.Bytes())
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(status)
+			_, _ = w.Write(body)
+		})
+	}
 }

@@ -69,6 +69,20 @@ func (s *Sim) debugProject(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) debugStats(w http.ResponseWriter, _ *http.Request) { writeDebug(w, s.Stats()) }
 
+// debugConnect serves POST /debug/connect/{project_id}: a client connection (TryWake), which
+// starts the project's computes unless its quota holds them or they are disabled.
+func (s *Sim) debugConnect(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("project_id")
+	if _, ok := s.byID[id]; !ok {
+		s.writeError(w, r, http.StatusNotFound, "NOT_FOUND", "project not found: "+id)
+		return
+	}
+	writeDebug(w, struct {
+		ProjectID string `json:"project_id"`
+		Running   bool   `json:"running"`
+	}{id, s.TryWake(id)})
+}
+
 func writeDebug(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)

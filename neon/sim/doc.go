@@ -14,7 +14,11 @@
 //     the quota, or after the PATCH that set a quota already exceeded;
 //   - endpoint changes: when every endpoint is disabled, computes cannot run; the read_write
 //     endpoint's autoscaling_limit_max_cu caps the CU of later hours;
-//   - global revisions (Revise) that raise recent values, as Neon's late data does.
+//   - global revisions (Revise) that raise recent values, as Neon's late data does;
+//   - client connections (TryWake, POST /debug/connect/{project_id}) that start computes unless
+//     the quota holds them, and move compute_last_active_at; with Config.LaunchCaveat the launch
+//     org's quota counters stay 0 (Neon API notes §6.3), so its quotas never hold;
+//   - deleted projects (DeleteProject): 404 on their routes, gone from the project list.
 //
 // Every change takes effect at the next hour boundary, so no complete hour that may have been
 // reported already is rewritten by a state change; only Revise and the provisional window below

@@ -173,7 +173,7 @@ func (s *Sim) common(sn *projectSnap, c *Counters, now int64) apiProjectCommon {
 	if q := sn.quota; q != (Quota{}) {
 		out.Settings.Quota = &apiQuota{q.ActiveTimeSeconds, q.ComputeTimeSeconds, q.WrittenDataBytes, q.DataTransferBytes, q.LogicalSizeBytes}
 	}
-	if t := s.lastActive(p, &sn.v, now); t != 0 {
+	if t := s.lastActive(p, &sn.v, sn.eps, sn.held, now); t != 0 {
 		out.ComputeLastActiveAt = ts(t)
 	}
 	var vals [numMetrics]int64
@@ -227,7 +227,7 @@ func (s *Sim) apiEndpoint(sn *projectSnap, e int, now int64) apiEndpoint {
 		ProxyHost: simProxyHost, SuspendTimeoutSeconds: ep.SuspendTimeoutSeconds, Provisioner: "k8s-neonvm", Name: ep.name,
 	}
 	if e == 0 {
-		if t := s.lastActive(p, &sn.v, now); t != 0 {
+		if t := s.lastActive(p, &sn.v, sn.eps, sn.held, now); t != 0 {
 			out.LastActive = ts(t)
 		}
 	}
@@ -261,6 +261,11 @@ func (s *Sim) apiOperation(p *project, o *opRecord, nowNano int64, creating bool
 func (s *Sim) project(rc *reqCtx) (*project, bool) {
 	id := rc.r.PathValue("project_id")
 	idx, ok := s.byID[id]
+	if ok {
+		s.mu.Lock()
+		ok = !s.deleted[idx]
+		s.mu.Unlock()
+	}
 	if !ok {
 		rc.notFound("project not found: " + id)
 		return nil, false
@@ -337,6 +342,9 @@ func (s *Sim) handleListProjects(rc *reqCtx) {
 	var snaps []projectSnap
 	for i := start; i < count && len(snaps) < limit; i++ {
 		p := &s.projects[at(i)]
+		if s.deleted[p.idx] {
+			continue
+		}
 		if search != "" {
 			name := p.id
 			if st := s.states[p.idx]; st != nil {
@@ -690,7 +698,7 @@ func (s *Sim) handleUpdateEndpoint(rc *reqCtx) {
 	ops := []opRecord{s.addOpLocked(p, st, "apply_config", e, nowNano, "running")}
 	if wake {
 		s.stats.Wakes++
-		ep.wakeUntil = now + max(1, ceilDiv(int64(s.cfg.OperationDelay), 1e9))
+		ep.wakeUntil, ep.wokeAt = now+max(1, ceilDiv(int64(s.cfg.OperationDelay), 1e9)), now
 		ops = append(ops, s.addOpLocked(p, st, "suspend_compute", e, nowNano, "scheduling"))
 	} else if wasActive && ep.disabled {
 		ops = append(ops, s.addOpLocked(p, st, "suspend_compute", e, nowNano, "scheduling"))

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -39,6 +40,10 @@ type Faults struct {
 	// unavailable_project_ids, as Neon does when its time limit is hit.
 	UnavailableRate float64
 	Seed            int64
+	// EchoAuthOffset, when positive, makes the message of every 429, 500, 503 and 423 fault quote
+	// the request's Authorization header at this byte offset, after filler, as a misbehaving
+	// proxy might: tests place the key across a client's message truncation with it.
+	EchoAuthOffset int
 }
 
 // SetFaults replaces the injected faults and restarts their random sequence from f.Seed.
@@ -156,6 +161,7 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("GET /debug/truth", s.debugTruth)
 	mux.HandleFunc("GET /debug/projects/{project_id}", s.debugProject)
 	mux.HandleFunc("GET /debug/stats", s.debugStats)
+	mux.HandleFunc("POST /debug/connect/{project_id}", s.debugConnect)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, "NOT_FOUND", "no such route: "+r.Method+" "+r.URL.Path)
 	})
@@ -234,7 +240,7 @@ func (s *Sim) serve(rt route) http.HandlerFunc {
 		case fault429, fault500, fault503, fault423:
 			s.countFault()
 			status, code := kind.status()
-			rc.fail(status, code, "injected fault: "+http.StatusText(status))
+			rc.fail(status, code, s.faultMessage(r, status))
 			s.write(w, rc, kind)
 			return
 		case faultRepeatPage, faultUnavailable:
@@ -291,6 +297,23 @@ func (s *Sim) authorized(r *http.Request) bool {
 	}
 	want := "Bearer " + s.cfg.APIKey
 	return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) == 1
+}
+
+// faultMessage is the message of an injected status fault, echoing the Authorization header
+// when Faults.EchoAuthOffset asks for it.
+func (s *Sim) faultMessage(r *http.Request, status int) string {
+	msg := "injected fault: " + http.StatusText(status)
+	s.mu.Lock()
+	offset := s.faults.EchoAuthOffset
+	s.mu.Unlock()
+	if offset <= 0 {
+		return msg
+	}
+	msg += "; request headers follow "
+	if len(msg) < offset {
+		msg += strings.Repeat(".", offset-len(msg))
+	}
+	return msg[:offset] + r.Header.Get("Authorization")
 }
 
 func (s *Sim) countFault() {

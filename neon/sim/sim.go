@@ -38,6 +38,10 @@ type Config struct {
 	OperationDelay time.Duration
 	// HistoryStart is the earliest hour with usage (default Now() - 40 days, truncated to the hour).
 	HistoryStart time.Time
+	// LaunchCaveat models Neon API notes §6.3: the launch org's active_time_seconds,
+	// compute_time_seconds and data_transfer_bytes counters stay 0, so quotas on them never
+	// suspend its computes and a client connection (TryWake) starts them whatever the quota.
+	LaunchCaveat bool
 }
 
 // Org is one simulated organization.
@@ -73,6 +77,7 @@ type Sim struct {
 
 	mu         sync.Mutex // guards everything below
 	states     map[int32]*pstate
+	deleted    map[int32]bool // DeleteProject: project routes answer 404, the list omits them
 	revisions  []revision
 	faults     Faults
 	faultRNG   uint64
@@ -134,6 +139,7 @@ func New(cfg Config) (*Sim, error) {
 		now:      cfg.Now,
 		histHour: floorDiv(cfg.HistoryStart.Unix(), 3600),
 		states:   map[int32]*pstate{},
+		deleted:  map[int32]bool{},
 		stats:    Stats{Requests: map[string]int64{}},
 	}
 	s.adjectives, s.nouns = strings.Fields(adjectiveWords), strings.Fields(nounWords)
@@ -229,8 +235,22 @@ func (s *Sim) TryWake(projectID string) bool {
 		if ep.disabled {
 			continue
 		}
-		ep.wakeUntil = now + ep.idleAfter()
+		ep.wakeUntil, ep.wokeAt = now+ep.idleAfter(), now
 		woke = true
 	}
 	return woke
+}
+
+// DeleteProject deletes a project as Neon's DELETE /projects/{id} would for the routes of one
+// project (404 from then on) and the project list (omitted). Consumption history keeps
+// reporting its past hours. It reports whether the project existed.
+func (s *Sim) DeleteProject(projectID string) bool {
+	idx, ok := s.byID[projectID]
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleted[idx] = true
+	return true
 }

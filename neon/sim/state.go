@@ -124,6 +124,7 @@ type epState struct {
 	disabled    bool
 	suspendedAt int64 // last manual suspend, unix seconds
 	wakeUntil   int64 // a wake keeps the compute active until then
+	wokeAt      int64 // start of the last wake (a connection or a patch), unix seconds
 	updated     int64
 	name        string
 }
@@ -261,6 +262,7 @@ func (s *Sim) scheduleLocked(p *project, st *pstate, pr period) []change {
 			}
 			s.baseHour(p, h, cuCap, off, &vals)
 			c.add(&vals)
+			s.caveat(p, &c)
 			if !susp && h+1 < h1 && q.limits() && q.reached(&c) {
 				susp = true
 				out = append(out, change{sec: (h + 1) * 3600, hour: h + 1, on: true})
@@ -398,18 +400,53 @@ func (s *Sim) counters(p *project, v *view, pr period, now int64) Counters {
 		s.baseHour(p, h, cuCap, off, &vals)
 		c.add(&vals)
 	}
+	s.caveat(p, &c)
 	return c
 }
 
-// lastActive is the end of the most recent hour (within 168 h) in which a compute ran.
-func (s *Sim) lastActive(p *project, v *view, now int64) int64 {
-	h := floorDiv(now, 3600)
-	for k := h; k >= max(s.histHour, h-168); k-- {
-		if _, off := v.at(k); !off && s.activeSeconds(p, k) > 0 {
-			return min((k+1)*3600, now)
+// caveat zeroes the counters Neon leaves at 0 on Launch (Config.LaunchCaveat).
+func (s *Sim) caveat(p *project, c *Counters) {
+	if s.cfg.LaunchCaveat && p.org == orgLaunch {
+		c.ActiveTimeSeconds, c.ComputeTimeSeconds, c.DataTransferBytes = 0, 0, 0
+	}
+}
+
+// lastActive is when a compute of the project last ran, within 168 h (0 if none): now while
+// one runs; else the latest of the end of a wake (a connection or a patch; a manual suspend
+// ends it early) and the end of the last hour whose load ran a compute (in the current hour,
+// up to a manual suspend, else the hour's start).
+func (s *Sim) lastActive(p *project, v *view, eps []epState, held bool, now int64) int64 {
+	last := int64(0)
+	for e := range eps {
+		ep := &eps[e]
+		if s.endpointActive(p, e, ep, now, held) {
+			return now
+		}
+		if ep.wokeAt != 0 {
+			end := ep.wakeUntil
+			if end == 0 && ep.suspendedAt >= ep.wokeAt {
+				end = ep.suspendedAt
+			}
+			last = max(last, min(end, now))
 		}
 	}
-	return 0
+	h := floorDiv(now, 3600)
+	if _, off := v.at(h); !off && s.activeSeconds(p, h) > 0 && len(eps) > 0 {
+		end := h * 3600
+		if t := eps[0].suspendedAt; t >= h*3600 && t <= now {
+			end = t
+		}
+		return max(last, end)
+	}
+	for k := h - 1; k >= max(s.histHour, h-168); k-- {
+		if _, off := v.at(k); !off && s.activeSeconds(p, k) > 0 {
+			return max(last, (k+1)*3600)
+		}
+	}
+	if last < now-168*3600 {
+		return 0
+	}
+	return last
 }
 
 func (s *Sim) opStatus(o *opRecord, nowNano int64) string {
@@ -487,7 +524,8 @@ func (s *Sim) Project(projectID string) (ProjectState, bool) {
 			out.Operations = append(out.Operations, op)
 		}
 	}
-	for e, ep := range s.endpointsLocked(p) {
+	eps := append([]epState(nil), s.endpointsLocked(p)...)
+	for e, ep := range eps {
 		branch, typ := s.endpointBranch(p, e)
 		out.Endpoints = append(out.Endpoints, EndpointState{
 			ID: s.endpointID(p, e), BranchID: branch, Type: typ,
@@ -497,7 +535,7 @@ func (s *Sim) Project(projectID string) (ProjectState, bool) {
 	}
 	s.mu.Unlock()
 	out.Counters = s.counters(p, &v, pr, now)
-	if t := s.lastActive(p, &v, now); t != 0 {
+	if t := s.lastActive(p, &v, eps, held, now); t != 0 {
 		out.ComputeLastActive = time.Unix(t, 0).UTC()
 	}
 	var vals [numMetrics]int64

@@ -220,6 +220,82 @@ ENGINE = MergeTree
 PARTITION BY toYYYYMM(at)
 ORDER BY (project_id, at);
 
+-- migration 0006_leases statement 1
+CREATE TABLE IF NOT EXISTS neonmeter.lease_events
+(
+    at         DateTime('UTC'),
+    job        String,
+    generation UInt64,
+    event      Enum8('acquired' = 1, 'released' = 2),
+    host       String,
+    pid        UInt32,
+    run_id     String,
+    ttl_ms     UInt64,
+    superseded String
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(at)
+ORDER BY (job, at, generation);
+
+-- migration 0007_billing_reconcile statement 1
+ALTER TABLE neonmeter.billing_ledger
+    MODIFY COLUMN status Enum8('intent' = 1, 'pushed' = 2, 'failed' = 3, 'late' = 4, 'unsendable' = 5);
+
+-- migration 0007_billing_reconcile statement 2
+CREATE TABLE IF NOT EXISTS neonmeter.billing_reconcile_runs
+(
+    run_id      String,
+    kind        Enum8('schedule' = 1, 'grace' = 2, 'cli' = 3),
+    started_at  DateTime('UTC'),
+    finished_at DateTime('UTC'),
+    range_from  DateTime('UTC'),
+    range_to    DateTime('UTC'),
+    compared    UInt32,
+    drifting    UInt32,
+    unsettled   UInt32,
+    drift_units Float64,
+    repair      UInt8,
+    error       String
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (started_at, run_id);
+
+-- migration 0008_enforcement_fixes statement 1
+ALTER TABLE neonmeter.enforcement_state ADD COLUMN gone UInt8 DEFAULT 0;
+
+-- migration 0008_enforcement_fixes statement 2
+ALTER TABLE neonmeter.enforcement_state ADD COLUMN prior String DEFAULT '';
+
+-- migration 0008_enforcement_fixes statement 3
+ALTER TABLE neonmeter.enforcement_state ADD COLUMN idle_over_max UInt32 DEFAULT 0;
+
+-- migration 0008_enforcement_fixes statement 4
+CREATE TABLE IF NOT EXISTS neonmeter.enforcement_breaker
+(
+    at        DateTime('UTC'),
+    event     String,
+    cycle_id  String,
+    enforcing UInt32,
+    cap       UInt32,
+    version   UInt64
+)
+ENGINE = MergeTree
+ORDER BY version;
+
+-- migration 0009_collection_runs_liveness statement 1
+ALTER TABLE neonmeter.collection_runs
+    MODIFY COLUMN outcome Enum8('running' = 1, 'success' = 2, 'failed' = 3, 'stopped' = 4, 'abandoned' = 5);
+
+-- migration 0009_collection_runs_liveness statement 2
+ALTER TABLE neonmeter.collection_runs ADD COLUMN host String;
+
+-- migration 0009_collection_runs_liveness statement 3
+ALTER TABLE neonmeter.collection_runs ADD COLUMN pid UInt32;
+
+-- migration 0009_collection_runs_liveness statement 4
+ALTER TABLE neonmeter.collection_runs ADD COLUMN deadline_at DateTime('UTC');
+
 -- migrate.create_database (exec)
 CREATE DATABASE IF NOT EXISTS neonmeter;
 
@@ -295,16 +371,18 @@ ORDER BY project_id, metric, hour, old_version;
 -- args: 'org-sample', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
 -- runs.write (insert)
-INSERT INTO neonmeter.collection_runs (run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at, pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error);
--- row: 'run-sample', 'org-sample', 'v2', 'hourly', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 2026-01-02T02:00:00Z, 1970-01-01T00:00:00Z, 0 (uint64), 0 (uint64), 0 (uint64), 0 (uint64), 0 (uint64), 0 (uint64), 0 (uint64), 0 (float64), 'running', ''
+INSERT INTO neonmeter.collection_runs (run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at, pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error, host, pid, deadline_at);
+-- row: 'run-sample', 'org-sample', 'v2', 'hourly', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 2026-01-02T02:00:00Z, 1970-01-01T00:00:00Z, 0 (uint64), 0 (uint64), 0 (uint64), 0 (uint64), 0 (uint64), 0 (uint64), 0 (uint64), 0 (float64), 'running', '', 'collector-host', 4242 (uint32), 2026-01-02T02:45:00Z
 
 -- runs.list (select)
 SELECT run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at,
-    pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error
+    pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error,
+    host, pid, deadline_at
 FROM
 (
     SELECT run_id, org_id, endpoint, granularity, window_from, window_to, started_at, finished_at,
-        pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error
+        pages, projects, values_fetched, rows_written, revisions, retries, errors, duration_seconds, outcome, error,
+        host, pid, deadline_at
     FROM neonmeter.collection_runs FINAL
 )
 WHERE started_at >= ?
@@ -369,29 +447,29 @@ ORDER BY project_id;
 -- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
 -- billing.usage (select)
-SELECT project_id, metric, hour, sum(value) AS v
+SELECT project_id, metric, hour, sum(value) AS v, sum(toFloat64(value)) AS f
 FROM neonmeter.usage_facts FINAL
 WHERE metric IN (?, ?) AND hour >= ? AND hour < ?
 GROUP BY project_id, metric, hour
-HAVING v > 0
+HAVING f > 0
 ORDER BY project_id, metric, hour;
 -- args: 'compute_unit_seconds', 'written_data_bytes', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
 -- billing.usage_totals (select)
-SELECT project_id, metric, sum(value) AS v
+SELECT project_id, metric, sum(value) AS v, sum(toFloat64(value)) AS f
 FROM neonmeter.usage_facts FINAL
 WHERE metric IN (?, ?) AND hour >= ? AND hour < ?
 GROUP BY project_id, metric
-HAVING v > 0
+HAVING f > 0
 ORDER BY project_id, metric;
 -- args: 'compute_unit_seconds', 'written_data_bytes', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
 -- billing.usage_of (select)
-SELECT project_id, metric, hour, sum(value) AS v
+SELECT project_id, metric, hour, sum(value) AS v, sum(toFloat64(value)) AS f
 FROM neonmeter.usage_facts FINAL
 WHERE metric IN (?) AND project_id IN (?, ?) AND hour >= ? AND hour < ?
 GROUP BY project_id, metric, hour
-HAVING v > 0
+HAVING f > 0
 ORDER BY project_id, metric, hour;
 -- args: 'compute_unit_seconds', 'project-a', 'project-b', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
@@ -435,6 +513,33 @@ WHERE run_id = ?
 ORDER BY customer_id, target, bucket;
 -- args: 'run-sample'
 
+-- billing.reconcile_run_insert (insert)
+INSERT INTO neonmeter.billing_reconcile_runs (run_id, kind, started_at, finished_at, range_from, range_to, compared, drifting, unsettled, drift_units, repair, error);
+-- row: 'run-sample', 'schedule', 2026-01-02T02:00:00Z, 2026-01-02T02:00:00Z, 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 3 (uint32), 1 (uint32), 0 (uint32), 1 (float64), 0 (uint8), ''
+
+-- billing.reconcile_last (select)
+SELECT toString(kind), max(started_at)
+FROM neonmeter.billing_reconcile_runs
+WHERE error = ''
+GROUP BY kind
+ORDER BY kind;
+
+-- billing.reconcile_latest (select)
+SELECT run_id, toString(kind), started_at, finished_at, range_from, range_to,
+    compared, drifting, unsettled, drift_units, repair
+FROM neonmeter.billing_reconcile_runs
+WHERE error = ''
+ORDER BY started_at DESC, finished_at DESC, run_id DESC
+LIMIT 1;
+
+-- billing.drift_by_target (select)
+SELECT toString(sink), target, count(), sum(abs(toFloat64(drift)))
+FROM neonmeter.billing_drift
+WHERE run_id = ?
+GROUP BY sink, target
+ORDER BY sink, target;
+-- args: 'run-sample'
+
 -- enforcement.usage (select)
 SELECT project_id, any(org_id), metric, sum(value), max(value)
 FROM neonmeter.usage_facts FINAL
@@ -449,12 +554,12 @@ WHERE granularity = 'hourly'
 ORDER BY org_id, endpoint;
 
 -- enforcement.write_states (insert)
-INSERT INTO neonmeter.enforcement_state (project_id, period_start, plan, level, over_since, released_period, applied, endpoints_pending, observed_at, updated_at, version);
--- row: 'project-a', 2026-01-01T00:00:00Z, 'free', 'over', 2026-01-01T03:00:00Z, 1970-01-01T00:00:00Z, 'suspend q=1,90000,0,0 d=0.25,0.25,300', 0 (uint8), 2026-01-02T02:00:00Z, 2026-01-02T02:00:00Z, 1 (uint64)
+INSERT INTO neonmeter.enforcement_state (project_id, period_start, plan, level, over_since, released_period, applied, endpoints_pending, observed_at, gone, prior, idle_over_max, updated_at, version);
+-- row: 'project-a', 2026-01-01T00:00:00Z, 'free', 'over', 2026-01-01T03:00:00Z, 1970-01-01T00:00:00Z, 'suspend q=1,90000,0,0 d=0.25,0.25,300', 0 (uint8), 2026-01-02T02:00:00Z, 0 (uint8), 'q=0,0,0,0,0 d=0.25,2,0 e=ep-a:0.25:2', 1 (uint32), 2026-01-02T02:00:00Z, 1 (uint64)
 
 -- enforcement.states (select)
 SELECT project_id, period_start, plan, level, over_since, released_period, applied,
-    endpoints_pending, observed_at, updated_at, version
+    endpoints_pending, observed_at, gone, prior, idle_over_max, updated_at, version
 FROM neonmeter.enforcement_state FINAL;
 
 -- enforcement.audit_insert (insert)
@@ -468,6 +573,60 @@ WHERE project_id = ?
 ORDER BY at DESC
 LIMIT ?;
 -- args: 'project-a', 20 (uint64)
+
+-- enforcement.breaker_insert (insert)
+INSERT INTO neonmeter.enforcement_breaker (at, event, cycle_id, enforcing, cap, version);
+-- row: 2026-01-02T02:00:00Z, 'tripped', 'cycle-sample', 120 (uint32), 100 (uint32), 1 (uint64)
+
+-- enforcement.breaker_last (select)
+SELECT at, event, cycle_id, enforcing, cap, version
+FROM neonmeter.enforcement_breaker
+ORDER BY version DESC
+LIMIT 1;
+
+-- lease.create (exec)
+CREATE TABLE neonmeter.lease_sample_1
+ENGINE = MergeTree ORDER BY at_ms
+AS SELECT toString(?) AS host, toUInt64(?) AS pid, toString(?) AS run_id, toUInt64(now()) * 1000 AS at_ms,
+    toUInt64(?) AS ttl_ms, toUInt8(0) AS released;
+-- args: 'host-sample', 4242 (uint64), 'billing-20260101T000000Z-0000000000000000', 60000 (uint64)
+
+-- lease.heartbeat (exec)
+INSERT INTO neonmeter.lease_sample_1 (host, pid, run_id, at_ms, ttl_ms, released)
+SELECT toString(?), toUInt64(?), toString(?), toUInt64(now()) * 1000, toUInt64(?), toUInt8(?);
+-- args: 'host-sample', 4242 (uint64), 'billing-20260101T000000Z-0000000000000000', 60000 (uint64), 0 (int)
+
+-- lease.state (select)
+SELECT any(host), any(pid), any(run_id), min(at_ms), max(at_ms), argMax(ttl_ms, at_ms), max(released), count(),
+    toUInt64(now()) * 1000
+FROM neonmeter.lease_sample_1;
+
+-- lease.generations (select)
+SELECT name, toUInt64(metadata_modification_time) * 1000, toUInt64(now()) * 1000
+FROM system.tables
+WHERE database = 'neonmeter' AND name LIKE ?;
+-- args: 'lease_sample_%'
+
+-- lease.event (exec)
+INSERT INTO neonmeter.lease_events (at, job, generation, event, host, pid, run_id, ttl_ms, superseded)
+SELECT now(), toString(?), toUInt64(?), toString(?), toString(?), toUInt32(?), toString(?), toUInt64(?), toString(?);
+-- args: 'sample', 1 (uint64), 'acquired', 'host-sample', 4242 (uint64), 'billing-20260101T000000Z-0000000000000000', 60000 (uint64), ''
+
+-- lease.release (exec)
+INSERT INTO neonmeter.lease_sample_1 (host, pid, run_id, at_ms, ttl_ms, released)
+SELECT toString(?), toUInt64(?), toString(?), toUInt64(now()) * 1000, toUInt64(?), toUInt8(?);
+-- args: 'host-sample', 4242 (uint64), 'billing-20260101T000000Z-0000000000000000', 60000 (uint64), 1 (int)
+
+-- lease.events (select)
+SELECT at, generation, toString(event), host, pid, run_id, ttl_ms, superseded
+FROM neonmeter.lease_events
+WHERE job = ?
+ORDER BY at DESC, generation DESC, event DESC
+LIMIT ?;
+-- args: 'sample', 10 (int)
+
+-- lease.drop (exec)
+DROP TABLE IF EXISTS neonmeter.lease_sample_1;
 
 -- retention.partitions (select)
 SELECT table, partition

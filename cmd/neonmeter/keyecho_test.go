@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/billing"
+	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/redact"
+	"github.com/neonmeter/neonmeter/internal/stripefake"
+	"github.com/neonmeter/neonmeter/neon/sim"
+	"github.com/neonmeter/neonmeter/plans"
+)
+
+// The keys of the key-echo test: 24 characters of Neon key, as in the reported leak.
+const (
+	echoNeonKey   = "napi_ECHO_0123456789abcd"
+	echoStripeKey = "sk_test_ECHO_9876543210zyxwvu"
+)
+
+// keyLeaks returns, for each key, the longest prefix of at least redact.MinPrefix characters
+// found in text.
+func keyLeaks(text string) []string {
+	var found []string
+	for _, key := range []string{echoNeonKey, echoStripeKey} {
+		for n := len(key); n >= redact.MinPrefix; n-- {
+			if strings.Contains(text, key[:n]) {
+				found = append(found, key[:n])
+				break
+			}
+		}
+	}
+	return found
+}
+
+// echoTranscript collects every output of the commands the test runs.
+type echoTranscript struct {
+	t   *testing.T
+	all strings.Builder
+}
+
+// run runs a command, keeps its output, and checks its exit code.
+func (e *echoTranscript) run(want int, args ...string) string {
+	e.t.Helper()
+	code, out, errOut := run(e.t, context.Background(), args...)
+	fmt.Fprintf(&e.all, "$ %v\n%s%s", args, out, errOut)
+	if code != want {
+		e.t.Fatalf("%v: exit %d, want %d\n%s%s", args, code, want, out, errOut)
+	}
+	return out + errOut
+}
+
+// An upstream that echoes the Authorization header in its error body (Neon, Stripe) must not
+// get any 8-character prefix of either key into logs, output, stored rows or metrics. Before one
+// redaction layer, the Neon error path truncated first (15 of 24 key characters leaked into logs
+// and collection_runs.error) and Stripe paths had no redaction at all.
+func TestKeyEcho_NoKeyPrefixInLogsRowsOrMetrics(t *testing.T) {
+	s, db := simEnvKey(t, 60, echoNeonKey)
+	fake, fakeURL := echoStripe(t, s.Orgs()[1].ProjectIDs[:2])
+	for k, v := range map[string]string{
+		"NEONMETER_PLANS_FILE":        filepath.Join("..", "..", "plans", "example.yaml"),
+		"NEONMETER_STRIPE_API_KEY":    echoStripeKey,
+		"NEONMETER_STRIPE_API_URL":    fakeURL,
+		"NEONMETER_LOG_LEVEL":         "debug", // the clients' retry lines carry the errors
+		"NEONMETER_NEON_MAX_RETRIES":  "1",
+		"NEONMETER_COLLECT_LOOKBACK":  "24h",
+		"NEONMETER_BILLING_RATE":      "1000",
+		"NEONMETER_BILLING_LOOKBACK":  "24h",
+		"NEONMETER_STRIPE_TIMEOUT":    "10s",
+		"NEONMETER_ENFORCEMENT_GRACE": "0s",
+	} {
+		t.Setenv(k, v)
+	}
+	e := &echoTranscript{t: t}
+	e.run(exitOK, "migrate")
+	e.run(exitOK, "collect", "--last", "24h")
+	e.run(exitOK, "accounts", "sync")
+
+	// Stripe echoes the key: on the meter events billing sends, and on the customers list.
+	fake.Inject(stripefake.Fault{Method: http.MethodPost, Path: "/v1/billing/meter_events", Status: 400, Times: 1 << 20, EchoAuthorization: true})
+	pushOut := e.run(exitFailure, "billing", "push")
+	fake.Inject(stripefake.Fault{Method: http.MethodGet, Path: "/v1/customers", Status: 400, Times: 1 << 20, EchoAuthorization: true})
+	syncOut := e.run(exitFailure, "accounts", "sync")
+	// Neon echoes the key at an offset that puts 15 of its 24 characters before the client's
+	// 512-byte message limit.
+	s.SetFaults(sim.Faults{Rate500: 1, EchoAuthOffset: 512 - len("Bearer ") - 15})
+	collectOut := e.run(exitFailure, "collect", "--last", "2h")
+	for what, out := range map[string]string{"billing push": pushOut, "accounts sync": syncOut, "collect": collectOut} {
+		if !strings.Contains(out, "Bearer "+redact.Placeholder) {
+			t.Errorf("%s: the echo never reached the output, so the check proves nothing:\n%s", what, out)
+		}
+	}
+	scrape := echoServe(t, e)
+
+	if leaks := keyLeaks(e.all.String()); len(leaks) > 0 {
+		t.Errorf("command output leaks %q:\n%s", leaks, e.all.String())
+	}
+	if leaks := keyLeaks(string(scrape)); len(leaks) > 0 {
+		t.Errorf("/metrics leaks %q", leaks)
+	}
+	checkRowsClean(t, db)
+}
+
+// echoStripe starts the recording fake Stripe with the pro plan's meters and a customer on the
+// pro plan owning projects.
+func echoStripe(t *testing.T, projects []string) (*stripefake.Server, string) {
+	t.Helper()
+	fake := stripefake.New(stripefake.Options{APIKey: echoStripeKey, Now: time.Now})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: echoStripeKey, URL: srv.URL})
+	cat, err := plans.Load(filepath.Join("..", "..", "plans", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := billing.Setup(context.Background(), sc, cat, true); err != nil {
+		t.Fatal(err)
+	}
+	price, err := sc.Prices.New(&stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(2000), LookupKey: stripe.String("pro"),
+		ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Pro")}, Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cus, err := sc.Customers.New(&stripe.CustomerParams{Name: stripe.String("Echo"),
+		Metadata: map[string]string{"neon_project_id": strings.Join(projects, ",")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(cus.ID),
+		Items:             []*stripe.SubscriptionItemsParams{{Price: stripe.String(price.ID)}},
+		BackdateStartDate: stripe.Int64(time.Now().UTC().AddDate(0, 0, -10).Unix())}); err != nil {
+		t.Fatal(err)
+	}
+	return fake, srv.URL
+}
+
+// echoServe runs serve while both upstreams echo the key, until its first cycle failed, and
+// returns a scrape of /metrics; serve's log lines join the transcript.
+func echoServe(t *testing.T, e *echoTranscript) []byte {
+	t.Helper()
+	addr := freeAddr(t)
+	t.Setenv("NEONMETER_LISTEN_ADDR", addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var errOut bytes.Buffer
+	go func() { done <- (&Main{Stdout: io.Discard, Stderr: &errOut}).Run(ctx, []string{"serve"}) }()
+	var scrape []byte
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if health, err := httpGet("http://" + addr + "/healthz"); err == nil && strings.Contains(string(health), "failed") {
+			scrape, _ = httpGet("http://" + addr + "/metrics")
+			break
+		}
+	}
+	cancel()
+	<-done
+	e.all.WriteString("$ serve\n" + errOut.String())
+	if !bytes.Contains(scrape, []byte("neonmeter_neon_api_requests_total")) {
+		t.Fatalf("serve never finished a failed cycle with metrics:\n%s", errOut.String())
+	}
+	return scrape
+}
+
+func httpGet(url string) ([]byte, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// checkRowsClean looks for a key prefix in every String column of every table, and for the
+// failed collection run whose error held the echo.
+func checkRowsClean(t *testing.T, db string) {
+	t.Helper()
+	conn := chtest.Connect(t)
+	ctx := context.Background()
+	rows, err := conn.Query(ctx, "SELECT table, name FROM system.columns WHERE database = ? AND type = 'String'", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cols [][2]string
+	for rows.Next() {
+		var table, col string
+		if err := rows.Scan(&table, &col); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, [2]string{table, col})
+	}
+	rows.Close()
+	if len(cols) == 0 {
+		t.Fatal("no String columns found: the row check proves nothing")
+	}
+	for _, c := range cols {
+		for _, key := range []string{echoNeonKey, echoStripeKey} {
+			var n uint64
+			q := fmt.Sprintf("SELECT count() FROM %s.%s WHERE position(%s, ?) > 0", db, c[0], c[1])
+			if err := conn.QueryRow(ctx, q, key[:redact.MinPrefix]).Scan(&n); err != nil {
+				t.Fatalf("%s.%s: %v", c[0], c[1], err)
+			}
+			if n > 0 {
+				t.Errorf("%d row(s) of %s.%s hold a prefix of a key", n, c[0], c[1])
+			}
+		}
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.collection_runs WHERE position(error, 'Bearer [redacted]') > 0", db)).Scan(&n); err != nil || n == 0 {
+		t.Errorf("no collection run recorded the redacted echo (%d, %v): the row check proves nothing", n, err)
+	}
+}
