@@ -85,24 +85,13 @@ Flags:`)
 	if err != nil {
 		return err
 	}
-	if cfg.StripeAPIKey == "" {
-		return usagef("%s_STRIPE_API_KEY (or %s_STRIPE_API_KEY_FILE) is required", envPrefix, envPrefix)
-	}
-	cat, err := loadCatalog(cfg)
+	d := c.deps(cfg, nil)
+	defer d.close()
+	syncer, err := d.Syncer(ctx, false)
 	if err != nil {
 		return err
 	}
-	log := c.logger(cfg)
-	conn, err := openClickHouse(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	leases := newJobLeases(cfg, conn, log)
-	syncer, err := newAccountsSyncer(cfg, newStripeClient(cfg, "", log), cat, conn, nil, log, leases.gate(jobAccounts))
-	if err != nil {
-		return err
-	}
+	leases := d.leases
 	var res accounts.SyncResult
 	err = leases.commandIf(ctx, !*dryRun, jobAccounts, *wait, func(ctx context.Context) (err error) {
 		res, err = syncer.Sync(ctx, *dryRun)
@@ -175,7 +164,9 @@ Flags:`)
 	if err != nil {
 		return err
 	}
-	cat, err := loadCatalog(cfg)
+	d := c.deps(cfg, nil)
+	defer d.close()
+	cat, err := d.Catalog()
 	if err != nil {
 		return err
 	}
@@ -189,13 +180,11 @@ Flags:`)
 	if err != nil {
 		return usageError{err}
 	}
-	conn, err := openClickHouse(ctx, cfg)
+	leases, err := d.Leases(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	leases := newJobLeases(cfg, conn, c.logger(cfg))
-	store := fencedAccountsStore{accountsstore.New(conn, cfg.ClickHouseDB), leases.gate(jobAccounts)}
+	store := fencedAccountsStore{accountsstore.New(d.conn, cfg.ClickHouseDB), leases.gate(jobAccounts)}
 	var res accounts.ImportResult
 	err = leases.commandIf(ctx, !*dryRun, jobAccounts, *wait, func(ctx context.Context) (err error) {
 		res, err = accounts.Import(ctx, store, rows, now, *dryRun, nil)
@@ -243,11 +232,12 @@ Flags:`)
 	if err != nil {
 		return err
 	}
-	conn, err := openClickHouse(ctx, cfg)
+	d := c.deps(cfg, nil)
+	defer d.close()
+	conn, err := d.ClickHouse(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	store := accountsstore.New(conn, cfg.ClickHouseDB)
 	if *project != "" {
 		return c.history(ctx, store, cfg, *project, at)

@@ -7,8 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/neonmeter/neonmeter/collector"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 )
@@ -67,18 +65,19 @@ Flags:`)
 	if err != nil {
 		return err
 	}
-	log := c.logger(cfg)
-	client, conn, err := openNeonAndClickHouse(ctx, cfg, prometheus.NewRegistry(), log)
+	d := c.deps(cfg, nil)
+	defer d.close()
+	client, err := d.Neon()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	if err := requireMigrated(ctx, conn, cfg.ClickHouseDB); err != nil {
+	conn, err := d.Migrated(ctx)
+	if err != nil {
 		return err
 	}
-	col, err := newCollector(cfg, client, conn, nil, log, progressReporter(c.Stderr, log, 2*time.Second))
+	col, err := d.Collector(ctx, nil, progressReporter(c.Stderr, d.log, 2*time.Second))
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	res, err := col.Backfill(ctx, from.t, end, collectorstore.New(conn, cfg.ClickHouseDB))
 	if isTerminal(c.Stderr) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
-	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/neonmeter/neonmeter/billing"
 )
@@ -53,13 +52,6 @@ func (c *BillingCommand) flags(name, usage string) *flag.FlagSet {
 	return subFlags("billing", name, usage)
 }
 
-func (c *BillingCommand) stripe(cfg Config) (*client.API, error) {
-	if cfg.StripeAPIKey == "" {
-		return nil, usagef("%s_STRIPE_API_KEY (or %s_STRIPE_API_KEY_FILE) is required", envPrefix, envPrefix)
-	}
-	return newStripeClient(cfg, "", c.logger(cfg)), nil
-}
-
 func (c *BillingCommand) setup(ctx context.Context, args []string) error {
 	fs := c.flags("setup", "Usage: neonmeter billing setup (--dry-run | --apply)\n\nFlags:")
 	dryRun := fs.Bool("dry-run", false, "list the meters that would be created")
@@ -74,11 +66,13 @@ func (c *BillingCommand) setup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cat, err := loadCatalog(cfg)
+	d := c.deps(cfg, nil)
+	defer d.close()
+	cat, err := d.Catalog()
 	if err != nil {
 		return err
 	}
-	sc, err := c.stripe(cfg)
+	sc, err := d.Stripe()
 	if err != nil {
 		return err
 	}
@@ -100,28 +94,14 @@ func (c *BillingCommand) setup(ctx context.Context, args []string) error {
 }
 
 // pusher builds the pusher from the configuration, fenced by the billing lease that leases
-// takes; done closes its connection.
-func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (p *billing.Pusher, leases *jobLeases, done func(), err error) {
-	cat, err := loadCatalog(cfg)
-	if err != nil {
+// takes; the caller closes d.
+func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (d *deps, p *billing.Pusher, leases *jobLeases, err error) {
+	d = c.deps(cfg, nil)
+	if p, err = d.Pusher(ctx, nil, 0); err != nil {
+		d.close()
 		return nil, nil, nil, err
 	}
-	sc, err := c.stripe(cfg)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	conn, err := openClickHouse(ctx, cfg)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	log := c.logger(cfg)
-	leases = newJobLeases(cfg, conn, log)
-	p, err = newPusher(cfg, sc, conn, cat, nil, 0, log, leases.gate(jobBilling))
-	if err != nil {
-		conn.Close()
-		return nil, nil, nil, err
-	}
-	return p, leases, func() { conn.Close() }, nil
+	return d, p, d.leases, nil
 }
 
 func (c *BillingCommand) push(ctx context.Context, args []string) error {
@@ -135,11 +115,11 @@ func (c *BillingCommand) push(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, leases, done, err := c.pusher(ctx, cfg)
+	d, p, leases, err := c.pusher(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer d.close()
 	var res billing.Result
 	err = leases.commandIf(ctx, !*dryRun, jobBilling, *wait, func(ctx context.Context) (err error) {
 		res, err = p.Push(ctx, *dryRun)
@@ -191,11 +171,11 @@ func (c *BillingCommand) reconcile(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, leases, done, err := c.pusher(ctx, cfg)
+	d, p, leases, err := c.pusher(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer d.close()
 	// Every reconcile takes the billing lease: a push running meanwhile would show as drift,
 	// and the rows it records are billing's.
 	var res billing.ReconcileResult

@@ -8,8 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/neonmeter/neonmeter/collector"
 )
 
@@ -50,23 +48,23 @@ Flags:`)
 	if err != nil {
 		return err
 	}
-	log := c.logger(cfg)
 	w := collector.Window{From: from.t, To: to.t}
 	if *last > 0 {
 		now := time.Now().UTC().Truncate(time.Hour)
 		w = collector.Window{From: now.Add(-*last), To: now}
 	}
-	client, conn, err := openNeonAndClickHouse(ctx, cfg, prometheus.NewRegistry(), log)
+	d := c.deps(cfg, nil)
+	defer d.close()
+	client, err := d.Neon()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	if err := requireMigrated(ctx, conn, cfg.ClickHouseDB); err != nil {
+	if _, err := d.Migrated(ctx); err != nil {
 		return err
 	}
-	cc, err := collectorConfig(cfg, client, conn, nil, log, progressReporter(c.Stderr, log, 2*time.Second))
+	cc, err := d.CollectorConfig(ctx, nil, progressReporter(c.Stderr, d.log, 2*time.Second))
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	cc.AcceptProjectDrop = *acceptDrop
 	col, err := collector.New(cc)

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/accounts"
@@ -75,11 +74,12 @@ Flags:`)
 	base, apiKey := simProc.base, simProc.apiKey
 	fmt.Fprintf(c.Stdout, "simulator: %s (%d projects, seed %d)\n", base, *projects, *seed)
 
-	conn, err := openClickHouse(ctx, cfg)
+	deps := c.deps(cfg, nil)
+	defer deps.close()
+	conn, err := deps.ClickHouse(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	if _, err := schema.Migrate(ctx, conn, cfg.ClickHouseDB, log); err != nil {
 		return err
 	}
@@ -92,6 +92,7 @@ Flags:`)
 	if err != nil {
 		return err
 	}
+	deps.neon = client // paced for the simulator, not for Neon
 	now := time.Now().UTC().Truncate(time.Hour)
 	window := collector.Window{From: now.Add(-time.Duration(*hours) * time.Hour), To: now}
 
@@ -109,7 +110,9 @@ Flags:`)
 		if org.Plan == "free" {
 			orgLog = slog.New(slog.DiscardHandler) // its 403 is expected and shown in the table
 		}
-		col, err := newCollector(orgCfg, client, conn, nil, orgLog, nil)
+		orgDeps := *deps // the same clients, another org
+		orgDeps.cfg, orgDeps.log = orgCfg, orgLog
+		col, err := orgDeps.Collector(ctx, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -133,7 +136,7 @@ Flags:`)
 		}
 	}
 	tw.Flush()
-	if err := c.billAndEnforce(ctx, cfg, simProc.orgs, client, conn); err != nil {
+	if err := c.billAndEnforce(ctx, deps, simProc.orgs); err != nil {
 		return err
 	}
 	wakes, err := simProc.wakes(ctx)
@@ -165,12 +168,13 @@ Flags:`)
 // is given to a customer (five projects each, plans free, pro and enterprise in turn) through an
 // accounts import, metered usage is pushed to Stripe (stripe-mock, which checks every request's
 // shape; NEONMETER_STRIPE_API_URL), and enforcement plans its actions in dry-run.
-func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, orgs []demoOrg, client *neon.Client, conn driver.Conn) error {
-	cat, err := loadCatalog(cfg)
+func (c *DemoCommand) billAndEnforce(ctx context.Context, deps *deps, orgs []demoOrg) error {
+	cfg, client, conn := deps.cfg, deps.neon, deps.conn
+	deps.log = slog.New(slog.DiscardHandler)
+	cat, err := deps.Catalog()
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.DiscardHandler)
 	periodStart := time.Date(time.Now().UTC().Year(), time.Now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
 	var csv strings.Builder
 	csv.WriteString("project_id,customer_id,plan,valid_from\n")
@@ -200,19 +204,21 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, orgs []dem
 	fmt.Fprintf(c.Stdout, "\naccounts: %d projects of the v2 orgs given to %d customers on free, pro and enterprise (%d changes recorded)\n",
 		n, (n+4)/5, len(imp.Changes))
 
-	key := cfg.StripeAPIKey.Reveal()
-	if key == "" {
-		key = "sk_test_demo"
+	if cfg.StripeAPIKey == "" {
+		deps.stripeKey = "sk_test_demo" // stripe-mock takes any test key
 	}
-	sc := newStripeClient(cfg, key, log)
-	if _, err := billing.Setup(ctx, sc, cat, true); err != nil {
-		return fmt.Errorf("billing setup against %s (make demo starts stripe-mock): %w", cfg.StripeAPIURL, err)
-	}
-	leases := newJobLeases(cfg, conn, log)
-	pusher, err := newPusher(cfg, sc, conn, cat, nil, 5000, log, leases.gate(jobBilling)) // stripe-mock has no rate limit
+	sc, err := deps.Stripe()
 	if err != nil {
 		return err
 	}
+	if _, err := billing.Setup(ctx, sc, cat, true); err != nil {
+		return fmt.Errorf("billing setup against %s (make demo starts stripe-mock): %w", cfg.StripeAPIURL, err)
+	}
+	pusher, err := deps.Pusher(ctx, nil, 5000) // stripe-mock has no rate limit
+	if err != nil {
+		return err
+	}
+	leases := deps.leases
 	for pass := 1; pass <= 2; pass++ {
 		var res billing.Result
 		err := leases.command(ctx, jobBilling, false, func(ctx context.Context) (err error) {
@@ -226,7 +232,7 @@ func (c *DemoCommand) billAndEnforce(ctx context.Context, cfg Config, orgs []dem
 			pass, cfg.StripeAPIURL, len(res.Actions), res.Requests, res.Pushed, res.Pending, len(res.Late))
 	}
 
-	rec, err := newEnforcer(cfg, client, conn, cat, policyFromConfig(cfg), nil, log, leases.gate(jobEnforcement))
+	rec, err := deps.Enforcer(ctx, policyFromConfig(cfg), nil, true)
 	if err != nil {
 		return err
 	}

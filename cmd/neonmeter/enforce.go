@@ -9,8 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/neonmeter/neonmeter/enforcement"
 )
 
@@ -181,30 +179,17 @@ func (c *EnforceCommand) reconciler(ctx context.Context, dryRun, writes bool) (*
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cat, err := loadCatalog(cfg)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	log := c.logger(cfg)
-	client, conn, err := openNeonAndClickHouse(ctx, cfg, prometheus.NewRegistry(), log)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	pol := policyFromConfig(cfg)
 	if dryRun {
 		pol.Mode = enforcement.ModeDryRun
 	}
-	leases := newJobLeases(cfg, conn, log)
-	var f fence
-	if writes {
-		f = leases.gate(jobEnforcement)
-	}
-	r, err := newEnforcer(cfg, client, conn, cat, pol, nil, log, f)
+	d := c.deps(cfg, nil)
+	r, err := d.Enforcer(ctx, pol, nil, writes)
 	if err != nil {
-		conn.Close()
+		d.close()
 		return nil, nil, nil, err
 	}
-	return r, leases, func() { conn.Close() }, nil
+	return r, d.leases, d.close, nil
 }
 
 // printPlan writes the cycle's projects and actions as a table.

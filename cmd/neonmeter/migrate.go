@@ -32,13 +32,13 @@ processes at once: every statement is idempotent.`)
 	if err != nil {
 		return err
 	}
-	log := c.logger(cfg)
-	conn, err := openClickHouse(ctx, cfg)
+	d := c.deps(cfg, nil)
+	defer d.close()
+	conn, err := d.ClickHouse(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	n, err := schema.Migrate(ctx, conn, cfg.ClickHouseDB, log)
+	n, err := schema.Migrate(ctx, conn, cfg.ClickHouseDB, d.log)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,7 +22,6 @@ import (
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/internal/logkey"
-	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 	"github.com/neonmeter/neonmeter/schema"
 )
@@ -83,11 +81,15 @@ Flags:`)
 	buildInfo.WithLabelValues(version).Set(1)
 	reg.MustRegister(buildInfo)
 
-	client, conn, err := openNeonAndClickHouse(ctx, cfg, reg, log)
+	deps := c.deps(cfg, reg)
+	defer deps.close()
+	if _, err := deps.Neon(); err != nil {
+		return err
+	}
+	conn, err := deps.ClickHouse(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	if *migrate {
 		if _, err := schema.Migrate(ctx, conn, cfg.ClickHouseDB, log); err != nil {
 			return err
@@ -97,9 +99,9 @@ Flags:`)
 	if err != nil {
 		return err
 	}
-	col, err := newCollector(cfg, client, conn, metrics, log, nil)
+	col, err := deps.Collector(ctx, metrics, nil)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	store := collectorstore.New(conn, cfg.ClickHouseDB)
 	feed := collector.Feed{OrgID: cfg.NeonOrgID, Endpoint: collector.Endpoint(cfg.NeonConsumption), Granularity: collector.GranularityHourly}
@@ -111,8 +113,10 @@ Flags:`)
 
 	d := newDaemon(log, col, reg)
 	d.deadline, d.interval = cfg.CollectDeadline, shortestInterval(schedule, time.Now())
-	d.leases = newJobLeases(cfg, conn, log)
-	if d.before, d.after, err = cycleSteps(cfg, client, conn, reg, log, d.leases); err != nil {
+	if d.leases, err = deps.Leases(ctx); err != nil {
+		return err
+	}
+	if d.before, d.after, err = cycleSteps(ctx, deps); err != nil {
 		return err
 	}
 
@@ -136,18 +140,20 @@ Flags:`)
 
 // cycleSteps builds the steps serve runs around each sweep, from what is configured: accounts
 // sync and billing need a Stripe key, billing and enforcement a plan catalog. Each step doing a
-// job runs under the job's lease, and its stage is fenced by the job's gate in leases.
-func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheus.Registerer, log *slog.Logger, leases *jobLeases) (before, after []step, err error) {
+// job runs under the job's lease, and its stage is fenced by the job's gate.
+func cycleSteps(ctx context.Context, deps *deps) (before, after []step, err error) {
+	cfg, log := deps.cfg, deps.log
 	cat, err := servedCatalog(cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}
+	deps.cat = cat
 	if cfg.StripeAPIKey != "" {
 		if cat == nil {
 			return nil, nil, usagef("%s_STRIPE_API_KEY is set: accounts sync and billing need a plan catalog (%s_PLANS_FILE)", envPrefix, envPrefix)
 		}
-		sc := newStripeClient(cfg, "", log) // one client: sync and billing share its connections
-		sync, err := newAccountsSyncer(cfg, sc, cat, conn, reg, log, leases.gate(jobAccounts))
+		// One Stripe client (deps builds it once): sync and billing share its connections.
+		sync, err := deps.Syncer(ctx, true)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -155,11 +161,11 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 			_, err := sync.Sync(ctx, false)
 			return err
 		}})
-		bm, err := billing.NewMetrics(reg)
+		bm, err := billing.NewMetrics(deps.reg)
 		if err != nil {
 			return nil, nil, err
 		}
-		pusher, err := newPusher(cfg, sc, conn, cat, bm, 0, log, leases.gate(jobBilling))
+		pusher, err := deps.Pusher(ctx, bm, 0)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -174,11 +180,11 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 		after = append(after, step{name: "billing_reconcile", lease: jobBilling, run: reconcile})
 	}
 	if cat != nil {
-		em, err := enforcement.NewMetrics(reg)
+		em, err := enforcement.NewMetrics(deps.reg)
 		if err != nil {
 			return nil, nil, err
 		}
-		rec, err := newEnforcer(cfg, client, conn, cat, policyFromConfig(cfg), em, log, leases.gate(jobEnforcement))
+		rec, err := deps.Enforcer(ctx, policyFromConfig(cfg), em, true)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -187,17 +193,22 @@ func cycleSteps(cfg Config, client *neon.Client, conn driver.Conn, reg prometheu
 			return err
 		}})
 	}
-	after = append(after, step{name: "retention", lease: jobRetention, run: func(ctx context.Context) error {
-		if err := leases.gate(jobRetention).Check(ctx); err != nil {
+	return before, append(after, retentionStep(deps)), nil
+}
+
+// retentionStep drops the partitions older than NEONMETER_RETENTION_MONTHS.
+func retentionStep(deps *deps) step {
+	gate := deps.leases.gate(jobRetention)
+	return step{name: "retention", lease: jobRetention, run: func(ctx context.Context) error {
+		if err := gate.Check(ctx); err != nil {
 			return err
 		}
-		dropped, err := schema.DropExpiredPartitions(ctx, conn, cfg.ClickHouseDB, cfg.RetentionMonths, time.Now())
+		dropped, err := schema.DropExpiredPartitions(ctx, deps.conn, deps.cfg.ClickHouseDB, deps.cfg.RetentionMonths, time.Now())
 		if len(dropped) > 0 {
-			log.Info("retention dropped partitions", "partitions", dropped)
+			deps.log.Info("retention dropped partitions", "partitions", dropped)
 		}
 		return err
-	}})
-	return before, after, nil
+	}}
 }
 
 // servedCatalog loads the plan catalog that billing and enforcement need. Without

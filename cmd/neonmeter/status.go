@@ -45,12 +45,10 @@ Flags:`)
 	if cfg.NeonOrgID == "" {
 		return usagef("NEONMETER_NEON_ORG_ID is required")
 	}
-	conn, err := openClickHouse(ctx, cfg)
+	d := c.deps(cfg, nil)
+	defer d.close()
+	conn, err := d.Migrated(ctx)
 	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := requireMigrated(ctx, conn, cfg.ClickHouseDB); err != nil {
 		return err
 	}
 	store := collectorstore.New(conn, cfg.ClickHouseDB)

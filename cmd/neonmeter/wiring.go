@@ -23,26 +23,15 @@ import (
 	"github.com/neonmeter/neonmeter/schema"
 )
 
+// The builders below make one dependency each from the configuration. Commands get them
+// through deps (deps.go), which builds each at most once; tests call them to wire one part.
+
 // openClickHouse connects to the configured server; the database may not exist yet.
 func openClickHouse(ctx context.Context, cfg Config) (driver.Conn, error) {
 	return schema.Open(ctx, schema.Options{
 		Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDB, User: cfg.ClickHouseUser,
 		Password: cfg.ClickHousePass.Reveal(), TLS: cfg.ClickHouseTLS, DialTimeout: 10 * time.Second,
 	})
-}
-
-// openNeonAndClickHouse builds the Neon client and connects to ClickHouse, the pair every
-// command that collects or enforces starts from; the caller closes the connection.
-func openNeonAndClickHouse(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*neon.Client, driver.Conn, error) {
-	client, err := newNeonClient(cfg, reg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	conn, err := openClickHouse(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return client, conn, nil
 }
 
 // newNeonClient builds the Neon client; reg may be nil.
@@ -64,15 +53,6 @@ func newNeonClient(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*ne
 		return nil, usageError{fmt.Errorf("neon client: %w", err)}
 	}
 	return c, nil
-}
-
-// newCollector wires a collector for the configured org and endpoint.
-func newCollector(cfg Config, src collector.ConsumptionReader, conn driver.Conn, m *collector.Metrics, log *slog.Logger, progress func(collector.Progress)) (*collector.Collector, error) {
-	cc, err := collectorConfig(cfg, src, conn, m, log, progress)
-	if err != nil {
-		return nil, err
-	}
-	return collector.New(cc)
 }
 
 // collectorConfig is the collector's configuration from the settings, for a command to adjust.
