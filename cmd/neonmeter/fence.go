@@ -28,6 +28,7 @@ const (
 	jobEnforcement = "enforcement" // enforcement cycles (dry runs write state too), release, ack-breaker
 	jobAccounts    = "accounts"    // accounts sync and import
 	jobRetention   = "retention"   // dropping expired partitions
+	jobCollect     = "collect"     // serve's scheduled sweep: one replica sweeps, the others skip
 )
 
 // fence is what the fenced wrappers below ask before every side effect.
@@ -80,7 +81,7 @@ func newJobLeasesOn(b lease.Backend, ttl time.Duration, log *slog.Logger) *jobLe
 		host = "unknown-host"
 	}
 	j := &jobLeases{backend: b, ttl: ttl, host: host, log: log, gates: map[string]*gate{}}
-	for _, job := range []string{jobBilling, jobEnforcement, jobAccounts, jobRetention} {
+	for _, job := range []string{jobBilling, jobEnforcement, jobAccounts, jobRetention, jobCollect} {
 		j.gates[job] = &gate{job: job}
 	}
 	return j

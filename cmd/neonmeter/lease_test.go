@@ -508,3 +508,22 @@ func TestServe_StepSkippedWhileLeaseHeld(t *testing.T) {
 		t.Fatalf("retention counted %v successes", n)
 	}
 }
+
+// Two serve replicas share one fleet: the one holding the collect lease sweeps and runs the
+// steps after the sweep; the other skips its sweep and those steps (it would spend the
+// consumption budget twice).
+func TestServe_SweepSkippedWhileAnotherReplicaSweeps(t *testing.T) {
+	conn, db := chtest.New(t)
+	d := newDaemon(chtest.Logger(t), nil, prometheus.NewRegistry()) // no collector: a sweep would panic
+	d.leases = newJobLeasesOn(leasestore.New(conn, db, nil), 10*time.Second, chtest.Logger(t))
+	ran := false
+	d.after = []step{{name: "billing_push", run: func(context.Context) error { ran = true; return nil }}}
+	holdLease(t, conn, db, jobCollect)
+	d.cycle(t.Context(), t.Context())
+	if ran {
+		t.Fatal("the steps after the sweep ran although another replica holds the collect lease")
+	}
+	if _, err := d.sweep(t.Context()); !refused(err) {
+		t.Fatalf("sweep while the collect lease is held: %v; want a refusal naming the holder", err)
+	}
+}

@@ -304,7 +304,14 @@ func (d *daemon) cycle(stop, work context.Context) {
 		return
 	}
 	d.track(func(s *cycleState) { s.step, s.sweepStarted = "sweep", time.Now() })
-	sum, err := d.col.Sweep(work, collector.Window{})
+	sum, err := d.sweep(work)
+	if refused(err) {
+		// Another replica sweeps this hour and runs the steps after it; collection is
+		// idempotent, but two sweeps would spend the consumption budget twice.
+		d.track(func(s *cycleState) { s.sweepStarted = time.Time{} })
+		d.log.Info("sweep skipped: another neonmeter holds the collect lease", logkey.Err, err)
+		return
+	}
 	d.mu.Lock()
 	d.last, d.lastErr, d.now.sweepStarted = sum, err, time.Time{}
 	d.mu.Unlock()
@@ -317,6 +324,18 @@ func (d *daemon) cycle(stop, work context.Context) {
 		return
 	}
 	d.runSteps(stop, work, d.after)
+}
+
+// sweep runs the scheduled sweep under the collect lease (without one in tests).
+func (d *daemon) sweep(ctx context.Context) (sum collector.Summary, err error) {
+	if d.leases == nil {
+		return d.col.Sweep(ctx, collector.Window{})
+	}
+	err = d.leases.run(ctx, jobCollect, false, func(ctx context.Context) error {
+		sum, err = d.col.Sweep(ctx, collector.Window{})
+		return err
+	})
+	return sum, err
 }
 
 // runSteps runs steps in work until stop is done, and reports whether all ran. A step ended by
