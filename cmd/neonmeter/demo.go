@@ -30,14 +30,7 @@ func (c *DemoCommand) Synopsis() string {
 	return "run the whole job on a simulated fleet: collect 72 h, bill to stripe-mock, plan enforcement"
 }
 
-func (c *DemoCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	projects := fs.Int("projects", 2000, "projects in the simulated fleet")
-	seed := fs.Int64("seed", 7, "seed of the simulated fleet")
-	hours := fs.Int("hours", 72, "hours of history to collect")
-	neonsimPath := fs.String("neonsim", "", "the neonsim binary to run (default: the one beside neonmeter, else on PATH)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: neonmeter demo [--projects 2000] [--seed 7] [--hours 72]
+const demoUsage = `Usage: neonmeter demo [--projects 2000] [--seed 7] [--hours 72]
 
 Starts the Neon simulator on a loopback port (real HTTP, a random API key), migrates the
 ClickHouse database NEONMETER_CLICKHOUSE_DATABASE at NEONMETER_CLICKHOUSE_ADDR, collects the
@@ -47,7 +40,16 @@ job: the v2 orgs' projects are given to customers (accounts import), their meter
 pushed to Stripe at NEONMETER_STRIPE_API_URL (make demo starts stripe-mock there), twice to show
 the second push sends nothing, and enforcement plans its actions in dry-run.
 
-Flags:`)
+Flags:`
+
+func (c *DemoCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	projects := fs.Int("projects", 2000, "projects in the simulated fleet")
+	seed := fs.Int64("seed", 7, "seed of the simulated fleet")
+	hours := fs.Int("hours", 72, "hours of history to collect")
+	neonsimPath := fs.String("neonsim", "", "the neonsim binary to run (default: the one beside neonmeter, else on PATH)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), demoUsage)
 		fs.PrintDefaults()
 	}
 	if err := c.parse(fs, args); err != nil {
@@ -96,17 +98,36 @@ Flags:`)
 	now := time.Now().UTC().Truncate(time.Hour)
 	window := collector.Window{From: now.Add(-time.Duration(*hours) * time.Hour), To: now}
 
+	exampleOrg, err := c.collectOrgs(ctx, deps, simProc.orgs, window)
+	if err != nil {
+		return err
+	}
+	if err := c.billAndEnforce(ctx, deps, simProc.orgs); err != nil {
+		return err
+	}
+	wakes, err := simProc.wakes(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "\nwakes of idle computes (simulator's counter): %d\n", wakes)
+
+	return c.printExample(ctx, deps, exampleOrg, window)
+}
+
+// collectOrgs collects window twice for every simulated org (the second pass shows a re-run
+// writes nothing) and prints a row per pass; it returns a v2 org to query as the example.
+func (c *DemoCommand) collectOrgs(ctx context.Context, deps *deps, orgs []demoOrg, window collector.Window) (string, error) {
 	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "org\tplan\tendpoint\tpass\tprojects\tvalues\trows written\trevisions\tAPI calls\tretries\tseconds\toutcome\t")
 	var exampleOrg string
-	for _, org := range simProc.orgs {
+	for _, org := range orgs {
 		ep := collector.EndpointV2
 		if org.Legacy {
 			ep = collector.EndpointLegacy
 		}
-		orgCfg := cfg
+		orgCfg := deps.cfg
 		orgCfg.NeonOrgID, orgCfg.NeonConsumption = org.ID, string(ep)
-		orgLog := log
+		orgLog := deps.log
 		if org.Plan == "free" {
 			orgLog = slog.New(slog.DiscardHandler) // its 403 is expected and shown in the table
 		}
@@ -114,7 +135,7 @@ Flags:`)
 		orgDeps.cfg, orgDeps.log = orgCfg, orgLog
 		col, err := orgDeps.Collector(ctx, nil, nil)
 		if err != nil {
-			return err
+			return "", err
 		}
 		for pass := 1; pass <= 2; pass++ {
 			sum, err := col.Sweep(ctx, window)
@@ -122,7 +143,7 @@ Flags:`)
 			if errors.Is(err, neon.ErrNoConsumptionHistory) {
 				outcome = "403: plan has no consumption history"
 			} else if err != nil {
-				return fmt.Errorf("org %s: %w", org.ID, err)
+				return "", fmt.Errorf("org %s: %w", org.ID, err)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.2f\t%s\t\n", org.ID, org.Plan, ep, pass,
 				sum.Projects, sum.ValuesFetched, sum.RowsWritten, sum.Revisions, sum.APIRequests, sum.Retries,
@@ -135,28 +156,23 @@ Flags:`)
 			}
 		}
 	}
-	tw.Flush()
-	if err := c.billAndEnforce(ctx, deps, simProc.orgs); err != nil {
-		return err
-	}
-	wakes, err := simProc.wakes(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.Stdout, "\nwakes of idle computes (simulator's counter): %d\n", wakes)
+	return exampleOrg, tw.Flush()
+}
 
+// printExample prints a query of usage_hourly to try, and its answer.
+func (c *DemoCommand) printExample(ctx context.Context, deps *deps, exampleOrg string, window collector.Window) error {
 	q := collectorstore.MetricTotalsQuery(exampleOrg, window.From, window.To)
-	text, err := q.Literal(cfg.ClickHouseDB)
+	text, err := q.Literal(deps.cfg.ClickHouseDB)
 	if err != nil {
 		return err
 	}
-	host, port, _ := net.SplitHostPort(cfg.ClickHouseAddr)
+	host, port, _ := net.SplitHostPort(deps.cfg.ClickHouseAddr)
 	fmt.Fprintf(c.Stdout, "\nTry it: clickhouse-client --host %s --port %s --query \"...\"\n%s\n\n", host, port, text)
-	totals, err := collectorstore.New(conn, cfg.ClickHouseDB).MetricTotals(ctx, exampleOrg, window.From, window.To)
+	totals, err := collectorstore.New(deps.conn, deps.cfg.ClickHouseDB).MetricTotals(ctx, exampleOrg, window.From, window.To)
 	if err != nil {
 		return fmt.Errorf("example query: %w", err)
 	}
-	tw = tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "metric\thours\ttotal\t")
 	for _, t := range totals {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", t.Metric, t.Hours, t.Total)

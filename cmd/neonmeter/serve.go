@@ -33,23 +33,18 @@ func (c *ServeCommand) Synopsis() string {
 	return "run the scheduled cycle (accounts sync, sweep, billing, enforcement, retention) and serve /metrics"
 }
 
-func (c *ServeCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	initial := fs.Bool("initial-sweep", true, "run one sweep at start-up instead of waiting for the schedule")
-	migrate := fs.Bool("migrate", true, "apply schema migrations at start-up (idempotent)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: neonmeter serve [--initial-sweep=true] [--migrate=true]
+const serveUsage = `Usage: neonmeter serve [--initial-sweep=true] [--migrate=true]
 
 Runs a cycle on NEONMETER_COLLECT_SCHEDULE (cron, UTC; default minute 20 of every hour), never
 two at once: an accounts sync from Stripe (when NEONMETER_STRIPE_API_KEY is set), a collection
 sweep, then, after a successful sweep: a billing push to Stripe (with a Stripe key and a plan
 catalog) and, when due, a reconciliation with Stripe (NEONMETER_BILLING_RECONCILE_SCHEDULE, and
-before each period's invoice grace ends), enforcement of the plans in NEONMETER_PLANS_FILE (in NEONMETER_ENFORCEMENT_MODE,
-dry-run by default; skipped without a catalog) and retention (partitions older than
-NEONMETER_RETENTION_MONTHS are dropped). Only one serve may run per database. Accounts sync,
-billing, enforcement and retention each run under their job's lease (NEONMETER_LEASE_TTL): a
-step whose lease another neonmeter holds (an operator's command) is skipped that cycle. Serves Prometheus metrics on
-http://NEONMETER_LISTEN_ADDR/metrics and a health check on /healthz, which answers 503 when
+before each period's invoice grace ends), enforcement of the plans in NEONMETER_PLANS_FILE (in
+NEONMETER_ENFORCEMENT_MODE, dry-run by default; skipped without a catalog) and retention (partitions older than
+NEONMETER_RETENTION_MONTHS are dropped). The sweep, accounts sync, billing, enforcement and
+retention each run under their job's lease (NEONMETER_LEASE_TTL): a step whose lease another
+neonmeter holds (another serve replica, an operator's command) is skipped that cycle, so several
+replicas may share a database. Serves Prometheus metrics on http://NEONMETER_LISTEN_ADDR/metrics and a health check on /healthz, which answers 503 when
 the last sweep failed, a sweep runs past NEONMETER_COLLECT_DEADLINE or a cycle past the
 schedule's interval (stuck).
 
@@ -59,7 +54,14 @@ and a stopped sweep is recorded as "stopped", not failed (what it wrote stays, t
 not move). The cycle's remaining steps are skipped; serve then exits 0. A second signal exits at
 once (130 for SIGINT, 143 for SIGTERM).
 
-Flags:`)
+Flags:`
+
+func (c *ServeCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	initial := fs.Bool("initial-sweep", true, "run one sweep at start-up instead of waiting for the schedule")
+	migrate := fs.Bool("migrate", true, "apply schema migrations at start-up (idempotent)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), serveUsage)
 		fs.PrintDefaults()
 	}
 	if err := c.parse(fs, args); err != nil {
