@@ -336,6 +336,15 @@ func identifierValues(t testing.TB, rs []stripefake.Request) int {
 	return len(seen)
 }
 
+// mergeLedger runs now the merge ClickHouse runs on its own schedule: billing_ledger (a
+// ReplacingMergeTree) then keeps only the newest row of each key.
+func (w *world) mergeLedger(t testing.TB) {
+	t.Helper()
+	if err := w.Conn.Exec(context.Background(), "OPTIMIZE TABLE "+w.DB+".billing_ledger FINAL"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // lateAdjustments reads billing_late_adjustments of hours in [from, to) the way finance does,
 // straight from the table (the product itself never reads it back).
 func (w *world) lateAdjustments(t testing.TB, from, to time.Time) []billing.LateAdjustment {

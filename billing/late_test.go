@@ -99,7 +99,9 @@ func TestPush_LateAdjustments(t *testing.T) {
 // process died before its outcome. When that hour is late again, the adjustment must be
 // computed against L (what Stripe plus the earlier adjustment account for), not against C:
 // otherwise finance credits L−C twice or never reverses it. The adjustments of the key must
-// sum to desired − Stripe's value.
+// sum to desired − Stripe's value. The ledger is merged before each push (a ReplacingMergeTree
+// merge keeps only a key's newest row, whenever the server runs it): the base must not depend
+// on the older rows.
 func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 	w := newWorld(t, 40)
 	ctx := context.Background()
@@ -122,13 +124,17 @@ func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 		t.Fatal("no pushed meter value to build on")
 	}
 	v := r.Value // what ClickHouse says and Stripe holds
+	if r.Accounted != v {
+		t.Fatalf("pushed row %+v accounts for %d, want its value %d", r, r.Accounted, v)
+	}
 	k := billing.Key{CustomerID: r.CustomerID, Target: r.Target, Sink: r.Sink, Hour: r.Hour}
+	// The rows the pusher writes: each carries what is accounted for after its step.
 	late := r
 	late.Revision, late.Value, late.ConfirmedValue, late.Status, late.Version = r.Revision+1, v+5, v, billing.LedgerLate, 2*uint64(r.Revision+1)+1
-	late.Identifier = billing.Identifier(k, late.Revision)
+	late.Identifier, late.Accounted = billing.Identifier(k, late.Revision), v+5
 	intent := r
 	intent.Revision, intent.Value, intent.ConfirmedValue, intent.Status, intent.Version = r.Revision+2, v, v, billing.LedgerIntent, 2*uint64(r.Revision+2)
-	intent.Identifier = billing.Identifier(k, intent.Revision)
+	intent.Identifier, intent.Accounted = billing.Identifier(k, intent.Revision), v+5
 	if err := w.store.InsertLateAdjustments(ctx, []billing.LateAdjustment{{CustomerID: k.CustomerID, Target: k.Target, Hour: k.Hour,
 		Sink: k.Sink, Revision: late.Revision, Metric: r.Metric, PeriodStart: plans.PeriodStart(k.Hour), PeriodEnd: plans.PeriodEnd(k.Hour),
 		OldValue: v, NewValue: v + 5, Amount: 5, Reason: billing.LateFinalized, DetectedAt: testNow, RunID: "earlier"}}); err != nil {
@@ -137,11 +143,21 @@ func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 	if err := w.store.InsertLedger(ctx, []billing.LedgerRow{late, intent}); err != nil {
 		t.Fatal(err)
 	}
+	w.mergeLedger(t)
 	p := w.pusher(t, nil, func(c *billing.Config) {
 		c.Finalized = func(cus string, h time.Time) bool { return cus == k.CustomerID && h.Equal(k.Hour) }
 	})
 	if _, err := p.Push(ctx, false); err != nil {
 		t.Fatal(err)
+	}
+	w.mergeLedger(t)
+	if rows, err = w.store.Ledger(ctx, k.Hour, k.Hour.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range rows {
+		if x.CustomerID == k.CustomerID && x.Target == k.Target && x.Sink == k.Sink && (x.Status != billing.LedgerLate || x.Accounted != v) {
+			t.Fatalf("after the late step the ledger holds %+v, want a late row accounting for %d", x, v)
+		}
 	}
 	adj := w.lateAdjustments(t, k.Hour, k.Hour.Add(time.Hour))
 	var sum int64

@@ -60,9 +60,11 @@ type LedgerRow struct {
 	RunID                 string
 	// Version is 2×Revision for an intent, 2×Revision+1 for its outcome.
 	Version uint64
-	// Accounted is read, not written: the value of the key's newest pushed or late row (0 if
-	// none), i.e. what Stripe plus recorded late adjustments account for. It is the base of a
-	// later late adjustment even when an intent or failure follows that row.
+	// Accounted is what Stripe plus recorded late adjustments account for after this step: the
+	// value of the key's newest pushed or late row (0 if none). Every row carries it forward
+	// (stored as accounted_value): the ledger is a ReplacingMergeTree, whose merges drop older
+	// rows at any moment, so it cannot be read from them. It is the base of a later late
+	// adjustment even when an intent or failure follows that row.
 	Accounted int64
 }
 
@@ -154,7 +156,7 @@ type Store interface {
 	// UsageOf is Usage for some projects only.
 	UsageOf(ctx context.Context, metrics, projectIDs []string, from, to time.Time) ([]HourlyUsage, error)
 	// Ledger returns the latest row of every (customer, target, hour, sink) with hour in
-	// [from, to), ordered by key, with Accounted filled.
+	// [from, to), ordered by key, with the Accounted it carries.
 	Ledger(ctx context.Context, from, to time.Time) ([]LedgerRow, error)
 	// InsertLedger writes rows in one batch; none writes nothing.
 	InsertLedger(ctx context.Context, rows []LedgerRow) error

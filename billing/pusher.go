@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"time"
 
 	"github.com/neonmeter/neonmeter/accounts"
@@ -227,29 +226,13 @@ func PushWindow(now time.Time, lookback, provisional, grace time.Duration) (read
 	return plans.PeriodStart(from), from, to
 }
 
-// billedMetrics lists every metric some plan bills, sorted.
-func billedMetrics(cat *plans.Catalog) []string {
-	seen := map[string]bool{}
-	for _, p := range cat.Plans {
-		for m := range p.Billing {
-			seen[m] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for m := range seen {
-		out = append(out, m)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // desired reads usage and account history and computes what Stripe should hold for hours in
 // [from, to). Running totals start at the period's start (readFrom), but only the window is read
 // hour by hour: before it, one sum per project and metric is enough for a project whose owner and
 // plan stayed the same, and only the few projects whose assignment changed there are read hourly.
 // So a push reads a bounded number of rows whatever the day of the month.
 func (p *Pusher) desired(ctx context.Context, readFrom, from, to time.Time) ([]Value, error) {
-	metrics := billedMetrics(p.cfg.Catalog)
+	metrics := plans.BilledMetrics(p.cfg.Catalog)
 	usage, err := p.cfg.Store.Usage(ctx, metrics, from, to)
 	if err != nil {
 		return nil, err

@@ -40,7 +40,18 @@ func (c *cycle) row(a Action, status LedgerStatus, confirmed int64, rc Receipt) 
 	}
 	return LedgerRow{CustomerID: a.CustomerID, Target: a.Target, Hour: a.Hour, Sink: a.Sink, Metric: a.Metric, Value: a.Units,
 		ConfirmedValue: confirmed, Revision: a.Revision, Identifier: a.Identifier, Status: status, StripeID: rc.StripeID,
-		RequestID: rc.RequestID, HTTPStatus: uint16(rc.Status), RecordedAt: c.now, RunID: c.runID, Version: v}
+		RequestID: rc.RequestID, HTTPStatus: uint16(rc.Status), RecordedAt: c.now, RunID: c.runID, Version: v,
+		Accounted: accountedAfter(a, status)}
+}
+
+// accountedAfter is what Stripe plus late adjustments account for once step status of a is
+// recorded: a's value when Stripe took it or it became a late adjustment, else the base a
+// carries. Each row stores it, since ledger merges keep only the newest row of a key.
+func accountedAfter(a Action, status LedgerStatus) int64 {
+	if status == LedgerPushed || status == LedgerLate {
+		return a.Units
+	}
+	return a.Previous
 }
 
 // lateAdjustment returns the adjustment finance settles for a late action; an amount that

@@ -20,7 +20,7 @@ func Statements() []schema.Query {
 				Value: 2, Revision: 1, Identifier: "nm1-sample", Status: billing.LedgerIntent, RecordedAt: collected, RunID: "run-sample", Version: 2},
 			{CustomerID: "cus_sample", Target: "neon_compute", Hour: from, Sink: billing.SinkMeter, Metric: "compute_unit_seconds",
 				Value: 2, ConfirmedValue: 2, Revision: 1, Identifier: "nm1-sample", Status: billing.LedgerPushed, StripeID: "mtr_evt_sample",
-				RequestID: "req_sample", HTTPStatus: 200, RecordedAt: collected, RunID: "run-sample", Version: 3},
+				RequestID: "req_sample", HTTPStatus: 200, RecordedAt: collected, RunID: "run-sample", Version: 3, Accounted: 2},
 		}),
 		ledgerQuery(from, to),
 		insertLateQuery([]billing.LateAdjustment{{CustomerID: "cus_sample", Target: "neon_compute", Hour: from, Sink: billing.SinkMeter, Revision: 2,
@@ -94,20 +94,23 @@ func insertLedgerQuery(rows []billing.LedgerRow) schema.Query {
 	out := make([][]any, len(rows))
 	for i, r := range rows {
 		out[i] = []any{r.CustomerID, r.Target, schema.UTC(r.Hour), string(r.Sink), r.Metric, r.Value, r.ConfirmedValue, r.Revision, r.Identifier,
-			string(r.Status), r.StripeID, r.RequestID, r.HTTPStatus, schema.UTC(r.RecordedAt), r.RunID, r.Version}
+			string(r.Status), r.StripeID, r.RequestID, r.HTTPStatus, schema.UTC(r.RecordedAt), r.RunID, r.Version, r.Accounted}
 	}
 	return schema.Query{Name: "billing.ledger_insert", Kind: schema.KindInsert, Rows: out,
-		SQL: "INSERT INTO {db}.billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, identifier, status, stripe_id, request_id, http_status, recorded_at, run_id, version)"}
+		SQL: "INSERT INTO {db}.billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, identifier, status, stripe_id, request_id, http_status, recorded_at, run_id, version, accounted_value)"}
 }
 
 // The newest step is argMax by version (as FINAL would pick; two rows of one version are the
-// same step written twice). Accounted needs the older pushed/late rows too, which FINAL drops.
+// same step written twice). Accounted is the newest row's accounted_value, never older rows:
+// a background merge of the ReplacingMergeTree keeps only the newest version of a key, so a read
+// of older rows would depend on whether a merge ran. A row written before migration 0010 holds
+// -1, and only then are the older pushed/late rows still unmerged consulted.
 func ledgerQuery(from, to time.Time) schema.Query {
 	return schema.Query{Name: "billing.ledger", Kind: schema.KindSelect, Args: []any{schema.UTC(from), schema.UTC(to)}, SQL: `SELECT customer_id, target, hour, toString(sink),
     argMax(metric, version), argMax(value, version), argMax(confirmed_value, version), argMax(revision, version),
     argMax(identifier, version), argMax(toString(status), version), argMax(stripe_id, version), argMax(request_id, version),
     argMax(http_status, version), argMax(recorded_at, version), argMax(run_id, version), max(version),
-    argMaxIf(value, version, toString(status) IN ('pushed', 'late'))
+    if(argMax(accounted_value, version) >= 0, argMax(accounted_value, version), argMaxIf(value, version, toString(status) IN ('pushed', 'late')))
 FROM {db}.billing_ledger
 WHERE hour >= ? AND hour < ?
 GROUP BY customer_id, target, hour, sink

@@ -128,6 +128,10 @@ func (s *Store) InsertLedger(ctx context.Context, rows []billing.LedgerRow) erro
 		if r.CustomerID == "" || r.Target == "" || !r.Sink.Valid() {
 			return fmt.Errorf("insert ledger: customer %q target %q: need a customer, a target and sink meter or usage_record", r.CustomerID, r.Target)
 		}
+		if r.Accounted < 0 { // -1 marks rows written before accounted_value existed (migration 0010)
+			return fmt.Errorf("insert ledger: customer %s target %s hour %s revision %d: accounted value %d is negative",
+				r.CustomerID, r.Target, r.Hour.UTC().Format(time.RFC3339), r.Revision, r.Accounted)
+		}
 	}
 	if err := insertLedgerQuery(rows).Insert(ctx, s.conn, s.db); err != nil {
 		return fmt.Errorf("insert ledger: %w", err)
@@ -136,7 +140,8 @@ func (s *Store) InsertLedger(ctx context.Context, rows []billing.LedgerRow) erro
 }
 
 // Ledger returns the latest row of every (customer, target, hour, sink) with hour in
-// [from, to), ordered by key, with Accounted filled.
+// [from, to), ordered by key. Accounted is the one that row carries, so a merge of older rows
+// cannot change it.
 func (s *Store) Ledger(ctx context.Context, from, to time.Time) ([]billing.LedgerRow, error) {
 	rows, err := ledgerQuery(from, to).Select(ctx, s.conn, s.db)
 	if err != nil {

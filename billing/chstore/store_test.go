@@ -25,6 +25,12 @@ func step(hour time.Time, rev uint32, status billing.LedgerStatus, value, confir
 		Value: value, ConfirmedValue: confirmed, Revision: rev, Identifier: "id", Status: status, RecordedAt: now, RunID: "run", Version: v}
 }
 
+// carrying returns r carrying accounted, as the pusher writes it.
+func carrying(r billing.LedgerRow, accounted int64) billing.LedgerRow {
+	r.Accounted = accounted
+	return r
+}
+
 // TestLedger_NewestStepAndAccounted: the ledger read returns each key's newest step with typed
 // sink and status, and Accounted is the newest pushed or late value even when an intent or a
 // failure came after it; a step written twice is one step.
@@ -33,8 +39,9 @@ func TestLedger_NewestStepAndAccounted(t *testing.T) {
 	s, ctx := New(conn, db), context.Background()
 	other := h0.Add(time.Hour)
 	rows := []billing.LedgerRow{
-		step(h0, 1, billing.LedgerIntent, 3, 0), step(h0, 1, billing.LedgerPushed, 3, 3),
-		step(h0, 2, billing.LedgerLate, 5, 3), step(h0, 3, billing.LedgerIntent, 4, 3), step(h0, 3, billing.LedgerIntent, 4, 3),
+		step(h0, 1, billing.LedgerIntent, 3, 0), carrying(step(h0, 1, billing.LedgerPushed, 3, 3), 3),
+		carrying(step(h0, 2, billing.LedgerLate, 5, 3), 5), carrying(step(h0, 3, billing.LedgerIntent, 4, 3), 5),
+		carrying(step(h0, 3, billing.LedgerIntent, 4, 3), 5),
 		step(other, 1, billing.LedgerIntent, 2, 0), step(other, 1, billing.LedgerFailed, 2, 0),
 	}
 	if err := s.InsertLedger(ctx, rows); err != nil {
@@ -47,16 +54,71 @@ func TestLedger_NewestStepAndAccounted(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("got %d keys, want 2: %+v", len(got), got)
 	}
-	want := rows[4]
-	want.Accounted = 5
-	if !reflect.DeepEqual(got[0], want) {
-		t.Fatalf("newest step of %s:\n got %+v\nwant %+v", h0, got[0], want)
+	if want := rows[4]; !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("newest step of %s:\n got %+v\nwant %+v", h0, got[0], rows[4])
 	}
 	if got[1].Status != billing.LedgerFailed || got[1].Accounted != 0 || got[1].Revision != 1 {
 		t.Fatalf("newest step of %s = %+v, want failed rev 1 with nothing accounted", other, got[1])
 	}
 	if none, err := s.Ledger(ctx, h0.Add(2*time.Hour), h0.Add(3*time.Hour)); err != nil || len(none) != 0 {
 		t.Fatalf("an empty range read %d rows, err %v", len(none), err)
+	}
+}
+
+// TestLedger_AccountedSurvivesMerge: the ledger is a ReplacingMergeTree, so a background merge
+// may keep only a key's newest row at any moment. Accounted (the base of a late adjustment) is
+// the same before and after: each step is its own insert, as the pusher writes them, and
+// OPTIMIZE … FINAL forces the merge a busy server runs on its own schedule.
+func TestLedger_AccountedSurvivesMerge(t *testing.T) {
+	conn, db := chtest.New(t)
+	s, ctx := New(conn, db), context.Background()
+	steps := []billing.LedgerRow{
+		step(h0, 1, billing.LedgerIntent, 3, 0), carrying(step(h0, 1, billing.LedgerPushed, 3, 3), 3),
+		carrying(step(h0, 2, billing.LedgerLate, 5, 3), 5), carrying(step(h0, 3, billing.LedgerIntent, 4, 3), 5),
+	}
+	for _, r := range steps {
+		if err := s.InsertLedger(ctx, []billing.LedgerRow{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, when := range []string{"before the merge", "after the merge"} {
+		got, err := s.Ledger(ctx, h0, h0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Revision != 3 || got[0].Status != billing.LedgerIntent || got[0].Accounted != 5 {
+			t.Fatalf("%s: ledger = %+v, want the intent of revision 3 with 5 accounted (the late row's value)", when, got)
+		}
+		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+".billing_ledger FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLedger_RowsBeforeAccountedColumn: rows written before migration 0010 hold no accounted
+// value (-1); Accounted then comes from the newest pushed or late row still stored.
+func TestLedger_RowsBeforeAccountedColumn(t *testing.T) {
+	conn, db := chtest.New(t)
+	ctx := context.Background()
+	for _, r := range []billing.LedgerRow{step(h0, 1, billing.LedgerPushed, 3, 3), step(h0, 2, billing.LedgerLate, 5, 3), step(h0, 3, billing.LedgerFailed, 4, 3)} {
+		// The columns an older neonmeter wrote, each step its own insert.
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, status, version)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Append(r.CustomerID, r.Target, r.Hour, string(r.Sink), r.Metric, r.Value, r.ConfirmedValue, r.Revision, string(r.Status), r.Version); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := New(conn, db).Ledger(ctx, h0, h0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Status != billing.LedgerFailed || got[0].Accounted != 5 {
+		t.Fatalf("ledger = %+v, want the failed row of revision 3 with 5 accounted", got)
 	}
 }
 
@@ -70,6 +132,8 @@ func TestInsertLedger_RefusesRowsWithoutKey(t *testing.T) {
 		"no customer": func(r *billing.LedgerRow) { r.CustomerID = "" },
 		"no target":   func(r *billing.LedgerRow) { r.Target = "" },
 		"bad sink":    func(r *billing.LedgerRow) { r.Sink = "invoice" },
+		// -1 would read as a row written before accounted_value existed.
+		"negative accounted": func(r *billing.LedgerRow) { r.Accounted = -1 },
 	} {
 		bad := good
 		edit(&bad)

@@ -1,0 +1,11 @@
+-- Billing: the base of a late adjustment, carried forward on every ledger row; see
+-- docs/billing.md ("late adjustment").
+--
+-- accounted_value is what Stripe plus the recorded late adjustments account for after the row's
+-- step: the row's value for 'pushed' and 'late', else the value carried from the step before.
+-- It cannot be derived from older rows at read time: billing_ledger is a ReplacingMergeTree, and
+-- a background merge keeps only the newest version of a key, so the 'pushed' or 'late' row
+-- before an intent or a failure disappears at a moment nobody chooses. -1 marks a row written
+-- before this column: the reader then falls back to the newest 'pushed' or 'late' row still
+-- unmerged, as it did before.
+ALTER TABLE {db}.billing_ledger{on_cluster} ADD COLUMN accounted_value Int64 DEFAULT -1;
