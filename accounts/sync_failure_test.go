@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/metric/metrictest"
 	"github.com/neonmeter/neonmeter/internal/retry"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
 )
@@ -27,11 +27,7 @@ func TestSync_Failures(t *testing.T) {
 	fake, srv, clock := startFake(t, fakeKey)
 	sc := stripeClient(srv, fakeKey, nil)
 	conn, db := chtest.New(t)
-	reg := prometheus.NewRegistry()
-	m, err := accounts.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, m := newMetrics(t)
 	s := newScenario(t, clock, sc)
 	s.addCustomers(30, 2)
 	s.run()
@@ -40,7 +36,7 @@ func TestSync_Failures(t *testing.T) {
 
 	// Subscriptions fail on every attempt: the customers already read are not written.
 	fake.Inject(stripefake.Fault{Method: "GET", Path: "/v1/subscriptions", Times: 10, Status: 500})
-	_, err = syncer.Sync(t.Context(), false)
+	_, err := syncer.Sync(t.Context(), false)
 	var se *stripe.Error
 	if !errors.As(err, &se) || se.HTTPStatusCode != 500 || !strings.Contains(err.Error(), "list subscriptions page 1 (attempt 4)") {
 		t.Fatalf("err = %v", err)
@@ -72,7 +68,7 @@ func TestSync_Failures(t *testing.T) {
 	if err != nil || changesText(real.Changes) != changesText(res.Changes) {
 		t.Fatalf("the real run differs from the dry run: %v", err)
 	}
-	if got := metricValue(t, reg, "neonmeter_accounts_sync_runs_total", "result", "failure"); got != 2 {
+	if got := metrictest.Value(t, reg, "neonmeter_accounts_sync_runs_total", map[string]string{"result": "failure"}); got != 2 {
 		t.Fatalf("failed runs = %v", got)
 	}
 
@@ -92,11 +88,7 @@ func TestSync_KeyNeverLeaks(t *testing.T) {
 	conn, db := chtest.New(t)
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	reg := prometheus.NewRegistry()
-	m, err := accounts.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, m := newMetrics(t)
 	good := stripeClient(srv, secret, log)
 	s := newScenario(t, clock, good)
 	s.addCustomers(20, 3)
@@ -109,7 +101,7 @@ func TestSync_KeyNeverLeaks(t *testing.T) {
 		t.Fatalf("sync: %v", err)
 	}
 	wrong := secret[:len(secret)-4] + "9999" // refused: Stripe's message shows only the last four
-	_, err = newSyncer(t, stripeClient(srv, wrong, log), conn, db, clock.Now, m, log).Sync(t.Context(), false)
+	_, err := newSyncer(t, stripeClient(srv, wrong, log), conn, db, clock.Now, m, log).Sync(t.Context(), false)
 	if err == nil || !strings.Contains(err.Error(), "401") && !strings.Contains(err.Error(), "Invalid API Key") {
 		t.Fatalf("wrong key: %v", err)
 	}

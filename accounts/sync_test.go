@@ -16,6 +16,7 @@ import (
 	"github.com/neonmeter/neonmeter/collector"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/metric/metrictest"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
 	"github.com/neonmeter/neonmeter/internal/testclock"
 )
@@ -51,11 +52,18 @@ func newSyncer(t testing.TB, sc *client.API, conn driver.Conn, db string, now fu
 
 func rowCount(t testing.TB, conn driver.Conn, db string) uint64 {
 	t.Helper()
-	var n uint64
-	if err := conn.QueryRow(t.Context(), "SELECT count() FROM "+db+".account_history FINAL").Scan(&n); err != nil {
+	return chtest.Count(t, conn, "SELECT count() FROM "+db+".account_history FINAL")
+}
+
+// newMetrics registers the accounts metrics on a registry of the test's own.
+func newMetrics(t testing.TB) (*prometheus.Registry, *accounts.Metrics) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := accounts.NewMetrics(reg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return reg, m
 }
 
 // 5,000 customers (some with several projects, some changing plan mid-period, some
@@ -66,11 +74,7 @@ func TestSync_FiveThousandCustomers(t *testing.T) {
 	fake, srv, clock := startFake(t, fakeKey)
 	sc := stripeClient(srv, fakeKey, nil)
 	conn, db := chtest.New(t)
-	reg := prometheus.NewRegistry()
-	m, err := accounts.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, m := newMetrics(t)
 	syncer := newSyncer(t, sc, conn, db, clock.Now, m, slog.New(slog.DiscardHandler))
 
 	seedStart := time.Now()
@@ -223,50 +227,22 @@ func TestSync_FiveThousandCustomers(t *testing.T) {
 		t.Fatalf("pages per list: %v", pages)
 	}
 	for object, want := range map[string]float64{"customers": 1, "products": 1, "subscription_items": 0} {
-		if got := metricValue(t, reg, "neonmeter_accounts_stripe_retries_total", "object", object); got != want {
+		if got := metrictest.Value(t, reg, "neonmeter_accounts_stripe_retries_total", map[string]string{"object": object}); got != want {
 			t.Errorf("retries of %s pages = %v, want %v", object, got, want)
 		}
 	}
 	// Two 503s, and a dropped connection that Go's transport may already retry by itself (a
 	// GET on a reused connection) before the sync sees it.
-	if got := metricValue(t, reg, "neonmeter_accounts_stripe_retries_total", "object", "subscriptions"); got < 2 || got > 3 {
+	if got := metrictest.Value(t, reg, "neonmeter_accounts_stripe_retries_total", map[string]string{"object": "subscriptions"}); got < 2 || got > 3 {
 		t.Errorf("retries of subscription pages = %v, want 2 or 3", got)
 	}
-	if got := metricValue(t, reg, "neonmeter_accounts_sync_runs_total", "result", "success"); got != 4 {
+	if got := metrictest.Value(t, reg, "neonmeter_accounts_sync_runs_total", map[string]string{"result": "success"}); got != 4 {
 		t.Errorf("successful runs = %v", got)
 	}
-	if got := metricValue(t, reg, "neonmeter_accounts_changes_recorded_total", "source", "stripe"); got != float64(written) {
+	if got := metrictest.Value(t, reg, "neonmeter_accounts_changes_recorded_total", map[string]string{"source": "stripe"}); got != float64(written) {
 		t.Errorf("changes recorded = %v, want %d", got, written)
 	}
-	if got := metricValue(t, reg, "neonmeter_accounts_projects", "state", "unmapped"); got != 40 {
+	if got := metrictest.Value(t, reg, "neonmeter_accounts_projects", map[string]string{"state": "unmapped"}); got != 40 {
 		t.Errorf("unmapped projects gauge = %v", got)
 	}
-}
-
-// metricValue returns the value of the series of name with label=value.
-func metricValue(t testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					switch {
-					case m.Counter != nil:
-						return m.Counter.GetValue()
-					case m.Gauge != nil:
-						return m.Gauge.GetValue()
-					}
-				}
-			}
-		}
-	}
-	t.Fatalf("no series %s{%s=%q}", name, label, value)
-	return 0
 }

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/neonmeter/neonmeter/collector"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
@@ -16,7 +14,6 @@ import (
 	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Environment of a child sweep process (see TestMain).
@@ -35,16 +32,12 @@ func childSweep() error {
 	if err != nil {
 		return err
 	}
-	client, err := neon.NewClient(neon.Config{
-		BaseURL: os.Getenv(envChildURL), APIKey: testfleet.APIKey, ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
-		GeneralRatePerMin: 1e6, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxRetries: 30,
-		Registerer: prometheus.NewRegistry(),
-	})
+	client, err := neon.NewClient(testfleet.ClientConfig(os.Getenv(envChildURL)))
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
-	conn, err := schema.Open(ctx, schema.Options{Addr: chtest.Addr()})
+	conn, err := chtest.Open(ctx)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon/sim"
+	"github.com/neonmeter/neonmeter/schema"
 )
 
 // testNow is the fleet's clock at the start: mid-hour, so the provisional window and revisions
@@ -100,24 +101,20 @@ func (f *fleet) assertExact(t *testing.T, org sim.Org, w collector.Window, metri
 // reads it: through the usage_hourly view.
 func (f *fleet) usageTotals(t *testing.T, orgID string, from, to time.Time) map[[2]string]uint64 {
 	t.Helper()
-	rows, err := f.Conn.Query(context.Background(), `SELECT project_id, metric, sum(value) FROM `+f.DB+`.usage_hourly
-WHERE org_id = ? AND hour >= ? AND hour < ? GROUP BY project_id, metric`, orgID, from.UTC(), to.UTC())
-	if err != nil {
-		t.Fatalf("usage totals: %v", err)
-	}
-	defer rows.Close()
+	q := schema.Query{Name: "test.usage_totals", Kind: schema.KindSelect, Args: []any{orgID, from.UTC(), to.UTC()},
+		SQL: `SELECT project_id, metric, sum(value) FROM {db}.usage_hourly
+WHERE org_id = ? AND hour >= ? AND hour < ? GROUP BY project_id, metric`}
 	out := map[[2]string]uint64{}
-	for rows.Next() {
+	err := q.Each(context.Background(), f.Conn, f.DB, func(row schema.Row) error {
 		var (
 			project, metric string
 			total           uint64
 		)
-		if err := rows.Scan(&project, &metric, &total); err != nil {
-			t.Fatalf("usage totals: %v", err)
-		}
+		err := row.Scan(&project, &metric, &total)
 		out[[2]string{project, metric}] = total
-	}
-	if err := rows.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		t.Fatalf("usage totals: %v", err)
 	}
 	return out
@@ -139,26 +136,24 @@ type coarseValue struct {
 // storedCoarse reads the org's latest coarse facts whose bucket starts in [from, to).
 func (f *fleet) storedCoarse(t *testing.T, orgID string, from, to time.Time) map[coarseKey]coarseValue {
 	t.Helper()
-	rows, err := f.Conn.Query(context.Background(), `SELECT project_id, metric, granularity, bucket_start, value, version
-FROM `+f.DB+`.usage_coarse FINAL WHERE org_id = ? AND bucket_start >= ? AND bucket_start < ?`, orgID, from.UTC(), to.UTC())
-	if err != nil {
-		t.Fatalf("stored coarse facts: %v", err)
-	}
-	defer rows.Close()
+	q := schema.Query{Name: "test.stored_coarse", Kind: schema.KindSelect, Args: []any{orgID, from.UTC(), to.UTC()},
+		SQL: `SELECT project_id, metric, granularity, bucket_start, value, version
+FROM {db}.usage_coarse FINAL WHERE org_id = ? AND bucket_start >= ? AND bucket_start < ?`}
 	out := map[coarseKey]coarseValue{}
-	for rows.Next() {
+	err := q.Each(context.Background(), f.Conn, f.DB, func(row schema.Row) error {
 		var (
 			k           coarseKey
 			granularity string
 			v           coarseValue
 		)
-		if err := rows.Scan(&k.ProjectID, &k.Metric, &granularity, &k.BucketStart, &v.Value, &v.Version); err != nil {
-			t.Fatalf("stored coarse facts: %v", err)
+		if err := row.Scan(&k.ProjectID, &k.Metric, &granularity, &k.BucketStart, &v.Value, &v.Version); err != nil {
+			return err
 		}
 		k.Granularity, k.BucketStart = collector.Granularity(granularity), k.BucketStart.UTC()
 		out[k] = v
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		t.Fatalf("stored coarse facts: %v", err)
 	}
 	return out

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/internal/crashtest"
+	"github.com/neonmeter/neonmeter/internal/metric/metrictest"
 	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
@@ -90,32 +90,6 @@ func (f *fleet) storedRows(t *testing.T, orgID string) uint64 {
 	}
 	return n
 }
-
-// counter reads one series of a gathered counter, 0 when absent.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue series
-				}
-			}
-			return value(m)
-		}
-	}
-	return 0
-}
-
-func value(m *dto.Metric) float64 { return m.GetCounter().GetValue() }
 
 // TestSweep_Int64MaxValueRefusedNothingStored is the int64-overflow scenario end to end: the
 // simulator's answer carries one value of 9,223,372,036,854,775,000 (it used to be stored and
@@ -319,10 +293,10 @@ func TestSweep_StoppedByCallerIsNotAFailure(t *testing.T) {
 	if sum.Outcome != collector.OutcomeStopped || r.Outcome != collector.OutcomeStopped || r.Errors != 0 {
 		t.Errorf("outcome %s, row %s with %d errors; want stopped, not a failure", sum.Outcome, r.Outcome, r.Errors)
 	}
-	if got := counter(t, reg, "neonmeter_collect_runs_total", map[string]string{"result": "stopped"}); got != 1 {
+	if got := metrictest.Sum(t, reg, "neonmeter_collect_runs_total", map[string]string{"result": "stopped"}); got != 1 {
 		t.Errorf("runs_total{result=stopped} = %v, want 1", got)
 	}
-	if got := counter(t, reg, "neonmeter_collect_runs_total", map[string]string{"result": "failure"}); got != 0 {
+	if got := metrictest.Sum(t, reg, "neonmeter_collect_runs_total", map[string]string{"result": "failure"}); got != 0 {
 		t.Errorf("runs_total{result=failure} = %v, want 0", got)
 	}
 	if wm := h.watermark(t, org.ID); !wm.IsZero() {
@@ -397,14 +371,14 @@ func TestSweep_KilledRunShownAbandoned(t *testing.T) {
 	if r.RunID != killed.RunID || r.Outcome != collector.OutcomeAbandoned || !strings.Contains(r.Error, fmt.Sprintf("process %d on host %q", killed.PID, host)) {
 		t.Errorf("the killed run's row is %s %q; want abandoned naming its process", r.Outcome, r.Error)
 	}
-	if got := counter(t, reg, "neonmeter_collect_runs_total", map[string]string{"result": "abandoned"}); got != 1 {
+	if got := metrictest.Sum(t, reg, "neonmeter_collect_runs_total", map[string]string{"result": "abandoned"}); got != 1 {
 		t.Errorf("runs_total{result=abandoned} = %v, want 1", got)
 	}
 	// Recorded once: the next sweep finds nothing more to close.
 	if _, err := c.Sweep(ctx, collector.Window{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := counter(t, reg, "neonmeter_collect_runs_total", map[string]string{"result": "abandoned"}); got != 1 {
+	if got := metrictest.Sum(t, reg, "neonmeter_collect_runs_total", map[string]string{"result": "abandoned"}); got != 1 {
 		t.Errorf("runs_total{result=abandoned} = %v after another sweep, want 1", got)
 	}
 }

@@ -1,11 +1,12 @@
 package collector
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/neonmeter/neonmeter/internal/metric"
 )
 
 // Metrics are the collector's Prometheus series. Labels come from closed sets (endpoint,
@@ -28,43 +29,26 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 	if now == nil {
 		now = time.Now
 	}
+	b := metric.New(reg, "collector metrics")
 	m := &Metrics{
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "neonmeter_collect_runs_total",
-			Help: "Collection runs by consumption endpoint and result: success, failure, stopped (by a shutdown) or abandoned (its process died; counted when a later sweep records it).",
-		}, []string{"endpoint", "result"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "neonmeter_collect_duration_seconds",
-			Help:    "Wall time of collection sweeps in seconds.",
-			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600},
-		}, []string{"endpoint"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "neonmeter_collect_last_success_timestamp_seconds",
-			Help: "Unix time of the last successful sweep.",
-		}, []string{"endpoint"}),
-		valuesFetched: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "neonmeter_collect_values_fetched_total",
-			Help: "Metric values read from Neon.",
-		}, []string{"endpoint"}),
-		rowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "neonmeter_collect_rows_written_total",
-			Help: "Usage rows written to ClickHouse (new or changed values only).",
-		}, []string{"endpoint"}),
-		revisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "neonmeter_collect_revisions_total",
-			Help: "Stored values that Neon revised.",
-		}, []string{"endpoint"}),
+		runs: b.CounterVec("neonmeter_collect_runs_total",
+			"Collection runs by consumption endpoint and result: success, failure, stopped (by a shutdown) or abandoned (its process died; counted when a later sweep records it).",
+			"endpoint", "result"),
+		duration: b.HistogramVec("neonmeter_collect_duration_seconds", "Wall time of collection sweeps in seconds.",
+			[]float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600}, "endpoint"),
+		lastSuccess:   b.GaugeVec("neonmeter_collect_last_success_timestamp_seconds", "Unix time of the last successful sweep.", "endpoint"),
+		valuesFetched: b.CounterVec("neonmeter_collect_values_fetched_total", "Metric values read from Neon.", "endpoint"),
+		rowsWritten: b.CounterVec("neonmeter_collect_rows_written_total",
+			"Usage rows written to ClickHouse (new or changed values only).", "endpoint"),
+		revisions: b.CounterVec("neonmeter_collect_revisions_total", "Stored values that Neon revised.", "endpoint"),
 		watermark: map[string]time.Time{},
 		now:       now,
 	}
-	freshness := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "neonmeter_collect_data_freshness_seconds",
-		Help: "Seconds between now and the end of the newest completely collected hour (the watermark); large means stale data.",
-	}, m.freshness)
-	for _, c := range []prometheus.Collector{m.runs, m.duration, m.lastSuccess, m.valuesFetched, m.rowsWritten, m.revisions, freshness} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("collector metrics: %w", err)
-		}
+	b.GaugeFunc("neonmeter_collect_data_freshness_seconds",
+		"Seconds between now and the end of the newest completely collected hour (the watermark); large means stale data.",
+		m.freshness)
+	if err := b.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

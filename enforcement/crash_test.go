@@ -17,11 +17,11 @@ import (
 	"github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/internal/crashtest"
+	"github.com/neonmeter/neonmeter/internal/metric/metrictest"
 	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/plans"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Environment of a child enforcement process (see TestMain).
@@ -54,14 +54,10 @@ func crashClientConfig(c *neon.Config) {
 	c.MaxBackoff, c.MaxRetries, c.OperationPollInterval = 10*time.Millisecond, 60, 3*time.Millisecond
 }
 
-// crashNeonClient is the child's client: the fleet's client settings (testfleet.NewClient), which
-// a child process without a *testing.T builds itself.
+// crashNeonClient is the child's client: the fleet's client settings, slowed down as the
+// parent's.
 func crashNeonClient(url string) (*neon.Client, error) {
-	cfg := neon.Config{
-		BaseURL: url, APIKey: testfleet.APIKey, ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
-		GeneralRatePerMin: 1e6, GeneralBurst: 100, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		MaxRetries: 30, OperationPollInterval: 2 * time.Millisecond, Registerer: prometheus.NewRegistry(),
-	}
+	cfg := testfleet.ClientConfig(url)
 	crashClientConfig(&cfg)
 	return neon.NewClient(cfg)
 }
@@ -81,7 +77,7 @@ func childEnforce() error {
 		return err
 	}
 	ctx := context.Background()
-	conn, err := schema.Open(ctx, schema.Options{Addr: chtest.Addr()})
+	conn, err := chtest.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -94,25 +90,6 @@ func childEnforce() error {
 	_, err = r.Cycle(ctx, enforcement.CycleOptions{})
 	return err
 }
-
-const crashCatalogYAML = `version: 1
-warn_at: [80, 100]
-plans:
-  - name: free
-    neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 0.5, suspend_timeout: 5m}
-    limits:
-      compute_unit_seconds: {kind: hard, max: %d CU-second}
-      active_time_seconds:  {kind: hard, max: 1000h}
-  - name: pro
-    neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 4}
-    limits:
-      compute_unit_seconds: {kind: soft, max: %d CU-second}
-    billing:
-      compute_unit_seconds: {meter: neon_compute, unit: CU-hour}
-  - name: enterprise
-    limits:
-      compute_unit_seconds: {kind: none, max: %d CU-second}
-`
 
 // TestCycle_KilledAtRandomPointsThenConverges kills enforcing processes with SIGKILL at random
 // points at least 20 times while a fleet needs hundreds of Neon mutations (slow answers and
@@ -169,7 +146,8 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 	for p, l := range byPlan {
 		limit[p] = max(usage[l[len(l)*6/10]], 1)
 	}
-	yaml := fmt.Sprintf(crashCatalogYAML, limit["free"], limit["pro"], limit["enterprise"])
+	// No project is on bigscale; its limit only fills the shared catalog.
+	yaml := fmt.Sprintf(catalogYAML, limit["free"], limit["pro"], limit["enterprise"], uint64(1)<<40)
 	catPath := filepath.Join(t.TempDir(), "catalog.yaml")
 	if err := os.WriteFile(catPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -411,18 +389,7 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 	if unaudited > killed {
 		t.Errorf("%d free projects were tightened without an applied audit row; a kill may lose at most one project's rows (%d kills)", unaudited, killed)
 	}
-	crossings := 0.0
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "neonmeter_enforcement_crossings_total" {
-			for _, mt := range mf.GetMetric() {
-				crossings += mt.GetCounter().GetValue()
-			}
-		}
-	}
+	crossings := metrictest.Sum(t, reg, "neonmeter_enforcement_crossings_total", nil)
 	t.Logf("audit: %d applied action rows, %d crossings audited twice, %d free projects tightened without an audit row, %d crossings counted while converging",
 		applied, duplicated, unaudited, int(crossings))
 	if int(crossings) > unremembered {

@@ -84,10 +84,9 @@ func (f *fixture) usage(t *testing.T) map[string]uint64 {
 	return out
 }
 
-// catalog builds a plan catalog whose compute limits are given in CU-seconds.
-func catalog(t testing.TB, free, pro, ent, big uint64) *plans.Catalog {
-	t.Helper()
-	y := fmt.Sprintf(`version: 1
+// catalogYAML is the tests' plan catalog; its %d are the compute limits in CU-seconds of free,
+// pro, enterprise and bigscale.
+const catalogYAML = `version: 1
 warn_at: [80, 100]
 plans:
   - name: free
@@ -108,7 +107,12 @@ plans:
     neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 8}
     limits:
       compute_unit_seconds: {kind: hard, max: %d CU-second}
-`, free, pro, ent, big)
+`
+
+// catalog builds a plan catalog whose compute limits are given in CU-seconds.
+func catalog(t testing.TB, free, pro, ent, big uint64) *plans.Catalog {
+	t.Helper()
+	y := fmt.Sprintf(catalogYAML, free, pro, ent, big)
 	cat, err := plans.Parse("test-catalog.yaml", []byte(y))
 	if err != nil {
 		t.Fatalf("catalog: %v\n%s", err, y)

@@ -196,23 +196,7 @@ func TestGone_DeletedProjectIsRecordedAndSkipped(t *testing.T) {
 // few cycles. Now the cap goes to the most over first, and the breaker then holds every new
 // suspension until acknowledged; after that the next cap, again the most over.
 func TestBreaker_LatchesUntilAcknowledgedMostOverFirst(t *testing.T) {
-	f := newFixture(t, 80)
-	f.collect(t)
-	usage := f.usage(t)
-	planOf := map[string]string{}
-	var vals []uint64
-	for id, u := range usage {
-		planOf[id] = "free"
-		vals = append(vals, u)
-	}
-	sort.Slice(vals, func(i, j int) bool { return vals[i] < vals[j] })
-	limit := vals[len(vals)*6/10] // 40 % of the fleet at or over
-	cat := catalog(t, limit, limit, limit, limit)
-	f.assign(t, cat, plans.PeriodStart(testNow).AddDate(0, 0, -1), planOf)
-	pol := testPolicy()
-	pol.MaxPercent, pol.MaxActions = 10, 100
-	reg := prometheus.NewRegistry()
-	r := f.reconciler(t, cat, pol, reg)
+	f, usage, limit, reg, r := spikeFleet(t)
 	var over []string // the most over first
 	for _, id := range byUsage(usage) {
 		if usage[id] >= limit {

@@ -72,11 +72,7 @@ func (r *Reconciler) loadUsage(ctx context.Context, ev *Evaluated) error {
 	return r.cfg.Store.UsageSince(ctx, ev.Period, ev.Now.Add(time.Hour), func(u PeriodUsage) {
 		d := ev.project(u.ProjectID)
 		d.OrgID = u.OrgID
-		v := u.Sum
-		if mi, ok := plans.LookupMetric(u.Metric); ok && mi.Level {
-			v = u.Max
-		}
-		d.Usage[u.Metric] = v
+		d.Usage[u.Metric] = u.Judged()
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/neonmeter/neonmeter/internal/metric"
 )
 
 // MaxProjectSeries caps the per-project series: only projects over a limit get one, and at most
@@ -33,74 +35,40 @@ type Metrics struct {
 
 // NewMetrics registers enforcement's series on reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	b := metric.New(reg, "enforcement metrics")
 	m := &Metrics{
-		projects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "neonmeter_enforcement_projects",
-			Help: "Projects by plan, level (ok, warning, over) and status (normal, throttled, suspended, released) after the last cycle.",
-		}, []string{"plan", "level", "status"}),
-		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "neonmeter_enforcement_actions_total",
-			Help: "Neon mutations by kind (update_project, suspend_endpoint, update_endpoint) and outcome (applied, failed, or planned in dry-run; a project the breaker defers has no actions).",
-		}, []string{"kind", "outcome"}),
-		crossings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "neonmeter_enforcement_crossings_total",
-			Help: "Level changes of projects (edge-triggered: once per crossing), by the level entered.",
-		}, []string{"level"}),
-		breaker: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "neonmeter_enforcement_breaker_tripped",
-			Help: "1 when the last cycle hit the circuit breaker or a trip waits for `neonmeter enforce ack-breaker`, else 0.",
-		}),
-		breakerTrip: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "neonmeter_enforcement_breaker_trips_total",
-			Help: "Cycles in which the circuit breaker tripped.",
-		}),
-		wakeRisk: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "neonmeter_enforcement_wake_risk_actions_total",
-			Help: "Endpoint patches sent to an idle compute, which Neon wakes to apply them.",
-		}),
-		deferred: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "neonmeter_enforcement_endpoints_pending_projects",
-			Help: "Projects whose endpoint changes wait for the compute to be active (patching an idle compute would wake it).",
-		}),
-		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "neonmeter_enforcement_held_projects",
-			Help: "Projects whose suspension or throttling was held back in the last cycle, by reason.",
-		}, []string{"reason"}),
-		reads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "neonmeter_enforcement_project_reads_total",
-			Help: "Projects whose Neon state was read (GET project and endpoints).",
-		}),
-		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "neonmeter_enforcement_cycles_total",
-			Help: "Enforcement cycles by result (success or failure).",
-		}, []string{"result"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "neonmeter_enforcement_cycle_duration_seconds",
-			Help:    "Wall time of enforcement cycles in seconds.",
-			Buckets: []float64{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600},
-		}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "neonmeter_enforcement_last_success_timestamp_seconds",
-			Help: "Unix time of the last successful enforcement cycle.",
-		}),
-		over: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "neonmeter_enforcement_project_over_limit",
-			Help: "1 per project over a limit (at most 100 series, the most over first): the limit's metric, kind and the project's status.",
-		}, []string{"project_id", "plan", "metric", "kind", "status"}),
-		gone: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "neonmeter_enforcement_gone_projects",
-			Help: "Projects Neon answered 404 for (deleted but still mapped), skipped by enforcement.",
-		}),
-		idleOverMax: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "neonmeter_enforcement_idle_computes_over_max",
-			Help: "Idle computes above their plan's max CU, left alone (a patch would wake them) until seen running.",
-		}),
+		projects: b.GaugeVec("neonmeter_enforcement_projects",
+			"Projects by plan, level (ok, warning, over) and status (normal, throttled, suspended, released) after the last cycle.",
+			"plan", "level", "status"),
+		actions: b.CounterVec("neonmeter_enforcement_actions_total",
+			"Neon mutations by kind (update_project, suspend_endpoint, update_endpoint) and outcome (applied, failed, or planned in dry-run; a project the breaker defers has no actions).",
+			"kind", "outcome"),
+		crossings: b.CounterVec("neonmeter_enforcement_crossings_total",
+			"Level changes of projects (edge-triggered: once per crossing), by the level entered.", "level"),
+		breaker: b.Gauge("neonmeter_enforcement_breaker_tripped",
+			"1 when the last cycle hit the circuit breaker or a trip waits for `neonmeter enforce ack-breaker`, else 0."),
+		breakerTrip: b.Counter("neonmeter_enforcement_breaker_trips_total", "Cycles in which the circuit breaker tripped."),
+		wakeRisk: b.Counter("neonmeter_enforcement_wake_risk_actions_total",
+			"Endpoint patches sent to an idle compute, which Neon wakes to apply them."),
+		deferred: b.Gauge("neonmeter_enforcement_endpoints_pending_projects",
+			"Projects whose endpoint changes wait for the compute to be active (patching an idle compute would wake it)."),
+		held: b.GaugeVec("neonmeter_enforcement_held_projects",
+			"Projects whose suspension or throttling was held back in the last cycle, by reason.", "reason"),
+		reads:  b.Counter("neonmeter_enforcement_project_reads_total", "Projects whose Neon state was read (GET project and endpoints)."),
+		cycles: b.CounterVec("neonmeter_enforcement_cycles_total", "Enforcement cycles by result (success or failure).", "result"),
+		duration: b.Histogram("neonmeter_enforcement_cycle_duration_seconds", "Wall time of enforcement cycles in seconds.",
+			[]float64{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600}),
+		lastSuccess: b.Gauge("neonmeter_enforcement_last_success_timestamp_seconds", "Unix time of the last successful enforcement cycle."),
+		over: b.GaugeVec("neonmeter_enforcement_project_over_limit",
+			"1 per project over a limit (at most 100 series, the most over first): the limit's metric, kind and the project's status.",
+			"project_id", "plan", "metric", "kind", "status"),
+		gone: b.Gauge("neonmeter_enforcement_gone_projects",
+			"Projects Neon answered 404 for (deleted but still mapped), skipped by enforcement."),
+		idleOverMax: b.Gauge("neonmeter_enforcement_idle_computes_over_max",
+			"Idle computes above their plan's max CU, left alone (a patch would wake them) until seen running."),
 	}
-	for _, c := range []prometheus.Collector{m.projects, m.actions, m.crossings, m.breaker, m.breakerTrip, m.wakeRisk,
-		m.deferred, m.held, m.reads, m.cycles, m.duration, m.lastSuccess, m.over, m.gone, m.idleOverMax} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := b.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -79,6 +79,12 @@ func New(cfg Config) (*Reconciler, error) {
 	return &Reconciler{cfg: cfg, log: log.With("component", "enforcement")}, nil
 }
 
+// CheckCatalog lists what makes a catalog unfit for enforcement (New refuses such a catalog);
+// exported so a draft catalog (plans simulate) is held to the same rules as the real one.
+func CheckCatalog(cat *plans.Catalog, defaultPlan string) []error {
+	return checkCatalog(cat, defaultPlan)
+}
+
 // checkCatalog lists what makes a catalog unfit for enforcement.
 func checkCatalog(cat *plans.Catalog, defaultPlan string) []error {
 	var errs []error

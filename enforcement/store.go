@@ -3,6 +3,8 @@ package enforcement
 import (
 	"context"
 	"time"
+
+	"github.com/neonmeter/neonmeter/plans"
 )
 
 // Store is the storage a reconciler reads and writes; enforcement/chstore implements it on
@@ -59,6 +61,16 @@ func (e BreakerEvent) Latched() bool { return e.Kind == BreakerTripped }
 type PeriodUsage struct {
 	OrgID, ProjectID, Metric string
 	Sum, Max                 uint64
+}
+
+// Judged is the usage a limit is judged by: the sum of the hours, or for a size metric the
+// largest hour. Exported for what-if simulations (finance/whatif), which judge usage as
+// enforcement does.
+func (u PeriodUsage) Judged() uint64 {
+	if mi, ok := plans.LookupMetric(u.Metric); ok && mi.Level {
+		return u.Max
+	}
+	return u.Sum
 }
 
 // HourlyWatermark is how far one org's hourly collection from one Neon endpoint is known

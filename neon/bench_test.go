@@ -26,32 +26,9 @@ func BenchmarkDecodeV2Page(b *testing.B) {
 // cost, for docs/benchmarks.md.
 func BenchmarkDecodeV2PageStdlib(b *testing.B) {
 	benchDecode(b, func(body []byte) error {
-		var p stdlibPage
+		var p sim.V2Page
 		return json.Unmarshal(body, &p)
 	})
-}
-
-type stdlibPage struct {
-	Projects []struct {
-		ProjectID string `json:"project_id"`
-		Periods   []struct {
-			ID          string     `json:"period_id"`
-			Plan        string     `json:"period_plan"`
-			Start       time.Time  `json:"period_start"`
-			End         *time.Time `json:"period_end"`
-			Consumption []struct {
-				Start   time.Time `json:"timeframe_start"`
-				End     time.Time `json:"timeframe_end"`
-				Metrics []struct {
-					Name  string `json:"metric_name"`
-					Value int64  `json:"value"`
-				} `json:"metrics"`
-			} `json:"consumption"`
-		} `json:"periods"`
-	} `json:"projects"`
-	Pagination *struct {
-		Cursor string `json:"cursor"`
-	} `json:"pagination"`
 }
 
 func benchDecode(b *testing.B, decode func(body []byte) error) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -39,7 +38,7 @@ func TestReadBody_MemoryBound(t *testing.T) {
 	}
 
 	var err error
-	got := allocated(func() { _, err = readBody(endlessReader{}, -1, limit) })
+	got := AllocatedForTest(func() { _, err = readBody(endlessReader{}, -1, limit) })
 	if !errors.Is(err, errBodyTooLarge) || !errors.Is(err, ErrBadResponse) {
 		t.Fatalf("endless body: %v", err)
 	}
@@ -62,14 +61,4 @@ func TestReadBody_MemoryBound(t *testing.T) {
 	if _, err := readBody(strings.NewReader(""), limit+1, limit); !errors.Is(err, errBodyTooLarge) {
 		t.Errorf("claim above the limit: %v", err)
 	}
-}
-
-// allocated returns the bytes allocated on the heap while f ran.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,17 +12,6 @@ import (
 
 	"github.com/neonmeter/neonmeter/neon"
 )
-
-// allocated returns the bytes allocated on the heap while f ran (runtime.MemStats.TotalAlloc),
-// a bound on the memory f could hold at any moment.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // TestClient_HostileBodiesStayWithinTheLimit measures what hostile answers cost: the 256 MiB
 // limit used to cost up to 1 GB, since the buffer doubled past it and a claimed Content-Length
@@ -70,7 +58,7 @@ func TestClient_HostileBodiesStayWithinTheLimit(t *testing.T) {
 			cfg.MaxResponseBytes = limit
 			c := newClient(t, cfg)
 			var err error
-			got := allocated(func() { _, err = collect(c.ConsumptionV2(context.Background(), hourlyQuery("org-a", 48))) })
+			got := neon.AllocatedForTest(func() { _, err = collect(c.ConsumptionV2(context.Background(), hourlyQuery("org-a", 48))) })
 			if !errors.Is(err, neon.ErrBadResponse) || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "NEONMETER_NEON_MAX_RESPONSE_MB") {
 				t.Fatalf("error %v, want a bad response saying %q and naming the setting", err, tc.wantErr)
 			}
@@ -90,7 +78,7 @@ func TestClient_HostileBodiesStayWithinTheLimit(t *testing.T) {
 		var pages []*neon.ConsumptionPage
 		var err error
 		// Body, decoded values and HTTP overhead: well below twice the body.
-		got := allocated(func() { pages, err = collect(c.ConsumptionV2(context.Background(), hourlyQuery("org-a", 48))) })
+		got := neon.AllocatedForTest(func() { pages, err = collect(c.ConsumptionV2(context.Background(), hourlyQuery("org-a", 48))) })
 		if err != nil || len(pages) != 1 || len(pages[0].Projects) != 100 {
 			t.Fatalf("honest page: %d pages, %v", len(pages), err)
 		}
@@ -129,7 +117,7 @@ func TestDecode_RejectsUnboundedLabels(t *testing.T) {
 				t.Fatalf("the case changed nothing")
 			}
 			var err error
-			got := allocated(func() { _, err = neon.DecodeConsumptionForTest(body, q, false) })
+			got := neon.AllocatedForTest(func() { _, err = neon.DecodeConsumptionForTest(body, q, false) })
 			var de *neon.DecodeError
 			if !errors.As(err, &de) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want a DecodeError about %s", err, tc.want)

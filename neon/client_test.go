@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/neonmeter/neonmeter/internal/metric/metrictest"
 	"github.com/neonmeter/neonmeter/neon"
 )
 
@@ -252,42 +253,14 @@ func TestClient_RetriesGETOnTransientFailures(t *testing.T) {
 		t.Errorf("stats %+v, want 6 requests, 5 retries, 1 rate limited", st)
 	}
 	for reason, want := range map[string]float64{"429": 1, "503": 1, "5xx": 2, "423": 1} {
-		got := counterValue(t, reg, "neonmeter_neon_api_retries_total", map[string]string{"route": "GET /projects/{project_id}", "reason": reason})
+		got := metrictest.Value(t, reg, "neonmeter_neon_api_retries_total", map[string]string{"route": "GET /projects/{project_id}", "reason": reason})
 		if got != want {
 			t.Errorf("retries{reason=%s} = %v, want %v", reason, got, want)
 		}
 	}
-	if got := counterValue(t, reg, "neonmeter_neon_api_requests_total", map[string]string{"route": "GET /projects/{project_id}", "code": "200"}); got != 1 {
+	if got := metrictest.Value(t, reg, "neonmeter_neon_api_requests_total", map[string]string{"route": "GET /projects/{project_id}", "code": "200"}); got != 1 {
 		t.Errorf("requests{code=200} = %v", got)
 	}
-}
-
-// counterValue reads one counter series from a registry; a missing series fails the test.
-func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue metric
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("series %s%v not found", name, labels)
-	return 0
 }
 
 func TestClient_RetriesExhausted(t *testing.T) {
@@ -311,11 +284,7 @@ func TestClient_RetriesExhausted(t *testing.T) {
 	if ae.Status != 429 || ae.Route != "/projects/{project_id}" || ae.Method != "GET" || ae.Code != "TOO_MANY_REQUESTS" || ae.Message != "slow down" || ae.RequestID != lastID {
 		t.Errorf("APIError %+v (last request id %s)", ae, lastID)
 	}
-	for _, s := range []string{"/projects/{project_id}", "429", "TOO_MANY_REQUESTS", "slow down", lastID} {
-		if !strings.Contains(err.Error(), s) {
-			t.Errorf("error %q lacks %q", err, s)
-		}
-	}
+	mentions(t, err, "/projects/{project_id}", "429", "TOO_MANY_REQUESTS", "slow down", lastID)
 	if n := srv.n.Load(); n != 4 {
 		t.Errorf("%d attempts, want 1 + 3 retries", n)
 	}
@@ -454,7 +423,7 @@ func TestClient_TimeoutIsRetried(t *testing.T) {
 	if err != nil || len(eps) != 0 {
 		t.Fatalf("got %v, %v", eps, err)
 	}
-	if got := counterValue(t, reg, "neonmeter_neon_api_retries_total", map[string]string{"route": "GET /projects/{project_id}/endpoints", "reason": "timeout"}); got != 1 {
+	if got := metrictest.Value(t, reg, "neonmeter_neon_api_retries_total", map[string]string{"route": "GET /projects/{project_id}/endpoints", "reason": "timeout"}); got != 1 {
 		t.Errorf("timeout retries = %v", got)
 	}
 }
@@ -514,10 +483,10 @@ func TestClient_ThrottlesPerBucket(t *testing.T) {
 	if st := c.Stats(); st.Throttled != 2 {
 		t.Errorf("throttled %d, want 2", st.Throttled)
 	}
-	if v := counterValue(t, reg, "neonmeter_neon_api_throttle_wait_seconds_total", map[string]string{"bucket": "consumption"}); v <= 0 {
+	if v := metrictest.Value(t, reg, "neonmeter_neon_api_throttle_wait_seconds_total", map[string]string{"bucket": "consumption"}); v <= 0 {
 		t.Errorf("consumption throttle wait %v", v)
 	}
-	if v := counterValue(t, reg, "neonmeter_neon_api_throttle_wait_seconds_total", map[string]string{"bucket": "general"}); v != 0 {
+	if v := metrictest.Value(t, reg, "neonmeter_neon_api_throttle_wait_seconds_total", map[string]string{"bucket": "general"}); v != 0 {
 		t.Errorf("general throttle wait %v", v)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -214,4 +215,14 @@ func (l *syncList) last() string {
 		return ""
 	}
 	return all[len(all)-1]
+}
+
+// mentions fails the test for each of subs that err's message lacks.
+func mentions(t *testing.T, err error, subs ...string) {
+	t.Helper()
+	for _, s := range subs {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q lacks %q", err, s)
+		}
+	}
 }

@@ -194,13 +194,21 @@ func projectList(t *testing.T, total int, hook func(w http.ResponseWriter, r *ht
 	})
 }
 
-func TestListProjects(t *testing.T) {
-	srv := projectList(t, 901, nil)
-	c := newClient(t, testConfig(srv.URL))
+// listOrgA lists org-a's projects from the server at url with a test client; an error fails
+// the test.
+func listOrgA(t *testing.T, url string) (*neon.Client, []*neon.ProjectsPage) {
+	t.Helper()
+	c := newClient(t, testConfig(url))
 	pages, err := collect(c.ListProjects(context.Background(), neon.ListProjectsQuery{OrgID: "org-a"}))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, pages
+}
+
+func TestListProjects(t *testing.T) {
+	srv := projectList(t, 901, nil)
+	c, pages := listOrgA(t, srv.URL)
 	n := 0
 	for _, p := range pages {
 		for _, pr := range p.Projects {
@@ -253,11 +261,7 @@ func TestListProjects_ReplayedPageRetried(t *testing.T) {
 		}
 		return false
 	})
-	c := newClient(t, testConfig(srv.URL))
-	pages, err := collect(c.ListProjects(context.Background(), neon.ListProjectsQuery{OrgID: "org-a"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, pages := listOrgA(t, srv.URL)
 	n := 0
 	for _, p := range pages {
 		n += len(p.Projects)

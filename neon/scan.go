@@ -166,9 +166,7 @@ func (s *scanner) number() (tok []byte, integer bool, err error) {
 	case j < len(s.b) && s.b[j] == '0':
 		j++
 	case j < len(s.b) && s.b[j] >= '1' && s.b[j] <= '9':
-		for j < len(s.b) && s.b[j] >= '0' && s.b[j] <= '9' {
-			j++
-		}
+		j = s.digits(j)
 	default:
 		s.i = j
 		return nil, false, s.unexpected("digit")
@@ -176,14 +174,8 @@ func (s *scanner) number() (tok []byte, integer bool, err error) {
 	integer = true
 	if j < len(s.b) && s.b[j] == '.' {
 		integer = false
-		j++
-		d := j
-		for j < len(s.b) && s.b[j] >= '0' && s.b[j] <= '9' {
-			j++
-		}
-		if j == d {
-			s.i = j
-			return nil, false, s.unexpected("digit after decimal point")
+		if j, err = s.someDigits(j+1, "digit after decimal point"); err != nil {
+			return nil, false, err
 		}
 	}
 	if j < len(s.b) && (s.b[j] == 'e' || s.b[j] == 'E') {
@@ -192,17 +184,30 @@ func (s *scanner) number() (tok []byte, integer bool, err error) {
 		if j < len(s.b) && (s.b[j] == '+' || s.b[j] == '-') {
 			j++
 		}
-		d := j
-		for j < len(s.b) && s.b[j] >= '0' && s.b[j] <= '9' {
-			j++
-		}
-		if j == d {
-			s.i = j
-			return nil, false, s.unexpected("digit in exponent")
+		if j, err = s.someDigits(j, "digit in exponent"); err != nil {
+			return nil, false, err
 		}
 	}
 	s.i = j
 	return s.b[start:j], integer, nil
+}
+
+// digits returns the index after the run of digits starting at j.
+func (s *scanner) digits(j int) int {
+	for j < len(s.b) && s.b[j] >= '0' && s.b[j] <= '9' {
+		j++
+	}
+	return j
+}
+
+// someDigits is digits for a run that must not be empty; an empty one is unexpected, wanting what.
+func (s *scanner) someDigits(j int, what string) (int, error) {
+	end := s.digits(j)
+	if end == j {
+		s.i = j
+		return j, s.unexpected(what)
+	}
+	return end, nil
 }
 
 // count reads a value that must be a non-negative integer within int64. A value of another kind

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/neonmeter/neonmeter/internal/metric/metrictest"
 	"github.com/neonmeter/neonmeter/internal/spectest"
 	"github.com/neonmeter/neonmeter/internal/testclock"
 	"github.com/neonmeter/neonmeter/neon"
@@ -122,7 +123,7 @@ func TestSim_FullReadUnderFaults(t *testing.T) {
 		{"GET /consumption_history/v2/projects", "repeated_page"},
 		{"GET /projects", "incomplete_page"}, {"GET /projects", "5xx"},
 	} {
-		if v := counterValue(t, reg, "neonmeter_neon_api_retries_total", map[string]string{"route": r.route, "reason": r.reason}); v == 0 {
+		if v := metrictest.Value(t, reg, "neonmeter_neon_api_retries_total", map[string]string{"route": r.route, "reason": r.reason}); v == 0 {
 			t.Errorf("no %s retry on %s", r.reason, r.route)
 		}
 	}

@@ -308,3 +308,22 @@ func (s *scalar) UnmarshalYAML(n *yaml.Node) error {
 	s.text, s.set = n.Value, true
 	return nil
 }
+
+// BilledMetrics lists every metric some plan of the catalogs bills, sorted: what billing reads
+// from usage, and what a what-if run re-rates.
+func BilledMetrics(cats ...*Catalog) []string {
+	seen := map[string]bool{}
+	for _, c := range cats {
+		for _, p := range c.Plans {
+			for m := range p.Billing {
+				seen[m] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for m := range seen {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}

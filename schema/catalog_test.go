@@ -138,24 +138,18 @@ func TestCatalog_RunsOnServer(t *testing.T) {
 		if q.Name != "usage.totals" {
 			continue
 		}
-		rows, err := q.Select(t.Context(), conn, db)
-		if err != nil {
-			t.Fatalf("usage totals: %v", err)
-		}
-		for rows.Next() {
+		err := q.Each(t.Context(), conn, db, func(row schema.Row) error {
 			var (
 				project, metric string
 				total           uint64
 			)
-			if err := rows.Scan(&project, &metric, &total); err != nil {
-				t.Fatalf("usage totals: %v", err)
-			}
+			err := row.Scan(&project, &metric, &total)
 			totals[[2]string{project, metric}] = total
-		}
-		if err := rows.Err(); err != nil {
+			return err
+		})
+		if err != nil {
 			t.Fatalf("usage totals: %v", err)
 		}
-		rows.Close()
 	}
 	if got := totals[[2]string{"project-a", "compute_unit_seconds"}]; got != 7200 || len(totals) != 1 {
 		t.Fatalf("totals after the catalog's inserts = %v, want project-a compute 7200", totals)

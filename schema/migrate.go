@@ -265,38 +265,25 @@ func alreadyExists(ex *clickhouse.Exception) bool {
 }
 
 func appliedMigrations(ctx context.Context, conn driver.Conn, db string) (map[int]appliedMigration, error) {
-	rows, err := appliedMigrationsQuery().Select(ctx, conn, db)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := map[int]appliedMigration{}
-	for rows.Next() {
+	err := appliedMigrationsQuery().Each(ctx, conn, db, func(row Row) error {
 		var (
 			v uint32
 			a appliedMigration
 		)
-		if err := rows.Scan(&v, &a.name, &a.checksum); err != nil {
-			return nil, fmt.Errorf("scan applied migrations: %w", err)
+		if err := row.Scan(&v, &a.name, &a.checksum); err != nil {
+			return err
 		}
 		out[int(v)] = a
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 func columnExists(ctx context.Context, conn driver.Conn, db, table, column string) (bool, error) {
-	rows, err := columnExistsQuery(table, column).Select(ctx, conn, db)
-	if err != nil {
-		return false, err
-	}
-	defer rows.Close()
 	var n uint64
-	for rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return false, fmt.Errorf("scan column count: %w", err)
-		}
-	}
-	return n > 0, rows.Err()
+	err := columnExistsQuery(table, column).Each(ctx, conn, db, func(row Row) error { return row.Scan(&n) })
+	return n > 0, err
 }
 
 func createDatabaseQuery() Query {

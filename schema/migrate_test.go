@@ -14,37 +14,22 @@ import (
 )
 
 // wantTables are the tables and views the built-in migrations create, sorted.
-const wantTables = "account_history,billing_drift,billing_late_adjustments,billing_ledger,billing_reconcile_runs,collection_runs,collection_watermarks,enforcement_audit,enforcement_breaker,enforcement_state,lease_events,schema_migrations," +
+const wantTables = "account_history,billing_drift,billing_late_adjustments,billing_ledger,billing_reconcile_runs,collection_runs,collection_watermarks,enforcement_audit,enforcement_breaker,enforcement_state,lease_events,neon_unit_costs,plan_unit_prices,schema_migrations," +
 	"usage_coarse,usage_facts,usage_hourly,usage_revisions"
 
 func tables(t *testing.T, conn driver.Conn, db string) []string {
 	t.Helper()
-	rows, err := conn.Query(t.Context(), "SELECT name FROM system.tables WHERE database = ? ORDER BY name", db)
+	q := schema.Query{Name: "test.tables", Kind: schema.KindSelect, Args: []any{db},
+		SQL: "SELECT name FROM system.tables WHERE database = ? ORDER BY name"}
+	out, err := schema.All(t.Context(), q, conn, db, func(row schema.Row) (string, error) {
+		var name string
+		err := row.Scan(&name)
+		return name, err
+	})
 	if err != nil {
 		t.Fatalf("list tables: %v", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatalf("scan table: %v", err)
-		}
-		out = append(out, name)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("list tables: %v", err)
-	}
 	return out
-}
-
-func count(t *testing.T, conn driver.Conn, query string, args ...any) uint64 {
-	t.Helper()
-	var n uint64
-	if err := conn.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
 }
 
 func builtinMigrations(t *testing.T) []schema.Migration {
@@ -129,7 +114,7 @@ func TestMigrate_Concurrent(t *testing.T) {
 		t.Fatalf("runners applied %v, want at least %d together", applied, len(migs))
 	}
 	q := "SELECT count() FROM " + db + ".schema_migrations FINAL"
-	if n := count(t, conn, q); n != uint64(len(migs)) {
+	if n := chtest.Count(t, conn, q); n != uint64(len(migs)) {
 		t.Fatalf("schema_migrations FINAL has %d rows, want %d", n, len(migs))
 	}
 	// Once merged, the duplicate rows of racing runners are gone for good. 18.16's OPTIMIZE
@@ -139,7 +124,7 @@ func TestMigrate_Concurrent(t *testing.T) {
 		if err := conn.Exec(t.Context(), "OPTIMIZE TABLE "+db+".schema_migrations FINAL"); err != nil {
 			t.Fatalf("optimize: %v", err)
 		}
-		if merged = count(t, conn, "SELECT count() FROM "+db+".schema_migrations"); merged == uint64(len(migs)) {
+		if merged = chtest.Count(t, conn, "SELECT count() FROM "+db+".schema_migrations"); merged == uint64(len(migs)) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -199,7 +184,7 @@ func TestMigrate_AddColumn(t *testing.T) {
 	}
 	hasRegion := func(t *testing.T, conn driver.Conn, db string) {
 		t.Helper()
-		n := count(t, conn, "SELECT count() FROM system.columns WHERE database = ? AND table = 'usage_facts' AND name = 'region'", db)
+		n := chtest.Count(t, conn, "SELECT count() FROM system.columns WHERE database = ? AND table = 'usage_facts' AND name = 'region'", db)
 		if n != 1 {
 			t.Fatalf("usage_facts has %d region columns, want 1", n)
 		}
@@ -267,7 +252,7 @@ func TestMigrate_ToleratesAlreadyExists(t *testing.T) {
 	if n, err := schema.MigrateFiles(t.Context(), conn, db, files, chtest.Logger(t)); err != nil || n != 1 {
 		t.Fatalf("migrate = %d, %v; want 1, nil", n, err)
 	}
-	if n := count(t, conn, "SELECT count() FROM system.columns WHERE database = ? AND table = 'usage_facts' AND name = 'version'", db); n != 1 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM system.columns WHERE database = ? AND table = 'usage_facts' AND name = 'version'", db); n != 1 {
 		t.Fatalf("usage_facts was replaced: %d version columns", n)
 	}
 	// Any other failure still stops Migrate, naming the migration and statement.
@@ -276,7 +261,7 @@ func TestMigrate_ToleratesAlreadyExists(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "0101_broken statement 1") {
 		t.Fatalf("err = %v, want one naming 0101_broken statement 1", err)
 	}
-	if n := count(t, conn, "SELECT count() FROM "+db+".schema_migrations FINAL WHERE version = 101"); n != 0 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".schema_migrations FINAL WHERE version = 101"); n != 0 {
 		t.Fatalf("a failed migration was recorded")
 	}
 }

@@ -63,17 +63,7 @@ func (q Query) Text(db string) (string, error) {
 func (q Query) Run(ctx context.Context, conn driver.Conn, db string) error {
 	switch q.Kind {
 	case KindSelect:
-		rows, err := q.Select(ctx, conn, db)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("%s: %w", q.Name, err)
-		}
-		return nil
+		return q.Each(ctx, conn, db, func(Row) error { return nil })
 	case KindExec:
 		return q.Exec(ctx, conn, db)
 	case KindInsert:
@@ -95,6 +85,47 @@ func (q Query) Select(ctx context.Context, conn driver.Conn, db string) (driver.
 	return rows, nil
 }
 
+// Row is one row of a Select, as a scan function of Each or All reads it.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Each runs a KindSelect statement and calls scan once per row, in order; scan reads the row
+// with row.Scan. The rows are closed, and the first error names the statement.
+func (q Query) Each(ctx context.Context, conn driver.Conn, db string, scan func(Row) error) error {
+	rows, err := q.Select(ctx, conn, db)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("%s: scan: %w", q.Name, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", q.Name, err)
+	}
+	return nil
+}
+
+// All runs a KindSelect statement and returns one value per row, as scan reads it.
+func All[T any](ctx context.Context, q Query, conn driver.Conn, db string, scan func(Row) (T, error)) ([]T, error) {
+	var out []T
+	err := q.Each(ctx, conn, db, func(row Row) error {
+		v, err := scan(row)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Exec runs a KindExec statement.
 func (q Query) Exec(ctx context.Context, conn driver.Conn, db string) error {
 	text, err := q.Text(db)
@@ -112,28 +143,51 @@ func (q Query) Insert(ctx context.Context, conn driver.Conn, db string) error {
 	if len(q.Rows) == 0 {
 		return nil
 	}
-	text, err := q.Text(db)
-	if err != nil {
-		return err
-	}
-	batch, err := conn.PrepareBatch(ctx, text)
-	if err != nil {
-		return fmt.Errorf("%s: prepare: %w", q.Name, err)
-	}
-	defer batch.Close()
-	for i, row := range q.Rows {
-		if err := batch.Append(row...); err != nil {
-			return fmt.Errorf("%s: row %d: %w", q.Name, i, err)
+	return q.sendBatch(ctx, conn, db, fmt.Sprintf("send %d rows", len(q.Rows)), func(batch driver.Batch) error {
+		for i, row := range q.Rows {
+			if err := batch.Append(row...); err != nil {
+				return fmt.Errorf("row %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
+// InsertChecked sends q(items), a batch insert, after check passed every item: one unfit item
+// refuses the whole batch and nothing is sent.
+func InsertChecked[T any](ctx context.Context, conn driver.Conn, db string, items []T, check func(T) error, q func([]T) Query) error {
+	for _, it := range items {
+		if err := check(it); err != nil {
+			return err
 		}
 	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("%s: send %d rows: %w", q.Name, len(q.Rows), err)
+	return q(items).Insert(ctx, conn, db)
+}
+
+// RowsOf lays items out as the Rows of a batch insert, one row per item.
+func RowsOf[T any](items []T, row func(T) []any) [][]any {
+	rows := make([][]any, len(items))
+	for i, it := range items {
+		rows[i] = row(it)
 	}
-	return nil
+	return rows
 }
 
 // InsertColumns sends one batch given as whole columns, in the column order SQL names.
 func (q Query) InsertColumns(ctx context.Context, conn driver.Conn, db string, columns ...any) error {
+	return q.sendBatch(ctx, conn, db, "send", func(batch driver.Batch) error {
+		for i, col := range columns {
+			if err := batch.Column(i).Append(col); err != nil {
+				return fmt.Errorf("column %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
+// sendBatch prepares the statement as a batch, lets fill append to it and sends it; send names
+// the last step in errors.
+func (q Query) sendBatch(ctx context.Context, conn driver.Conn, db, send string, fill func(driver.Batch) error) error {
 	text, err := q.Text(db)
 	if err != nil {
 		return err
@@ -143,13 +197,11 @@ func (q Query) InsertColumns(ctx context.Context, conn driver.Conn, db string, c
 		return fmt.Errorf("%s: prepare: %w", q.Name, err)
 	}
 	defer batch.Close()
-	for i, col := range columns {
-		if err := batch.Column(i).Append(col); err != nil {
-			return fmt.Errorf("%s: column %d: %w", q.Name, i, err)
-		}
+	if err := fill(batch); err != nil {
+		return fmt.Errorf("%s: %w", q.Name, err)
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("%s: send: %w", q.Name, err)
+		return fmt.Errorf("%s: %s: %w", q.Name, send, err)
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
+	financestore "github.com/neonmeter/neonmeter/finance/chstore"
+	whatifstore "github.com/neonmeter/neonmeter/finance/whatif/chstore"
 	leasestore "github.com/neonmeter/neonmeter/internal/lease/chstore"
 	"github.com/neonmeter/neonmeter/schema"
 )
@@ -22,6 +24,8 @@ func catalog() []schema.Query {
 		accountsstore.Statements(),
 		billingstore.Statements(),
 		enforcementstore.Statements(),
+		financestore.Statements(),
+		whatifstore.Statements(),
 		leasestore.Statements(),
 		schema.RetentionStatements(),
 	)

@@ -48,20 +48,11 @@ func monthIndex(year, month int) int { return year*12 + month - 1 }
 type tablePartition struct{ table, partition string }
 
 func listPartitions(ctx context.Context, conn driver.Conn, db string) ([]tablePartition, error) {
-	rows, err := listPartitionsQuery().Select(ctx, conn, db)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []tablePartition
-	for rows.Next() {
+	return All(ctx, listPartitionsQuery(), conn, db, func(row Row) (tablePartition, error) {
 		var p tablePartition
-		if err := rows.Scan(&p.table, &p.partition); err != nil {
-			return nil, fmt.Errorf("scan partitions: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+		err := row.Scan(&p.table, &p.partition)
+		return p, err
+	})
 }
 
 // listPartitionsQuery lists the partitions of the tables retention trims: those partitioned by

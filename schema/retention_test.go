@@ -64,11 +64,11 @@ func TestDropExpiredPartitions(t *testing.T) {
 		t.Fatalf("dropped %v, want %v", dropped, want)
 	}
 	for table, wantRows := range map[string]uint64{"usage_facts": 4, "usage_coarse": 2, "usage_revisions": 2, "collection_runs": 1} {
-		if n := count(t, conn, "SELECT count() FROM "+db+"."+table); n != wantRows {
+		if n := chtest.Count(t, conn, "SELECT count() FROM "+db+"."+table); n != wantRows {
 			t.Errorf("%s has %d rows, want %d", table, n, wantRows)
 		}
 	}
-	if n := count(t, conn, "SELECT count() FROM "+db+".usage_facts WHERE hour < '2024-02-01 00:00:00'"); n != 0 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".usage_facts WHERE hour < '2024-02-01 00:00:00'"); n != 0 {
 		t.Errorf("usage_facts still has %d expired rows", n)
 	}
 
@@ -84,7 +84,7 @@ func TestDropExpiredPartitions(t *testing.T) {
 	if got := strings.Join(dropped, ","); got != "usage_coarse/202402,usage_facts/202402,usage_revisions/202402" {
 		t.Fatalf("dropped %s", got)
 	}
-	if n := count(t, conn, "SELECT count() FROM "+db+".usage_hourly"); n != 2 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".usage_hourly"); n != 2 {
 		t.Fatalf("usage_hourly has %d rows, want the 2 of March", n)
 	}
 }

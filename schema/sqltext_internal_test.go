@@ -63,14 +63,8 @@ func TestRender(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := render(tt.text, tt.db)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
+			if errorCase(t, "render", err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("render: %v", err)
 			}
 			if got != tt.want {
 				t.Fatalf("got %q, want %q", got, tt.want)
@@ -103,14 +97,8 @@ func TestParseMigration(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, err := parseMigration(tt.file, []byte(tt.text))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
+			if errorCase(t, "parse", err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("parse: %v", err)
 			}
 			if m.Version != 7 || m.Name != "x" || len(m.Checksum) != 64 || len(m.stmts) != 1 {
 				t.Fatalf("got version %d name %q checksum %q with %d statements", m.Version, m.Name, m.Checksum, len(m.stmts))
@@ -174,4 +162,20 @@ func TestMonthIndex_Cutoff(t *testing.T) {
 			t.Errorf("now %d-%02d keep %d: partition %d dropped = %v, want %v", tt.year, tt.month, tt.keep, tt.partition, got, tt.drop)
 		}
 	}
+}
+
+// errorCase checks err of a table case: a case with wantErr needs an error containing it and
+// ends there (true); one without needs no error, and step names the call in the failure.
+func errorCase(t *testing.T, step string, err error, wantErr string) bool {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want one containing %q", err, wantErr)
+		}
+		return true
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	return false
 }

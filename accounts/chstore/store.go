@@ -27,25 +27,26 @@ func New(conn driver.Conn, database string) *Store { return &Store{conn: conn, d
 // Insert writes records in one batch; none writes nothing. A record without a project, a
 // valid source or a time after 1970 refuses the whole batch.
 func (s *Store) Insert(ctx context.Context, records []accounts.Record) error {
-	for _, r := range records {
-		if r.ProjectID == "" || !r.Source.Valid() || r.ValidFrom.Unix() <= 0 {
-			return fmt.Errorf("insert account changes: project %q: need a project, source stripe or csv and a time after 1970", r.ProjectID)
-		}
-	}
-	if err := insertQuery(records).Insert(ctx, s.conn, s.db); err != nil {
+	if err := schema.InsertChecked(ctx, s.conn, s.db, records, checkRecord, insertQuery); err != nil {
 		return fmt.Errorf("insert account changes: %w", err)
 	}
 	return nil
 }
 
-func insertQuery(records []accounts.Record) schema.Query {
-	rows := make([][]any, len(records))
-	for i, r := range records {
-		rows[i] = []any{r.ProjectID, schema.UTC(r.ValidFrom), r.CustomerID, r.Plan, string(r.Source), r.SubscriptionID, string(r.Basis),
-			schema.UTC(r.RecordedAt), r.RunID, r.Version}
+func checkRecord(r accounts.Record) error {
+	if r.ProjectID == "" || !r.Source.Valid() || r.ValidFrom.Unix() <= 0 {
+		return fmt.Errorf("project %q: need a project, source stripe or csv and a time after 1970", r.ProjectID)
 	}
-	return schema.Query{Name: "accounts.insert", Kind: schema.KindInsert, Rows: rows,
-		SQL: "INSERT INTO {db}.account_history (project_id, valid_from, customer_id, plan, source, subscription_id, basis, recorded_at, run_id, version)"}
+	return nil
+}
+
+func insertQuery(records []accounts.Record) schema.Query {
+	return schema.Query{Name: "accounts.insert", Kind: schema.KindInsert,
+		SQL: "INSERT INTO {db}.account_history (project_id, valid_from, customer_id, plan, source, subscription_id, basis, recorded_at, run_id, version)",
+		Rows: schema.RowsOf(records, func(r accounts.Record) []any {
+			return []any{r.ProjectID, schema.UTC(r.ValidFrom), r.CustomerID, r.Plan, string(r.Source), r.SubscriptionID, string(r.Basis),
+				schema.UTC(r.RecordedAt), r.RunID, r.Version}
+		})}
 }
 
 // At returns, per project, the record in force at instant at: its latest with valid_from <=
@@ -100,20 +101,12 @@ ORDER BY project_id, valid_from`}
 // UsageProjects returns the projects with hourly usage in [from, to), sorted: the projects
 // neonmeter meters, to find those without an account.
 func (s *Store) UsageProjects(ctx context.Context, from, to time.Time) ([]string, error) {
-	rows, err := usageProjectsQuery(from, to).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("usage projects: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	out, err := schema.All(ctx, usageProjectsQuery(from, to), s.conn, s.db, func(rows schema.Row) (string, error) {
 		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, fmt.Errorf("usage projects: scan: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+		err := rows.Scan(&p)
+		return p, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("usage projects: %w", err)
 	}
 	return out, nil
@@ -149,22 +142,17 @@ func allSuffix(all bool) string {
 }
 
 func (s *Store) scan(ctx context.Context, q schema.Query, fn func(accounts.Record)) error {
-	rows, err := q.Select(ctx, s.conn, s.db)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return q.Each(ctx, s.conn, s.db, func(rows schema.Row) error {
 		var (
 			r             accounts.Record
 			source, basis string
 		)
 		if err := rows.Scan(&r.ProjectID, &r.ValidFrom, &r.CustomerID, &r.Plan, &source, &r.SubscriptionID, &basis, &r.RecordedAt, &r.RunID, &r.Version); err != nil {
-			return fmt.Errorf("scan: %w", err)
+			return err
 		}
 		r.Source, r.Basis = accounts.Source(source), accounts.Basis(basis)
 		r.ValidFrom, r.RecordedAt = r.ValidFrom.UTC(), schema.FromDB(r.RecordedAt)
 		fn(r)
-	}
-	return rows.Err()
+		return nil
+	})
 }

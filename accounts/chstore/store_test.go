@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/collector"
@@ -19,15 +17,6 @@ import (
 func change(project string, from time.Time, customer, plan string) accounts.Record {
 	return accounts.Record{ProjectID: project, ValidFrom: from, CustomerID: customer, Plan: plan,
 		Source: accounts.SourceStripe, Basis: "subscription_start", RecordedAt: from.Add(time.Hour), RunID: "run-1", Version: 1}
-}
-
-func count(t *testing.T, conn driver.Conn, query string) uint64 {
-	t.Helper()
-	var n uint64
-	if err := conn.QueryRow(t.Context(), query).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
 }
 
 func fact(project, metric string, hour time.Time, value, version uint64) collector.Fact {
@@ -165,7 +154,7 @@ func TestInsert_Invalid(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if n := count(t, conn, "SELECT count() FROM "+db+".account_history"); n != 0 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".account_history"); n != 0 {
 		t.Fatalf("account_history has %d rows after refused writes", n)
 	}
 }

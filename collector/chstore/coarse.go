@@ -53,24 +53,19 @@ func (s *Store) storedCoarse(ctx context.Context, orgID string, projectIDs []str
 }
 
 func (s *Store) readStoredCoarse(ctx context.Context, q schema.Query, out map[coarseKey]storedFact) error {
-	rows, err := q.Select(ctx, s.conn, s.db)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return q.Each(ctx, s.conn, s.db, func(rows schema.Row) error {
 		var (
 			k           coarseKey
 			granularity string
 			f           storedFact
 		)
 		if err := rows.Scan(&k.ProjectID, &k.Metric, &granularity, &k.BucketStart, &f.Value, &f.Version); err != nil {
-			return fmt.Errorf("scan: %w", err)
+			return err
 		}
 		k.Granularity, k.BucketStart = collector.Granularity(granularity), k.BucketStart.UTC()
 		out[k] = f
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func storedCoarseQuery(orgID string, projectIDs []string, from, to time.Time) schema.Query {
@@ -87,12 +82,7 @@ WHERE org_id = ? AND project_id IN (` + schema.InList(len(projectIDs)) + `) AND 
 // InsertCoarseFacts writes coarse facts to usage_coarse in one batch; as with hourly facts a
 // higher version replaces the stored row of the same key.
 func (s *Store) InsertCoarseFacts(ctx context.Context, facts []collector.CoarseFact) error {
-	for _, f := range facts {
-		if err := checkCoarse(f); err != nil {
-			return fmt.Errorf("insert coarse facts: %w", err)
-		}
-	}
-	if err := insertCoarseQuery(facts).Insert(ctx, s.conn, s.db); err != nil {
+	if err := schema.InsertChecked(ctx, s.conn, s.db, facts, checkCoarse, insertCoarseQuery); err != nil {
 		return fmt.Errorf("insert coarse facts: %w", err)
 	}
 	return nil
@@ -112,11 +102,10 @@ func checkCoarse(f collector.CoarseFact) error {
 }
 
 func insertCoarseQuery(facts []collector.CoarseFact) schema.Query {
-	rows := make([][]any, len(facts))
-	for i, f := range facts {
-		rows[i] = []any{f.OrgID, f.ProjectID, f.Metric, string(f.Granularity), schema.UTC(f.BucketStart), schema.UTC(f.BucketEnd),
-			f.Value, f.PeriodID, f.PeriodPlan, schema.UTC(f.CollectedAt), f.Version}
-	}
-	return schema.Query{Name: "coarse.insert", Kind: schema.KindInsert, Rows: rows,
-		SQL: "INSERT INTO {db}.usage_coarse (org_id, project_id, metric, granularity, bucket_start, bucket_end, value, period_id, period_plan, collected_at, version)"}
+	return schema.Query{Name: "coarse.insert", Kind: schema.KindInsert,
+		SQL: "INSERT INTO {db}.usage_coarse (org_id, project_id, metric, granularity, bucket_start, bucket_end, value, period_id, period_plan, collected_at, version)",
+		Rows: schema.RowsOf(facts, func(f collector.CoarseFact) []any {
+			return []any{f.OrgID, f.ProjectID, f.Metric, string(f.Granularity), schema.UTC(f.BucketStart), schema.UTC(f.BucketEnd),
+				f.Value, f.PeriodID, f.PeriodPlan, schema.UTC(f.CollectedAt), f.Version}
+		})}
 }

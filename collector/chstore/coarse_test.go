@@ -66,7 +66,7 @@ func TestCoarseFacts(t *testing.T) {
 		})
 	}
 	// Coarse facts never show up in the hourly contract.
-	if n := count(t, conn, "SELECT count() FROM "+db+".usage_hourly"); n != 0 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".usage_hourly"); n != 0 {
 		t.Fatalf("usage_hourly has %d rows, want 0", n)
 	}
 }
@@ -93,7 +93,7 @@ func TestInsertCoarseFacts_Invalid(t *testing.T) {
 			}
 		})
 	}
-	if n := count(t, conn, "SELECT count() FROM "+db+".usage_coarse"); n != 0 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".usage_coarse"); n != 0 {
 		t.Fatalf("usage_coarse has %d rows after refused inserts", n)
 	}
 }

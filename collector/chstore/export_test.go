@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/collector"
+	"github.com/neonmeter/neonmeter/schema"
 )
 
 // Readers for tests only: the product writes these tables and reads them back through the
@@ -31,23 +32,17 @@ func (s *Store) StoredCoarseFacts(ctx context.Context, orgID string, projectIDs 
 // UsageTotals returns sum(value) per (project, metric) of the organization's hourly facts in
 // [from, to), read through the usage_hourly view.
 func (s *Store) UsageTotals(ctx context.Context, orgID string, from, to time.Time) (map[[2]string]uint64, error) {
-	rows, err := usageTotalsQuery(orgID, from, to).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("usage totals org %s: %w", orgID, err)
-	}
-	defer rows.Close()
 	out := map[[2]string]uint64{}
-	for rows.Next() {
+	err := usageTotalsQuery(orgID, from, to).Each(ctx, s.conn, s.db, func(row schema.Row) error {
 		var (
 			project, metric string
 			total           uint64
 		)
-		if err := rows.Scan(&project, &metric, &total); err != nil {
-			return nil, fmt.Errorf("usage totals org %s: scan: %w", orgID, err)
-		}
+		err := row.Scan(&project, &metric, &total)
 		out[[2]string{project, metric}] = total
-	}
-	if err := rows.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("usage totals org %s: %w", orgID, err)
 	}
 	return out, nil
@@ -56,22 +51,14 @@ func (s *Store) UsageTotals(ctx context.Context, orgID string, from, to time.Tim
 // Revisions returns the organization's logged revisions of hours in [from, to), deduplicated,
 // ordered by project, metric, hour and old version.
 func (s *Store) Revisions(ctx context.Context, orgID string, from, to time.Time) ([]collector.Revision, error) {
-	rows, err := revisionsQuery(orgID, from, to).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("revisions org %s: %w", orgID, err)
-	}
-	defer rows.Close()
-	var out []collector.Revision
-	for rows.Next() {
+	out, err := schema.All(ctx, revisionsQuery(orgID, from, to), s.conn, s.db, func(row schema.Row) (collector.Revision, error) {
 		var r collector.Revision
-		if err := rows.Scan(&r.OrgID, &r.ProjectID, &r.Metric, &r.Hour, &r.OldValue, &r.NewValue,
-			&r.OldVersion, &r.NewVersion, &r.DetectedAt, &r.RunID); err != nil {
-			return nil, fmt.Errorf("revisions org %s: scan: %w", orgID, err)
-		}
+		err := row.Scan(&r.OrgID, &r.ProjectID, &r.Metric, &r.Hour, &r.OldValue, &r.NewValue,
+			&r.OldVersion, &r.NewVersion, &r.DetectedAt, &r.RunID)
 		r.Hour, r.DetectedAt = r.Hour.UTC(), r.DetectedAt.UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		return r, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("revisions org %s: %w", orgID, err)
 	}
 	return out, nil

@@ -47,24 +47,19 @@ func (s *Store) scanStored(ctx context.Context, orgID string, projectIDs, metric
 }
 
 func (s *Store) scanStoredChunk(ctx context.Context, q schema.Query, offset int, fn func(storedValue)) error {
-	rows, err := q.Select(ctx, s.conn, s.db)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
 	var (
 		p, m         uint64
 		h            uint32
 		value, versn uint64
 	)
-	for rows.Next() {
+	return q.Each(ctx, s.conn, s.db, func(rows schema.Row) error {
 		if err := rows.Scan(&p, &m, &h, &value, &versn); err != nil {
-			return fmt.Errorf("scan: %w", err)
+			return err
 		}
 		// indexOf is 1-based; the IN lists guarantee a match.
 		fn(storedValue{Project: offset + int(p) - 1, Metric: int(m) - 1, Hour: int64(h), Value: value, Version: versn})
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func scanStoredQuery(orgID string, projectIDs, metrics []string, from, to time.Time) schema.Query {
@@ -132,12 +127,11 @@ func checkFact(f collector.Fact) error {
 }
 
 func insertFactsQuery(facts []collector.Fact) schema.Query {
-	rows := make([][]any, len(facts))
-	for i, f := range facts {
-		rows[i] = []any{f.OrgID, f.ProjectID, f.Metric, schema.UTC(f.Hour), f.Value, f.PeriodID, f.PeriodPlan, schema.UTC(f.CollectedAt), f.Version}
-	}
-	return schema.Query{Name: "facts.insert", Kind: schema.KindInsert, Rows: rows,
-		SQL: "INSERT INTO {db}.usage_facts (org_id, project_id, metric, hour, value, period_id, period_plan, collected_at, version)"}
+	return schema.Query{Name: "facts.insert", Kind: schema.KindInsert,
+		SQL: "INSERT INTO {db}.usage_facts (org_id, project_id, metric, hour, value, period_id, period_plan, collected_at, version)",
+		Rows: schema.RowsOf(facts, func(f collector.Fact) []any {
+			return []any{f.OrgID, f.ProjectID, f.Metric, schema.UTC(f.Hour), f.Value, f.PeriodID, f.PeriodPlan, schema.UTC(f.CollectedAt), f.Version}
+		})}
 }
 
 // usageTotalsQuery sums the organization's hourly facts in [from, to) per (project, metric)

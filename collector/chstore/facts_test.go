@@ -13,6 +13,7 @@ import (
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/schema"
 )
 
 // day0 is the first hour of the tests' sample data.
@@ -41,22 +42,15 @@ type hourlyRow struct {
 
 func hourlyRows(t *testing.T, conn driver.Conn, db string) []hourlyRow {
 	t.Helper()
-	rows, err := conn.Query(t.Context(), "SELECT project_id, metric, hour, value, period_id, period_plan, collected_at FROM "+db+
-		".usage_hourly ORDER BY project_id, metric, hour")
-	if err != nil {
-		t.Fatalf("read usage_hourly: %v", err)
-	}
-	defer rows.Close()
-	var out []hourlyRow
-	for rows.Next() {
+	q := schema.Query{Name: "test.hourly_rows", Kind: schema.KindSelect,
+		SQL: "SELECT project_id, metric, hour, value, period_id, period_plan, collected_at FROM {db}.usage_hourly ORDER BY project_id, metric, hour"}
+	out, err := schema.All(t.Context(), q, conn, db, func(row schema.Row) (hourlyRow, error) {
 		var r hourlyRow
-		if err := rows.Scan(&r.Project, &r.Metric, &r.Hour, &r.Value, &r.PeriodID, &r.Plan, &r.CollectedAt); err != nil {
-			t.Fatalf("scan: %v", err)
-		}
+		err := row.Scan(&r.Project, &r.Metric, &r.Hour, &r.Value, &r.PeriodID, &r.Plan, &r.CollectedAt)
 		r.Hour, r.CollectedAt = r.Hour.UTC(), r.CollectedAt.UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		return r, err
+	})
+	if err != nil {
 		t.Fatalf("read usage_hourly: %v", err)
 	}
 	return out
@@ -269,7 +263,7 @@ func TestInsertFacts_Invalid(t *testing.T) {
 		})
 	}
 	// A batch with a bad fact writes nothing at all.
-	if n := count(t, conn, "SELECT count() FROM "+db+".usage_facts"); n != 0 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".usage_facts"); n != 0 {
 		t.Fatalf("usage_facts has %d rows after refused batches", n)
 	}
 	if err := chstore.New(conn, db).InsertFacts(t.Context(), nil); err != nil {
@@ -346,13 +340,4 @@ func storedFacts(ctx context.Context, conn driver.Conn, db, orgID string, projec
 		}
 	})
 	return out, err
-}
-
-func count(t *testing.T, conn driver.Conn, query string, args ...any) uint64 {
-	t.Helper()
-	var n uint64
-	if err := conn.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
 }

@@ -12,25 +12,26 @@ import (
 // InsertRevisions writes revisions to usage_revisions in one batch. The table keeps one row per
 // (key, old version), so logging the same replacement again after a crash adds nothing.
 func (s *Store) InsertRevisions(ctx context.Context, revs []collector.Revision) error {
-	for _, r := range revs {
-		if r.OrgID == "" || r.ProjectID == "" || r.Metric == "" || r.Hour.Unix() <= 0 {
-			return fmt.Errorf("insert revisions: revision %s/%s/%s %s: empty key field", r.OrgID, r.ProjectID, r.Metric, r.Hour.UTC().Format(time.RFC3339))
-		}
-	}
-	if err := insertRevisionsQuery(revs).Insert(ctx, s.conn, s.db); err != nil {
+	if err := schema.InsertChecked(ctx, s.conn, s.db, revs, checkRevision, insertRevisionsQuery); err != nil {
 		return fmt.Errorf("insert revisions: %w", err)
 	}
 	return nil
 }
 
-func insertRevisionsQuery(revs []collector.Revision) schema.Query {
-	rows := make([][]any, len(revs))
-	for i, r := range revs {
-		rows[i] = []any{r.OrgID, r.ProjectID, r.Metric, schema.UTC(r.Hour), r.OldValue, r.NewValue,
-			r.OldVersion, r.NewVersion, schema.UTC(r.DetectedAt), r.RunID}
+func checkRevision(r collector.Revision) error {
+	if r.OrgID == "" || r.ProjectID == "" || r.Metric == "" || r.Hour.Unix() <= 0 {
+		return fmt.Errorf("revision %s/%s/%s %s: empty key field", r.OrgID, r.ProjectID, r.Metric, r.Hour.UTC().Format(time.RFC3339))
 	}
-	return schema.Query{Name: "revisions.insert", Kind: schema.KindInsert, Rows: rows,
-		SQL: "INSERT INTO {db}.usage_revisions (org_id, project_id, metric, hour, old_value, new_value, old_version, new_version, detected_at, run_id)"}
+	return nil
+}
+
+func insertRevisionsQuery(revs []collector.Revision) schema.Query {
+	return schema.Query{Name: "revisions.insert", Kind: schema.KindInsert,
+		SQL: "INSERT INTO {db}.usage_revisions (org_id, project_id, metric, hour, old_value, new_value, old_version, new_version, detected_at, run_id)",
+		Rows: schema.RowsOf(revs, func(r collector.Revision) []any {
+			return []any{r.OrgID, r.ProjectID, r.Metric, schema.UTC(r.Hour), r.OldValue, r.NewValue,
+				r.OldVersion, r.NewVersion, schema.UTC(r.DetectedAt), r.RunID}
+		})}
 }
 
 // revisionsQuery lists the organization's logged revisions of hours in [from, to),

@@ -98,31 +98,27 @@ func (s *Store) LastRun(ctx context.Context, f collector.Feed) (collector.Run, b
 
 // runs returns the latest row of every run started at or after since, oldest first.
 func (s *Store) runs(ctx context.Context, since time.Time) ([]collector.Run, error) {
-	rows, err := runsQuery(since).Select(ctx, s.conn, s.db)
+	out, err := schema.All(ctx, runsQuery(since), s.conn, s.db, scanRun)
 	if err != nil {
 		return nil, fmt.Errorf("runs: %w", err)
 	}
-	defer rows.Close()
-	var out []collector.Run
-	for rows.Next() {
-		var (
-			r                              collector.Run
-			endpoint, granularity, outcome string
-		)
-		if err := rows.Scan(&r.RunID, &r.OrgID, &endpoint, &granularity, &r.WindowFrom, &r.WindowTo, &r.StartedAt, &r.FinishedAt,
-			&r.Pages, &r.Projects, &r.ValuesFetched, &r.RowsWritten, &r.Revisions, &r.Retries, &r.Errors, &r.DurationSeconds,
-			&outcome, &r.Error, &r.Host, &r.PID, &r.DeadlineAt); err != nil {
-			return nil, fmt.Errorf("runs: scan: %w", err)
-		}
-		r.Endpoint, r.Granularity, r.Outcome = collector.Endpoint(endpoint), collector.Granularity(granularity), collector.Outcome(outcome)
-		r.WindowFrom, r.WindowTo = schema.FromDB(r.WindowFrom), schema.FromDB(r.WindowTo)
-		r.StartedAt, r.FinishedAt, r.DeadlineAt = schema.FromDB(r.StartedAt), schema.FromDB(r.FinishedAt), schema.FromDB(r.DeadlineAt)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("runs: %w", err)
-	}
 	return out, nil
+}
+
+func scanRun(rows schema.Row) (collector.Run, error) {
+	var (
+		r                              collector.Run
+		endpoint, granularity, outcome string
+	)
+	if err := rows.Scan(&r.RunID, &r.OrgID, &endpoint, &granularity, &r.WindowFrom, &r.WindowTo, &r.StartedAt, &r.FinishedAt,
+		&r.Pages, &r.Projects, &r.ValuesFetched, &r.RowsWritten, &r.Revisions, &r.Retries, &r.Errors, &r.DurationSeconds,
+		&outcome, &r.Error, &r.Host, &r.PID, &r.DeadlineAt); err != nil {
+		return r, err
+	}
+	r.Endpoint, r.Granularity, r.Outcome = collector.Endpoint(endpoint), collector.Granularity(granularity), collector.Outcome(outcome)
+	r.WindowFrom, r.WindowTo = schema.FromDB(r.WindowFrom), schema.FromDB(r.WindowTo)
+	r.StartedAt, r.FinishedAt, r.DeadlineAt = schema.FromDB(r.StartedAt), schema.FromDB(r.FinishedAt), schema.FromDB(r.DeadlineAt)
+	return r, nil
 }
 
 // The filter on started_at (not a key column) sits outside the FINAL subquery so it can never

@@ -98,7 +98,7 @@ func TestWriteRun_Invalid(t *testing.T) {
 			}
 		})
 	}
-	if n := count(t, conn, "SELECT count() FROM "+db+".collection_runs"); n != 0 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".collection_runs"); n != 0 {
 		t.Fatalf("collection_runs has %d rows after refused writes", n)
 	}
 }

@@ -17,20 +17,15 @@ type MetricTotal struct {
 
 // MetricTotals sums an organization's usage per metric over [from, to) through usage_hourly.
 func (s *Store) MetricTotals(ctx context.Context, orgID string, from, to time.Time) ([]MetricTotal, error) {
-	rows, err := MetricTotalsQuery(orgID, from, to).Select(ctx, s.conn, s.db)
+	out, err := schema.All(ctx, MetricTotalsQuery(orgID, from, to), s.conn, s.db, func(rows schema.Row) (MetricTotal, error) {
+		var t MetricTotal
+		err := rows.Scan(&t.Metric, &t.Hours, &t.Total)
+		return t, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("metric totals org %s: %w", orgID, err)
 	}
-	defer rows.Close()
-	var out []MetricTotal
-	for rows.Next() {
-		var t MetricTotal
-		if err := rows.Scan(&t.Metric, &t.Hours, &t.Total); err != nil {
-			return nil, fmt.Errorf("metric totals org %s: scan: %w", orgID, err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // MetricTotalsQuery is the statement of MetricTotals, exported so the demo can show it.

@@ -11,22 +11,15 @@ import (
 
 // Watermark returns how far the feed is known complete, and false if nothing was recorded yet.
 func (s *Store) Watermark(ctx context.Context, f collector.Feed) (time.Time, bool, error) {
-	rows, err := watermarkQuery(f).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("watermark org %s %s %s: %w", f.OrgID, f.Endpoint, f.Granularity, err)
-	}
-	defer rows.Close()
 	var (
 		covered time.Time
 		found   bool
 	)
-	for rows.Next() {
-		if err := rows.Scan(&covered); err != nil {
-			return time.Time{}, false, fmt.Errorf("watermark org %s %s %s: scan: %w", f.OrgID, f.Endpoint, f.Granularity, err)
-		}
+	err := watermarkQuery(f).Each(ctx, s.conn, s.db, func(rows schema.Row) error {
 		found = true
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Scan(&covered)
+	})
+	if err != nil {
 		return time.Time{}, false, fmt.Errorf("watermark org %s %s %s: %w", f.OrgID, f.Endpoint, f.Granularity, err)
 	}
 	if !found {

@@ -104,7 +104,7 @@ func TestSetWatermark_Invalid(t *testing.T) {
 			t.Errorf("set watermark %+v: want an error", c)
 		}
 	}
-	if n := count(t, conn, "SELECT count() FROM "+db+".collection_watermarks"); n != 0 {
+	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".collection_watermarks"); n != 0 {
 		t.Fatalf("collection_watermarks has %d rows after refused writes", n)
 	}
 }

@@ -11,21 +11,17 @@ import (
 // LastBreakerEvent returns the newest trip or acknowledgement of the circuit breaker, the zero
 // value when there is none.
 func (s *Store) LastBreakerEvent(ctx context.Context) (enforcement.BreakerEvent, error) {
-	rows, err := lastBreakerEventQuery().Select(ctx, s.conn, s.db)
-	if err != nil {
-		return enforcement.BreakerEvent{}, fmt.Errorf("enforcement breaker: %w", err)
-	}
-	defer rows.Close()
 	var e enforcement.BreakerEvent
-	for rows.Next() {
+	err := lastBreakerEventQuery().Each(ctx, s.conn, s.db, func(row schema.Row) error {
 		var kind string
 		var enforcing, capN uint32
-		if err := rows.Scan(&e.At, &kind, &e.CycleID, &enforcing, &capN, &e.Version); err != nil {
-			return enforcement.BreakerEvent{}, fmt.Errorf("enforcement breaker: scan: %w", err)
+		if err := row.Scan(&e.At, &kind, &e.CycleID, &enforcing, &capN, &e.Version); err != nil {
+			return err
 		}
 		e.At, e.Kind, e.Enforcing, e.Cap = e.At.UTC(), enforcement.BreakerEventKind(kind), int(enforcing), int(capN)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return enforcement.BreakerEvent{}, fmt.Errorf("enforcement breaker: %w", err)
 	}
 	return e, nil

@@ -32,20 +32,16 @@ var _ enforcement.Store = (*Store)(nil)
 // version of a fact shares, so the result equals usage_hourly's; 18.16 does not push WHERE into
 // views, and this is the cycle's hot path (docs/data-model.md).
 func (s *Store) UsageSince(ctx context.Context, from, to time.Time, fn func(enforcement.PeriodUsage)) error {
-	rows, err := usageSinceQuery(from, to).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return fmt.Errorf("usage since %s: %w", from.UTC().Format(time.RFC3339), err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err := usageSinceQuery(from, to).Each(ctx, s.conn, s.db, func(row schema.Row) error {
 		var u enforcement.PeriodUsage
-		if err := rows.Scan(&u.ProjectID, &u.OrgID, &u.Metric, &u.Sum, &u.Max); err != nil {
-			return fmt.Errorf("usage since: scan: %w", err)
+		if err := row.Scan(&u.ProjectID, &u.OrgID, &u.Metric, &u.Sum, &u.Max); err != nil {
+			return err
 		}
 		fn(u)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("usage since: %w", err)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("usage since %s: %w", from.UTC().Format(time.RFC3339), err)
 	}
 	return nil
 }
@@ -60,21 +56,13 @@ GROUP BY project_id, metric`}
 // HourlyWatermarks returns the hourly watermark of every (org, endpoint) from the collector's
 // collection_watermarks.
 func (s *Store) HourlyWatermarks(ctx context.Context) ([]enforcement.HourlyWatermark, error) {
-	rows, err := hourlyWatermarksQuery().Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("hourly watermarks: %w", err)
-	}
-	defer rows.Close()
-	var out []enforcement.HourlyWatermark
-	for rows.Next() {
+	out, err := schema.All(ctx, hourlyWatermarksQuery(), s.conn, s.db, func(row schema.Row) (enforcement.HourlyWatermark, error) {
 		var w enforcement.HourlyWatermark
-		if err := rows.Scan(&w.OrgID, &w.Endpoint, &w.CoveredUntil); err != nil {
-			return nil, fmt.Errorf("hourly watermarks: scan: %w", err)
-		}
+		err := row.Scan(&w.OrgID, &w.Endpoint, &w.CoveredUntil)
 		w.CoveredUntil = w.CoveredUntil.UTC()
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
+		return w, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("hourly watermarks: %w", err)
 	}
 	return out, nil

@@ -11,27 +11,23 @@ import (
 
 // States returns every project's state (the row of the highest version).
 func (s *Store) States(ctx context.Context) (map[string]enforcement.State, error) {
-	rows, err := statesQuery().Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("enforcement states: %w", err)
-	}
-	defer rows.Close()
 	out := map[string]enforcement.State{}
-	for rows.Next() {
+	err := statesQuery().Each(ctx, s.conn, s.db, func(row schema.Row) error {
 		var st enforcement.State
 		var level string
 		var pending, gone uint8
 		var idle uint32
-		if err := rows.Scan(&st.ProjectID, &st.PeriodStart, &st.Plan, &level, &st.OverSince, &st.ReleasedPeriod, &st.Applied,
+		if err := row.Scan(&st.ProjectID, &st.PeriodStart, &st.Plan, &level, &st.OverSince, &st.ReleasedPeriod, &st.Applied,
 			&pending, &st.ObservedAt, &gone, &st.Prior, &idle, &st.UpdatedAt, &st.Version); err != nil {
-			return nil, fmt.Errorf("enforcement states: scan: %w", err)
+			return err
 		}
 		st.Level, st.EndpointsPending, st.Gone, st.IdleOverMax = enforcement.Level(level), pending != 0, gone != 0, int(idle)
 		st.PeriodStart, st.OverSince, st.ReleasedPeriod = schema.FromDB(st.PeriodStart), schema.FromDB(st.OverSince), schema.FromDB(st.ReleasedPeriod)
 		st.ObservedAt, st.UpdatedAt = schema.FromDB(st.ObservedAt), schema.FromDB(st.UpdatedAt)
 		out[st.ProjectID] = st
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("enforcement states: %w", err)
 	}
 	return out, nil
@@ -45,26 +41,27 @@ FROM {db}.enforcement_state FINAL`}
 
 // WriteStates writes states in one batch; none writes nothing.
 func (s *Store) WriteStates(ctx context.Context, states []enforcement.State) error {
-	for _, st := range states {
-		if st.ProjectID == "" || st.Version == 0 {
-			return fmt.Errorf("write enforcement states: project %q: need a project and a version", st.ProjectID)
-		}
-	}
-	if err := writeStatesQuery(states).Insert(ctx, s.conn, s.db); err != nil {
+	if err := schema.InsertChecked(ctx, s.conn, s.db, states, checkState, writeStatesQuery); err != nil {
 		return fmt.Errorf("write enforcement states: %w", err)
 	}
 	return nil
 }
 
-func writeStatesQuery(states []enforcement.State) schema.Query {
-	rows := make([][]any, len(states))
-	for i, st := range states {
-		rows[i] = []any{st.ProjectID, schema.UTC(st.PeriodStart), st.Plan, string(st.Level), schema.UTC(st.OverSince),
-			schema.UTC(st.ReleasedPeriod), st.Applied, flag(st.EndpointsPending), schema.UTC(st.ObservedAt), flag(st.Gone), st.Prior,
-			uint32(min(max(st.IdleOverMax, 0), math.MaxUint32)), schema.UTC(st.UpdatedAt), st.Version}
+func checkState(st enforcement.State) error {
+	if st.ProjectID == "" || st.Version == 0 {
+		return fmt.Errorf("project %q: need a project and a version", st.ProjectID)
 	}
-	return schema.Query{Name: "enforcement.write_states", Kind: schema.KindInsert, Rows: rows,
-		SQL: "INSERT INTO {db}.enforcement_state (project_id, period_start, plan, level, over_since, released_period, applied, endpoints_pending, observed_at, gone, prior, idle_over_max, updated_at, version)"}
+	return nil
+}
+
+func writeStatesQuery(states []enforcement.State) schema.Query {
+	return schema.Query{Name: "enforcement.write_states", Kind: schema.KindInsert,
+		SQL: "INSERT INTO {db}.enforcement_state (project_id, period_start, plan, level, over_since, released_period, applied, endpoints_pending, observed_at, gone, prior, idle_over_max, updated_at, version)",
+		Rows: schema.RowsOf(states, func(st enforcement.State) []any {
+			return []any{st.ProjectID, schema.UTC(st.PeriodStart), st.Plan, string(st.Level), schema.UTC(st.OverSince),
+				schema.UTC(st.ReleasedPeriod), st.Applied, flag(st.EndpointsPending), schema.UTC(st.ObservedAt), flag(st.Gone), st.Prior,
+				uint32(min(max(st.IdleOverMax, 0), math.MaxUint32)), schema.UTC(st.UpdatedAt), st.Version}
+		})}
 }
 
 func flag(b bool) uint8 {

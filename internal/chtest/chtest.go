@@ -56,12 +56,18 @@ func Connect(t testing.TB) driver.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	conn, err := schema.Open(ctx, schema.Options{Addr: Addr(), DialTimeout: 5 * time.Second})
+	conn, err := Open(ctx)
 	if err != nil {
 		t.Fatalf("chtest: ClickHouse is required: %v\nstart it with `make clickhouse` (or point %s at a server)", err, EnvAddr)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// Open connects to the test server; a crash test's child process, which has no *testing.T,
+// connects with it too.
+func Open(ctx context.Context) (driver.Conn, error) {
+	return schema.Open(ctx, schema.Options{Addr: Addr(), DialTimeout: 5 * time.Second})
 }
 
 // Database returns the name of a database unique to this test, not yet created. It is dropped
@@ -81,6 +87,16 @@ func Database(t testing.TB, conn driver.Conn) string {
 		}
 	})
 	return db
+}
+
+// Count runs query, which selects one number (a count()), and returns it; an error fails the test.
+func Count(t testing.TB, conn driver.Conn, query string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
 }
 
 // Logger returns a logger writing to the test's output.

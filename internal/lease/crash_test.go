@@ -13,7 +13,6 @@ import (
 	"github.com/neonmeter/neonmeter/internal/crashtest"
 	"github.com/neonmeter/neonmeter/internal/lease"
 	"github.com/neonmeter/neonmeter/internal/lease/chstore"
-	"github.com/neonmeter/neonmeter/schema"
 )
 
 // envChildDB names the database a child holder takes its lease in.
@@ -24,7 +23,7 @@ func TestMain(m *testing.M) { crashtest.Main(m, childHolder) }
 // childHolder takes the billing lease, says so, and holds it (renewing) until killed.
 func childHolder() error {
 	ctx := context.Background()
-	conn, err := schema.Open(ctx, schema.Options{Addr: chtest.Addr()})
+	conn, err := chtest.Open(ctx)
 	if err != nil {
 		return err
 	}

@@ -40,11 +40,22 @@ func (s *Server) setCustomerFields(cu *customer, c *call) *apiError {
 	return applyMetadata(cu.Metadata, c.form)
 }
 
-func (s *Server) customer(c *call) (*customer, *apiError) {
+// byPathID returns the object of m named by the request's {id}, or Stripe's resource_missing
+// error naming object.
+func byPathID[T any](c *call, m map[string]T, object string) (T, *apiError) {
 	id := c.r.PathValue("id")
-	cu, ok := s.customers[id]
+	v, ok := m[id]
 	if !ok {
-		return nil, noSuch("customer", "id", id)
+		var zero T
+		return zero, noSuch(object, "id", id)
+	}
+	return v, nil
+}
+
+func (s *Server) customer(c *call) (*customer, *apiError) {
+	cu, err := byPathID(c, s.customers, "customer")
+	if err != nil {
+		return nil, err
 	}
 	return cu, nil
 }

@@ -134,10 +134,9 @@ func (s *Server) listMeters(c *call) (any, *apiError) {
 }
 
 func (s *Server) getMeter(c *call) (any, *apiError) {
-	id := c.r.PathValue("id")
-	m, ok := s.billing.meters[id]
-	if !ok {
-		return nil, noSuch("billing.meter", "id", id)
+	m, err := byPathID(c, s.billing.meters, "billing.meter")
+	if err != nil {
+		return nil, err
 	}
 	return meterJSON(m), nil
 }
@@ -228,11 +227,11 @@ func (s *Server) createMeterEvent(c *call) (any, *apiError) {
 // [start_time, end_time); times must be minute-aligned, as Stripe requires.
 func (s *Server) meterEventSummaries(c *call) (any, *apiError) {
 	b := s.billing
-	id := c.r.PathValue("id")
-	m, ok := b.meters[id]
-	if !ok {
-		return nil, noSuch("billing.meter", "id", id)
+	m, err := byPathID(c, b.meters, "billing.meter")
+	if err != nil {
+		return nil, err
 	}
+	id := m.ID
 	cus := c.form.Get("customer")
 	if cus == "" {
 		return nil, missing("customer")

@@ -110,10 +110,9 @@ func (s *Server) createPrice(c *call) (any, *apiError) {
 }
 
 func (s *Server) getPrice(c *call) (any, *apiError) {
-	id := c.r.PathValue("id")
-	p, ok := s.prices[id]
-	if !ok {
-		return nil, noSuch("price", "id", id)
+	p, err := byPathID(c, s.prices, "price")
+	if err != nil {
+		return nil, err
 	}
 	return priceJSON(p), nil
 }

@@ -390,10 +390,9 @@ func (s *Server) listSubscriptionItems(c *call) (any, *apiError) {
 }
 
 func (s *Server) getSubscriptionItem(c *call) (any, *apiError) {
-	id := c.r.PathValue("id")
-	si, ok := s.items[id]
-	if !ok {
-		return nil, noSuch("subscription_item", "id", id)
+	si, err := byPathID(c, s.items, "subscription_item")
+	if err != nil {
+		return nil, err
 	}
 	return s.itemJSON(si), nil
 }

@@ -17,11 +17,11 @@ func (s *Server) routeUsageRecords() {
 // in the item's current billing period (or the last one within the one-hour grace Stripe
 // allows before the invoice is finalized) and not in a finalized invoice.
 func (s *Server) createUsageRecord(c *call) (any, *apiError) {
-	id := c.r.PathValue("id")
-	si, ok := s.items[id]
-	if !ok {
-		return nil, noSuch("subscription_item", "id", id)
+	si, err := byPathID(c, s.items, "subscription_item")
+	if err != nil {
+		return nil, err
 	}
+	id := si.ID
 	p := s.prices[si.Price]
 	if p.Recurring == nil || p.Recurring.UsageType != "metered" {
 		return nil, invalid("", "Usage records can only be created for metered prices; price %s is licensed.", p.ID)
@@ -78,11 +78,11 @@ func (s *Server) createUsageRecord(c *call) (any, *apiError) {
 // usageRecordSummaries lists one summary per billing period with usage, newest first, as
 // Stripe does: total_usage sums the quantity stored at each timestamp of the period.
 func (s *Server) usageRecordSummaries(c *call) (any, *apiError) {
-	id := c.r.PathValue("id")
-	si, ok := s.items[id]
-	if !ok {
-		return nil, noSuch("subscription_item", "id", id)
+	si, err := byPathID(c, s.items, "subscription_item")
+	if err != nil {
+		return nil, err
 	}
+	id := si.ID
 	sub := s.subscriptions[si.Subscription]
 	totals := map[int64]int64{}
 	ends := map[int64]int64{}

@@ -93,11 +93,7 @@ func New(t testing.TB, o Options) *Fleet {
 // edit when not nil.
 func (f *Fleet) NewClient(t testing.TB, edit func(*neon.Config)) *neon.Client {
 	t.Helper()
-	cfg := neon.Config{
-		BaseURL: f.URL, APIKey: APIKey, ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
-		GeneralRatePerMin: 1e6, GeneralBurst: 100, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		MaxRetries: 30, OperationPollInterval: 2 * time.Millisecond, Registerer: prometheus.NewRegistry(),
-	}
+	cfg := ClientConfig(f.URL)
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -106,6 +102,17 @@ func (f *Fleet) NewClient(t testing.TB, edit func(*neon.Config)) *neon.Client {
 		t.Fatalf("testfleet: client: %v", err)
 	}
 	return c
+}
+
+// ClientConfig is the fleet's client settings for the API at baseURL: fast-paced, quick to
+// retry, on a registry of its own. A crash test's child process, which has no *testing.T,
+// builds its client from it.
+func ClientConfig(baseURL string) neon.Config {
+	return neon.Config{
+		BaseURL: baseURL, APIKey: APIKey, ConsumptionRatePerMin: 1e6, ConsumptionBurst: 100,
+		GeneralRatePerMin: 1e6, GeneralBurst: 100, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		MaxRetries: 30, OperationPollInterval: 2 * time.Millisecond, Registerer: prometheus.NewRegistry(),
+	}
 }
 
 // Org returns the first org on the plan ("free", "launch", "scale"), or the legacy org for

@@ -31,7 +31,7 @@ func BenchmarkConsumptionPage(b *testing.B) {
 	}
 	var pg v2Page
 	decode(b, w.Body.Bytes(), &pg)
-	values := len(pg.values(b))
+	values := len(pageValues(b, &pg))
 	b.SetBytes(int64(w.Body.Len()))
 	b.ResetTimer()
 	for b.Loop() {

@@ -84,28 +84,8 @@ func (a *api) status(method, path string, body any) int {
 	return s
 }
 
-type v2Page struct {
-	Projects []struct {
-		ProjectID string `json:"project_id"`
-		Periods   []struct {
-			PeriodID    string     `json:"period_id"`
-			PeriodPlan  string     `json:"period_plan"`
-			PeriodStart time.Time  `json:"period_start"`
-			PeriodEnd   *time.Time `json:"period_end"`
-			Consumption []struct {
-				Start   time.Time `json:"timeframe_start"`
-				End     time.Time `json:"timeframe_end"`
-				Metrics []struct {
-					Name  string `json:"metric_name"`
-					Value int64  `json:"value"`
-				} `json:"metrics"`
-			} `json:"consumption"`
-		} `json:"periods"`
-	} `json:"projects"`
-	Pagination *struct {
-		Cursor string `json:"cursor"`
-	} `json:"pagination"`
-}
+// v2Page is the page as tests read it.
+type v2Page = sim.V2Page
 
 type legacyPage struct {
 	Projects []struct {
@@ -128,7 +108,7 @@ type cell struct {
 }
 
 // values flattens a v2 page into cells, failing on duplicates.
-func (p *v2Page) values(t testing.TB) map[cell]int64 {
+func pageValues(t testing.TB, p *v2Page) map[cell]int64 {
 	t.Helper()
 	out := map[cell]int64{}
 	for _, pr := range p.Projects {
@@ -189,7 +169,7 @@ func (a *api) allV2(org string, from, to time.Time, gran string, metrics []strin
 		for _, p := range pg.Projects {
 			ids = append(ids, p.ProjectID)
 		}
-		for c, v := range pg.values(a.t) {
+		for c, v := range pageValues(a.t, &pg) {
 			if _, dup := vals[c]; dup {
 				a.t.Fatalf("value %+v on two pages", c)
 			}

@@ -273,16 +273,20 @@ func (s *Sim) project(rc *reqCtx) (*project, bool) {
 	return &s.projects[idx], true
 }
 
-// endpoint resolves {endpoint_id} within a project.
-func (s *Sim) endpoint(rc *reqCtx, p *project) (int, bool) {
+// endpoint resolves {project_id} and {endpoint_id} within it, answering 404 for either.
+func (s *Sim) endpoint(rc *reqCtx) (*project, int, bool) {
+	p, ok := s.project(rc)
+	if !ok {
+		return nil, 0, false
+	}
 	id := rc.r.PathValue("endpoint_id")
 	for e := 0; e < int(p.endpoints); e++ {
 		if s.endpointID(p, e) == id {
-			return e, true
+			return p, e, true
 		}
 	}
 	rc.notFound("endpoint not found: " + id)
-	return 0, false
+	return nil, 0, false
 }
 
 func (s *Sim) handleListProjects(rc *reqCtx) {
@@ -417,6 +421,24 @@ func decodeBody(rc *reqCtx, v any) bool {
 	return true
 }
 
+// present refuses a body without its object (what: "project", "endpoint").
+func present[T any](rc *reqCtx, v *T, what string) bool {
+	if v == nil {
+		rc.badRequest("body: missing " + what)
+		return false
+	}
+	return true
+}
+
+// nameOK refuses a new name outside 1 to max characters; nil (name unchanged) passes.
+func nameOK(rc *reqCtx, name *string, max int) bool {
+	if name != nil && (len(*name) < 1 || len(*name) > max) {
+		rc.badRequest(fmt.Sprintf("name: must be 1 to %d characters", max))
+		return false
+	}
+	return true
+}
+
 type cuLimits struct {
 	MinCU          *float64 `json:"autoscaling_limit_min_cu"`
 	MaxCU          *float64 `json:"autoscaling_limit_max_cu"`
@@ -449,6 +471,18 @@ func (s *Sim) locked(rc *reqCtx) {
 	rc.fail(http.StatusLocked, "LOCKED", "project already has running operations, try again later")
 }
 
+// lockIdle takes s.mu and returns p's state, unless p has a running operation: then it answers
+// 423 Locked, as Neon does, releases s.mu and returns false.
+func (s *Sim) lockIdle(rc *reqCtx, p *project, nowNano int64) (*pstate, bool) {
+	s.mu.Lock()
+	if s.busyLocked(s.states[p.idx], nowNano) {
+		s.mu.Unlock()
+		s.locked(rc)
+		return nil, false
+	}
+	return s.stateLocked(p), true
+}
+
 // handleUpdateProject applies settings.quota (each given field replaces the stored one; 0
 // clears it), default_endpoint_settings (new computes only), name and history retention.
 func (s *Sim) handleUpdateProject(rc *reqCtx) {
@@ -472,31 +506,19 @@ func (s *Sim) handleUpdateProject(rc *reqCtx) {
 			DefaultEndpointSettings *cuLimits `json:"default_endpoint_settings"`
 		} `json:"project"`
 	}
-	if !decodeBody(rc, &body) {
+	if !decodeBody(rc, &body) || !present(rc, body.Project, "project") || !nameOK(rc, body.Project.Name, 256) {
 		return
 	}
 	u := body.Project
-	if u == nil {
-		rc.badRequest("body: missing project")
-		return
-	}
-	if u.Name != nil && (len(*u.Name) < 1 || len(*u.Name) > 256) {
-		rc.badRequest("name: must be 1 to 256 characters")
-		return
-	}
 	if r := u.HistoryRetentionSeconds; r != nil && (*r < 0 || *r > 2592000) {
 		rc.badRequest("history_retention_seconds: must be from 0 to 2592000")
 		return
 	}
 	now, nowNano := rc.sec(), rc.now.UnixNano()
-
-	s.mu.Lock()
-	if s.busyLocked(s.states[p.idx], nowNano) {
-		s.mu.Unlock()
-		s.locked(rc)
+	st, ok := s.lockIdle(rc, p, nowNano)
+	if !ok {
 		return
 	}
-	st := s.stateLocked(p)
 	newQ := st.quota
 	if u.Settings != nil && u.Settings.Quota != nil {
 		q := u.Settings.Quota
@@ -600,22 +622,15 @@ func (s *Sim) endpointResponseLocked(p *project, e int, ops []opRecord, now, now
 
 // handleSuspendEndpoint suspends a compute; the next connection or load wakes it again.
 func (s *Sim) handleSuspendEndpoint(rc *reqCtx) {
-	p, ok := s.project(rc)
-	if !ok {
-		return
-	}
-	e, ok := s.endpoint(rc, p)
+	p, e, ok := s.endpoint(rc)
 	if !ok {
 		return
 	}
 	now, nowNano := rc.sec(), rc.now.UnixNano()
-	s.mu.Lock()
-	if s.busyLocked(s.states[p.idx], nowNano) {
-		s.mu.Unlock()
-		s.locked(rc)
+	st, ok := s.lockIdle(rc, p, nowNano)
+	if !ok {
 		return
 	}
-	st := s.stateLocked(p)
 	ep := &st.eps[e]
 	ep.suspendedAt, ep.wakeUntil, ep.updated = now, 0, now
 	op := s.addOpLocked(p, st, "suspend_compute", e, nowNano, "running")
@@ -628,11 +643,7 @@ func (s *Sim) handleSuspendEndpoint(rc *reqCtx) {
 // briefly starts an idle compute to apply the change, which Stats.Wakes counts (unless the
 // compute is disabled or quota-held and so cannot start).
 func (s *Sim) handleUpdateEndpoint(rc *reqCtx) {
-	p, ok := s.project(rc)
-	if !ok {
-		return
-	}
-	e, ok := s.endpoint(rc, p)
+	p, e, ok := s.endpoint(rc)
 	if !ok {
 		return
 	}
@@ -643,26 +654,15 @@ func (s *Sim) handleUpdateEndpoint(rc *reqCtx) {
 			Name     *string `json:"name"`
 		} `json:"endpoint"`
 	}
-	if !decodeBody(rc, &body) {
+	if !decodeBody(rc, &body) || !present(rc, body.Endpoint, "endpoint") || !nameOK(rc, body.Endpoint.Name, 64) {
 		return
 	}
 	u := body.Endpoint
-	if u == nil {
-		rc.badRequest("body: missing endpoint")
-		return
-	}
-	if u.Name != nil && (len(*u.Name) < 1 || len(*u.Name) > 64) {
-		rc.badRequest("name: must be 1 to 64 characters")
-		return
-	}
 	now, nowNano := rc.sec(), rc.now.UnixNano()
-	s.mu.Lock()
-	if s.busyLocked(s.states[p.idx], nowNano) {
-		s.mu.Unlock()
-		s.locked(rc)
+	st, ok := s.lockIdle(rc, p, nowNano)
+	if !ok {
 		return
 	}
-	st := s.stateLocked(p)
 	ep := &st.eps[e]
 	settings, err := u.apply(ep.EndpointSettings)
 	if err != nil {

@@ -247,25 +247,20 @@ type Event struct {
 
 // Events returns job's newest limit events, newest first.
 func (s *Store) Events(ctx context.Context, job string, limit int) ([]Event, error) {
-	rows, err := eventsQuery(job, limit).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
+	out, err := schema.All(ctx, eventsQuery(job, limit), s.conn, s.db, func(row schema.Row) (Event, error) {
 		var (
 			e     Event
 			pid   uint32
 			ttlMs uint64
 		)
-		if err := rows.Scan(&e.At, &e.Generation, &e.Kind, &e.Holder.Host, &pid, &e.Holder.RunID, &ttlMs, &e.Superseded); err != nil {
-			return nil, fmt.Errorf("lease %q: scan events: %w", job, err)
-		}
+		err := row.Scan(&e.At, &e.Generation, &e.Kind, &e.Holder.Host, &pid, &e.Holder.RunID, &ttlMs, &e.Superseded)
 		e.At, e.Holder.PID, e.TTL = e.At.UTC(), int(pid), time.Duration(ttlMs)*time.Millisecond
-		out = append(out, e)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lease %q: events: %w", job, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // generations lists job's lease tables, oldest first, and the server's time. Reading
@@ -282,30 +277,26 @@ func (s *Store) generations(ctx context.Context, job string) ([]generation, uint
 }
 
 func (s *Store) listGenerations(ctx context.Context, job string) ([]generation, uint64, error) {
-	rows, err := generationsQuery(job).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, 0, fmt.Errorf("lease %q: %w", job, err)
-	}
-	defer rows.Close()
 	var (
 		out   []generation
 		nowMs uint64
 	)
 	prefix := tablePrefix(job)
-	for rows.Next() {
+	err := generationsQuery(job).Each(ctx, s.conn, s.db, func(row schema.Row) error {
 		var (
 			name string
 			g    generation
 		)
-		if err := rows.Scan(&name, &g.createdMs, &nowMs); err != nil {
-			return nil, 0, fmt.Errorf("lease %q: scan generations: %w", job, err)
+		if err := row.Scan(&name, &g.createdMs, &nowMs); err != nil {
+			return err
 		}
 		var ok bool
 		if g.gen, ok = parseGeneration(name, prefix); ok {
 			out = append(out, g)
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("lease %q: generations: %w", job, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].gen < out[j].gen })
