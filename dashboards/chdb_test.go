@@ -61,19 +61,17 @@ func TestChdbDashboards(t *testing.T) {
 	from, to := time.Now().Add(-7*24*time.Hour).Unix(), time.Now().Unix()
 	n := 0
 	for name, d := range dashboards.All() {
-		for _, p := range d.Panels {
-			for _, tg := range p.Targets {
-				if tg.RawSQL == "" {
-					continue
-				}
-				sql, err := dashboards.ExpandMacros(tg.RawSQL, from, to)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("%s: %s", name, p.Title)
-				run(qualify(sql, db))
-				n++
+		for _, q := range sqlQueries(d) {
+			sql, err := dashboards.ExpandMacros(q.sql, from, to)
+			if err != nil {
+				t.Fatal(err)
 			}
+			if sql, err = dashboards.ExpandVariables(sql, sampleVars); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %s", name, q.title)
+			run(qualify(sql, db))
+			n++
 		}
 	}
 	if n == 0 {

@@ -41,12 +41,16 @@ type Templating struct {
 	List []Variable `json:"list"`
 }
 
-// Variable is a datasource variable, so a dashboard imports into any Grafana.
+// Variable is a datasource variable, so a dashboard imports into any Grafana, or a query
+// variable (Type "query") whose values a ClickHouse query lists.
 type Variable struct {
-	Name  string `json:"name"`
-	Label string `json:"label"`
-	Type  string `json:"type"`
-	Query string `json:"query"`
+	Name       string      `json:"name"`
+	Label      string      `json:"label"`
+	Type       string      `json:"type"`
+	Query      string      `json:"query"`
+	Datasource *Datasource `json:"datasource,omitempty"`
+	// Refresh 1 reloads the values when the dashboard loads.
+	Refresh int `json:"refresh,omitempty"`
 }
 
 type Panel struct {
@@ -268,12 +272,13 @@ FROM usage_hourly
 WHERE $__timeFilter(hour)
 GROUP BY period_plan, metric
 ORDER BY period_plan, metric`)
+	financeMargin(b)
 	return b.d
 }
 
 // All returns every dashboard by file name.
 func All() map[string]Dashboard {
-	return map[string]Dashboard{"oncall.json": OnCall(), "finance.json": Finance()}
+	return map[string]Dashboard{"oncall.json": OnCall(), "finance.json": Finance(), "customer.json": Customer()}
 }
 
 // Marshal renders a dashboard as indented JSON with a trailing newline.
@@ -283,6 +288,46 @@ func Marshal(d Dashboard) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+var variableRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+
+// Variables returns the names of the dashboard variables a query references (${name} or
+// $name; the plugin's $__ macros excluded), in order of appearance, each once.
+func Variables(query string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range variableRef.FindAllStringSubmatch(query, -1) {
+		name := m[1] + m[2]
+		if strings.HasPrefix(name, "__") || seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, name)
+	}
+	return out
+}
+
+// ExpandVariables replaces ${name} and $name by vars[name], as Grafana does for a single value;
+// a reference to a name vars lacks is an error.
+func ExpandVariables(query string, vars map[string]string) (string, error) {
+	var missing []string
+	out := variableRef.ReplaceAllStringFunc(query, func(ref string) string {
+		m := variableRef.FindStringSubmatch(ref)
+		name := m[1] + m[2]
+		if strings.HasPrefix(name, "__") {
+			return ref
+		}
+		v, ok := vars[name]
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("no value for variable(s) %v in %q", missing, query)
+	}
+	return out, nil
 }
 
 var timeFilter = regexp.MustCompile(`\$__timeFilter\(([a-z_]+)\)`)

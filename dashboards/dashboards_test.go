@@ -10,21 +10,28 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
 	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/dashboards"
 	"github.com/neonmeter/neonmeter/enforcement"
+	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
+	"github.com/neonmeter/neonmeter/finance"
+	financestore "github.com/neonmeter/neonmeter/finance/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/neon"
+	"github.com/neonmeter/neonmeter/plans"
 )
 
 var update = flag.Bool("update", false, "rewrite the dashboard JSON files")
@@ -183,9 +190,10 @@ func TestAlertRules_ReadExportedSeries(t *testing.T) {
 	}
 }
 
-// TestDashboards_SQLOnClickHouse runs every ClickHouse panel query, macros expanded as the
-// plugin does, on a migrated database holding a little usage, and expects rows from each.
-func TestDashboards_SQLOnClickHouse(t *testing.T) {
+// seed fills a migrated database with a little of everything the panels read: usage of p-1
+// owned by cus_1 on pro, a ledger row, a late adjustment, a reconcile run with drift, an
+// enforcement audit row and a cost table under which cus_1 costs more than it pays.
+func seed(t *testing.T) (driver.Conn, string) {
 	conn, db := chtest.New(t)
 	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Hour).Add(-30 * time.Hour)
@@ -208,6 +216,13 @@ func TestDashboards_SQLOnClickHouse(t *testing.T) {
 		WindowFrom: t0, WindowTo: t0.Add(24 * time.Hour), StartedAt: t0.Add(time.Hour), Outcome: collector.OutcomeRunning}); err != nil {
 		t.Fatal(err)
 	}
+	seedBilling(t, conn, db, t0)
+	seedFinance(t, conn, db, t0)
+	return conn, db
+}
+
+func seedBilling(t *testing.T, conn driver.Conn, db string, t0 time.Time) {
+	ctx := context.Background()
 	bs := billingstore.New(conn, db)
 	if err := bs.InsertLedger(ctx, []billing.LedgerRow{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0, Sink: billing.SinkMeter,
 		Metric: "compute_unit_seconds", Value: 5, ConfirmedValue: 5, Revision: 1, Identifier: "id-1", Status: billing.LedgerPushed,
@@ -219,38 +234,106 @@ func TestDashboards_SQLOnClickHouse(t *testing.T) {
 		OldValue: 5, NewValue: 7, Amount: 2, Reason: billing.LateFinalized, DetectedAt: t0, RunID: "r"}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := bs.InsertReconcileRun(ctx, billing.ReconcileRun{RunID: "rec", Trigger: billing.TriggerSchedule, StartedAt: t0.Add(25 * time.Hour),
+		FinishedAt: t0.Add(25 * time.Hour), From: t0, To: t0.Add(24 * time.Hour), Compared: 1, Drifting: 1, DriftUnits: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.InsertDrift(ctx, []billing.Drift{{CheckedAt: t0.Add(25 * time.Hour), RunID: "rec", CustomerID: "cus_1", Target: "neon_compute",
+		Sink: billing.SinkMeter, Bucket: t0, Expected: 5, Actual: 4, Drift: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := enforcementstore.New(conn, db).InsertAudit(ctx, []enforcement.AuditRecord{{At: t0.Add(2 * time.Hour), CycleID: "c", ProjectID: "p-1",
+		Plan: "pro", Metric: "compute_unit_seconds", Usage: 9, Limit: 10, Level: enforcement.LevelWarning, Action: "decision", Reason: "over 80 %",
+		Mode: enforcement.ModeDryRun, Outcome: enforcement.OutcomePlanned}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func seedFinance(t *testing.T, conn driver.Conn, db string, t0 time.Time) {
+	ctx := context.Background()
+	if err := accountsstore.New(conn, db).Insert(ctx, []accounts.Record{{ProjectID: "p-1", ValidFrom: t0.Add(-time.Hour), CustomerID: "cus_1",
+		Plan: "pro", Source: accounts.SourceCSV, RecordedAt: t0, RunID: "r", Version: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := plans.Load(filepath.Join("..", "plans", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	costs, err := finance.ParseCosts("costs.yaml", []byte("version: 1\ncurrency: usd\nneon:\n  compute_unit_seconds: {unit: CU-hour, price: 100}\nplans:\n  pro: {neon_compute: 0.01}\n"), cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := financestore.New(conn, db).LoadCosts(ctx, costs, "free", t0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sampleVars are the variable values the panel checks use: the seeded customer.
+var sampleVars = map[string]string{"customer": "cus_1"}
+
+// panelSQL returns a target's SQL as the plugin sends it for the last 7 days and sampleVars.
+func panelSQL(t *testing.T, sql string) string {
 	from, to := time.Now().Add(-7*24*time.Hour).Unix(), time.Now().Unix()
+	out, err := dashboards.ExpandMacros(sql, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err = dashboards.ExpandVariables(out, sampleVars); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestDashboards_SQLOnClickHouse runs every ClickHouse panel and variable query, macros and
+// variables expanded as the plugin does, on a migrated database holding a little of
+// everything, and expects rows from each.
+func TestDashboards_SQLOnClickHouse(t *testing.T) {
+	conn, db := seed(t)
+	ctx := context.Background()
 	queries := 0
 	for name, d := range dashboards.All() {
-		for _, p := range d.Panels {
-			for _, tg := range p.Targets {
-				if tg.RawSQL == "" {
-					continue
-				}
-				queries++
-				sql, err := dashboards.ExpandMacros(tg.RawSQL, from, to)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rows, err := conn.Query(ctx, qualify(sql, db))
-				if err != nil {
-					t.Errorf("%s: panel %q: %v", name, p.Title, err)
-					continue
-				}
-				n := 0
-				for rows.Next() {
-					n++
-				}
-				rows.Close()
-				if n == 0 {
-					t.Errorf("%s: panel %q returned no rows from data that should show", name, p.Title)
-				}
+		for _, q := range sqlQueries(d) {
+			queries++
+			rows, err := conn.Query(ctx, qualify(panelSQL(t, q.sql), db))
+			if err != nil {
+				t.Errorf("%s: %s: %v", name, q.title, err)
+				continue
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			rows.Close()
+			if n == 0 {
+				t.Errorf("%s: %s returned no rows from data that should show", name, q.title)
 			}
 		}
 	}
 	if queries == 0 {
 		t.Fatal("no ClickHouse queries found")
 	}
+}
+
+type sqlQuery struct {
+	title, kind, sql string
+}
+
+// sqlQueries lists a dashboard's ClickHouse queries: its query variables' and its panels'.
+func sqlQueries(d dashboards.Dashboard) []sqlQuery {
+	var out []sqlQuery
+	for _, v := range d.Templating.List {
+		if v.Type == "query" {
+			out = append(out, sqlQuery{"variable " + v.Name, "variable", v.Query})
+		}
+	}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			if tg.RawSQL != "" {
+				out = append(out, sqlQuery{"panel " + strconv.Quote(p.Title), p.Type, tg.RawSQL})
+			}
+		}
+	}
+	return out
 }
 
 var fromTable = regexp.MustCompile(`\bFROM ([a-z_]+)\b`)
@@ -274,7 +357,7 @@ func TestExpandMacros(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if strings.Join(names, ",") != "finance.json,oncall.json" {
+	if strings.Join(names, ",") != "customer.json,finance.json,oncall.json" {
 		t.Fatalf("dashboards: %v", names)
 	}
 }

@@ -15,9 +15,12 @@ import (
 // PlansCommand works with the plan catalog.
 type PlansCommand struct{ *Env }
 
-func (c *PlansCommand) Synopsis() string { return "check the plan catalog (plans check FILE)" }
+func (c *PlansCommand) Synopsis() string {
+	return "check the plan catalog (plans check FILE); re-rate a past period under a draft (plans simulate)"
+}
 
 const plansUsage = `Usage: neonmeter plans check [FILE]
+       neonmeter plans simulate --catalog FILE --period YYYY-MM [--format table|csv|json]
 
 Validates a plan catalog (default: NEONMETER_PLANS_FILE) and prints a summary of its plans.
 Every problem is reported, each naming the file, line, plan, field and what is wrong: unknown
@@ -30,11 +33,14 @@ Exit codes: 0 the catalog is valid, 2 it is not (or it cannot be read).`
 func (c *PlansCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("plans", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), plansUsage) }
+	if len(args) > 0 && args[0] == "simulate" {
+		return c.simulate(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "check" {
 		if err := c.parse(fs, args); err != nil {
 			return err
 		}
-		return usagef("say which: plans check [FILE]")
+		return usagef("say which: plans check [FILE] or plans simulate --catalog FILE --period YYYY-MM")
 	}
 	rest, err := parsePositional(c.Env, fs, args[1:], 1)
 	if err != nil {
