@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need when it is missing: Debian's ClickHouse server and
-# Prometheus tools, and chDB (current ClickHouse in a library, from npm) for SQL portability tests.
+# Prometheus tools, docker-compose (a client only: it validates the compose stack), and chDB
+# (current ClickHouse in a library, from npm) for SQL portability tests.
 set -euo pipefail
 
 CHDB_VERSION=26.7.3-stable.1
@@ -11,6 +12,8 @@ command -v clickhouse-server >/dev/null || pkgs+=(clickhouse-server)
 command -v clickhouse-client >/dev/null || pkgs+=(clickhouse-client)
 command -v promtool >/dev/null || pkgs+=(prometheus)
 command -v amtool >/dev/null || pkgs+=(prometheus-alertmanager)
+# deploy/compose_test.go validates the compose stack with `docker-compose config` (no engine needed).
+command -v docker-compose >/dev/null || pkgs+=(docker-compose)
 if [ ${#pkgs[@]} -gt 0 ]; then
 	echo "deps: installing ${pkgs[*]} from Debian"
 	sudo=""

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/robfig/cron/v3"
 
 	"github.com/neonmeter/neonmeter/collector"
+	"github.com/neonmeter/neonmeter/schema"
 )
 
 // stepStopGrace is how long after NEONMETER_SHUTDOWN_TIMEOUT serve waits for the stopped step
@@ -28,17 +31,27 @@ type cycleState struct {
 	sweepStarted time.Time // the sweep's start, zero outside the sweep
 }
 
-// health decides /healthz's answer: 503 when a sweep runs past its deadline (it should have
-// stopped itself: something ignores cancellation), when a cycle runs longer than the schedule's
-// interval (the next cycles are being skipped), or when the last sweep failed.
-func health(last collector.Summary, lastErr error, now cycleState, deadline, interval time.Duration, at time.Time) (int, string) {
+// stuck reports a sweep running past its deadline (it should have stopped itself: something
+// ignores cancellation) or a cycle running longer than the schedule's interval (the next cycles
+// are being skipped): what a restart fixes, so /livez, Kubernetes' liveness probe, answers it.
+func stuck(now cycleState, deadline, interval time.Duration, at time.Time) (bool, string) {
 	if !now.sweepStarted.IsZero() && at.Sub(now.sweepStarted) > deadline+stuckGrace {
-		return http.StatusServiceUnavailable, fmt.Sprintf("stuck: the sweep has run for %v, past NEONMETER_COLLECT_DEADLINE=%v",
+		return true, fmt.Sprintf("stuck: the sweep has run for %v, past NEONMETER_COLLECT_DEADLINE=%v",
 			at.Sub(now.sweepStarted).Round(time.Second), deadline)
 	}
 	if !now.started.IsZero() && at.Sub(now.started) > interval {
-		return http.StatusServiceUnavailable, fmt.Sprintf("stuck: the cycle has run for %v (now in step %s), longer than NEONMETER_COLLECT_SCHEDULE's interval %v; later cycles are skipped",
+		return true, fmt.Sprintf("stuck: the cycle has run for %v (now in step %s), longer than NEONMETER_COLLECT_SCHEDULE's interval %v; later cycles are skipped",
 			at.Sub(now.started).Round(time.Second), now.step, interval)
+	}
+	return false, "alive: no cycle is stuck"
+}
+
+// health decides /healthz's answer: 503 when a cycle is stuck or when the last sweep failed. A
+// failed sweep (Neon or ClickHouse down) is for alerts and dashboards, not for restarts: a
+// restart would only spend Neon's rate budget again, so liveness asks /livez instead.
+func health(last collector.Summary, lastErr error, now cycleState, deadline, interval time.Duration, at time.Time) (int, string) {
+	if s, msg := stuck(now, deadline, interval, at); s {
+		return http.StatusServiceUnavailable, msg
 	}
 	switch {
 	case last.RunID == "":
@@ -89,4 +102,62 @@ func (d *daemon) loop(ctx context.Context, sched cron.Schedule, initial bool, sh
 	}
 	d.log.Info("stopped")
 	return serr
+}
+
+// readyzPath is the route serve answers readiness on (Kubernetes' readinessProbe).
+const readyzPath = "/readyz"
+
+// readyTimeout bounds the ClickHouse round trip one /readyz answer makes; below the probe's.
+const readyTimeout = 3 * time.Second
+
+// readiness decides /readyz's answer: 503 while serve shuts down, when ClickHouse does not
+// answer, or when the database lacks migrations this binary needs; 200 otherwise. Unlike
+// /healthz (liveness: restarting helps), nothing here is fixed by a restart.
+func readiness(stopping bool, pending []string, chErr error, db string) (int, string) {
+	switch {
+	case stopping:
+		return http.StatusServiceUnavailable, "not ready: shutting down"
+	case chErr != nil:
+		return http.StatusServiceUnavailable, fmt.Sprintf("not ready: ClickHouse (NEONMETER_CLICKHOUSE_ADDR) does not answer: %v", chErr)
+	case len(pending) > 0:
+		return http.StatusServiceUnavailable, fmt.Sprintf("not ready: database %s (NEONMETER_CLICKHOUSE_DATABASE) lacks migration(s) %s: run `neonmeter migrate` or serve --migrate",
+			db, strings.Join(pending, ", "))
+	}
+	return http.StatusOK, "ready: migrations applied, ClickHouse answers"
+}
+
+// readyCheck gathers what readiness judges. Once every migration is seen applied it only pings
+// (migrations are never undone), keeping the probe to one round trip.
+type readyCheck struct {
+	conn     driver.Conn
+	db       string
+	stop     context.Context // serve's signal context: done once shutdown starts
+	migrated atomic.Bool
+}
+
+func (rc *readyCheck) readyz(w http.ResponseWriter, r *http.Request) {
+	code, msg := rc.check(r.Context())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+func (rc *readyCheck) check(ctx context.Context) (int, string) {
+	if rc.stop.Err() != nil {
+		return readiness(true, nil, nil, rc.db)
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if rc.migrated.Load() {
+		return readiness(false, nil, rc.conn.Ping(ctx), rc.db)
+	}
+	migs, err := schema.Pending(ctx, rc.conn, rc.db)
+	var names []string
+	for _, m := range migs {
+		names = append(names, fmt.Sprintf("%04d_%s", m.Version, m.Name))
+	}
+	if err == nil && len(names) == 0 {
+		rc.migrated.Store(true)
+	}
+	return readiness(false, names, err, rc.db)
 }
