@@ -9,12 +9,26 @@ GOFLAGS_TEST ?= -count=1
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build demo test test-race bench lint deps clickhouse clickhouse-stop stripe-mock stripe-mock-stop clean
+.PHONY: all build image image-binary demo test test-race bench lint deps clickhouse clickhouse-stop stripe-mock stripe-mock-stop clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+## image-binary: the binaries exactly as the Dockerfile builds them (static, -trimpath, LDFLAGS);
+## deploy/image_test.go keeps the two commands equal and runs this one, so CI builds what ships.
+IMAGE_OUT ?= bin/image/
+image-binary:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(IMAGE_OUT) ./cmd/neonmeter ./cmd/neonsim
+
+## image: the production image (neonmeter:$(VERSION)) and the simulator's (neonmeter-sim), where a
+## Docker engine answers; without one it says so and fails.
+IMAGE ?= neonmeter
+image:
+	@docker info >/dev/null 2>&1 || { echo "make image: no Docker engine answers here (docker info failed); make image-binary builds the same binaries without one"; exit 1; }
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --target neonsim -t $(IMAGE)-sim:$(VERSION) .
 
 deps:
 	scripts/deps.sh
@@ -47,10 +61,14 @@ test: deps clickhouse stripe-mock
 	$(MAKE) --no-print-directory test-race
 
 ## test-race: the race detector over the packages that run goroutines (billing workers, pacing,
-## leases, serve's daemon); listed rather than ./... to keep CI well inside its time limit.
-RACE_PKGS ?= ./billing/ ./neon/ ./internal/... ./collector/ ./enforcement/ ./cmd/neonmeter/
+## leases, serve's daemon); listed rather than ./... to keep CI well inside its time limit. The
+## tests that kill child processes at random moments (…KilledAt…, …KilledAndFaulted…) run in the
+## plain pass above: under the detector a child is often killed before it has started any work,
+## so they would test nothing, and their code paths run here through the other tests.
+RACE_PKGS ?= ./billing/ ./neon/ ./internal/... ./collector/ ./enforcement/ ./cmd/neonmeter/ ./finance/...
+RACE_SKIP ?= KilledAtRandomPoints|KilledAndFaulted
 test-race: clickhouse stripe-mock
-	$(GO) test $(GOFLAGS_TEST) -race -timeout 30m $(RACE_PKGS)
+	$(GO) test $(GOFLAGS_TEST) -race -skip '$(RACE_SKIP)' -timeout 30m $(RACE_PKGS)
 
 bench: clickhouse stripe-mock
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

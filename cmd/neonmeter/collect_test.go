@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +22,7 @@ func simRequests(t *testing.T, reqs map[string]int64) int64 {
 func TestCollect_BadInvocationExitsBeforeWork(t *testing.T) {
 	s, _ := simEnv(t, 20)
 	ctx := context.Background()
-	if code, _, errOut := run(t, ctx, "migrate"); code != exitOK {
-		t.Fatal(errOut)
-	}
+	mustRun(t, ctx, "migrate")
 	now := time.Now().UTC().Truncate(time.Hour)
 	from, to := now.Add(-2*time.Hour).Format(time.RFC3339), now.Add(-4*time.Hour).Format(time.RFC3339)
 	cases := []struct {
@@ -61,13 +57,8 @@ func TestCollect_BadInvocationExitsBeforeWork(t *testing.T) {
 func TestCollect_RefusedKeyIsConfigurationError(t *testing.T) {
 	simEnv(t, 20)
 	ctx := context.Background()
-	if code, _, errOut := run(t, ctx, "migrate"); code != exitOK {
-		t.Fatal(errOut)
-	}
-	wrong := filepath.Join(t.TempDir(), "wrong-key")
-	if err := os.WriteFile(wrong, []byte("napi-not-the-right-key\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, ctx, "migrate")
+	wrong := writeTemp(t, "wrong-key", "napi-not-the-right-key\n")
 	t.Setenv("NEONMETER_NEON_API_KEY_FILE", wrong)
 	t.Setenv("NEONMETER_NEON_MAX_RETRIES", "0")
 	code, _, errOut := run(t, ctx, "collect", "--last", "2h")

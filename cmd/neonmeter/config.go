@@ -79,6 +79,7 @@ type Config struct {
 	LogFormat          string        `envconfig:"LOG_FORMAT" default:"text" desc:"Log format: text or json"`
 	PlansFile          string        `envconfig:"PLANS_FILE" default:"plans.yaml" desc:"Plan catalog (YAML): limits, Neon settings and Stripe billing per plan; plans/example.yaml in the source is a start"`
 	DefaultPlan        string        `envconfig:"DEFAULT_PLAN" default:"free" desc:"Plan of projects nobody owns and of customers without a plan in force; must be in the catalog"`
+	CostsFile          string        `envconfig:"COSTS_FILE" desc:"Cost table (YAML): Neon's unit price per metric and each plan's price per meter, for margin (report, plans simulate); finance/example-costs.yaml in the source is a start; empty: no margin"`
 	StripeAPIKey       Secret        `envconfig:"STRIPE_API_KEY" desc:"Stripe secret key (required by accounts sync unless NEONMETER_STRIPE_API_KEY_FILE is set)"`
 	StripeAPIKeyFile   string        `envconfig:"STRIPE_API_KEY_FILE" desc:"File holding the Stripe secret key; read when NEONMETER_STRIPE_API_KEY is empty"`
 	AllowInsecureFiles bool          `envconfig:"ALLOW_INSECURE_KEY_FILES" default:"false" desc:"Accept *_FILE secrets readable by group or others (with a warning) instead of refusing them"`

@@ -12,6 +12,7 @@ import (
 	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/enforcement"
+	"github.com/neonmeter/neonmeter/finance"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 )
@@ -116,6 +117,20 @@ func (d *deps) Leases(ctx context.Context) (*jobLeases, error) {
 		d.leases = newJobLeases(d.cfg, conn, d.log)
 	}
 	return d.leases, nil
+}
+
+// Finance returns finance's store on the migrated database and the cost table of
+// NEONMETER_COSTS_FILE (nil when unset), loaded into ClickHouse for margin in SQL.
+func (d *deps) Finance(ctx context.Context) (finance.Store, *finance.Costs, error) {
+	cat, err := d.Catalog()
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := d.Migrated(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return newFinance(ctx, d.cfg, conn, cat)
 }
 
 // Collector builds the collector of the configured org; m may be nil.

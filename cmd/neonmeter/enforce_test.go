@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -69,12 +67,8 @@ func TestEnforce_HelpAndBadUsage(t *testing.T) {
 func TestEnforce_DryRunEnforceExplainRelease(t *testing.T) {
 	s, db := simEnv(t, 200)
 	ctx := context.Background()
-	if code, _, errOut := run(t, ctx, "migrate"); code != exitOK {
-		t.Fatalf("migrate: %s", errOut)
-	}
-	if code, out, errOut := run(t, ctx, "collect", "--last", "72h"); code != exitOK {
-		t.Fatalf("collect: exit %d\n%s\n%s", code, out, errOut)
-	}
+	mustRun(t, ctx, "migrate")
+	mustRun(t, ctx, "collect", "--last", "72h")
 
 	// Period-to-date compute per project, as enforcement sees it.
 	conn := chtest.Connect(t)
@@ -103,9 +97,7 @@ func TestEnforce_DryRunEnforceExplainRelease(t *testing.T) {
 	limit := usage[ids[n-3]]
 	freeOver, proOver, entOver, freeOK := ids[n-1], ids[n-2], ids[n-3], ids[0]
 
-	dir := t.TempDir()
-	catPath := filepath.Join(dir, "plans.yaml")
-	cat := fmt.Sprintf(`version: 1
+	catPath := writeTemp(t, "plans.yaml", fmt.Sprintf(`version: 1
 plans:
   - name: free
     neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 0.5, suspend_timeout: 5m}
@@ -120,24 +112,15 @@ plans:
   - name: enterprise
     limits:
       compute_unit_seconds: {kind: none, max: %[1]d CU-second}
-`, limit)
-	if err := os.WriteFile(catPath, []byte(cat), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	csvPath := filepath.Join(dir, "accounts.csv")
-	csv := "project_id,customer_id,plan,valid_from\n" +
-		freeOver + ",cus_free1,free,2020-01-01\n" + proOver + ",cus_pro1,pro,2020-01-01\n" +
-		entOver + ",cus_ent1,enterprise,2020-01-01\n" + freeOK + ",cus_free2,free,2020-01-01\n"
-	if err := os.WriteFile(csvPath, []byte(csv), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, limit))
+	csvPath := writeTemp(t, "accounts.csv", "project_id,customer_id,plan,valid_from\n"+
+		freeOver+",cus_free1,free,2020-01-01\n"+proOver+",cus_pro1,pro,2020-01-01\n"+
+		entOver+",cus_ent1,enterprise,2020-01-01\n"+freeOK+",cus_free2,free,2020-01-01\n")
 	t.Setenv("NEONMETER_PLANS_FILE", catPath)
 	t.Setenv("NEONMETER_DEFAULT_PLAN", "enterprise") // the rest of the fleet: alert only
 	t.Setenv("NEONMETER_ENFORCEMENT_GRACE", "0s")
 	t.Setenv("NEONMETER_ENFORCEMENT_MAX_PERCENT", "100")
-	if code, out, errOut := run(t, ctx, "accounts", "import", csvPath); code != exitOK {
-		t.Fatalf("accounts import: exit %d\n%s\n%s", code, out, errOut)
-	}
+	mustRun(t, ctx, "accounts", "import", csvPath)
 
 	// The default mode is dry-run: it plans, prints and changes nothing.
 	before := simMutations(s)
@@ -268,23 +251,15 @@ plans:
 func TestEnforce_BreakerHoldsUntilAckBreaker(t *testing.T) {
 	s, _ := simEnv(t, 200)
 	ctx := context.Background()
-	if code, _, errOut := run(t, ctx, "migrate"); code != exitOK {
-		t.Fatalf("migrate: %s", errOut)
-	}
-	if code, out, errOut := run(t, ctx, "collect", "--last", "72h"); code != exitOK {
-		t.Fatalf("collect: exit %d\n%s\n%s", code, out, errOut)
-	}
-	catPath := filepath.Join(t.TempDir(), "plans.yaml")
-	cat := `version: 1
+	mustRun(t, ctx, "migrate")
+	mustRun(t, ctx, "collect", "--last", "72h")
+	catPath := writeTemp(t, "plans.yaml", `version: 1
 plans:
   - name: free
     neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 16}
     limits:
       compute_unit_seconds: {kind: hard, max: 1 CU-second}
-`
-	if err := os.WriteFile(catPath, []byte(cat), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	for k, v := range map[string]string{"NEONMETER_PLANS_FILE": catPath, "NEONMETER_DEFAULT_PLAN": "free", "NEONMETER_ENFORCEMENT_GRACE": "0s",
 		"NEONMETER_ENFORCEMENT_MAX_ACTIONS": "1", "NEONMETER_ENFORCEMENT_MAX_PERCENT": "100", "NEONMETER_ENFORCEMENT_MODE": "enforce"} {
 		t.Setenv(k, v)

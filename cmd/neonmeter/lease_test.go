@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -181,11 +179,7 @@ func newBillingScene(t *testing.T) *billingScene {
 	srv := httptest.NewServer(s.fake)
 	t.Cleanup(srv.Close)
 	s.sc = accounts.NewStripeClient(accounts.StripeOptions{Key: sceneKey, URL: srv.URL})
-	catPath := filepath.Join(t.TempDir(), "plans.yaml")
-	yaml := "version: 1\nplans:\n  - name: free\n  - name: pro\n    billing:\n      compute_unit_seconds: {meter: neon_compute, unit: CU-hour}\n"
-	if err := os.WriteFile(catPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	catPath := writeTemp(t, "plans.yaml", "version: 1\nplans:\n  - name: free\n  - name: pro\n    billing:\n      compute_unit_seconds: {meter: neon_compute, unit: CU-hour}\n")
 	var err error
 	if s.cat, err = plans.Load(catPath); err != nil {
 		t.Fatal(err)
@@ -365,16 +359,12 @@ func TestBilling_CommandsRefuseWhileLeaseHeld(t *testing.T) {
 	if events := s.meterEvents(); len(events) != 0 {
 		t.Fatalf("refused commands sent %d meter events", len(events))
 	}
-	if code, out, errOut := run(t, ctx, "billing", "push", "--dry-run"); code != exitOK {
-		t.Fatalf("a dry run needs no lease: exit %d\n%s%s", code, out, errOut)
-	}
+	mustRun(t, ctx, "billing", "push", "--dry-run")
 	go func() {
 		time.Sleep(500 * time.Millisecond)
 		release()
 	}()
-	if code, out, errOut := run(t, ctx, "billing", "push", "--wait"); code != exitOK {
-		t.Fatalf("billing push --wait: exit %d\n%s%s", code, out, errOut)
-	}
+	mustRun(t, ctx, "billing", "push", "--wait")
 }
 
 // accounts sync refuses while another process holds the accounts lease, before asking Stripe.
@@ -398,18 +388,10 @@ func TestAccounts_SyncRefusedWhileLeaseHeld(t *testing.T) {
 func TestEnforce_MutationFencedAfterLeaseLost(t *testing.T) {
 	s, db := simEnv(t, 30)
 	ctx := t.Context()
-	if code, out, errOut := run(t, ctx, "migrate"); code != exitOK {
-		t.Fatalf("migrate: exit %d\n%s%s", code, out, errOut)
-	}
-	if code, out, errOut := run(t, ctx, "collect", "--last", "24h"); code != exitOK {
-		t.Fatalf("collect: exit %d\n%s%s", code, out, errOut)
-	}
-	catPath := filepath.Join(t.TempDir(), "plans.yaml")
-	cat := "version: 1\nplans:\n  - name: free\n    neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 0.5, suspend_timeout: 5m}\n" +
-		"    limits:\n      compute_unit_seconds: {kind: hard, max: 1 CU-second}\n"
-	if err := os.WriteFile(catPath, []byte(cat), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, ctx, "migrate")
+	mustRun(t, ctx, "collect", "--last", "24h")
+	catPath := writeTemp(t, "plans.yaml", "version: 1\nplans:\n  - name: free\n    neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 0.5, suspend_timeout: 5m}\n"+
+		"    limits:\n      compute_unit_seconds: {kind: hard, max: 1 CU-second}\n")
 	for k, v := range map[string]string{"NEONMETER_PLANS_FILE": catPath, "NEONMETER_DEFAULT_PLAN": "free", "NEONMETER_ENFORCEMENT_MODE": "enforce",
 		"NEONMETER_ENFORCEMENT_GRACE": "0s", "NEONMETER_ENFORCEMENT_MAX_PERCENT": "100"} {
 		t.Setenv(k, v)

@@ -70,8 +70,10 @@ func (m *Main) commands() []struct {
 		{"accounts", &AccountsCommand{env}},
 		{"billing", &BillingCommand{env}},
 		{"enforce", &EnforceCommand{env}},
+		{"report", &ReportCommand{env}},
 		{"demo", &DemoCommand{env}},
 		{"config", &ConfigCommand{env}},
+		{"healthcheck", &HealthcheckCommand{env}},
 		{"version", &VersionCommand{env}},
 	}
 }

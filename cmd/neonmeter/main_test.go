@@ -34,6 +34,28 @@ func run(t *testing.T, ctx context.Context, args ...string) (int, string, string
 	return code, out.String(), errOut.String()
 }
 
+// writeTemp writes content to a file called name in a directory of the test's own and returns
+// its path.
+func writeTemp(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// mustRun is run for a step that must succeed: another exit code fails the test. It returns
+// the standard output.
+func mustRun(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	code, out, errOut := run(t, ctx, args...)
+	if code != exitOK {
+		t.Fatalf("%s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
 // clearEnv removes every NEONMETER_ setting of the test process for the duration of the test.
 func clearEnv(t *testing.T) {
 	for _, kv := range os.Environ() {
@@ -211,9 +233,7 @@ func TestCollect_ForbiddenOrgFailsLoudly(t *testing.T) {
 	s, _ := simEnv(t, 40)
 	t.Setenv("NEONMETER_NEON_ORG_ID", s.Orgs()[0].ID) // the free org: 403
 	ctx := context.Background()
-	if code, _, errOut := run(t, ctx, "migrate"); code != exitOK {
-		t.Fatal(errOut)
-	}
+	mustRun(t, ctx, "migrate")
 	code, out, errOut := run(t, ctx, "collect", "--last", "2h")
 	if code != exitFailure || !strings.Contains(errOut, "no consumption history") || !regexp.MustCompile(`outcome\s+failed`).MatchString(out) {
 		t.Fatalf("collect of a free org: exit %d\n%s\n%s", code, out, errOut)
@@ -261,6 +281,11 @@ func TestServe_MetricsAndShutdown(t *testing.T) {
 	if !strings.Contains(health, "succeeded") {
 		cancel()
 		t.Fatalf("serve never reported a successful sweep on /healthz (last %q)\n%s", health, errOut.String())
+	}
+	if resp, err := http.Get("http://" + addr + readyzPath); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz of a migrated, running serve: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	// The steps after the sweep (enforcement, retention) finish a moment later.
 	var scrape []byte
@@ -342,9 +367,7 @@ func TestMain_FailureLoggedOnceInConfiguredFormat(t *testing.T) {
 	t.Setenv("NEONMETER_NEON_ORG_ID", s.Orgs()[0].ID) // the free org: 403
 	t.Setenv("NEONMETER_LOG_FORMAT", "json")
 	ctx := context.Background()
-	if code, _, errOut := run(t, ctx, "migrate"); code != exitOK {
-		t.Fatal(errOut)
-	}
+	mustRun(t, ctx, "migrate")
 	code, _, errOut := run(t, ctx, "collect", "--last", "2h")
 	if code != exitFailure {
 		t.Fatalf("exit %d\n%s", code, errOut)

@@ -26,7 +26,7 @@ import (
 	"github.com/neonmeter/neonmeter/schema"
 )
 
-// ServeCommand runs the scheduled loops and serves /metrics and /healthz.
+// ServeCommand runs the scheduled loops and serves /metrics, /healthz, /livez and /readyz.
 type ServeCommand struct{ *Env }
 
 func (c *ServeCommand) Synopsis() string {
@@ -44,9 +44,11 @@ NEONMETER_ENFORCEMENT_MODE, dry-run by default; skipped without a catalog) and r
 NEONMETER_RETENTION_MONTHS are dropped). The sweep, accounts sync, billing, enforcement and
 retention each run under their job's lease (NEONMETER_LEASE_TTL): a step whose lease another
 neonmeter holds (another serve replica, an operator's command) is skipped that cycle, so several
-replicas may share a database. Serves Prometheus metrics on http://NEONMETER_LISTEN_ADDR/metrics and a health check on /healthz, which answers 503 when
-the last sweep failed, a sweep runs past NEONMETER_COLLECT_DEADLINE or a cycle past the
-schedule's interval (stuck).
+replicas may share a database. Serves Prometheus metrics on http://NEONMETER_LISTEN_ADDR/metrics
+and a health check on /healthz, which answers 503 when the last sweep failed, a sweep runs past
+NEONMETER_COLLECT_DEADLINE or a cycle past the schedule's interval (stuck); /livez (liveness)
+answers 503 only when stuck, which a restart fixes and a Neon outage does not. /readyz answers 200 once the database's migrations are applied and
+ClickHouse answers, and 503 from the first signal on.
 
 On SIGINT or SIGTERM the step in flight (accounts sync, sweep, billing, enforcement or
 retention) may finish within NEONMETER_SHUTDOWN_TIMEOUT (default 20s); past it, it is stopped,
@@ -129,6 +131,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", d.healthz)
+	mux.HandleFunc("/livez", d.livez)
+	mux.HandleFunc(readyzPath, (&readyCheck{conn: conn, db: cfg.ClickHouseDB, stop: ctx}).readyz)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -194,6 +198,12 @@ func cycleSteps(ctx context.Context, deps *deps) (before, after []step, err erro
 			_, err := rec.Cycle(ctx, enforcement.CycleOptions{})
 			return err
 		}})
+	}
+	if cat != nil && cfg.CostsFile != "" {
+		// Load the cost table once at start: the dashboards' margin panels read it in ClickHouse.
+		if _, _, err := deps.Finance(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	return before, append(after, retentionStep(deps)), nil
 }
@@ -388,6 +398,17 @@ func (d *daemon) healthz(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+func (d *daemon) livez(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	s, msg := stuck(d.now, d.deadline, d.interval, time.Now())
+	d.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
 	fmt.Fprintln(w, msg)
 }
 

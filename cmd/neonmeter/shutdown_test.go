@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -275,4 +276,27 @@ func mustSchedule(t *testing.T, spec string) cron.Schedule {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// Liveness fails only on what a restart fixes: a stuck cycle, never a failed sweep (a Neon
+// outage would otherwise restart every replica and spend the rate budget again).
+func TestLivez_StuckOnlyNotAFailedSweep(t *testing.T) {
+	d := newDaemon(slog.New(slog.DiscardHandler), nil, prometheus.NewRegistry())
+	d.deadline, d.interval = time.Minute, time.Hour
+	d.last, d.lastErr = collector.Summary{RunID: "sweep-1"}, errors.New("neon: 503 Service Unavailable")
+	get := func(h http.HandlerFunc) int {
+		rec := httptest.NewRecorder()
+		h(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		return rec.Code
+	}
+	if code := get(d.healthz); code != http.StatusServiceUnavailable {
+		t.Fatalf("/healthz after a failed sweep: %d; want 503", code)
+	}
+	if code := get(d.livez); code != http.StatusOK {
+		t.Fatalf("/livez after a failed sweep: %d; want 200 (a restart does not fix an outage)", code)
+	}
+	d.now = cycleState{started: time.Now().Add(-2 * time.Hour), step: "sweep", sweepStarted: time.Now().Add(-2 * time.Hour)}
+	if code := get(d.livez); code != http.StatusServiceUnavailable {
+		t.Fatalf("/livez with a sweep two hours past its deadline: %d; want 503", code)
+	}
 }

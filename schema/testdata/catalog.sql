@@ -296,6 +296,41 @@ ALTER TABLE neonmeter.collection_runs ADD COLUMN pid UInt32;
 -- migration 0009_collection_runs_liveness statement 4
 ALTER TABLE neonmeter.collection_runs ADD COLUMN deadline_at DateTime('UTC');
 
+-- migration 0010_billing_accounted statement 1
+ALTER TABLE neonmeter.billing_ledger ADD COLUMN accounted_value Int64 DEFAULT -1;
+
+-- migration 0011_finance statement 1
+CREATE TABLE IF NOT EXISTS neonmeter.neon_unit_costs
+(
+    metric       String,
+    unit         String,
+    divisor      UInt64,
+    price_micros UInt64,
+    currency     String,
+    neon_plan    String,
+    loaded_at    DateTime('UTC'),
+    version      UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (metric, version);
+
+-- migration 0011_finance statement 2
+CREATE TABLE IF NOT EXISTS neonmeter.plan_unit_prices
+(
+    plan         String,
+    metric       String,
+    target       String,
+    unit         String,
+    divisor      UInt64,
+    round_up     UInt8,
+    price_micros UInt64,
+    currency     String,
+    loaded_at    DateTime('UTC'),
+    version      UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (plan, metric, version);
+
 -- migrate.create_database (exec)
 CREATE DATABASE IF NOT EXISTS neonmeter;
 
@@ -474,16 +509,16 @@ ORDER BY project_id, metric, hour;
 -- args: 'compute_unit_seconds', 'project-a', 'project-b', 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
 -- billing.ledger_insert (insert)
-INSERT INTO neonmeter.billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, identifier, status, stripe_id, request_id, http_status, recorded_at, run_id, version);
--- row: 'cus_sample', 'neon_compute', 2026-01-01T00:00:00Z, 'meter', 'compute_unit_seconds', 2 (int64), 0 (int64), 1 (uint32), 'nm1-sample', 'intent', '', '', 0 (uint16), 2026-01-02T02:00:00Z, 'run-sample', 2 (uint64)
--- row: 'cus_sample', 'neon_compute', 2026-01-01T00:00:00Z, 'meter', 'compute_unit_seconds', 2 (int64), 2 (int64), 1 (uint32), 'nm1-sample', 'pushed', 'mtr_evt_sample', 'req_sample', 200 (uint16), 2026-01-02T02:00:00Z, 'run-sample', 3 (uint64)
+INSERT INTO neonmeter.billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, identifier, status, stripe_id, request_id, http_status, recorded_at, run_id, version, accounted_value);
+-- row: 'cus_sample', 'neon_compute', 2026-01-01T00:00:00Z, 'meter', 'compute_unit_seconds', 2 (int64), 0 (int64), 1 (uint32), 'nm1-sample', 'intent', '', '', 0 (uint16), 2026-01-02T02:00:00Z, 'run-sample', 2 (uint64), 0 (int64)
+-- row: 'cus_sample', 'neon_compute', 2026-01-01T00:00:00Z, 'meter', 'compute_unit_seconds', 2 (int64), 2 (int64), 1 (uint32), 'nm1-sample', 'pushed', 'mtr_evt_sample', 'req_sample', 200 (uint16), 2026-01-02T02:00:00Z, 'run-sample', 3 (uint64), 2 (int64)
 
 -- billing.ledger (select)
 SELECT customer_id, target, hour, toString(sink),
     argMax(metric, version), argMax(value, version), argMax(confirmed_value, version), argMax(revision, version),
     argMax(identifier, version), argMax(toString(status), version), argMax(stripe_id, version), argMax(request_id, version),
     argMax(http_status, version), argMax(recorded_at, version), argMax(run_id, version), max(version),
-    argMaxIf(value, version, toString(status) IN ('pushed', 'late'))
+    if(argMax(accounted_value, version) >= 0, argMax(accounted_value, version), argMaxIf(value, version, toString(status) IN ('pushed', 'late')))
 FROM neonmeter.billing_ledger
 WHERE hour >= ? AND hour < ?
 GROUP BY customer_id, target, hour, sink
@@ -583,6 +618,180 @@ SELECT at, event, cycle_id, enforcing, cap, version
 FROM neonmeter.enforcement_breaker
 ORDER BY version DESC
 LIMIT 1;
+
+-- finance.costs_insert (insert)
+INSERT INTO neonmeter.neon_unit_costs (metric, unit, divisor, price_micros, currency, neon_plan, loaded_at, version);
+-- row: 'compute_unit_seconds', 'CU-hour', 3600 (uint64), 160000 (uint64), 'usd', 'scale', 2026-01-02T02:00:00Z, 1 (uint64)
+
+-- finance.prices_insert (insert)
+INSERT INTO neonmeter.plan_unit_prices (plan, metric, target, unit, divisor, round_up, price_micros, currency, loaded_at, version);
+-- row: 'pro', 'compute_unit_seconds', 'neon_compute', 'CU-hour', 3600 (uint64), 0 (uint8), 200000 (uint64), 'usd', 2026-01-02T02:00:00Z, 1 (uint64)
+
+-- finance.margin (select)
+SELECT customer_id, plan, month, metric, raw, cost_micros, target,
+    if(target = '', toUInt64(0), intDiv(raw + if(round_up = 1, toUInt64(greatest(divisor, 1) - 1), toUInt64(0)), greatest(divisor, 1))) AS units,
+    units * price_micros AS revenue_micros
+FROM (
+    SELECT customer_id, plan, month, metric, raw,
+        intDiv(raw, greatest(cost_divisor, 1)) * cost_price + intDiv((raw % greatest(cost_divisor, 1)) * cost_price, greatest(cost_divisor, 1)) AS cost_micros
+    FROM (
+        SELECT customer_id, plan, toStartOfMonth(hour) AS month, metric, sum(value) AS raw
+        FROM (SELECT project_id, metric, hour, any(v) AS value,
+        argMaxIf(cus, vf, vf <= hour) AS customer_id,
+        argMaxIf(pl, vf, vf <= hour) AS plan
+    FROM (
+        SELECT project_id, metric, hour, sum(value) AS v
+        FROM neonmeter.usage_facts FINAL
+        WHERE hour >= ? AND hour < ?
+        GROUP BY project_id, metric, hour
+    ) AS u ALL LEFT JOIN (
+        SELECT project_id, valid_from AS vf, customer_id AS cus, plan AS pl
+        FROM neonmeter.account_history FINAL
+        WHERE 1
+    ) AS h USING project_id
+    GROUP BY project_id, metric, hour)
+        GROUP BY customer_id, plan, month, metric
+    ) AS m ANY LEFT JOIN (
+        SELECT metric, divisor AS cost_divisor, price_micros AS cost_price
+        FROM neonmeter.neon_unit_costs FINAL
+        WHERE version = (SELECT max(version) FROM neonmeter.neon_unit_costs)
+    ) AS c USING metric
+) AS mc ANY LEFT JOIN (
+    SELECT plan, metric, target, divisor, round_up, price_micros
+    FROM neonmeter.plan_unit_prices FINAL
+    WHERE version = (SELECT max(version) FROM neonmeter.plan_unit_prices)
+) AS p USING (plan, metric)
+ORDER BY customer_id, plan, month, metric;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
+-- finance.margin_customer (select)
+SELECT customer_id, plan, month, metric, raw, cost_micros, target,
+    if(target = '', toUInt64(0), intDiv(raw + if(round_up = 1, toUInt64(greatest(divisor, 1) - 1), toUInt64(0)), greatest(divisor, 1))) AS units,
+    units * price_micros AS revenue_micros
+FROM (
+    SELECT customer_id, plan, month, metric, raw,
+        intDiv(raw, greatest(cost_divisor, 1)) * cost_price + intDiv((raw % greatest(cost_divisor, 1)) * cost_price, greatest(cost_divisor, 1)) AS cost_micros
+    FROM (
+        SELECT customer_id, plan, toStartOfMonth(hour) AS month, metric, sum(value) AS raw
+        FROM (SELECT project_id, metric, hour, any(v) AS value,
+        argMaxIf(cus, vf, vf <= hour) AS customer_id,
+        argMaxIf(pl, vf, vf <= hour) AS plan
+    FROM (
+        SELECT project_id, metric, hour, sum(value) AS v
+        FROM neonmeter.usage_facts FINAL
+        WHERE hour >= ? AND hour < ? AND project_id IN (SELECT project_id FROM neonmeter.account_history WHERE customer_id = ?)
+        GROUP BY project_id, metric, hour
+    ) AS u ALL LEFT JOIN (
+        SELECT project_id, valid_from AS vf, customer_id AS cus, plan AS pl
+        FROM neonmeter.account_history FINAL
+        WHERE 1 AND project_id IN (SELECT project_id FROM neonmeter.account_history WHERE customer_id = ?)
+    ) AS h USING project_id
+    GROUP BY project_id, metric, hour)
+    WHERE customer_id = ?
+        GROUP BY customer_id, plan, month, metric
+    ) AS m ANY LEFT JOIN (
+        SELECT metric, divisor AS cost_divisor, price_micros AS cost_price
+        FROM neonmeter.neon_unit_costs FINAL
+        WHERE version = (SELECT max(version) FROM neonmeter.neon_unit_costs)
+    ) AS c USING metric
+) AS mc ANY LEFT JOIN (
+    SELECT plan, metric, target, divisor, round_up, price_micros
+    FROM neonmeter.plan_unit_prices FINAL
+    WHERE version = (SELECT max(version) FROM neonmeter.plan_unit_prices)
+) AS p USING (plan, metric)
+ORDER BY customer_id, plan, month, metric;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 'cus_sample', 'cus_sample', 'cus_sample'
+
+-- finance.hourly (select)
+SELECT metric, hour, sum(value) AS raw
+FROM (SELECT project_id, metric, hour, any(v) AS value,
+        argMaxIf(cus, vf, vf <= hour) AS customer_id,
+        argMaxIf(pl, vf, vf <= hour) AS plan
+    FROM (
+        SELECT project_id, metric, hour, sum(value) AS v
+        FROM neonmeter.usage_facts FINAL
+        WHERE hour >= ? AND hour < ? AND project_id IN (SELECT project_id FROM neonmeter.account_history WHERE customer_id = ?)
+        GROUP BY project_id, metric, hour
+    ) AS u ALL LEFT JOIN (
+        SELECT project_id, valid_from AS vf, customer_id AS cus, plan AS pl
+        FROM neonmeter.account_history FINAL
+        WHERE 1 AND project_id IN (SELECT project_id FROM neonmeter.account_history WHERE customer_id = ?)
+    ) AS h USING project_id
+    GROUP BY project_id, metric, hour)
+WHERE customer_id = ?
+GROUP BY metric, hour
+ORDER BY metric, hour;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 'cus_sample', 'cus_sample', 'cus_sample'
+
+-- finance.projects (select)
+SELECT project_id, valid_from, customer_id, plan
+FROM neonmeter.account_history FINAL
+WHERE valid_from < ? AND project_id IN (SELECT project_id FROM neonmeter.account_history WHERE customer_id = ?)
+ORDER BY project_id, valid_from;
+-- args: 2026-01-02T00:00:00Z, 'cus_sample'
+
+-- finance.billed (select)
+SELECT customer_id, target, sink, any(metric), count(), sum(value), sum(confirmed)
+FROM (
+    SELECT customer_id, target, hour, toString(sink) AS sink, argMax(metric, version) AS metric,
+        argMax(value, version) AS value, argMax(confirmed_value, version) AS confirmed
+    FROM neonmeter.billing_ledger
+    WHERE hour >= ? AND hour < ?
+    GROUP BY customer_id, target, hour, sink
+)
+GROUP BY customer_id, target, sink
+ORDER BY customer_id, target, sink;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
+
+-- finance.billed_customer (select)
+SELECT customer_id, target, sink, any(metric), count(), sum(value), sum(confirmed)
+FROM (
+    SELECT customer_id, target, hour, toString(sink) AS sink, argMax(metric, version) AS metric,
+        argMax(value, version) AS value, argMax(confirmed_value, version) AS confirmed
+    FROM neonmeter.billing_ledger
+    WHERE hour >= ? AND hour < ? AND customer_id = ?
+    GROUP BY customer_id, target, hour, sink
+)
+GROUP BY customer_id, target, sink
+ORDER BY customer_id, target, sink;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 'cus_sample'
+
+-- finance.drift (select)
+SELECT run_id, checked_at, customer_id, target, toString(sink), bucket, expected, actual, drift
+FROM neonmeter.billing_drift
+WHERE run_id = (
+    SELECT argMax(run_id, started_at) FROM neonmeter.billing_reconcile_runs
+    WHERE error = '' AND range_from < ? AND range_to > ?
+) AND (customer_id = ? OR ? = '')
+ORDER BY customer_id, target, bucket;
+-- args: 2026-01-02T00:00:00Z, 2026-01-01T00:00:00Z, '', ''
+
+-- finance.late (select)
+SELECT customer_id, target, toString(sink), metric, toString(reason), hour, detected_at, old_value, new_value, amount
+FROM neonmeter.billing_late_adjustments FINAL
+WHERE hour >= ? AND hour < ? AND (customer_id = ? OR ? = '')
+ORDER BY customer_id, target, hour, revision;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 'cus_sample', 'cus_sample'
+
+-- finance.actions (select)
+SELECT at, project_id, plan, metric, level, action, mode, outcome, usage, limit_value
+FROM neonmeter.enforcement_audit
+WHERE at >= ? AND at < ? AND project_id IN (SELECT project_id FROM neonmeter.account_history WHERE customer_id = ?)
+ORDER BY at, project_id;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z, 'cus_sample'
+
+-- whatif.enforcement_outcomes (select)
+SELECT project_id,
+    toUInt8(max(multiIf(level = 'over', 2, level = 'warning', 1, 0))) AS worst,
+    toUInt8(max((action != 'decision' AND reason = 'throttle' AND outcome IN ('applied', 'planned'))
+        OR (action = 'decision' AND reason = 'throttled'))) AS throttled,
+    toUInt8(max((action != 'decision' AND reason = 'suspend' AND outcome IN ('applied', 'planned'))
+        OR (action = 'decision' AND reason = 'suspended'))) AS suspended
+FROM neonmeter.enforcement_audit
+WHERE at >= ? AND at < ?
+GROUP BY project_id
+ORDER BY project_id;
+-- args: 2026-01-01T00:00:00Z, 2026-01-02T00:00:00Z
 
 -- lease.create (exec)
 CREATE TABLE neonmeter.lease_sample_1
