@@ -210,7 +210,7 @@ func OnCall() Dashboard {
 	b.prom("Enforcement actions", "short", "Neon mutations by kind and outcome; breaker state.",
 		[2]string{`sum by (kind, outcome) (increase(neonmeter_enforcement_actions_total[1h]))`, "{{kind}} {{outcome}}"},
 		[2]string{`max(neonmeter_enforcement_breaker_tripped)`, "breaker tripped"})
-	b.sql("table", "Recent collection runs", "", "From collection_runs; a run left 'running' was killed.",
+	b.sql("table", "Recent collection runs", "", "From collection_runs; a run whose process died shows as abandoned once a later sweep records it.",
 		`SELECT started_at, org_id, endpoint, granularity, outcome, pages, values_fetched, rows_written, revisions, retries, duration_seconds, error
 FROM collection_runs FINAL
 WHERE $__timeFilter(started_at)
