@@ -44,6 +44,10 @@ type StripeOptions struct {
 // Redaction sits at the transport, below stripe-go: an upstream that echoes the Authorization
 // header cannot put the key into a *stripe.Error, so billing and accounts log, store and
 // classify Stripe errors without handling secrets themselves.
+// maxIdleStripeConns bounds the idle connections kept to Stripe: above the largest sensible
+// billing concurrency.
+const maxIdleStripeConns = 256
+
 func NewStripeClient(o StripeOptions) *client.API {
 	red := stripeRedactor(o)
 	var hc http.Client
@@ -54,6 +58,11 @@ func NewStripeClient(o StripeOptions) *client.API {
 		if hc.Timeout <= 0 {
 			hc.Timeout = 30 * time.Second
 		}
+		// Billing keeps up to NEONMETER_BILLING_CONCURRENCY requests in flight to one host; Go's
+		// default of 2 idle connections per host would open a new TLS connection for most.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = maxIdleStripeConns
+		hc.Transport = t
 	}
 	hc.Transport = red.Transport(hc.Transport)
 	cfg := &stripe.BackendConfig{

@@ -181,3 +181,22 @@ func TestListProjects_RejectsBadOrgID(t *testing.T) {
 		t.Fatalf("got %v, want a bad response naming org_id", err)
 	}
 }
+
+// A project list answering with a megabyte name or a region id outside the id alphabet is a bad
+// answer naming the field, not text copied into logs and rows.
+func TestListProjects_RejectsUnboundedNameAndRegion(t *testing.T) {
+	for field, project := range map[string]string{
+		"name":      fmt.Sprintf(`{"id":"proj-1","name":%q}`, strings.Repeat("n", 1<<20)),
+		"region_id": `{"id":"proj-1","region_id":"aws us-east-2; DROP"}`,
+	} {
+		srv := serve(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+			writeJSON(w, 200, []byte(`{"projects":[`+project+`]}`))
+		})
+		cfg := testConfig(srv.URL)
+		cfg.MaxRetries = -1
+		_, err := collect(newClient(t, cfg).ListProjects(context.Background(), neon.ListProjectsQuery{}))
+		if !errors.Is(err, neon.ErrBadResponse) || !strings.Contains(err.Error(), field) {
+			t.Fatalf("%s: got %v, want a bad response naming %s", field, err, field)
+		}
+	}
+}

@@ -176,6 +176,10 @@ func (w *wireProject) project() *Project {
 	return p
 }
 
+// maxProjectName bounds a project's name in bytes: Neon's limit is 256 characters, of up to 4
+// bytes each.
+const maxProjectName = 1024
+
 // validate checks what every caller relies on; the spec requires far more, which Neon provides.
 func (w *wireProject) validate() error {
 	if !ValidID(w.ID) {
@@ -183,6 +187,14 @@ func (w *wireProject) validate() error {
 	}
 	if w.OrgID != "" && !ValidID(w.OrgID) {
 		return &DecodeError{Project: w.ID, Reason: fmt.Sprintf("org_id %q does not match ^[a-z0-9-]{1,60}$", clip([]byte(w.OrgID)))}
+	}
+	// Names and regions are copied into logs, reports and rows: a hostile list must not make
+	// them megabytes long (Neon itself caps names at 256 characters).
+	if len(w.Name) > maxProjectName {
+		return &DecodeError{Project: w.ID, Reason: fmt.Sprintf("name of %d bytes, over %d", len(w.Name), maxProjectName)}
+	}
+	if w.RegionID != "" && !ValidID(w.RegionID) {
+		return &DecodeError{Project: w.ID, Reason: fmt.Sprintf("region_id %q does not match ^[a-z0-9-]{1,60}$", clip([]byte(w.RegionID)))}
 	}
 	if w.Settings != nil && w.Settings.Quota != nil {
 		q := w.Settings.Quota
