@@ -88,7 +88,7 @@ func Acquire(ctx context.Context, b Backend, job string, o Options) (*Lease, err
 	if err := CheckTTL(o.TTL); err != nil {
 		return nil, err
 	}
-	var lastHolder Holder
+	var last *HeldError // while waiting: whom for, named when the wait ends without the lease
 	for {
 		start := time.Now() // before the request: the backend's heartbeat is no earlier
 		g, err := b.TryAcquire(ctx, job, o.Holder, o.TTL)
@@ -97,12 +97,15 @@ func Acquire(ctx context.Context, b Backend, job string, o Options) (*Lease, err
 		}
 		var held *HeldError
 		if !o.Wait || !errors.As(err, &held) {
+			if last != nil && ctx.Err() != nil { // the wait ended inside a request
+				return nil, fmt.Errorf("waiting for %w: %w", last, context.Cause(ctx))
+			}
 			return nil, err
 		}
-		if held.Holder != lastHolder {
-			lastHolder = held.Holder
+		if last == nil || held.Holder != last.Holder {
 			o.Logger.Info("waiting for the lease", logkey.Job, job, "holder", held.Holder.String(), "expires", held.Expires)
 		}
+		last = held
 		if err := retry.Sleep(ctx, o.PollEvery); err != nil {
 			return nil, fmt.Errorf("waiting for %w: %w", held, err)
 		}
