@@ -251,3 +251,25 @@ func TestPush_HostileHourIsAnErrorNotACredit(t *testing.T) {
 	}
 	_ = from
 }
+
+// A push whose context is cancelled (serve's shutdown) counts as stopped, not as a failure: the
+// failure rate an alert reads must not rise at every deploy.
+func TestPush_CancelledCountsAsStopped(t *testing.T) {
+	w := newWorld(t, 10)
+	reg := prometheus.NewRegistry()
+	m, err := billing.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := w.pusher(t, m, nil).Push(ctx, false); err == nil {
+		t.Fatal("a push with a cancelled context succeeded: the test proves nothing")
+	}
+	if got := testutil.ToFloat64(m.Runs.WithLabelValues(billing.ResultStopped)); got != 1 {
+		t.Fatalf("stopped runs: %v; want 1", got)
+	}
+	if got := testutil.ToFloat64(m.Runs.WithLabelValues(billing.ResultFailure)); got != 0 {
+		t.Fatalf("failed runs: %v; want 0", got)
+	}
+}

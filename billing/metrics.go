@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -44,6 +45,7 @@ const (
 const (
 	ResultSuccess = "success"
 	ResultFailure = "failure"
+	ResultStopped = "stopped" // its context was cancelled: a shutdown, not a failure
 )
 
 // Metrics are the billing stage's Prometheus metrics. Labels come from closed sets (sink,
@@ -88,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		ReconcileLast: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricReconcileLast,
 			Help: "Unix time at which the last recorded reconciliation that finished started (from billing_reconcile_runs)."}),
 		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRuns,
-			Help: "Push cycles by result (success, failure)."}, []string{"result"}),
+			Help: "Push cycles by result (success, failure, stopped by a shutdown)."}, []string{"result"}),
 		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricDuration,
 			Help: "Duration of push cycles in seconds.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 12)}),
 		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricLastSuccess,
@@ -130,9 +132,12 @@ func (p *Pusher) observeRun(start time.Time, err error) {
 		return
 	}
 	result := ResultSuccess
-	if err != nil {
+	switch {
+	case errors.Is(err, context.Canceled):
+		result = ResultStopped
+	case err != nil:
 		result = ResultFailure
-	} else {
+	default:
 		m.LastSuccess.SetToCurrentTime()
 	}
 	m.Runs.WithLabelValues(result).Inc()

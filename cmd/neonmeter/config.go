@@ -72,7 +72,7 @@ type Config struct {
 	CollectMinRatio    float64       `envconfig:"COLLECT_MIN_PROJECTS_RATIO" default:"0.5" desc:"A sweep seeing fewer projects than this share of the last successful one (or none) fails and leaves the watermark"`
 	CollectDeadline    time.Duration `envconfig:"COLLECT_DEADLINE" default:"45m" desc:"Longest a sweep may run; must be shorter than the schedule's interval"`
 	NeonMaxResponseMB  int           `envconfig:"NEON_MAX_RESPONSE_MB" default:"64" desc:"Largest Neon response body read, in MiB (a 100-project, 168-hour page is about 8)"`
-	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s" desc:"After SIGTERM, how long the step in flight may take before it is stopped; keep it below the orchestrator's kill grace (30s in Kubernetes)"`
+	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"After SIGTERM, how long the step in flight may take before it is stopped; keep the orchestrator's kill grace at least 20s longer (the manifests' terminationGracePeriodSeconds is 50)"`
 	RetentionMonths    int           `envconfig:"RETENTION_MONTHS" default:"25" desc:"Months of usage kept; older monthly partitions are dropped"`
 	ListenAddr         string        `envconfig:"LISTEN_ADDR" default:"127.0.0.1:9464" desc:"Address of serve's /metrics and /healthz"`
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"Log level: debug, info, warn or error"`

@@ -51,7 +51,7 @@ answers 503 only when stuck, which a restart fixes and a Neon outage does not. /
 ClickHouse answers, and 503 from the first signal on.
 
 On SIGINT or SIGTERM the step in flight (accounts sync, sweep, billing, enforcement or
-retention) may finish within NEONMETER_SHUTDOWN_TIMEOUT (default 20s); past it, it is stopped,
+retention) may finish within NEONMETER_SHUTDOWN_TIMEOUT (default 30s); past it, it is stopped,
 and a stopped sweep is recorded as "stopped", not failed (what it wrote stays, the watermark does
 not move). The cycle's remaining steps are skipped; serve then exits 0. A second signal exits at
 once (130 for SIGINT, 143 for SIGTERM).
