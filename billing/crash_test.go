@@ -51,7 +51,7 @@ func childPush() error {
 		}
 	}
 	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, db), Accounts: accountsstore.New(conn, db), Catalog: cat,
-		DefaultPlan: "free", Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Rate: 1500, APIRate: 1500, Concurrency: 4,
+		DefaultPlan: "free", Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Rate: 300, APIRate: 300, Concurrency: 4,
 		RetryBase: time.Millisecond, RetryMax: retryMax, MaxAttempts: 50, Now: func() time.Time { return testNow }})
 	if err != nil {
 		return err
