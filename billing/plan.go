@@ -1,8 +1,10 @@
 package billing
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -94,18 +96,9 @@ func sortedSeries(raw map[series]map[int64]uint64) []series {
 	for s := range raw {
 		out = append(out, s)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.customer != b.customer {
-			return a.customer < b.customer
-		}
-		if a.target != b.target {
-			return a.target < b.target
-		}
-		if a.metric != b.metric {
-			return a.metric < b.metric
-		}
-		return a.period < b.period
+	slices.SortFunc(out, func(a, b series) int {
+		return cmp.Or(cmp.Compare(a.customer, b.customer), cmp.Compare(a.target, b.target),
+			cmp.Compare(a.metric, b.metric), cmp.Compare(a.period, b.period))
 	})
 	return out
 }

@@ -1,9 +1,11 @@
 package billing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -228,15 +230,8 @@ func pairsOf(expected map[Bucket]int64, ledger []LedgerRow) []pair {
 	for pr := range seen {
 		out = append(out, pr)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.customer != b.customer {
-			return a.customer < b.customer
-		}
-		if a.target != b.target {
-			return a.target < b.target
-		}
-		return a.sink < b.sink
+	slices.SortFunc(out, func(a, b pair) int {
+		return cmp.Or(cmp.Compare(a.customer, b.customer), cmp.Compare(a.target, b.target), cmp.Compare(a.sink, b.sink))
 	})
 	return out
 }
