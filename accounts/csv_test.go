@@ -17,10 +17,7 @@ func TestParseCSV(t *testing.T) {
 		"p-a,2026-03-02T14:00:00Z,cus_1,pro\n" +
 		"p-b,2026-03-02,cus_2,\n" +
 		"p-c,,,\n"
-	rows, err := accounts.ParseCSV("map.csv", strings.NewReader(good), cat, now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := parseCSV(t, "map.csv", good, cat, now)
 	want := []accounts.Row{
 		{Line: 3, ProjectID: "p-a", CustomerID: "cus_1", Plan: "free", ValidFrom: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)},
 		{Line: 4, ProjectID: "p-a", CustomerID: "cus_1", Plan: "pro", ValidFrom: h(14)},
@@ -46,7 +43,7 @@ func TestParseCSV(t *testing.T) {
 		"p-e,cus_1,pro,2026-03-01T00:00:00Z\n" +
 		"p-e,cus_1,free,2026-03-01T00:00:00Z\n" +
 		"p-f,cus_1\n"
-	_, err = accounts.ParseCSV("bad.csv", strings.NewReader(bad), cat, now)
+	_, err := accounts.ParseCSV("bad.csv", strings.NewReader(bad), cat, now)
 	var ce *accounts.CSVError
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v", err)

@@ -1,7 +1,8 @@
 package accounts
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -20,7 +21,7 @@ import (
 func Diff(stored map[string]Record, d Derived, observedAt time.Time) []ProjectChange {
 	observedAt = observedAt.UTC().Truncate(time.Second)
 	var out []ProjectChange
-	for _, p := range sortedProjectKeys(d.Projects) {
+	for _, p := range slices.Sorted(maps.Keys(d.Projects)) {
 		if d.Skip[p] {
 			continue
 		}
@@ -45,7 +46,7 @@ func Diff(stored map[string]Record, d Derived, observedAt time.Time) []ProjectCh
 			}
 		}
 	}
-	for _, p := range sortedProjectKeys(stored) {
+	for _, p := range slices.Sorted(maps.Keys(stored)) {
 		last := stored[p]
 		if _, named := d.Projects[p]; named || d.Skip[p] || last.Source != SourceStripe || last.CustomerID == "" {
 			continue
@@ -75,13 +76,4 @@ func later(t, floor time.Time) time.Time {
 func truncated(c Change) Change {
 	c.At = c.At.UTC().Truncate(time.Second)
 	return c
-}
-
-func sortedProjectKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

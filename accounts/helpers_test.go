@@ -15,6 +15,16 @@ var day = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 
 func h(hours float64) time.Time { return day.Add(time.Duration(hours * float64(time.Hour))) }
 
+// parseCSV parses the mapping src, named name, against cat at now; an error fails the test.
+func parseCSV(t testing.TB, name, src string, cat *plans.Catalog, now time.Time) []accounts.Row {
+	t.Helper()
+	rows, err := accounts.ParseCSV(name, strings.NewReader(src), cat, now)
+	if err != nil {
+		t.Fatalf("parse %s: %v", name, err)
+	}
+	return rows
+}
+
 func catalog(t testing.TB) *plans.Catalog {
 	t.Helper()
 	c, err := plans.Load("../plans/example.yaml")

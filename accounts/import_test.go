@@ -22,10 +22,7 @@ func TestImport(t *testing.T) {
 		"p-a,cus_1,pro,2026-03-02T14:00:00Z\n" +
 		"p-b,cus_2,enterprise,2026-03-02T14:20:07Z\n" +
 		"p-c,cus_3,,2026-03-01\n"
-	rows, err := accounts.ParseCSV("map.csv", strings.NewReader(file), cat, now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := parseCSV(t, "map.csv", file, cat, now)
 	res, err := accounts.Import(t.Context(), store, rows, now, false, nil)
 	if err != nil || len(res.Changes) != 4 {
 		t.Fatalf("import: %d changes, %v", len(res.Changes), err)
@@ -38,7 +35,7 @@ func TestImport(t *testing.T) {
 		t.Fatalf("%d rows", n)
 	}
 	// A correction of one row replaces it; the rest is unchanged.
-	fix, _ := accounts.ParseCSV("fix.csv", strings.NewReader("project_id,customer_id,plan,valid_from\np-b,cus_2,pro,2026-03-02T14:20:07Z\n"), cat, now)
+	fix := parseCSV(t, "fix.csv", "project_id,customer_id,plan,valid_from\np-b,cus_2,pro,2026-03-02T14:20:07Z\n", cat, now)
 	if res, err := accounts.Import(t.Context(), store, fix, now.Add(2*time.Hour), false, nil); err != nil || len(res.Changes) != 1 {
 		t.Fatalf("correction: %+v %v", res, err)
 	}

@@ -9,19 +9,9 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/neonmeter/neonmeter/internal/chtest"
-	"github.com/neonmeter/neonmeter/internal/redact"
+	"github.com/neonmeter/neonmeter/internal/redact/redacttest"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
 )
-
-// keyPrefix returns the longest prefix of key of at least redact.MinPrefix bytes found in s.
-func keyPrefix(s, key string) string {
-	for n := len(key); n >= redact.MinPrefix; n-- {
-		if strings.Contains(s, key[:n]) {
-			return key[:n]
-		}
-	}
-	return ""
-}
 
 // Stripe's code paths had no redaction: an upstream error echoing the Authorization header put
 // the secret key into the returned error, its *stripe.Error and stripe-go's log lines.
@@ -43,7 +33,7 @@ func TestStripeClient_EchoedKeyNeverLeaks(t *testing.T) {
 			t.Fatalf("the fault did not echo the header, so this test proves nothing: %q", se.Msg)
 		}
 		for what, s := range map[string]string{"error": err.Error(), "stripe.Error.Msg": se.Msg, "logs": logs.String()} {
-			if p := keyPrefix(s, fakeKey); p != "" {
+			if p := redacttest.Leak(s, fakeKey); p != "" {
 				t.Errorf("status %d: %s leaks %q", status, what, p)
 			}
 		}

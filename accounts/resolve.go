@@ -2,6 +2,8 @@ package accounts
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 )
@@ -86,7 +88,7 @@ func (t *Timelines) ChangesWithin(projectID string, from, to time.Time) bool {
 }
 
 // Projects returns the projects with recorded history, sorted.
-func (t *Timelines) Projects() []string { return sortedProjectKeys(t.byProject) }
+func (t *Timelines) Projects() []string { return slices.Sorted(maps.Keys(t.byProject)) }
 
 // History returns a project's recorded changes, oldest first.
 func (t *Timelines) History(projectID string) []Record {

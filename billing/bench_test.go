@@ -3,20 +3,16 @@ package billing_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/stripe/stripe-go/v76"
 
 	"github.com/neonmeter/neonmeter/accounts"
 	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
 	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
-	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
-	"github.com/neonmeter/neonmeter/internal/stripefake"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 )
 
 // BenchmarkPush_Rate pushes one value for each of N customers (of a 50,000-customer ledger
@@ -30,15 +26,9 @@ func BenchmarkPush_Rate(b *testing.B) {
 	}{{50, 1000}, {500, 5000}} {
 		b.Run(fmt.Sprintf("rate=%v", tc.rate), func(b *testing.B) {
 			conn, db := chtest.New(b)
-			fake := stripefake.New(stripefake.Options{})
-			fake.SetNow(testNow)
-			srv := httptest.NewServer(fake)
-			defer srv.Close()
-			sc := accounts.NewStripeClient(accounts.StripeOptions{Key: "sk_test_fake", URL: srv.URL})
+			st := testworld.NewStripe(b, testNow)
 			cat := testCatalog(b)
-			if _, err := billing.Setup(context.Background(), sc, cat, true); err != nil {
-				b.Fatal(err)
-			}
+			st.Setup(b, cat)
 			// 50,000 customers, each with one project and one hour of compute; the pusher
 			// runs with a lookback of one hour, so each value is one request.
 			const customers = 50_000
@@ -48,11 +38,7 @@ func BenchmarkPush_Rate(b *testing.B) {
 			for i := range customers {
 				cus := fmt.Sprintf("cus_idle%06d", i) // customers without usage send nothing
 				if i < tc.requests {
-					c, err := sc.Customers.New(&stripe.CustomerParams{})
-					if err != nil {
-						b.Fatal(err)
-					}
-					cus = c.ID
+					cus = st.Customer(b, "")
 				}
 				p := fmt.Sprintf("proj-%06d", i)
 				changes = append(changes, accounts.Record{ProjectID: p, ValidFrom: hour.AddDate(0, 0, -1), CustomerID: cus, Plan: "pro",
@@ -62,14 +48,9 @@ func BenchmarkPush_Rate(b *testing.B) {
 						CollectedAt: testNow, Version: 1})
 				}
 			}
-			if err := accountsstore.New(conn, db).Insert(context.Background(), changes); err != nil {
-				b.Fatal(err)
-			}
-			if err := collectorstore.New(conn, db).InsertFacts(context.Background(), facts); err != nil {
-				b.Fatal(err)
-			}
-			fake.ResetRequests()
-			p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, db), Accounts: accountsstore.New(conn, db),
+			testworld.Seed(b, conn, db, testworld.Rows{Accounts: changes, Facts: facts})
+			st.Fake.ResetRequests()
+			p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(st.Client), Store: billingstore.New(conn, db), Accounts: accountsstore.New(conn, db),
 				Catalog: cat, DefaultPlan: "free",
 				Lookback: 4 * time.Hour, Provisional: 2 * time.Hour, Rate: tc.rate, Concurrency: 16, Now: func() time.Time { return testNow }})
 			if err != nil {
@@ -101,44 +82,29 @@ func BenchmarkPush_Rate(b *testing.B) {
 func BenchmarkPush_FirstPush24k(b *testing.B) {
 	const customers, hours = 1000, 24
 	conn, db := chtest.New(b)
-	fake := stripefake.New(stripefake.Options{})
-	fake.SetNow(testNow)
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: "sk_test_fake", URL: srv.URL})
+	st := testworld.NewStripe(b, testNow)
 	cat := testCatalog(b)
 	ctx := context.Background()
-	if _, err := billing.Setup(ctx, sc, cat, true); err != nil {
-		b.Fatal(err)
-	}
+	st.Setup(b, cat)
 	to := testNow.Add(-2 * time.Hour).Truncate(time.Hour)
 	var changes []accounts.Record
 	var facts []collector.Fact
 	for i := range customers {
-		c, err := sc.Customers.New(&stripe.CustomerParams{})
-		if err != nil {
-			b.Fatal(err)
-		}
 		p := fmt.Sprintf("proj-%06d", i)
-		changes = append(changes, accounts.Record{ProjectID: p, ValidFrom: to.AddDate(0, 0, -3), CustomerID: c.ID, Plan: "pro",
+		changes = append(changes, accounts.Record{ProjectID: p, ValidFrom: to.AddDate(0, 0, -3), CustomerID: st.Customer(b, ""), Plan: "pro",
 			Source: accounts.SourceCSV, Basis: accounts.BasisImported, RecordedAt: testNow, Version: 1})
 		for h := range hours {
 			facts = append(facts, collector.Fact{OrgID: "org", ProjectID: p, Metric: "compute_unit_seconds", Hour: to.Add(-time.Duration(h+1) * time.Hour),
 				Value: 3600, CollectedAt: testNow, Version: 1})
 		}
 	}
-	if err := accountsstore.New(conn, db).Insert(ctx, changes); err != nil {
-		b.Fatal(err)
-	}
-	if err := collectorstore.New(conn, db).InsertFacts(ctx, facts); err != nil {
-		b.Fatal(err)
-	}
-	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(sc), Store: billingstore.New(conn, db), Accounts: accountsstore.New(conn, db),
+	testworld.Seed(b, conn, db, testworld.Rows{Accounts: changes, Facts: facts})
+	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(st.Client), Store: billingstore.New(conn, db), Accounts: accountsstore.New(conn, db),
 		Catalog: cat, DefaultPlan: "free", Lookback: (hours + 2) * time.Hour, Now: func() time.Time { return testNow }})
 	if err != nil {
 		b.Fatal(err)
 	}
-	fake.ResetRequests()
+	st.Fake.ResetRequests()
 	b.ResetTimer()
 	start := time.Now()
 	res, err := p.Push(ctx, false)

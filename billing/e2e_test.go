@@ -3,7 +3,8 @@ package billing_test
 import (
 	"context"
 	"testing"
-	"time"
+
+	"github.com/neonmeter/neonmeter/internal/testworld"
 )
 
 // TestPush_EndToEnd: simulator (1,000 projects, 72 h) → collector → accounts (CSV) → push into
@@ -16,14 +17,11 @@ func TestPush_EndToEnd(t *testing.T) {
 	p := w.pusher(t, nil, nil)
 	from, to := window()
 
-	res, err := p.Push(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := push(t, p)
 	truth := w.truth(from, to)
 	meters, records := 0, 0
 	for k := range truth {
-		if len(k.target) > 6 && k.target[:6] == "price_" {
+		if len(k.Target) > 6 && k.Target[:6] == "price_" {
 			records++
 		} else {
 			meters++
@@ -33,51 +31,29 @@ func TestPush_EndToEnd(t *testing.T) {
 		t.Fatalf("ground truth has %d meter cells and %d usage-record cells: both sinks must be exercised", meters, records)
 	}
 	t.Logf("first push: %d actions, %d requests, %d pushed; truth %d meter + %d usage-record cells", len(res.Actions), res.Requests, res.Pushed, meters, records)
-	diffCells(t, "fake Stripe vs ground truth", w.stripeHolds(), truth)
-	diffCells(t, "ledger vs ground truth", w.ledgerHolds(t, from, to), truth)
-	if n := len(billingRequests(w.fake.Requests())); n != res.Requests || res.Requests != len(truth) {
+	testworld.DiffCells(t, "fake Stripe vs ground truth", w.stripeHolds(), truth)
+	testworld.DiffCells(t, "ledger vs ground truth", w.ledgerHolds(t, from, to), truth)
+	if n := len(billingRequests(w.stripe.Fake.Requests())); n != res.Requests || res.Requests != len(truth) {
 		t.Fatalf("%d requests logged, %d reported, %d non-zero cells: want all equal", n, res.Requests, len(truth))
 	}
 
-	w.fake.ResetRequests()
-	again, err := p.Push(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(w.fake.Requests()); n != 0 || again.Requests != 0 {
+	w.stripe.Fake.ResetRequests()
+	again := push(t, p)
+	if n := len(w.stripe.Fake.Requests()); n != 0 || again.Requests != 0 {
 		t.Fatalf("a push with nothing changed sent %d requests (reported %d), want 0", n, again.Requests)
 	}
 
-	w.Sim.Revise(30 * time.Hour)
-	w.collect(t)
-	after := w.truth(from, to)
-	changed := 0
-	for k, v := range after {
-		if truth[k] != v {
-			changed++
-		}
-	}
-	for k := range truth {
-		if _, ok := after[k]; !ok {
-			changed++
-		}
-	}
-	if changed == 0 {
-		t.Fatal("the revision changed no billed value: the test proves nothing")
-	}
-	w.fake.ResetRequests()
-	rev, err := p.Push(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reqs := billingRequests(w.fake.Requests())
-	if len(reqs) != changed || len(w.fake.Requests()) != changed {
-		t.Fatalf("after the revision: %d requests (%d value requests), want exactly one per changed cell = %d", len(w.fake.Requests()), len(reqs), changed)
+	_, after, changed := w.revise(t, from, to)
+	w.stripe.Fake.ResetRequests()
+	rev := push(t, p)
+	reqs := billingRequests(w.stripe.Fake.Requests())
+	if len(reqs) != changed || len(w.stripe.Fake.Requests()) != changed {
+		t.Fatalf("after the revision: %d requests (%d value requests), want exactly one per changed cell = %d", len(w.stripe.Fake.Requests()), len(reqs), changed)
 	}
 	t.Logf("revision: %d changed cells, %d requests", changed, rev.Requests)
-	diffCells(t, "fake Stripe after revision", w.stripeHolds(), after)
-	diffCells(t, "ledger after revision", w.ledgerHolds(t, from, to), after)
-	identifierValues(t, w.fake.Requests())
+	testworld.DiffCells(t, "fake Stripe after revision", w.stripeHolds(), after)
+	testworld.DiffCells(t, "ledger after revision", w.ledgerHolds(t, from, to), after)
+	identifierValues(t, w.stripe.Fake.Requests())
 
 	rec, err := p.Reconcile(ctx, from, to, false)
 	if err != nil {

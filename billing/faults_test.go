@@ -2,17 +2,19 @@ package billing_test
 
 import (
 	"context"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 )
 
 // TestPush_IdentifierRefusedAfterKeyExpiryIsAccounted: meter events reach Stripe but their
@@ -24,26 +26,20 @@ import (
 func TestPush_IdentifierRefusedAfterKeyExpiryIsAccounted(t *testing.T) {
 	w := newWorld(t, 200)
 	ctx := context.Background()
-	w.fake.Inject(stripefake.Fault{Method: "POST", Path: "/v1/billing/meter_events", Drop: stripefake.DropAfter, Times: 40})
-	first, err := w.pusher(t, nil, func(c *billing.Config) { c.MaxAttempts = 1 }).Push(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w.stripe.Fake.Inject(stripefake.Fault{Method: "POST", Path: "/v1/billing/meter_events", Drop: stripefake.DropAfter, Times: 40})
+	first := push(t, w.pusher(t, nil, func(c *billing.Config) { c.MaxAttempts = 1 }))
 	// net/http itself may resend a request carrying an Idempotency-Key on a reused connection
 	// that broke (the fake then replays it), so a few lost answers can come back on their own.
 	lost := first.Pending
-	if lost < 30 || w.fake.PendingFaults() != 0 {
-		t.Fatalf("first push left %d values pending (%d faults unused), want about 40", lost, w.fake.PendingFaults())
+	if lost < 30 || w.stripe.Fake.PendingFaults() != 0 {
+		t.Fatalf("first push left %d values pending (%d faults unused), want about 40", lost, w.stripe.Fake.PendingFaults())
 	}
-	w.fake.ExpireIdempotencyKeys()
-	w.fake.ResetRequests()
+	w.stripe.Fake.ExpireIdempotencyKeys()
+	w.stripe.Fake.ResetRequests()
 	p := w.pusher(t, nil, nil)
-	res, err := p.Push(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := push(t, p)
 	refused := 0
-	for _, r := range billingRequests(w.fake.Requests()) {
+	for _, r := range billingRequests(w.stripe.Fake.Requests()) {
 		if r.Status == 400 {
 			refused++
 		}
@@ -54,8 +50,8 @@ func TestPush_IdentifierRefusedAfterKeyExpiryIsAccounted(t *testing.T) {
 	}
 	from, to := window()
 	truth := w.truth(from, to)
-	diffCells(t, "fake Stripe", w.stripeHolds(), truth)
-	diffCells(t, "ledger", w.ledgerHolds(t, from, to), truth)
+	testworld.DiffCells(t, "fake Stripe", w.stripeHolds(), truth)
+	testworld.DiffCells(t, "ledger", w.ledgerHolds(t, from, to), truth)
 	rows, err := w.store.Ledger(ctx, from, to)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +61,7 @@ func TestPush_IdentifierRefusedAfterKeyExpiryIsAccounted(t *testing.T) {
 			t.Fatalf("%s %s %s went to revision %d: a value Stripe holds was re-sent", r.CustomerID, r.Target, r.Hour, r.Revision)
 		}
 	}
-	w.fake.ResetRequests()
+	w.stripe.Fake.ResetRequests()
 	if again, err := p.Push(ctx, false); err != nil || again.Requests != 0 {
 		t.Fatalf("next push: %d requests, err %v; want none", again.Requests, err)
 	}
@@ -80,22 +76,18 @@ func TestPush_UnsendableHeldAlertingAndReleased(t *testing.T) {
 	w := newWorld(t, 200)
 	ctx := context.Background()
 	cus, items := w.legacyCustomer(t)
-	sub, err := w.sc.SubscriptionItems.Get(items[0], nil)
+	sub, err := w.stripe.Client.SubscriptionItems.Get(items[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.sc.Subscriptions.Cancel(sub.Subscription, nil); err != nil {
+	if _, err := w.stripe.Client.Subscriptions.Cancel(sub.Subscription, nil); err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	m, err := billing.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := newMetrics(t)
 	from, to := window()
 	held := 0
 	for k := range w.truth(from, to) {
-		if k.customer == cus && strings.HasPrefix(k.target, "price_") {
+		if k.Customer == cus && strings.HasPrefix(k.Target, "price_") {
 			held++
 		}
 	}
@@ -119,9 +111,9 @@ func TestPush_UnsendableHeldAlertingAndReleased(t *testing.T) {
 	rowsBefore := w.ledgerRowCount(t)
 
 	for cycle := range 2 {
-		w.fake.ResetRequests()
+		w.stripe.Fake.ResetRequests()
 		res, err := p.Push(ctx, false)
-		if err != nil || res.Unsendable != held || res.Requests != 0 || len(billingRequests(w.fake.Requests())) != 0 {
+		if err != nil || res.Unsendable != held || res.Requests != 0 || len(billingRequests(w.stripe.Fake.Requests())) != 0 {
 			t.Fatalf("push %d while held: %d unsendable, %d requests, err %v; want %d, 0, nil", cycle+2, res.Unsendable, res.Requests, err, held)
 		}
 	}
@@ -131,13 +123,13 @@ func TestPush_UnsendableHeldAlertingAndReleased(t *testing.T) {
 
 	var again []*stripe.SubscriptionItemsParams
 	for _, id := range items {
-		si, err := w.sc.SubscriptionItems.Get(id, nil)
+		si, err := w.stripe.Client.SubscriptionItems.Get(id, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		again = append(again, &stripe.SubscriptionItemsParams{Price: stripe.String(si.Price.ID)})
 	}
-	newSub, err := w.sc.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(cus), Items: again,
+	newSub, err := w.stripe.Client.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(cus), Items: again,
 		BackdateStartDate: stripe.Int64(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Unix())})
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +144,7 @@ func TestPush_UnsendableHeldAlertingAndReleased(t *testing.T) {
 	if gauge() != 0 {
 		t.Fatalf("%s = %v after release, want 0", billing.MetricUnsendable, gauge())
 	}
-	diffCells(t, "fake Stripe after release", w.stripeHolds(), w.truth(from, to))
+	testworld.DiffCells(t, "fake Stripe after release", w.stripeHolds(), w.truth(from, to))
 }
 
 // legacyCustomer returns the first customer with usage-record subscription items, and them.
@@ -162,7 +154,7 @@ func (w *world) legacyCustomer(t testing.TB) (string, []string) {
 	for item, owner := range w.item {
 		by[owner[0]] = append(by[owner[0]], item)
 	}
-	cs := sortedKeys(by)
+	cs := slices.Sorted(maps.Keys(by))
 	if len(cs) == 0 {
 		t.Fatal("no legacy customer in the world")
 	}
@@ -225,7 +217,7 @@ func TestPush_HostileHourIsAnErrorNotACredit(t *testing.T) {
 	if err := batch.Send(); err != nil {
 		t.Fatal(err)
 	}
-	w.fake.ResetRequests()
+	w.stripe.Fake.ResetRequests()
 	p := w.pusher(t, nil, nil)
 	for _, dry := range []bool{true, false} {
 		res, err := p.Push(ctx, dry)
@@ -243,7 +235,7 @@ func TestPush_HostileHourIsAnErrorNotACredit(t *testing.T) {
 			t.Fatalf("dry run %v: error %q must name customer %s, metric compute_unit_seconds and hour %s or %s", dry, msg, cus, h1.Format(time.RFC3339), h2.Format(time.RFC3339))
 		}
 	}
-	if n := len(billingRequests(w.fake.Requests())); n != 0 {
+	if n := len(billingRequests(w.stripe.Fake.Requests())); n != 0 {
 		t.Fatalf("%d values reached Stripe", n)
 	}
 	if n := w.ledgerRowCount(t); n != 0 {
@@ -256,11 +248,7 @@ func TestPush_HostileHourIsAnErrorNotACredit(t *testing.T) {
 // failure rate an alert reads must not rise at every deploy.
 func TestPush_CancelledCountsAsStopped(t *testing.T) {
 	w := newWorld(t, 10)
-	reg := prometheus.NewRegistry()
-	m, err := billing.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := newMetrics(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := w.pusher(t, m, nil).Push(ctx, false); err == nil {

@@ -1,26 +1,24 @@
 package billing_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net/http/httptest"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/client"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/accounts"
 	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
 	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
-	"github.com/neonmeter/neonmeter/collector"
-	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
 	"github.com/neonmeter/neonmeter/internal/testfleet"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/plans"
 )
@@ -34,12 +32,12 @@ var testNow = testfleet.DefaultNow
 // subscriptions and the meters.
 type world struct {
 	*testfleet.Fleet
-	store     *billingstore.Store
-	accounts  *accountsstore.Store
-	fake      *stripefake.Server
-	stripeURL string
-	sc        *client.API
-	cat       *plans.Catalog
+	store    *billingstore.Store
+	accounts *accountsstore.Store
+	stripe   *testworld.Stripe
+	cat      *plans.Catalog
+	// catalogYAML is cat's text, for child processes.
+	catalogYAML string
 	// owner maps project → customer; projects of customer, sorted.
 	owner    map[string]string
 	projects map[string][]string
@@ -61,7 +59,6 @@ var legacyMetrics = map[string]string{"compute_time_seconds": "CU-hour", "data_s
 
 func newWorld(t testing.TB, nProjects int) *world {
 	t.Helper()
-	ctx := context.Background()
 	w := &world{Fleet: testfleet.New(t, testfleet.Options{Projects: nProjects, Seed: 7, Now: testNow}),
 		owner: map[string]string{}, projects: map[string][]string{}, item: map[string][2]string{}}
 	w.store, w.accounts = billingstore.New(w.Conn, w.DB), accountsstore.New(w.Conn, w.DB)
@@ -72,13 +69,7 @@ func newWorld(t testing.TB, nProjects int) *world {
 	}
 	w.collect(t)
 
-	w.fake = stripefake.New(stripefake.Options{})
-	w.fake.SetNow(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	fs := httptest.NewServer(w.fake)
-	t.Cleanup(fs.Close)
-	w.stripeURL = fs.URL
-	w.sc = accounts.NewStripeClient(accounts.StripeOptions{Key: "sk_test_fake", URL: fs.URL})
-
+	w.stripe = testworld.NewStripe(t, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	prices := map[string]string{}
 	var yaml strings.Builder
 	yaml.WriteString("version: 1\nplans:\n  - name: free\n  - name: pro\n    billing:\n")
@@ -90,76 +81,47 @@ func newWorld(t testing.TB, nProjects int) *world {
 		fmt.Fprintf(&yaml, "      %s: {meter: %s, unit: %s%s}\n", m, b.target, b.unit, r)
 	}
 	for m, unit := range legacyMetrics {
-		pp := &stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(1), ProductData: &stripe.PriceProductDataParams{Name: stripe.String(m)},
-			Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month"), UsageType: stripe.String("metered"), AggregateUsage: stripe.String("sum")}}
-		p, err := w.sc.Prices.New(pp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		prices[m] = p.ID
-		fmt.Fprintf(&yaml, "      %s: {price: %s, unit: %s}\n", m, p.ID, unit)
+		prices[m] = w.stripe.MeteredPrice(t, m)
+		fmt.Fprintf(&yaml, "      %s: {price: %s, unit: %s}\n", m, prices[m], unit)
 	}
-	var err error
-	w.cat, err = plans.Parse("world.yaml", []byte(yaml.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := billing.Setup(ctx, w.sc, w.cat, true); err != nil {
-		t.Fatal(err)
-	}
+	w.catalogYAML = yaml.String()
+	w.cat = testworld.Catalog(t, w.catalogYAML)
+	w.stripe.Setup(t, w.cat)
+	w.assign(t, prices)
+	w.stripe.Fake.SetNow(testNow)
+	w.stripe.Fake.ResetRequests()
+	return w
+}
 
+// assign gives every projectsPerCustomer projects of an org a customer on pro from the period's
+// start, and each legacy org's customers a subscription to the legacy prices.
+func (w *world) assign(t testing.TB, prices map[string]string) {
+	t.Helper()
 	periodStart := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	var csv bytes.Buffer
-	csv.WriteString("project_id,customer_id,plan,valid_from\n")
+	var m testworld.Mapping
 	for _, o := range w.orgs {
 		ids := append([]string(nil), o.ProjectIDs...)
 		sort.Strings(ids)
 		for i := 0; i < len(ids); i += projectsPerCustomer {
-			cus, err := w.sc.Customers.New(&stripe.CustomerParams{Name: stripe.String(fmt.Sprintf("%s-%d", o.ID, i))})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cus := w.stripe.Customer(t, fmt.Sprintf("%s-%d", o.ID, i))
 			for _, p := range ids[i:min(i+projectsPerCustomer, len(ids))] {
-				w.owner[p] = cus.ID
-				w.projects[cus.ID] = append(w.projects[cus.ID], p)
-				fmt.Fprintf(&csv, "%s,%s,pro,%s\n", p, cus.ID, periodStart.Format(time.RFC3339))
+				w.owner[p] = cus
+				w.projects[cus] = append(w.projects[cus], p)
+				m.Add(p, cus, "pro", periodStart)
 			}
 			if !o.Legacy {
 				continue
 			}
-			var items []*stripe.SubscriptionItemsParams
-			for _, m := range sortedKeys(legacyMetrics) {
-				items = append(items, &stripe.SubscriptionItemsParams{Price: stripe.String(prices[m])})
+			var subscribed []string
+			for _, name := range slices.Sorted(maps.Keys(legacyMetrics)) {
+				subscribed = append(subscribed, prices[name])
 			}
-			sub, err := w.sc.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(cus.ID), Items: items,
-				BackdateStartDate: stripe.Int64(periodStart.Unix())})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, si := range sub.Items.Data {
-				w.item[si.ID] = [2]string{cus.ID, si.Price.ID}
+			for _, si := range w.stripe.Subscribe(t, cus, periodStart, subscribed...).Items.Data {
+				w.item[si.ID] = [2]string{cus, si.Price.ID}
 			}
 		}
 	}
-	rows, err := accounts.ParseCSV("map.csv", &csv, w.cat, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := accounts.Import(ctx, w.accounts, rows, testNow, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	w.fake.SetNow(testNow)
-	w.fake.ResetRequests()
-	return w
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	m.Import(t, w.Conn, w.DB, w.cat, testNow)
 }
 
 // collect sweeps the 72 complete hours before the clock for every org.
@@ -167,88 +129,84 @@ func (w *world) collect(t testing.TB) {
 	t.Helper()
 	to := w.Clock.Now().Truncate(time.Hour)
 	for _, o := range w.orgs {
-		ep := collector.EndpointV2
-		if o.Legacy {
-			ep = collector.EndpointLegacy
-		}
-		c, err := collector.New(collector.Config{Consumption: w.Client, Store: collectorstore.New(w.Conn, w.DB), OrgID: o.ID, Endpoint: ep,
-			Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Now: w.Clock.Now, FlushRows: 20_000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Sweep(context.Background(), collector.Window{From: to.Add(-72 * time.Hour), To: to}); err != nil {
-			t.Fatal(err)
-		}
+		testworld.Collect(t, w.Fleet, o, to.Add(-72*time.Hour), to)
 	}
+}
+
+// push runs one push of p and fails the test on an error.
+func push(t testing.TB, p *billing.Pusher) billing.Result {
+	t.Helper()
+	res, err := p.Push(context.Background(), false)
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	return res
 }
 
 func (w *world) pusher(t testing.TB, m *billing.Metrics, mod func(*billing.Config)) *billing.Pusher {
 	t.Helper()
-	cfg := billing.Config{Sink: billing.NewStripeSink(w.sc), Store: w.store, Accounts: w.accounts, Catalog: w.cat, DefaultPlan: "free",
-		Lookback: 72 * time.Hour, Provisional: 2 * time.Hour, Rate: 1e6, Concurrency: 8, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
-		MaxAttempts: 30, Metrics: m, Now: w.Clock.Now,
-		SummarySettle: -1} // the fake's summaries are consistent at once; the clock does not move
+	// The fake's summaries are consistent at once and the clock does not move: reconcile compares at once.
+	cfg := w.stripe.PusherConfig(w.Conn, w.DB, w.cat, w.Clock.Now)
+	cfg.Metrics = m
 	if mod != nil {
 		mod(&cfg)
 	}
-	p, err := billing.New(cfg)
+	return testworld.Pusher(t, cfg)
+}
+
+// newMetrics registers billing's metrics on a registry of their own.
+func newMetrics(t testing.TB) (*billing.Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := billing.NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return m, reg
 }
 
 // cell is one (customer, target, hour).
-type cell struct {
-	customer, target string
-	hour             time.Time
+type cell = testworld.Cell
+
+// truth is what billing must push for the world's customers, all on pro, over [from, to).
+func (w *world) truth(from, to time.Time) map[cell]int64 {
+	pro, _ := w.cat.Plan("pro")
+	return testworld.Truth(w.Sim, pro, w.projects, from, to)
 }
 
-// truth converts the simulator's ground truth: per customer and target, the hourly sums of
-// its projects over [from, to), turned into whole units with the period's running total
-// (plans.Rounding.Pushes), counted from from (ClickHouse holds nothing earlier).
-func (w *world) truth(from, to time.Time) map[cell]int64 {
-	out := map[cell]int64{}
-	for _, cus := range sortedKeys(w.projects) {
-		for _, plan := range w.cat.Plans {
-			for metric, b := range plan.Billing {
-				target := b.MeterEventName + b.PriceID
-				var hours []uint64
-				for h := from; h.Before(to); h = h.Add(time.Hour) {
-					var sum uint64
-					for _, p := range w.projects[cus] {
-						sum += uint64(w.Sim.Value(p, metric, h))
-					}
-					hours = append(hours, sum)
-				}
-				for i, u := range b.Rounding.Pushes(hours, b.Divisor) {
-					if u != 0 {
-						out[cell{cus, target, from.Add(time.Duration(i) * time.Hour)}] += u
-					}
-				}
-			}
+// revise has the simulator revise the last 30 hours and collects them again. It returns the
+// billed truth of [from, to) before and after, and how many cells changed (new, gone or another
+// value); none fails the test, which would then prove nothing.
+func (w *world) revise(t testing.TB, from, to time.Time) (before, after map[cell]int64, changed int) {
+	t.Helper()
+	before = w.truth(from, to)
+	w.Sim.Revise(30 * time.Hour)
+	w.collect(t)
+	after = w.truth(from, to)
+	for k, v := range after {
+		if before[k] != v {
+			changed++
 		}
 	}
-	return out
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Fatal("the revision changed no billed value: the test proves nothing")
+	}
+	return before, after, changed
 }
 
 // stripeHolds returns what the fake holds, per (customer, target, hour), for both sinks.
 func (w *world) stripeHolds() map[cell]int64 {
-	out := map[cell]int64{}
-	for _, name := range w.fake.MeterEventNames() {
-		for cus, hours := range w.fake.MeterWindows(name) {
-			for h, v := range hours {
-				if v.Value != 0 {
-					out[cell{cus, name, h}] = v.Value
-				}
-			}
-		}
-	}
-	for item, byTS := range w.fake.UsageRecords() {
+	out := w.stripe.MeterHolds()
+	for item, byTS := range w.stripe.Fake.UsageRecords() {
 		owner := w.item[item]
 		for ts, q := range byTS {
 			if q != 0 {
-				out[cell{owner[0], owner[1], ts}] = q
+				out[cell{Customer: owner[0], Target: owner[1], Hour: ts}] = q
 			}
 		}
 	}
@@ -257,52 +215,11 @@ func (w *world) stripeHolds() map[cell]int64 {
 
 // ledgerHolds returns the values the ledger records as pushed.
 func (w *world) ledgerHolds(t testing.TB, from, to time.Time) map[cell]int64 {
-	t.Helper()
-	rows, err := w.store.Ledger(context.Background(), from, to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[cell]int64{}
-	for _, r := range rows {
-		if r.Status != billing.LedgerPushed {
-			t.Errorf("ledger row %s %s %s is %s rev %d, want pushed", r.CustomerID, r.Target, r.Hour, r.Status, r.Revision)
-			continue
-		}
-		if r.Value != 0 {
-			out[cell{r.CustomerID, r.Target, r.Hour}] = r.Value
-		}
-	}
-	return out
-}
-
-func diffCells(t testing.TB, what string, got, want map[cell]int64) {
-	t.Helper()
-	bad := 0
-	for k, v := range want {
-		if got[k] != v {
-			if bad < 10 {
-				t.Errorf("%s: %s %s %s = %d, want %d", what, k.customer, k.target, k.hour.Format(time.RFC3339), got[k], v)
-			}
-			bad++
-		}
-	}
-	for k, v := range got {
-		if _, ok := want[k]; !ok {
-			if bad < 10 {
-				t.Errorf("%s: %s %s %s = %d, want nothing", what, k.customer, k.target, k.hour.Format(time.RFC3339), v)
-			}
-			bad++
-		}
-	}
-	if bad > 0 {
-		t.Fatalf("%s: %d cells differ", what, bad)
-	}
+	return testworld.LedgerHolds(t, w.store, from, to)
 }
 
 // window returns the hours a push with the world's settings covers.
-func window() (time.Time, time.Time) {
-	return testNow.Add(-72 * time.Hour).Truncate(time.Hour), testNow.Add(-2 * time.Hour).Truncate(time.Hour)
-}
+func window() (time.Time, time.Time) { return testworld.PushWindow(testNow) }
 
 // billingRequests returns the fake's logged requests that send values.
 func billingRequests(rs []stripefake.Request) []stripefake.Request {

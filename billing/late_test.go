@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/neonmeter/neonmeter/billing"
@@ -21,37 +20,25 @@ import (
 func TestPush_LateAdjustments(t *testing.T) {
 	w := newWorld(t, 200)
 	ctx := context.Background()
-	reg := prometheus.NewRegistry()
-	m, err := billing.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.pusher(t, m, nil).Push(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	m, reg := newMetrics(t)
+	push(t, w.pusher(t, m, nil))
 	from, to := window()
 	// One customer's invoice is final in Stripe for everything before now; the pusher does
 	// not know (its own rule is period end + grace): Stripe's refusal must become an adjustment.
-	before := w.truth(from, to)
-	w.Sim.Revise(30 * time.Hour)
-	w.collect(t)
-	after := w.truth(from, to)
+	before, after, _ := w.revise(t, from, to)
 	var finalCus string
 	for k, v := range after {
-		if before[k] != v && !k.hour.Before(to.Add(-20*time.Hour)) && (finalCus == "" || k.customer < finalCus) {
-			finalCus = k.customer
+		if before[k] != v && !k.Hour.Before(to.Add(-20*time.Hour)) && (finalCus == "" || k.Customer < finalCus) {
+			finalCus = k.Customer
 		}
 	}
 	if finalCus == "" {
 		t.Fatal("the revision changed no recent billed value")
 	}
-	w.fake.SetFinalizedBefore(finalCus, testNow)
+	w.stripe.Fake.SetFinalizedBefore(finalCus, testNow)
 	// MaxAge makes hours before to−20h "too old" for every other customer.
 	p := w.pusher(t, m, func(c *billing.Config) { c.MaxAge = testNow.Sub(to.Add(-20 * time.Hour)) })
-	res, err := p.Push(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := push(t, p)
 	adj := w.lateAdjustments(t, from, to)
 	reasons := map[billing.LateReason]int{}
 	for _, a := range adj {
@@ -105,9 +92,7 @@ func TestPush_LateAdjustments(t *testing.T) {
 func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 	w := newWorld(t, 40)
 	ctx := context.Background()
-	if _, err := w.pusher(t, nil, nil).Push(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	push(t, w.pusher(t, nil, nil))
 	from, to := window()
 	rows, err := w.store.Ledger(ctx, from, to)
 	if err != nil {
@@ -147,9 +132,7 @@ func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 	p := w.pusher(t, nil, func(c *billing.Config) {
 		c.Finalized = func(cus string, h time.Time) bool { return cus == k.CustomerID && h.Equal(k.Hour) }
 	})
-	if _, err := p.Push(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	push(t, p)
 	w.mergeLedger(t)
 	if rows, err = w.store.Ledger(ctx, k.Hour, k.Hour.Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -166,7 +149,7 @@ func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 			sum += a.Amount
 		}
 	}
-	if held := w.fake.MeterWindows(k.Target)[k.CustomerID][k.Hour].Value; held != v || sum != v-held {
+	if held := w.stripe.Fake.MeterWindows(k.Target)[k.CustomerID][k.Hour].Value; held != v || sum != v-held {
 		t.Fatalf("Stripe holds %d, desired %d, late adjustments sum to %d (%+v); want them to sum to %d", held, v, sum, adj, v-held)
 	}
 }
@@ -177,24 +160,11 @@ func TestPush_LateBaseSurvivesCrashedIntent(t *testing.T) {
 func TestReconcile_RepairRespectsFinalized(t *testing.T) {
 	w := newWorld(t, 40)
 	ctx := context.Background()
-	if _, err := w.pusher(t, nil, nil).Push(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	push(t, w.pusher(t, nil, nil))
 	from, to := window()
-	before := w.truth(from, to)
-	w.Sim.Revise(30 * time.Hour)
-	w.collect(t)
-	changed := 0
-	for k, v := range w.truth(from, to) {
-		if before[k] != v {
-			changed++
-		}
-	}
-	if changed == 0 {
-		t.Fatal("the revision changed no billed value")
-	}
+	w.revise(t, from, to)
 	p := w.pusher(t, nil, func(c *billing.Config) { c.Finalized = func(string, time.Time) bool { return true } })
-	w.fake.ResetRequests()
+	w.stripe.Fake.ResetRequests()
 	rec, err := p.Reconcile(ctx, from, to, true)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +172,7 @@ func TestReconcile_RepairRespectsFinalized(t *testing.T) {
 	if len(rec.Drift) == 0 || rec.Repair == nil {
 		t.Fatalf("reconcile found no drift after a revision (%d compared)", rec.Compared)
 	}
-	if n := len(billingRequests(w.fake.Requests())); n != 0 {
+	if n := len(billingRequests(w.stripe.Fake.Requests())); n != 0 {
 		t.Fatalf("repair sent %d values into finalized invoices, want 0", n)
 	}
 	adj := w.lateAdjustments(t, plans.PeriodStart(from), to)

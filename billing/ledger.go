@@ -155,6 +155,9 @@ type Store interface {
 	UsageTotals(ctx context.Context, metrics []string, from, to time.Time) ([]HourlyUsage, error)
 	// UsageOf is Usage for some projects only.
 	UsageOf(ctx context.Context, metrics, projectIDs []string, from, to time.Time) ([]HourlyUsage, error)
+	// Lagging returns the projects whose collected hours end before to (the budgeted
+	// collector's progress), ordered by project.
+	Lagging(ctx context.Context, to time.Time) ([]Lagging, error)
 	// Ledger returns the latest row of every (customer, target, hour, sink) with hour in
 	// [from, to), ordered by key, with the Accounted it carries.
 	Ledger(ctx context.Context, from, to time.Time) ([]LedgerRow, error)

@@ -18,6 +18,7 @@ const (
 	MetricDriftValues     = "neonmeter_billing_drift_values"
 	MetricDriftUnits      = "neonmeter_billing_drift_units"
 	MetricUnsendable      = "neonmeter_billing_unsendable_values"
+	MetricIncomplete      = "neonmeter_billing_incomplete_values"
 	MetricReconcileRuns   = "neonmeter_billing_reconcile_runs_total"
 	MetricReconcileLast   = "neonmeter_billing_reconcile_last_success_timestamp_seconds"
 	MetricRuns            = "neonmeter_billing_push_runs_total"
@@ -59,6 +60,7 @@ type Metrics struct {
 	DriftValues     *prometheus.GaugeVec
 	DriftUnits      *prometheus.GaugeVec
 	Unsendable      *prometheus.GaugeVec
+	Incomplete      prometheus.Gauge
 	ReconcileRuns   *prometheus.CounterVec
 	ReconcileLast   prometheus.Gauge
 	Runs            *prometheus.CounterVec
@@ -75,6 +77,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Values that differ from what Stripe confirmed after the last push cycle (unsent or unconfirmed)."}),
 		OldestUnpushed: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricOldestUnpushed,
 			Help: "Age in seconds of the oldest hour whose value Stripe has not confirmed after the last push cycle; 0 when none."}),
+		Incomplete: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricIncomplete,
+			Help: "Values the last push cycle held back because not every project of the customer is collected for the hour yet (the budgeted collector's rolling sweep reaches them)."}),
 		LateAdjustments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricLateAdjustments,
 			Help: "Revisions Stripe can no longer take, recorded in billing_late_adjustments, by sink and reason (finalized, too_old)."}, []string{"sink", "reason"}),
 		LateUnits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricLateUnits,
@@ -98,7 +102,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.Pushes, m.Pending, m.OldestUnpushed, m.LateAdjustments, m.LateUnits,
-		m.DriftValues, m.DriftUnits, m.Unsendable, m.ReconcileRuns, m.ReconcileLast, m.Runs, m.Duration, m.LastSuccess} {
+		m.DriftValues, m.DriftUnits, m.Unsendable, m.Incomplete, m.ReconcileRuns, m.ReconcileLast, m.Runs, m.Duration, m.LastSuccess} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/neonmeter/neonmeter/accounts"
 	"github.com/neonmeter/neonmeter/billing"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 	"github.com/neonmeter/neonmeter/plans"
 )
 
@@ -23,14 +24,7 @@ plans:
       written_data_bytes: {price: price_written, unit: GB}
 `
 
-func testCatalog(t testing.TB) *plans.Catalog {
-	t.Helper()
-	cat, err := plans.Parse("test.yaml", []byte(planYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cat
-}
+func testCatalog(t testing.TB) *plans.Catalog { return testworld.Catalog(t, planYAML) }
 
 func TestDesired(t *testing.T) {
 	cat := testCatalog(t)

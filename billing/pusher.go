@@ -197,6 +197,9 @@ type Result struct {
 	Requests, Pushed int
 	// Late are the late adjustments recorded.
 	Late []LateAdjustment
+	// Incomplete counts values held until every project of their customer is collected for
+	// their hour (HoldIncomplete).
+	Incomplete int
 	// Pending counts values left unconfirmed (they are resumed next cycle).
 	Pending int
 	// Failed counts values Stripe refused as they are.
@@ -257,6 +260,24 @@ func (p *Pusher) desired(ctx context.Context, readFrom, from, to time.Time) ([]V
 		usage = append(usage, hourly...)
 	}
 	return Desired(usage, tl, p.cfg.Catalog, from, to)
+}
+
+// incomplete returns, per customer, the first hour of [from, to) not yet collected for all of
+// its projects (IncompleteFrom); nil when every project is complete.
+func (p *Pusher) incomplete(ctx context.Context, from, to time.Time) (map[string]time.Time, error) {
+	lagging, err := p.cfg.Store.Lagging(ctx, to)
+	if err != nil || len(lagging) == 0 {
+		return nil, err
+	}
+	ids := make([]string, len(lagging))
+	for i, l := range lagging {
+		ids[i] = l.ProjectID
+	}
+	tl, err := p.timelines(ctx, ids, to)
+	if err != nil {
+		return nil, err
+	}
+	return IncompleteFrom(lagging, tl, from, to), nil
 }
 
 // timelines loads the account history of projects up to to.
@@ -328,6 +349,11 @@ func (p *Pusher) Push(ctx context.Context, dryRun bool) (res Result, err error) 
 	if err != nil {
 		return res, fmt.Errorf("push %s: %w", res.RunID, err)
 	}
+	cut, err := p.incomplete(ctx, from, to)
+	if err != nil {
+		return res, fmt.Errorf("push %s: %w", res.RunID, err)
+	}
+	want, ledger, res.Incomplete = HoldIncomplete(want, ledger, cut)
 	res.Actions = Plan(want, ledger, p.rules(now))
 	if dryRun {
 		return res, nil
@@ -338,14 +364,17 @@ func (p *Pusher) Push(ctx context.Context, dryRun bool) (res Result, err error) 
 	if err := c.apply(ctx, actions, &res); err != nil {
 		return res, fmt.Errorf("push %s: %w", res.RunID, err)
 	}
-	p.observePending(ctx, now, from, to, want)
+	p.observePending(ctx, now, from, to, want, cut)
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.Incomplete.Set(float64(res.Incomplete))
+	}
 	c.log.Info("billing push", "from", from, "to", to, "actions", len(res.Actions), "requests", res.Requests, "pushed", res.Pushed,
 		"late", len(res.Late), "pending", res.Pending, "failed", res.Failed, "unsendable", res.Unsendable, "duration", time.Since(start).Round(time.Millisecond))
 	return res, nil
 }
 
 // observePending sets the pending and oldest-unpushed gauges from the ledger after a cycle.
-func (p *Pusher) observePending(ctx context.Context, now, from, to time.Time, want []Value) {
+func (p *Pusher) observePending(ctx context.Context, now, from, to time.Time, want []Value, cut map[string]time.Time) {
 	m := p.cfg.Metrics
 	if m == nil {
 		return
@@ -355,6 +384,7 @@ func (p *Pusher) observePending(ctx context.Context, now, from, to time.Time, wa
 		p.log.Warn("pending values not measured", logkey.Err, err)
 		return
 	}
+	_, ledger, _ = HoldIncomplete(nil, ledger, cut)
 	pending := 0
 	held := map[SinkKind]int{SinkMeter: 0, SinkUsageRecord: 0}
 	var oldest time.Time

@@ -108,15 +108,8 @@ func Compare(expected, actual map[Bucket]int64) ([]Bucket, error) {
 			out = append(out, b)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.CustomerID != b.CustomerID {
-			return a.CustomerID < b.CustomerID
-		}
-		if a.Target != b.Target {
-			return a.Target < b.Target
-		}
-		return a.Start.Before(b.Start)
+	slices.SortFunc(out, func(a, b Bucket) int {
+		return cmp.Or(cmp.Compare(a.CustomerID, b.CustomerID), cmp.Compare(a.Target, b.Target), a.Start.Compare(b.Start))
 	})
 	return out, nil
 }

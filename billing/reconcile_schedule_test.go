@@ -3,6 +3,7 @@ package billing_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,18 +87,12 @@ func TestReconcileScheduled_NightlyAndBeforeGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := billing.ReconcileSchedule{Nightly: nightly, Lead: time.Hour}
-	reg := prometheus.NewRegistry()
-	m, err := billing.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := newMetrics(t)
 	p := w.pusher(t, m, nil)
 	step := func(now time.Time, want ...billing.ReconcileTrigger) {
 		t.Helper()
 		w.Clock.Set(now)
-		if _, err := p.Push(ctx, false); err != nil {
-			t.Fatal(err)
-		}
+		push(t, p)
 		runs, err := p.ReconcileScheduled(ctx, s)
 		if err != nil {
 			t.Fatalf("%s: %v", now.Format(time.RFC3339), err)
@@ -142,18 +137,11 @@ func TestReconcileScheduled_NightlyAndBeforeGrace(t *testing.T) {
 func TestReconcile_DriftAlertFires(t *testing.T) {
 	w := newWorld(t, 200)
 	ctx := context.Background()
-	reg := prometheus.NewRegistry()
-	m, err := billing.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, reg := newMetrics(t)
 	p := w.pusher(t, m, nil)
-	if _, err := p.Push(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	push(t, p)
 	from, to := window()
-	c, v := w.someCell(t, "neon_compute", from, to)
-	w.rogueEvent(t, c, v+5)
+	w.rogueDrift(t, from, to, 5)
 	rec, err := p.Reconcile(ctx, from, to, false)
 	if err != nil {
 		t.Fatal(err)
@@ -168,16 +156,12 @@ func TestReconcile_DriftAlertFires(t *testing.T) {
 
 	series := scrapeSeries(t, reg, billing.MetricDriftUnits)
 	want := `neonmeter_billing_drift_units{sink="meter",target="neon_compute"} 5`
-	if !containsLine(series, want) || !containsLine(series, `neonmeter_billing_drift_units{sink="meter",target="neon_transfer"} 0`) {
+	if !slices.Contains(series, want) || !slices.Contains(series, `neonmeter_billing_drift_units{sink="meter",target="neon_transfer"} 0`) {
 		t.Fatalf("exposition lacks %s (and a 0 for the other meters):\n%s", want, strings.Join(series, "\n"))
 	}
 	alertFiresOn(t, series, "neon_compute", "meter", "5")
 
-	reg2 := prometheus.NewRegistry()
-	m2, err := billing.NewMetrics(reg2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m2, reg2 := newMetrics(t)
 	if err := w.pusher(t, m2, nil).ExportLastReconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -193,12 +177,9 @@ func TestReconcile_LeavesOutUnsettledHours(t *testing.T) {
 	w := newWorld(t, 200)
 	ctx := context.Background()
 	p := w.pusher(t, nil, func(c *billing.Config) { c.SummarySettle = 0 }) // the default, 15 min
-	if _, err := p.Push(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	push(t, p)
 	from, to := window()
-	c, v := w.someCell(t, "neon_compute", from, to)
-	w.rogueEvent(t, c, v+7)
+	w.rogueDrift(t, from, to, 7)
 	rec, err := p.Reconcile(ctx, from, to, false)
 	if err != nil || len(rec.Drift) != 0 || rec.Unsettled == 0 {
 		t.Fatalf("right after the push: drift %v, %d unsettled, err %v; want none and some", rec.Drift, rec.Unsettled, err)
@@ -210,16 +191,22 @@ func TestReconcile_LeavesOutUnsettledHours(t *testing.T) {
 	}
 }
 
-// someCell returns a pushed (customer, target, hour) of target with a value.
-func (w *world) someCell(t testing.TB, target string, from, to time.Time) (cell, int64) {
+// rogueDrift makes another writer replace, in Stripe, the first pushed hour of neon_compute in
+// [from, to) with its value plus by.
+func (w *world) rogueDrift(t testing.TB, from, to time.Time, by int64) {
 	t.Helper()
-	for _, k := range sortedCells(w.truth(from, to)) {
-		if k.target == target {
-			return k, w.truth(from, to)[k]
+	truth := w.truth(from, to)
+	for _, c := range sortedCells(truth) {
+		if c.Target != "neon_compute" {
+			continue
 		}
+		if _, err := w.stripe.Client.BillingMeterEvents.New(&stripe.BillingMeterEventParams{EventName: stripe.String(c.Target), Identifier: stripe.String("rogue-" + c.Customer),
+			Payload: map[string]string{"stripe_customer_id": c.Customer, "value": fmt.Sprint(truth[c] + by)}, Timestamp: stripe.Int64(c.Hour.Unix())}); err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
-	t.Fatalf("no %s value in the truth", target)
-	return cell{}, 0
+	t.Fatal("no neon_compute value in the truth")
 }
 
 func sortedCells(m map[cell]int64) []cell {
@@ -229,15 +216,6 @@ func sortedCells(m map[cell]int64) []cell {
 	}
 	sortCells(out)
 	return out
-}
-
-// rogueEvent makes another writer replace the cell's hour in Stripe with value.
-func (w *world) rogueEvent(t testing.TB, c cell, value int64) {
-	t.Helper()
-	if _, err := w.sc.BillingMeterEvents.New(&stripe.BillingMeterEventParams{EventName: stripe.String(c.target), Identifier: stripe.String("rogue-" + c.customer),
-		Payload: map[string]string{"stripe_customer_id": c.customer, "value": fmt.Sprint(value)}, Timestamp: stripe.Int64(c.hour.Unix())}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // scrapeSeries scrapes reg over HTTP and returns the sample lines of metric, sorted.
@@ -262,15 +240,6 @@ func scrapeSeries(t testing.TB, reg *prometheus.Registry, metric string) []strin
 		}
 	}
 	return out
-}
-
-func containsLine(lines []string, want string) bool {
-	for _, l := range lines {
-		if l == want {
-			return true
-		}
-	}
-	return false
 }
 
 // alertFiresOn runs the repository's alert rules under promtool with the scraped lines as input
@@ -315,14 +284,7 @@ tests:
 }
 
 func sortCells(cs []cell) {
-	sort.Slice(cs, func(i, j int) bool {
-		a, b := cs[i], cs[j]
-		if a.customer != b.customer {
-			return a.customer < b.customer
-		}
-		if a.target != b.target {
-			return a.target < b.target
-		}
-		return a.hour.Before(b.hour)
+	slices.SortFunc(cs, func(a, b cell) int {
+		return cmp.Or(cmp.Compare(a.Customer, b.Customer), cmp.Compare(a.Target, b.Target), a.Hour.Compare(b.Hour))
 	})
 }

@@ -3,7 +3,8 @@ package billing
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
@@ -30,12 +31,7 @@ func MeterEventNames(cat *plans.Catalog) []string {
 			}
 		}
 	}
-	out := make([]string, 0, len(seen))
-	for n := range seen {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(seen))
 }
 
 func activeMeters(ctx context.Context, sc *client.API) (map[string]*stripe.BillingMeter, error) {

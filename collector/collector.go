@@ -15,6 +15,12 @@
 // Memory is bounded by a few pages plus two insert batches. Backfill (backfill.go) does the same
 // for windows beyond Neon's hourly history at daily and monthly granularity.
 //
+// For fleets too large to sweep within Neon's consumption limit, a Fleet (fleet.go) runs
+// budgeted cycles: it lists the projects, plans a fixed number of calls by priority (PlanCycle,
+// schedule.go: a closing billing period, active projects, projects at risk, then a rolling sweep
+// of everyone), fetches each call for up to 100 named projects through the same diff, and keeps
+// each project's progress (cycle*.go).
+//
 // The package holds the domain (facts, revisions, runs and their outcomes, the diff, the
 // schedule of a backfill) and declares the storage it needs (Store, CoarseStore,
 // StatusReader); collector/chstore implements them on ClickHouse.
@@ -115,25 +121,13 @@ func New(cfg Config) (*Collector, error) {
 			cfg.MetricNames = neon.V2Metrics()
 		}
 	}
-	if cfg.Lookback <= 0 {
-		cfg.Lookback = 48 * time.Hour
-	}
 	if cfg.Provisional < 0 {
 		errs = append(errs, fmt.Errorf("collector: negative provisional window %v", cfg.Provisional))
 	}
 	if cfg.PageSize <= 0 || cfg.PageSize > 100 {
 		cfg.PageSize = 100
 	}
-	if cfg.FlushRows <= 0 {
-		cfg.FlushRows = 20_000
-	}
-	errs = append(errs, cfg.completenessDefaults()...)
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	errs = append(errs, cfg.runDefaults()...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -141,9 +135,16 @@ func New(cfg Config) (*Collector, error) {
 	return &Collector{cfg: cfg, log: log}, nil
 }
 
-// completenessDefaults fills and checks the settings of bounds, completeness and deadlines.
-func (cfg *Config) completenessDefaults() []error {
+// runDefaults fills and checks the settings a sweep shares with a Fleet's cycle: lookback,
+// flushes, bounds, completeness, deadlines, what a run records, the clock and the logger.
+func (cfg *Config) runDefaults() []error {
 	var errs []error
+	if cfg.Lookback <= 0 {
+		cfg.Lookback = 48 * time.Hour
+	}
+	if cfg.FlushRows <= 0 {
+		cfg.FlushRows = 20_000
+	}
 	if cfg.Bounds == nil {
 		cfg.Bounds = DefaultBounds()
 	}
@@ -167,6 +168,12 @@ func (cfg *Config) completenessDefaults() []error {
 	}
 	if cfg.PID == 0 {
 		cfg.PID = os.Getpid()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return errs
 }

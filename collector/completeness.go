@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/neonmeter/neonmeter/internal/logkey"
@@ -69,7 +70,12 @@ func (r Run) deadline() time.Time {
 // abandoned everywhere (status, dashboards reading collection_runs, the runs metric). A run
 // that was only slow and records its outcome later still wins: its row is newer.
 func (c *Collector) closeAbandoned(ctx context.Context, now time.Time) (int, error) {
-	runs, err := c.cfg.Store.Runs(ctx, c.cfg.OrgID, c.cfg.Endpoint, now.Add(-30*24*time.Hour))
+	return closeAbandonedRuns(ctx, c.cfg.Store, c.cfg.OrgID, c.cfg.Endpoint, now, c.log)
+}
+
+// closeAbandonedRuns is closeAbandoned for any org and endpoint, sweeps' and cycles' runs alike.
+func closeAbandonedRuns(ctx context.Context, store Store, orgID string, ep Endpoint, now time.Time, log *slog.Logger) (int, error) {
+	runs, err := store.Runs(ctx, orgID, ep, now.Add(-30*24*time.Hour))
 	if err != nil {
 		return 0, fmt.Errorf("list runs: %w", err)
 	}
@@ -83,10 +89,10 @@ func (c *Collector) closeAbandoned(ctx context.Context, now time.Time) (int, err
 		if !r.FinishedAt.After(r.StartedAt) {
 			r.FinishedAt = r.StartedAt.Add(time.Second)
 		}
-		if err := c.cfg.Store.WriteRun(ctx, r); err != nil {
+		if err := store.WriteRun(ctx, r); err != nil {
 			return n, fmt.Errorf("record abandoned run %s: %w", r.RunID, err)
 		}
-		c.log.Warn("a dead process left a run unfinished; recorded as abandoned", logkey.RunID, r.RunID, logkey.Host, r.Host, logkey.PID, r.PID)
+		log.Warn("a dead process left a run unfinished; recorded as abandoned", logkey.RunID, r.RunID, logkey.Host, r.Host, logkey.PID, r.PID)
 		n++
 	}
 	return n, nil

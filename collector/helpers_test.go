@@ -7,6 +7,7 @@ import (
 
 	"github.com/neonmeter/neonmeter/collector"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
+	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/internal/testfleet"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/schema"
@@ -104,20 +105,7 @@ func (f *fleet) usageTotals(t *testing.T, orgID string, from, to time.Time) map[
 	q := schema.Query{Name: "test.usage_totals", Kind: schema.KindSelect, Args: []any{orgID, from.UTC(), to.UTC()},
 		SQL: `SELECT project_id, metric, sum(value) FROM {db}.usage_hourly
 WHERE org_id = ? AND hour >= ? AND hour < ? GROUP BY project_id, metric`}
-	out := map[[2]string]uint64{}
-	err := q.Each(context.Background(), f.Conn, f.DB, func(row schema.Row) error {
-		var (
-			project, metric string
-			total           uint64
-		)
-		err := row.Scan(&project, &metric, &total)
-		out[[2]string{project, metric}] = total
-		return err
-	})
-	if err != nil {
-		t.Fatalf("usage totals: %v", err)
-	}
-	return out
+	return chtest.Totals(t, f.Conn, f.DB, q)
 }
 
 // coarseKey identifies a stored coarse fact of one org.

@@ -81,6 +81,15 @@ func (f *fleet) watermark(t *testing.T, orgID string) time.Time {
 	return wm
 }
 
+// assertNoWatermark fails the test when the org's hourly v2 watermark is set: a failed or
+// stopped sweep must not move it.
+func (f *fleet) assertNoWatermark(t *testing.T, orgID string) {
+	t.Helper()
+	if wm := f.watermark(t, orgID); !wm.IsZero() {
+		t.Errorf("the watermark moved to %v", wm)
+	}
+}
+
 // storedRows counts the org's rows in usage_facts.
 func (f *fleet) storedRows(t *testing.T, orgID string) uint64 {
 	t.Helper()
@@ -116,9 +125,7 @@ func TestSweep_Int64MaxValueRefusedNothingStored(t *testing.T) {
 	if n := h.storedRows(t, org.ID); n != 0 {
 		t.Errorf("%d rows stored from a refused answer", n)
 	}
-	if wm := h.watermark(t, org.ID); !wm.IsZero() {
-		t.Errorf("the watermark moved to %v", wm)
-	}
+	h.assertNoWatermark(t, org.ID)
 	if r := h.lastRun(t, org.ID); r.Outcome != collector.OutcomeFailed || !strings.Contains(r.Error, "9223372036854775000") {
 		t.Errorf("run row %s %q; want failed with the error", r.Outcome, r.Error)
 	}
@@ -260,9 +267,7 @@ func TestSweep_EndlessCursorStoppedByDeadline(t *testing.T) {
 	if _, err := capped.Sweep(ctx, h.window72h()); err == nil || !strings.Contains(err.Error(), "more than 30 pages") {
 		t.Fatalf("sweep error %v; want the page cap", err)
 	}
-	if wm := h.watermark(t, org.ID); !wm.IsZero() {
-		t.Errorf("the watermark moved to %v", wm)
-	}
+	h.assertNoWatermark(t, org.ID)
 }
 
 // TestSweep_StoppedByCallerIsNotAFailure: a sweep whose caller stops it (a shutdown) records
@@ -299,9 +304,7 @@ func TestSweep_StoppedByCallerIsNotAFailure(t *testing.T) {
 	if got := metrictest.Sum(t, reg, "neonmeter_collect_runs_total", map[string]string{"result": "failure"}); got != 0 {
 		t.Errorf("runs_total{result=failure} = %v, want 0", got)
 	}
-	if wm := h.watermark(t, org.ID); !wm.IsZero() {
-		t.Errorf("the watermark moved to %v", wm)
-	}
+	h.assertNoWatermark(t, org.ID)
 }
 
 // TestSweep_KilledRunShownAbandoned: a sweep killed with SIGKILL used to show as running
@@ -312,8 +315,7 @@ func TestSweep_KilledRunShownAbandoned(t *testing.T) {
 	f := newFleet(t, 600)
 	org := f.Org(t, "scale")
 	f.Sim.SetFaults(sim.Faults{SlowRate: 1, SlowDelay: 2 * time.Second, Seed: 5})
-	child := crashtest.Start(t, envChildURL+"="+f.URL, envChildDB+"="+f.DB,
-		envChildOrg+"="+org.ID, envChildNow+"="+f.Clock.Now().Format(time.RFC3339))
+	child := crashtest.StartWith(t, sweepChild{URL: f.URL, DB: f.DB, Now: f.Clock.Now(), Org: org.ID})
 	ctx := context.Background()
 	var killed collector.Run
 	for deadline := time.Now().Add(30 * time.Second); killed.RunID == ""; time.Sleep(20 * time.Millisecond) {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -18,6 +19,13 @@ type Metrics struct {
 	valuesFetched *prometheus.CounterVec
 	rowsWritten   *prometheus.CounterVec
 	revisions     *prometheus.CounterVec
+
+	// Budgeted cycles (Fleet).
+	cycles        *prometheus.CounterVec
+	cycleCalls    prometheus.Counter
+	cycleBudget   prometheus.Gauge
+	tierProjects  *prometheus.GaugeVec
+	tierFreshness *tierAges
 
 	mu        sync.Mutex
 	watermark map[string]time.Time
@@ -41,9 +49,19 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 		rowsWritten: b.CounterVec("neonmeter_collect_rows_written_total",
 			"Usage rows written to ClickHouse (new or changed values only).", "endpoint"),
 		revisions: b.CounterVec("neonmeter_collect_revisions_total", "Stored values that Neon revised.", "endpoint"),
-		watermark: map[string]time.Time{},
-		now:       now,
+		cycles: b.CounterVec("neonmeter_collector_cycles_total",
+			"Budgeted collection cycles by result: success, failure (an org or a step failed) or stopped (by a shutdown).", "result"),
+		cycleCalls: b.Counter("neonmeter_collector_cycle_calls_total",
+			"HTTP attempts budgeted cycles sent on Neon's consumption routes, retries included; never above the budget per cycle."),
+		cycleBudget: b.Gauge("neonmeter_collector_cycle_budget_calls",
+			"Consumption calls one budgeted cycle may send (NEONMETER_NEON_CONSUMPTION_RATE × the cycle interval)."),
+		tierProjects: b.GaugeVec("neonmeter_collector_tier_projects",
+			"Projects per org and scheduler tier (closing, active, at_risk, rolling) at the last cycle.", "org_id", "tier"),
+		tierFreshness: newTierAges(now),
+		watermark:     map[string]time.Time{},
+		now:           now,
 	}
+	b.Collector(m.tierFreshness)
 	b.GaugeFunc("neonmeter_collect_data_freshness_seconds",
 		"Seconds between now and the end of the newest completely collected hour (the watermark); large means stale data.",
 		m.freshness)
@@ -76,7 +94,90 @@ func (m *Metrics) freshness() float64 {
 	return worst
 }
 
+// SetOrgWatermark is SetWatermark for one org of a budgeted fleet, whose orgs may share an
+// endpoint; the freshness gauge reports the stalest of every org and endpoint set.
+func (m *Metrics) SetOrgWatermark(endpoint Endpoint, orgID string, wm time.Time) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.watermark[string(endpoint)+"/"+orgID] = wm
+}
+
 func (m *Metrics) observe(s Summary, now time.Time) {
+	m.record(s, now)
+	if m != nil && !s.Watermark.IsZero() {
+		m.SetWatermark(s.Endpoint, s.Watermark)
+	}
+}
+
+// observeOrg records an org's run of a budgeted cycle.
+func (m *Metrics) observeOrg(s Summary, now time.Time) {
+	m.record(s, now)
+	if m != nil && !s.Watermark.IsZero() {
+		m.SetOrgWatermark(s.Endpoint, s.OrgID, s.Watermark)
+	}
+}
+
+// observeCycle records a budgeted cycle: its result, calls, budget and every tier's freshness.
+func (m *Metrics) observeCycle(s CycleSummary, err error) {
+	if m == nil {
+		return
+	}
+	result := "success"
+	switch {
+	case errors.Is(err, ErrStopped):
+		result = "stopped"
+	case err != nil:
+		result = "failure"
+	}
+	m.cycles.WithLabelValues(result).Inc()
+	m.cycleCalls.Add(float64(s.Calls))
+	m.cycleBudget.Set(float64(s.Budget))
+	for _, t := range s.Tiers {
+		m.tierProjects.WithLabelValues(t.OrgID, t.Tier.String()).Set(float64(t.Projects))
+		m.tierFreshness.set(t.OrgID, t.Tier, t.Oldest, s.Started)
+	}
+}
+
+// tierAges exports each tier's freshness computed at scrape time, so it keeps growing when
+// cycles stop: now minus the oldest complete-through among the tier's projects, or, for a tier
+// the last cycle found empty, minus the hour that cycle started in.
+type tierAges struct {
+	desc   *prometheus.Desc
+	now    func() time.Time
+	mu     sync.Mutex
+	oldest map[[2]string]time.Time // (org, tier) → complete through
+}
+
+func newTierAges(now func() time.Time) *tierAges {
+	return &tierAges{now: now, oldest: map[[2]string]time.Time{}, desc: prometheus.NewDesc("neonmeter_collector_tier_freshness_seconds",
+		"Age of the newest hour complete for every project of a scheduler tier (closing, active, at_risk, rolling): now minus the oldest complete-through among the tier's projects at the last cycle; an empty tier counts from the hour of that cycle.",
+		[]string{"org_id", "tier"}, nil)}
+}
+
+func (t *tierAges) set(org string, tier Tier, oldest, cycle time.Time) {
+	if oldest.IsZero() {
+		oldest = cycle.UTC().Truncate(time.Hour)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.oldest[[2]string{org, tier.String()}] = oldest
+}
+
+func (t *tierAges) Describe(ch chan<- *prometheus.Desc) { ch <- t.desc }
+
+func (t *tierAges) Collect(ch chan<- prometheus.Metric) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for k, oldest := range t.oldest {
+		ch <- prometheus.MustNewConstMetric(t.desc, prometheus.GaugeValue, max(0, now.Sub(oldest).Seconds()), k[0], k[1])
+	}
+}
+
+func (m *Metrics) record(s Summary, now time.Time) {
 	if m == nil {
 		return
 	}
@@ -95,9 +196,6 @@ func (m *Metrics) observe(s Summary, now time.Time) {
 	m.revisions.WithLabelValues(ep).Add(float64(s.Revisions))
 	if s.Outcome == OutcomeSuccess {
 		m.lastSuccess.WithLabelValues(ep).Set(float64(now.Unix()))
-	}
-	if !s.Watermark.IsZero() {
-		m.SetWatermark(s.Endpoint, s.Watermark)
 	}
 }
 

@@ -55,3 +55,49 @@ type StatusReader interface {
 	// since, oldest first.
 	Runs(ctx context.Context, orgID string, ep Endpoint, since time.Time) ([]Run, error)
 }
+
+// ProjectProgress is how far one project is collected (collection_progress): every hour starting
+// before CompleteThrough was collected from a full answer.
+type ProjectProgress struct {
+	OrgID           string
+	ProjectID       string
+	CompleteThrough time.Time
+	// LastActiveAt is the compute_last_active_at Neon listed when the project was collected;
+	// zero when never active.
+	LastActiveAt time.Time
+	Tier         Tier // why it was collected
+	UpdatedAt    time.Time
+	RunID        string
+}
+
+// FleetStore is what a budgeted cycle needs from the store beyond a sweep's.
+type FleetStore interface {
+	Store
+	// ScanProgress calls fn with the latest progress of every project of the org that has one,
+	// in project_id order (bytewise); only ProjectID, CompleteThrough and LastActiveAt are set.
+	ScanProgress(ctx context.Context, orgID string, fn func(ProjectProgress) error) error
+	// ProgressOf returns the latest progress of these projects of the org, by project id.
+	ProgressOf(ctx context.Context, orgID string, projectIDs []string) (map[string]ProjectProgress, error)
+	// WriteProgress records progress rows; the row with the latest UpdatedAt of a project wins.
+	WriteProgress(ctx context.Context, rows []ProjectProgress) error
+	// ScanAtRisk calls fn with every project of the org enforcement holds at risk, in
+	// project_id order (bytewise).
+	ScanAtRisk(ctx context.Context, orgID string, fn func(projectID string) error) error
+}
+
+// FreshnessReader is what ReadFreshness needs from the store.
+type FreshnessReader interface {
+	Watermark(ctx context.Context, f Feed) (time.Time, bool, error)
+	// StoredTiers summarizes the org's progress rows updated at or after since: every row,
+	// rows whose last_active_at is after their complete_through (activity not yet collected
+	// when last seen), rows complete before closing (none when closing is zero), and rows of
+	// projects enforcement holds at risk.
+	StoredTiers(ctx context.Context, orgID string, since, closing time.Time) (StoredTiers, error)
+}
+
+// StoredTiers counts an org's progress rows per group and finds each group's oldest
+// complete_through (zero when the group is empty).
+type StoredTiers struct {
+	All, Active, Closing, AtRisk                         int
+	AllOldest, ActiveOldest, ClosingOldest, AtRiskOldest time.Time
+}

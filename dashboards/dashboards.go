@@ -175,10 +175,17 @@ func (b *builder) sql(kind, title, unit, description, query string) {
 func OnCall() Dashboard {
 	b := newDashboard("neonmeter-oncall", "neonmeter — on-call",
 		"Collection freshness and outcomes, Neon API health, serve's steps. Alerts: deploy/prometheus.", promVar, chVar)
-	b.prom("Data freshness", "s", "Now minus the end of the newest completely collected hour. Neon keeps hourly data for 168 h: act well before.",
-		[2]string{`max(neonmeter_collect_data_freshness_seconds)`, "freshness"})
-	b.prom("Sweeps by result", "short", "Collection sweeps per hour.",
-		[2]string{`sum by (endpoint, result) (increase(neonmeter_collect_runs_total[1h]))`, "{{endpoint}} {{result}}"})
+	b.prom("Freshness by tier", "s", "Per org and scheduler tier, now minus the newest hour complete for every project of the tier. Active, at-risk and closing page past 3 h; rolling must stay well inside Neon's 168 h of hourly data (pages past 120 h).",
+		[2]string{`max by (org_id, tier) (neonmeter_collector_tier_freshness_seconds)`, "{{org_id}} {{tier}}"})
+	b.prom("Consumption budget", "short", "Calls budgeted cycles sent on Neon's consumption routes per hour (retries included), against one cycle's budget; projects per tier at the last cycle.",
+		[2]string{`sum(increase(neonmeter_collector_cycle_calls_total[1h]))`, "calls per hour"},
+		[2]string{`max(neonmeter_collector_cycle_budget_calls)`, "budget per cycle"},
+		[2]string{`sum by (tier) (neonmeter_collector_tier_projects)`, "{{tier}} projects"})
+	b.prom("Sweeps by result", "short", "Collection runs per hour (one per org and budgeted cycle, and explicit sweeps), and budgeted cycles.",
+		[2]string{`sum by (endpoint, result) (increase(neonmeter_collect_runs_total[1h]))`, "{{endpoint}} {{result}}"},
+		[2]string{`sum by (result) (increase(neonmeter_collector_cycles_total[1h]))`, "cycles {{result}}"})
+	b.prom("Data freshness (watermark)", "s", "Now minus the oldest hour complete for every project of any org (the rolling sweep's oldest). Neon keeps hourly data for 168 h.",
+		[2]string{`max(neonmeter_collect_data_freshness_seconds)`, "watermark age"})
 	b.prom("Sweep duration (p90)", "s", "",
 		[2]string{`histogram_quantile(0.9, sum by (le) (rate(neonmeter_collect_duration_seconds_bucket[6h])))`, "p90"})
 	b.prom("Rows written and revisions", "short", "Rows written scale with change; revisions are values Neon changed after we stored them.",
@@ -199,9 +206,10 @@ func OnCall() Dashboard {
 		[2]string{`max(neonmeter_accounts_sync_problems)`, "problems"})
 	b.prom("Stripe pushes", "short", "Requests sending a value to Stripe, by sink and outcome (pushed, duplicate, retried, rekeyed, late, failed, abandoned).",
 		[2]string{`sum by (sink, outcome) (increase(neonmeter_billing_pushes_total[1h]))`, "{{sink}} {{outcome}}"})
-	b.prom("Billing backlog", "s", "Age of the oldest hour not yet confirmed by Stripe; values waiting.",
+	b.prom("Billing backlog", "s", "Age of the oldest hour not yet confirmed by Stripe; values waiting; values held until every project of their customer is collected for the hour.",
 		[2]string{`max(neonmeter_billing_oldest_unpushed_hour_age_seconds)`, "oldest unpushed hour"},
-		[2]string{`max(neonmeter_billing_pending_values)`, "pending values"})
+		[2]string{`max(neonmeter_billing_pending_values)`, "pending values"},
+		[2]string{`max(neonmeter_billing_incomplete_values)`, "held incomplete"})
 	b.prom("Billing drift and late adjustments", "short", "Drift at the last reconcile (units); revisions Stripe could no longer take.",
 		[2]string{`max by (sink) (neonmeter_billing_drift_units)`, "drift {{sink}}"},
 		[2]string{`sum by (sink, reason) (increase(neonmeter_billing_late_adjustments_total[1d]))`, "late {{sink}} {{reason}}"})

@@ -19,17 +19,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neonmeter/neonmeter/accounts"
-	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
-	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
-	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/dashboards"
 	"github.com/neonmeter/neonmeter/enforcement"
-	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/finance"
 	financestore "github.com/neonmeter/neonmeter/finance/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 )
@@ -195,7 +192,6 @@ func TestAlertRules_ReadExportedSeries(t *testing.T) {
 // enforcement audit row and a cost table under which cus_1 costs more than it pays.
 func seed(t *testing.T) (driver.Conn, string) {
 	conn, db := chtest.New(t)
-	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Hour).Add(-30 * time.Hour)
 	var facts []collector.Fact
 	for _, m := range append(neon.V2Metrics(), neon.LegacyMetrics()...) {
@@ -204,57 +200,33 @@ func seed(t *testing.T) (driver.Conn, string) {
 				Value: uint64(1000 + h), PeriodID: "per", PeriodPlan: "scale", CollectedAt: t0, Version: 1})
 		}
 	}
-	cs := collectorstore.New(conn, db)
-	if err := cs.InsertFacts(ctx, facts); err != nil {
-		t.Fatal(err)
-	}
-	if err := cs.InsertRevisions(ctx, []collector.Revision{{OrgID: "org-a", ProjectID: "p-1", Metric: "compute_unit_seconds",
-		Hour: t0, OldValue: 1, NewValue: 1000, OldVersion: 0, NewVersion: 1, DetectedAt: t0, RunID: "r"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := cs.WriteRun(ctx, collector.Run{RunID: "r", OrgID: "org-a", Endpoint: collector.EndpointV2, Granularity: collector.GranularityHourly,
-		WindowFrom: t0, WindowTo: t0.Add(24 * time.Hour), StartedAt: t0.Add(time.Hour), Outcome: collector.OutcomeRunning}); err != nil {
-		t.Fatal(err)
-	}
-	seedBilling(t, conn, db, t0)
-	seedFinance(t, conn, db, t0)
+	testworld.Seed(t, conn, db, testworld.Rows{
+		Facts: facts,
+		Revisions: []collector.Revision{{OrgID: "org-a", ProjectID: "p-1", Metric: "compute_unit_seconds",
+			Hour: t0, OldValue: 1, NewValue: 1000, OldVersion: 0, NewVersion: 1, DetectedAt: t0, RunID: "r"}},
+		Runs: []collector.Run{{RunID: "r", OrgID: "org-a", Endpoint: collector.EndpointV2, Granularity: collector.GranularityHourly,
+			WindowFrom: t0, WindowTo: t0.Add(24 * time.Hour), StartedAt: t0.Add(time.Hour), Outcome: collector.OutcomeRunning}},
+		Accounts: []accounts.Record{{ProjectID: "p-1", ValidFrom: t0.Add(-time.Hour), CustomerID: "cus_1",
+			Plan: "pro", Source: accounts.SourceCSV, RecordedAt: t0, RunID: "r", Version: 1}},
+		Ledger: []billing.LedgerRow{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0, Sink: billing.SinkMeter,
+			Metric: "compute_unit_seconds", Value: 5, ConfirmedValue: 5, Revision: 1, Identifier: "id-1", Status: billing.LedgerPushed,
+			HTTPStatus: 200, RecordedAt: t0, RunID: "r", Version: 3}},
+		Late: []billing.LateAdjustment{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0,
+			Sink: billing.SinkMeter, Revision: 2, Metric: "compute_unit_seconds", PeriodStart: t0.AddDate(0, -1, 0), PeriodEnd: t0,
+			OldValue: 5, NewValue: 7, Amount: 2, Reason: billing.LateFinalized, DetectedAt: t0, RunID: "r"}},
+		Reconciles: []billing.ReconcileRun{{RunID: "rec", Trigger: billing.TriggerSchedule, StartedAt: t0.Add(25 * time.Hour),
+			FinishedAt: t0.Add(25 * time.Hour), From: t0, To: t0.Add(24 * time.Hour), Compared: 1, Drifting: 1, DriftUnits: 1}},
+		Drift: []billing.Drift{{CheckedAt: t0.Add(25 * time.Hour), RunID: "rec", CustomerID: "cus_1", Target: "neon_compute",
+			Sink: billing.SinkMeter, Bucket: t0, Expected: 5, Actual: 4, Drift: -1}},
+		Audit: []enforcement.AuditRecord{{At: t0.Add(2 * time.Hour), CycleID: "c", ProjectID: "p-1",
+			Plan: "pro", Metric: "compute_unit_seconds", Usage: 9, Limit: 10, Level: enforcement.LevelWarning, Action: "decision", Reason: "over 80 %",
+			Mode: enforcement.ModeDryRun, Outcome: enforcement.OutcomePlanned}},
+	})
+	seedCosts(t, conn, db, t0)
 	return conn, db
 }
 
-func seedBilling(t *testing.T, conn driver.Conn, db string, t0 time.Time) {
-	ctx := context.Background()
-	bs := billingstore.New(conn, db)
-	if err := bs.InsertLedger(ctx, []billing.LedgerRow{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0, Sink: billing.SinkMeter,
-		Metric: "compute_unit_seconds", Value: 5, ConfirmedValue: 5, Revision: 1, Identifier: "id-1", Status: billing.LedgerPushed,
-		HTTPStatus: 200, RecordedAt: t0, RunID: "r", Version: 3}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.InsertLateAdjustments(ctx, []billing.LateAdjustment{{CustomerID: "cus_1", Target: "neon_compute", Hour: t0,
-		Sink: billing.SinkMeter, Revision: 2, Metric: "compute_unit_seconds", PeriodStart: t0.AddDate(0, -1, 0), PeriodEnd: t0,
-		OldValue: 5, NewValue: 7, Amount: 2, Reason: billing.LateFinalized, DetectedAt: t0, RunID: "r"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.InsertReconcileRun(ctx, billing.ReconcileRun{RunID: "rec", Trigger: billing.TriggerSchedule, StartedAt: t0.Add(25 * time.Hour),
-		FinishedAt: t0.Add(25 * time.Hour), From: t0, To: t0.Add(24 * time.Hour), Compared: 1, Drifting: 1, DriftUnits: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.InsertDrift(ctx, []billing.Drift{{CheckedAt: t0.Add(25 * time.Hour), RunID: "rec", CustomerID: "cus_1", Target: "neon_compute",
-		Sink: billing.SinkMeter, Bucket: t0, Expected: 5, Actual: 4, Drift: -1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := enforcementstore.New(conn, db).InsertAudit(ctx, []enforcement.AuditRecord{{At: t0.Add(2 * time.Hour), CycleID: "c", ProjectID: "p-1",
-		Plan: "pro", Metric: "compute_unit_seconds", Usage: 9, Limit: 10, Level: enforcement.LevelWarning, Action: "decision", Reason: "over 80 %",
-		Mode: enforcement.ModeDryRun, Outcome: enforcement.OutcomePlanned}}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func seedFinance(t *testing.T, conn driver.Conn, db string, t0 time.Time) {
-	ctx := context.Background()
-	if err := accountsstore.New(conn, db).Insert(ctx, []accounts.Record{{ProjectID: "p-1", ValidFrom: t0.Add(-time.Hour), CustomerID: "cus_1",
-		Plan: "pro", Source: accounts.SourceCSV, RecordedAt: t0, RunID: "r", Version: 1}}); err != nil {
-		t.Fatal(err)
-	}
+func seedCosts(t *testing.T, conn driver.Conn, db string, t0 time.Time) {
 	cat, err := plans.Load(filepath.Join("..", "plans", "example.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +235,7 @@ func seedFinance(t *testing.T, conn driver.Conn, db string, t0 time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := financestore.New(conn, db).LoadCosts(ctx, costs, "free", t0); err != nil {
+	if err := financestore.New(conn, db).LoadCosts(context.Background(), costs, "free", t0); err != nil {
 		t.Fatal(err)
 	}
 }

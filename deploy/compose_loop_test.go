@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/crashtest"
 )
 
 // dependsOn is a service's depends_on, in either of compose's spellings; conditions by service.
@@ -73,10 +73,7 @@ func TestCompose_LoopOnLocalServices(t *testing.T) {
 	c := loadCompose(t)
 	var deps composeDeps
 	decodeYAML(t, filepath.Join(composeDir, "docker-compose.yml"), &deps)
-	bin := t.TempDir()
-	if out, err := exec.Command("go", "build", "-o", bin+"/", "../cmd/neonmeter", "../cmd/neonsim").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := crashtest.Build(t, "../cmd/neonmeter", "../cmd/neonsim")
 	env := localEnv(t, c, startSim(t, filepath.Join(bin, "neonsim"), c.Services["neonsim"].Command))
 	steps := oneShots(deps, "neonmeter")
 	if len(steps) != 3 {
@@ -109,7 +106,7 @@ func localEnv(t *testing.T, c composeFile, simURL string) []string {
 		"NEONMETER_CLICKHOUSE_USER":          "default", // make clickhouse's server: no password
 		"NEONMETER_CLICKHOUSE_PASSWORD_FILE": "",
 		"NEONMETER_STRIPE_API_URL":           mock,
-		"NEONMETER_LISTEN_ADDR":              freeAddr(t),
+		"NEONMETER_LISTEN_ADDR":              crashtest.FreeAddr(t),
 		"NEONMETER_LOG_FORMAT":               "text",
 	}
 	env := []string{"PATH=" + os.Getenv("PATH")}
@@ -135,16 +132,6 @@ func localArgs(t *testing.T, s composeService) []string {
 		}
 	}
 	return args
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // startSim runs the simulator with the stack's flags on a loopback port; it returns the base URL.

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/neonmeter/neonmeter/accounts"
+	"github.com/neonmeter/neonmeter/internal/crashtest"
 	"github.com/neonmeter/neonmeter/neon/sim"
 	"github.com/neonmeter/neonmeter/plans"
 )
@@ -212,10 +213,7 @@ func TestCompose_SettingsAreReal(t *testing.T) {
 func TestCompose_NeonmeterConfigAccepted(t *testing.T) {
 	c := loadCompose(t)
 	s := c.Services["neonmeter"]
-	bin := filepath.Join(t.TempDir(), "neonmeter")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/neonmeter").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := filepath.Join(crashtest.Build(t, "../cmd/neonmeter"), "neonmeter")
 	cmd := exec.Command(bin, "config")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	for k, v := range s.Environment {

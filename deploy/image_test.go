@@ -162,23 +162,11 @@ func TestImage_FinalStage(t *testing.T) {
 // The HEALTHCHECK asks the route serve registers, through a command main.go lists.
 func TestImage_HealthcheckRouteServed(t *testing.T) {
 	pkg := parseMain(t)
-	consts := map[string]string{}
+	var commands []string
 	ast.Inspect(pkg, func(n ast.Node) bool {
-		if v, ok := n.(*ast.ValueSpec); ok && len(v.Names) == 1 && len(v.Values) == 1 {
-			consts[v.Names[0].Name] = stringLit(v.Values[0], nil)
-		}
-		return true
-	})
-	var routes, commands []string
-	ast.Inspect(pkg, func(n ast.Node) bool {
-		switch n := n.(type) {
-		case *ast.CallExpr:
-			if sel, ok := n.Fun.(*ast.SelectorExpr); ok && (sel.Sel.Name == "Handle" || sel.Sel.Name == "HandleFunc") && len(n.Args) == 2 {
-				routes = append(routes, stringLit(n.Args[0], consts))
-			}
-		case *ast.CompositeLit: // main.go's {"name", &XCommand{env}}
-			if _, ok := elt(n, 1).(*ast.UnaryExpr); ok {
-				commands = append(commands, stringLit(elt(n, 0), nil))
+		if c, ok := n.(*ast.CompositeLit); ok { // main.go's {"name", &XCommand{env}}
+			if _, ok := elt(c, 1).(*ast.UnaryExpr); ok {
+				commands = append(commands, stringLit(elt(c, 0), nil))
 			}
 		}
 		return true
@@ -186,7 +174,7 @@ func TestImage_HealthcheckRouteServed(t *testing.T) {
 	if !slices.Contains(commands, "healthcheck") {
 		t.Errorf("main.go's command list %v has no healthcheck", commands)
 	}
-	if p := consts["healthzPath"]; p != "/healthz" || !slices.Contains(routes, p) {
+	if p, routes := mainConsts(pkg)["healthzPath"], serveRoutes(pkg); p != "/healthz" || !slices.Contains(routes, p) {
 		t.Errorf("healthcheck asks %q; serve's routes are %v", p, routes)
 	}
 }

@@ -111,6 +111,14 @@ func decodeStrict(t *testing.T, doc []byte, v any) {
 	}
 }
 
+// decodeAs decodes one YAML document strictly into a new T.
+func decodeAs[T any](t *testing.T, doc []byte) *T {
+	t.Helper()
+	v := new(T)
+	decodeStrict(t, doc, v)
+	return v
+}
+
 func render(t *testing.T, dir string) rendered {
 	t.Helper()
 	r := rendered{configMaps: map[string]*corev1.ConfigMap{}}
@@ -122,34 +130,24 @@ func render(t *testing.T, dir string) rendered {
 		r.kinds = append(r.kinds, tm.APIVersion+"/"+tm.Kind)
 		switch tm.APIVersion + "/" + tm.Kind {
 		case "v1/Namespace":
-			ns := new(corev1.Namespace)
-			decodeStrict(t, doc, ns)
-			r.namespaceObjs = append(r.namespaceObjs, ns)
+			r.namespaceObjs = append(r.namespaceObjs, decodeAs[corev1.Namespace](t, doc))
 		case "v1/ServiceAccount":
-			r.serviceAcct = new(corev1.ServiceAccount)
-			decodeStrict(t, doc, r.serviceAcct)
+			r.serviceAcct = decodeAs[corev1.ServiceAccount](t, doc)
 		case "v1/ConfigMap":
-			cm := new(corev1.ConfigMap)
-			decodeStrict(t, doc, cm)
+			cm := decodeAs[corev1.ConfigMap](t, doc)
 			r.configMaps[unhashed(cm.Name)] = cm
 		case "v1/Service":
-			r.service = new(corev1.Service)
-			decodeStrict(t, doc, r.service)
+			r.service = decodeAs[corev1.Service](t, doc)
 		case "apps/v1/Deployment":
-			r.deployment = new(appsv1.Deployment)
-			decodeStrict(t, doc, r.deployment)
+			r.deployment = decodeAs[appsv1.Deployment](t, doc)
 		case "policy/v1/PodDisruptionBudget":
-			r.pdb = new(policyv1.PodDisruptionBudget)
-			decodeStrict(t, doc, r.pdb)
+			r.pdb = decodeAs[policyv1.PodDisruptionBudget](t, doc)
 		case "networking.k8s.io/v1/NetworkPolicy":
-			r.netpol = new(networkingv1.NetworkPolicy)
-			decodeStrict(t, doc, r.netpol)
+			r.netpol = decodeAs[networkingv1.NetworkPolicy](t, doc)
 		case "monitoring.coreos.com/v1/ServiceMonitor":
-			r.monitor = new(serviceMonitor)
-			decodeStrict(t, doc, r.monitor)
+			r.monitor = decodeAs[serviceMonitor](t, doc)
 		case "monitoring.coreos.com/v1/PrometheusRule":
-			r.rule = new(prometheusRule)
-			decodeStrict(t, doc, r.rule)
+			r.rule = decodeAs[prometheusRule](t, doc)
 		default:
 			t.Fatalf("%s renders a %s/%s the test does not decode: add its type", dir, tm.APIVersion, tm.Kind)
 		}
@@ -208,42 +206,32 @@ func configSettings(t *testing.T) map[string]string {
 	return out
 }
 
-// serveRoutes lists the literal or constant paths cmd/neonmeter registers on a mux.
-func serveRoutes(t *testing.T) []string {
-	t.Helper()
-	fset := token.NewFileSet()
-	var files []*ast.File
-	paths, _ := filepath.Glob(filepath.Join("..", "cmd", "neonmeter", "*.go"))
-	for _, p := range paths {
-		if strings.HasSuffix(p, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, p, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-	}
+// mainConsts maps the names of cmd/neonmeter's constants (pkg is parseMain's) to their string
+// values.
+func mainConsts(pkg ast.Node) map[string]string {
 	consts := map[string]string{}
-	for _, f := range files {
-		ast.Inspect(f, func(n ast.Node) bool {
-			if v, ok := n.(*ast.ValueSpec); ok && len(v.Names) == 1 && len(v.Values) == 1 {
-				consts[v.Names[0].Name] = stringLit(v.Values[0], nil)
-			}
-			return true
-		})
-	}
+	ast.Inspect(pkg, func(n ast.Node) bool {
+		if v, ok := n.(*ast.ValueSpec); ok && len(v.Names) == 1 && len(v.Values) == 1 {
+			consts[v.Names[0].Name] = stringLit(v.Values[0], nil)
+		}
+		return true
+	})
+	return consts
+}
+
+// serveRoutes lists the literal or constant paths cmd/neonmeter (pkg is parseMain's) registers
+// on a mux.
+func serveRoutes(pkg ast.Node) []string {
+	consts := mainConsts(pkg)
 	var routes []string
-	for _, f := range files {
-		ast.Inspect(f, func(n ast.Node) bool {
-			if c, ok := n.(*ast.CallExpr); ok && len(c.Args) == 2 {
-				if sel, ok := c.Fun.(*ast.SelectorExpr); ok && (sel.Sel.Name == "Handle" || sel.Sel.Name == "HandleFunc") {
-					routes = append(routes, stringLit(c.Args[0], consts))
-				}
+	ast.Inspect(pkg, func(n ast.Node) bool {
+		if c, ok := n.(*ast.CallExpr); ok && len(c.Args) == 2 {
+			if sel, ok := c.Fun.(*ast.SelectorExpr); ok && (sel.Sel.Name == "Handle" || sel.Sel.Name == "HandleFunc") {
+				routes = append(routes, stringLit(c.Args[0], consts))
 			}
-			return true
-		})
-	}
+		}
+		return true
+	})
 	return routes
 }
 
@@ -390,7 +378,7 @@ func TestKubernetes_PortsMatchTheListenAddress(t *testing.T) {
 // the kill grace outlasts serve's own shutdown.
 func TestKubernetes_ProbesAndShutdown(t *testing.T) {
 	r := render(t, kubeExample)
-	routes := serveRoutes(t)
+	routes := serveRoutes(parseMain(t))
 	c := r.container(t)
 	for _, p := range []struct {
 		name  string

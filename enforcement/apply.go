@@ -12,7 +12,7 @@ import (
 // Neon is the part of the Neon client enforcement uses. The client retries 423 (a project with
 // running operations) and 503 itself, and never retries a mutation after a network error.
 type Neon interface {
-	// ListProjects pages through an org's projects (the cheap re-check, recheck.go).
+	// ListProjects pages through an org's projects: a cycle's observation (survey, observe.go).
 	ListProjects(ctx context.Context, q neon.ListProjectsQuery) iter.Seq2[*neon.ProjectsPage, error]
 	GetProject(ctx context.Context, projectID string) (*neon.Project, error)
 	ListEndpoints(ctx context.Context, projectID string) ([]neon.Endpoint, error)
@@ -23,20 +23,6 @@ type Neon interface {
 }
 
 var _ Neon = (*neon.Client)(nil)
-
-// observe reads a project's actual state: settings and computes. Both are GETs; neither wakes
-// a compute.
-func observe(ctx context.Context, n Neon, projectID string) (Observed, error) {
-	p, err := n.GetProject(ctx, projectID)
-	if err != nil {
-		return Observed{}, fmt.Errorf("observe: %w", err)
-	}
-	eps, err := n.ListEndpoints(ctx, projectID)
-	if err != nil {
-		return Observed{}, fmt.Errorf("observe: %w", err)
-	}
-	return Observed{Known: true, Quota: p.Settings.Quota, Defaults: p.DefaultEndpointSettings, Endpoints: eps}, nil
-}
 
 // applyAction sends one action and waits for the operations Neon started, so the next mutation
 // of the project does not meet 423. It returns the operation ids.
@@ -68,10 +54,11 @@ func applyAction(ctx context.Context, n Neon, a Action) ([]string, error) {
 	return ids, nil
 }
 
-// apply is step 6: it sends a project's actions in order (in dry-run mode it only records them as
+// apply is step 7: it sends a project's actions in order (in dry-run mode it only records them as
 // planned), stopping at the first failure: later actions assume the earlier ones happened. Once
-// Neon matches the target, the memory says so and the next cycle need not read the project.
-func (r *Reconciler) apply(ctx context.Context, c *cycleState, p *project, acts []Action, pending bool) {
+// Neon matches the target, the memory says so (and, when its computes were read, when), and the
+// next cycle need not look closer than the list.
+func (r *Reconciler) apply(ctx context.Context, c *cycleState, p *project, acts []Action, pending, computesRead bool) {
 	if len(acts) > 0 {
 		if c.mode != ModeEnforce {
 			r.plannedOnly(c, p, acts)
@@ -85,7 +72,13 @@ func (r *Reconciler) apply(ctx context.Context, c *cycleState, p *project, acts 
 			return
 		}
 	}
-	p.next.Applied, p.next.EndpointsPending, p.next.ObservedAt = p.v.Target.Fingerprint(), pending, c.now
+	if p.partial {
+		return
+	}
+	p.next.Applied, p.next.EndpointsPending = p.v.Target.Fingerprint(), pending
+	if computesRead {
+		p.next.ObservedAt = c.now
+	}
 }
 
 // plannedOnly records a dry run's actions: audited and counted as planned, nothing sent.
@@ -103,6 +96,7 @@ var errGone = errors.New("the project is gone from Neon")
 // send applies acts to Neon, auditing and counting each; it returns the first failure (errGone
 // when Neon no longer has the project). Each endpoint changed updates the project's prior ranges.
 func (r *Reconciler) send(ctx context.Context, c *cycleState, p *project, acts []Action) error {
+	p.sent = true
 	for _, a := range acts {
 		if a.WakeRisk {
 			r.cfg.Metrics.countWakeRisk()
@@ -110,10 +104,11 @@ func (r *Reconciler) send(ctx context.Context, c *cycleState, p *project, acts [
 		}
 		ops, err := applyAction(ctx, r.cfg.Neon, a)
 		c.rep.Mutations++
+		r.cfg.Metrics.countCall(string(a.Kind))
 		if err != nil {
 			// Not logged here: the audit row, the report and the cycle's error carry it.
 			outcome := OutcomeFailed
-			if r.isGone(ctx, a, err) {
+			if r.isGone(ctx, c, a, err) {
 				outcome, err = OutcomeGone, fmt.Errorf("%w: %w", errGone, err)
 			}
 			p.actionAudit = append(p.actionAudit, c.auditRow(p, actionEntry(a, ops, outcome, err)))
@@ -132,20 +127,20 @@ func (r *Reconciler) send(ctx context.Context, c *cycleState, p *project, acts [
 // isGone reports whether an action failed because Neon no longer has the project: a 404 on the
 // project itself, or on one of its computes when the project answers 404 too (a compute deleted
 // alone is not the project gone).
-func (r *Reconciler) isGone(ctx context.Context, a Action, err error) bool {
+func (r *Reconciler) isGone(ctx context.Context, c *cycleState, a Action, err error) bool {
 	if !errors.Is(err, neon.ErrNotFound) {
 		return false
 	}
 	if a.Kind == ActionUpdateProject {
 		return true
 	}
-	_, gerr := r.cfg.Neon.GetProject(ctx, a.ProjectID)
+	_, gerr := r.getProject(ctx, c, a.ProjectID)
 	return errors.Is(gerr, neon.ErrNotFound)
 }
 
 // gone records a project Neon answered 404 for (deleted, but still mapped): it is remembered as
-// gone and audited once, never fails the cycle, and later cycles skip it but for drift reads,
-// which find it again if Neon has it back.
+// gone and audited once, never fails the cycle, and later cycles skip it until a project list
+// shows it again.
 func (c *cycleState) gone(p *project, err error) {
 	p.next.Gone, p.next.ObservedAt = true, c.now
 	p.row.Outcome, p.row.Error = OutcomeGone, err.Error()

@@ -11,7 +11,7 @@ import (
 	"github.com/neonmeter/neonmeter/plans"
 )
 
-// breaker is step 3: at most the cap of projects is newly suspended or throttled per cycle, the
+// breaker is step 4: at most the cap of projects is newly suspended or throttled per cycle, the
 // most over their limits first (Finding.Severity); the rest keep their current status. A cycle
 // with more than the cap trips the breaker; with Policy.BreakerLatch a trip of an earlier cycle
 // that no operator acknowledged holds every new suspension and throttle. Gone projects are not
@@ -63,7 +63,7 @@ func hold(d Desired, v Verdict, pol Policy, reason HoldReason) Verdict {
 	return v
 }
 
-// latchBreaker ends step 3: a new trip is stored so that later cycles hold (Policy.BreakerLatch).
+// latchBreaker ends step 4: a new trip is stored so that later cycles hold (Policy.BreakerLatch).
 // Only a full cycle in enforce mode latches; a dry run changes nothing it would protect.
 func (r *Reconciler) latchBreaker(ctx context.Context, c *cycleState) error {
 	if !c.rep.BreakerTripped || c.rep.BreakerLatched || !c.pol.BreakerLatch || c.mode != ModeEnforce || c.opts.Only != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
 	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
@@ -24,13 +25,11 @@ import (
 	"github.com/neonmeter/neonmeter/plans"
 )
 
-// Environment of a child enforcement process (see TestMain).
-const (
-	envChildURL     = "NEONMETER_TEST_ENFORCE_URL"
-	envChildDB      = "NEONMETER_TEST_ENFORCE_DB"
-	envChildCatalog = "NEONMETER_TEST_ENFORCE_CATALOG"
-	envChildOffset  = "NEONMETER_TEST_ENFORCE_CLOCK_OFFSET"
-)
+// enforceChild is what a child enforcement process is started with (see TestMain).
+type enforceChild struct {
+	URL, DB, Catalog string        // the simulator's API base, the database, the plan catalog's file
+	Offset           time.Duration // of the crash clock (crashClock)
+}
 
 func TestMain(m *testing.M) { crashtest.Main(m, childEnforce) }
 
@@ -62,18 +61,17 @@ func crashNeonClient(url string) (*neon.Client, error) {
 	return neon.NewClient(cfg)
 }
 
+// crashReconciler is the reconciler of the crash test, the child's and the parent's alike; m
+// may be nil.
+func crashReconciler(client enforcement.Neon, conn driver.Conn, db string, cat *plans.Catalog, now func() time.Time, m *enforcement.Metrics) (*enforcement.Reconciler, error) {
+	return enforcement.New(enforcement.Config{Neon: client, Store: chstore.New(conn, db), Accounts: accountsstore.New(conn, db), Catalog: cat,
+		DefaultPlan: "enterprise", Policy: crashPolicy(), Now: now, Metrics: m})
+}
+
 // childEnforce runs one enforce cycle in this process, to be killed by the parent test.
 func childEnforce() error {
-	offset, err := time.ParseDuration(os.Getenv(envChildOffset))
-	if err != nil {
-		return err
-	}
-	client, err := crashNeonClient(os.Getenv(envChildURL))
-	if err != nil {
-		return err
-	}
-	cat, err := plans.Load(os.Getenv(envChildCatalog))
-	if err != nil {
+	var c enforceChild
+	if err := crashtest.Settings(&c); err != nil {
 		return err
 	}
 	ctx := context.Background()
@@ -81,9 +79,15 @@ func childEnforce() error {
 	if err != nil {
 		return err
 	}
-	db := os.Getenv(envChildDB)
-	r, err := enforcement.New(enforcement.Config{Neon: client, Store: chstore.New(conn, db), Accounts: accountsstore.New(conn, db), Catalog: cat,
-		DefaultPlan: "enterprise", Policy: crashPolicy(), Now: crashClock(offset)})
+	client, err := crashNeonClient(c.URL)
+	if err != nil {
+		return err
+	}
+	cat, err := plans.Load(c.Catalog)
+	if err != nil {
+		return err
+	}
+	r, err := crashReconciler(client, conn, c.DB, cat, crashClock(c.Offset), nil)
 	if err != nil {
 		return err
 	}
@@ -198,33 +202,24 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 			t.Fatalf("only %d of 40 child cycles were killed before finishing (%d finished)", killed, finished)
 		}
 		before := f.mutations()
-		child := crashtest.Start(t, envChildURL+"="+url, envChildDB+"="+db, envChildCatalog+"="+catPath,
-			envChildOffset+"="+offset.String())
+		child := crashtest.StartWith(t, enforceChild{URL: url, DB: db, Catalog: catPath, Offset: offset})
 		// Most kills come at a random point after the child's first mutation (the apply phase,
 		// which grows later as more of the fleet is done and re-read); every fourth at a
 		// random point from its start (loading, reading).
 		wait := time.Duration(rng.IntN(400)) * time.Millisecond
-		var exited error
-		hasExited := false
+		var exited bool
+		var err error
 		if attempt%4 != 3 {
-			for f.mutations() == before && !hasExited {
-				select {
-				case exited = <-child.Done:
-					hasExited = true
-				case <-time.After(2 * time.Millisecond):
-				}
+			for f.mutations() == before && !exited {
+				exited, err = child.Exited(2 * time.Millisecond)
 			}
 		}
-		if !hasExited {
-			select {
-			case exited = <-child.Done:
-				hasExited = true
-			case <-time.After(wait):
-			}
+		if !exited {
+			exited, err = child.Exited(wait)
 		}
-		if hasExited {
-			if exited != nil {
-				t.Fatalf("child cycle failed on its own: %v\n%s", exited, child.Output())
+		if exited {
+			if err != nil {
+				t.Fatalf("child cycle failed on its own: %v\n%s", err, child.Output())
 			}
 			finished++
 			continue
@@ -261,8 +256,7 @@ func TestCycle_KilledAtRandomPointsThenConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := enforcement.New(enforcement.Config{Neon: client, Store: store, Accounts: accountsstore.New(conn, db), Catalog: cat,
-		DefaultPlan: "enterprise", Policy: crashPolicy(), Now: now, Metrics: m})
+	r, err := crashReconciler(client, conn, db, cat, now, m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/internal/runid"
-	"github.com/neonmeter/neonmeter/neon"
 )
 
-// A cycle runs the steps README.md names, in order: load (load.go), evaluate (here), breaker
-// (breaker.go), read (recheck.go, then here), plan (PlanVerdict, plan.go), apply (apply.go) and
-// record (record.go). cycleState carries what flows from one step to the next.
+// A cycle runs the steps README.md names, in order: load (load.go), observe (survey,
+// observe.go), evaluate (here), breaker (breaker.go), read (choose, choose.go; readProject),
+// plan (PlanVerdict, plan.go), apply (apply.go) and record (record.go, atrisk.go). cycleState
+// carries what flows from one step to the next.
 type cycleState struct {
 	now  time.Time
 	opts CycleOptions
@@ -23,13 +23,18 @@ type cycleState struct {
 	ev   *Evaluated
 	// latch is the breaker's newest trip or acknowledgement, as loaded.
 	latch BreakerEvent
+	// atRisk is the at-risk set as last published (full recording cycles only).
+	atRisk map[string]AtRiskRow
 	// projects are the cycle's projects (the fleet, or opts.Only), in id order.
 	projects []*project
-	// stale are the re-checked projects whose list entry calls for a full read (recheck.go).
-	stale map[*project]bool
-	// toRead are the projects whose Neon state this cycle reads.
-	toRead   map[*project]bool
-	failures []error
+	// entries are what the project lists (or GETs) showed, by project id; readErr the GETs of a
+	// narrowed cycle that failed; orgPages the list calls per org.
+	entries  map[string]listEntry
+	readErr  map[string]error
+	orgPages map[string]int
+	// chosen get calls of their own this cycle; settled are decided from the list alone.
+	chosen, settled map[*project]bool
+	failures        []error
 	// pendingStates and pendingAudit wait for the batch written at the end of the cycle.
 	pendingStates []State
 	pendingAudit  []AuditRecord
@@ -45,6 +50,13 @@ type project struct {
 	next Memory
 	// actionAudit are the audit rows of the project's actions, in order.
 	actionAudit []AuditRecord
+	// computes says its computes are read this cycle; urgency (then lastActive, as listed)
+	// orders it for the budget; sent says a mutation was sent (its rows are then written at
+	// once); partial says its settings are planned from the list while its computes wait beyond
+	// the budget (its memory does not move on).
+	computes, sent, partial bool
+	urgency                 int
+	lastActive              time.Time
 }
 
 // begin starts the project's report line and memory from its final verdict (after the breaker).
@@ -67,24 +79,27 @@ func (c *cycleState) fail(p *project, err, listed error) {
 	c.rep.Failures++
 }
 
-// cycle is one cycle, step by step; steps 4 to 7 run project by project, so that a project acted
+// cycle is one cycle, step by step; steps 5 to 8 run project by project, so that a project acted
 // on is recorded before the next one is read.
 func (r *Reconciler) cycle(ctx context.Context, opts CycleOptions) (*Report, error) {
 	c := r.newCycle(opts)
 	if err := r.load(ctx, c); err != nil {
 		return c.rep, err
 	}
+	r.survey(ctx, c)
 	evaluate(c)
 	breaker(c)
 	if err := r.latchBreaker(ctx, c); err != nil {
 		return c.rep, err
 	}
-	r.recheck(ctx, c)
-	chooseReads(c)
+	choose(c)
 	for _, p := range c.projects {
 		p.begin()
-		if c.toRead[p] {
-			r.readPlanApply(ctx, c, p)
+		switch {
+		case c.chosen[p]:
+			r.readProject(ctx, c, p)
+		case c.settled[p]:
+			r.planApply(ctx, c, p, c.entries[p.d.ProjectID].observed())
 		}
 		if p.row.Held == HeldBreaker {
 			p.row.Outcome = OutcomeDeferred
@@ -109,7 +124,8 @@ func (r *Reconciler) newCycle(opts CycleOptions) *cycleState {
 	return &cycleState{now: now, opts: opts, pol: r.cfg.Policy, mode: mode, rep: rep}
 }
 
-// load is step 1: everything the cycle knows without asking Neon, and the fleet's counts.
+// load is step 1: everything the cycle knows without asking Neon, the fleet's counts and the
+// cycle's projects.
 func (r *Reconciler) load(ctx context.Context, c *cycleState) error {
 	ev, err := r.Load(ctx, c.now)
 	if err != nil {
@@ -118,6 +134,11 @@ func (r *Reconciler) load(ctx context.Context, c *cycleState) error {
 	c.ev = ev
 	if c.latch, err = r.cfg.Store.LastBreakerEvent(ctx); err != nil {
 		return fmt.Errorf("enforcement load: breaker: %w", err)
+	}
+	if c.publishes() {
+		if c.atRisk, err = r.cfg.Store.AtRiskSet(ctx); err != nil {
+			return fmt.Errorf("enforcement load: at-risk set: %w", err)
+		}
 	}
 	c.rep.Fleet = len(ev.Projects)
 	c.rep.FleetByPlan = map[string]int{}
@@ -128,17 +149,12 @@ func (r *Reconciler) load(ctx context.Context, c *cycleState) error {
 		}
 		c.rep.FleetByPlan[name]++
 	}
-	return nil
-}
-
-// evaluate is step 2: every project of the cycle judged against its plan (Evaluate).
-func evaluate(c *cycleState) {
 	only := map[string]bool{}
 	for _, id := range c.opts.Only {
 		only[id] = true
 	}
-	ids := make([]string, 0, len(c.ev.Projects))
-	for id := range c.ev.Projects {
+	ids := make([]string, 0, len(ev.Projects))
+	for id := range ev.Projects {
 		if c.opts.Only == nil || only[id] {
 			ids = append(ids, id)
 		}
@@ -146,86 +162,30 @@ func evaluate(c *cycleState) {
 	sort.Strings(ids)
 	c.projects = make([]*project, 0, len(ids))
 	for _, id := range ids {
-		d := *c.ev.Projects[id]
-		c.projects = append(c.projects, &project{d: d, v: Evaluate(d, c.pol, c.now)})
+		c.projects = append(c.projects, &project{d: *ev.Projects[id]})
 	}
+	return nil
 }
 
-// chooseReads ends the first part of step 4: Neon is read where the target moved or the state
-// is unknown, and where the re-check found a compute that ran or settings that moved (stale);
-// most urgent first. Then a few of the rest, least recently read first, to catch settings
-// changed by hand, and gone projects in case Neon has them again; at most Policy.MaxReads in all.
-// A cycle narrowed to some projects reads them all.
-func chooseReads(c *cycleState) {
-	var mustRead, drift []*project
+// evaluate is step 3: every project of the cycle judged against its plan (Evaluate), with the
+// freshness the survey judged.
+func evaluate(c *cycleState) {
 	for _, p := range c.projects {
-		last := p.d.Last
-		switch {
-		case p.v.Plan == "":
-		case last.Gone:
-			drift = append(drift, p)
-		case last.Applied == "" || last.Applied != p.v.Target.Fingerprint() || c.stale[p]:
-			mustRead = append(mustRead, p)
-		default:
-			drift = append(drift, p)
-		}
-	}
-	urgency := func(p *project) int {
-		switch {
-		case p.v.Enforces:
-			return 0
-		case c.stale[p]:
-			return 1
-		}
-		return 2
-	}
-	sort.SliceStable(mustRead, func(i, j int) bool { return urgency(mustRead[i]) < urgency(mustRead[j]) })
-	sort.SliceStable(drift, func(i, j int) bool { return drift[i].d.Last.ObservedAt.Before(drift[j].d.Last.ObservedAt) })
-	budget := c.pol.MaxReads
-	toRead := mustRead[:min(len(mustRead), budget)]
-	if rest := budget - len(toRead); rest > 0 && c.opts.Only == nil {
-		toRead = append(toRead, drift[:min(len(drift), rest, c.pol.DriftReads)]...)
-	} else if c.opts.Only != nil {
-		toRead = append(toRead, drift...)
-	}
-	c.toRead = make(map[*project]bool, len(toRead))
-	for _, p := range toRead {
-		c.toRead[p] = true
+		p.v = Evaluate(p.d, c.pol, c.now)
 	}
 }
 
-// readPlanApply runs steps 4 to 6 for one project chosen for reading: read its Neon state,
-// plan the minimal diff to the target (PlanVerdict), apply it.
-func (r *Reconciler) readPlanApply(ctx context.Context, c *cycleState, p *project) {
-	p.row.Read = true
-	c.rep.Reads++
-	r.cfg.Metrics.countRead()
-	o, err := observe(ctx, r.cfg.Neon, p.d.ProjectID)
-	if errors.Is(err, neon.ErrNotFound) {
-		c.gone(p, err)
-		return
-	}
-	if err != nil {
-		c.fail(p, err, err)
-		return
-	}
-	p.v = notePrior(p.d, p.v, o, c.pol)
-	p.next.Gone, p.next.Prior = false, p.v.Next.Prior
-	acts, pending := PlanVerdict(p.v, o, c.pol)
-	p.next.IdleOverMax = IdleOverMax(p.v, o)
-	p.row.Actions, p.row.EndpointsPending, p.row.IdleOverMax, p.row.Outcome = acts, pending, p.next.IdleOverMax, ""
-	r.apply(ctx, c, p, acts, pending)
-}
-
-// finish publishes the cycle's gauges and summary line; its error lists the projects that failed.
+// finish publishes the cycle's gauges and summary line; its error lists the projects and the
+// project lists that failed.
 func (r *Reconciler) finish(c *cycleState) error {
 	rep := c.rep
 	r.cfg.Metrics.observeCycle(rep)
 	r.log.Info("enforcement cycle", "run_id", rep.CycleID, "mode", c.mode, "fleet", rep.Fleet, "reads", rep.Reads,
-		"rechecked", rep.Rechecked, "recheck_calls", rep.RecheckCalls, "mutations", rep.Mutations, "failures", rep.Failures,
-		"gone", rep.Gone, "enforcing", rep.Enforcing, "breaker_tripped", rep.BreakerTripped, "breaker_latched", rep.BreakerLatched)
+		"list_calls", rep.ListCalls, "get_calls", rep.GetCalls, "endpoint_calls", rep.EndpointCalls, "mutations", rep.Mutations,
+		"rechecked", rep.Rechecked, "recheck_calls", rep.RecheckCalls, "failures", rep.Failures, "gone", rep.Gone,
+		"at_risk", rep.AtRisk, "enforcing", rep.Enforcing, "breaker_tripped", rep.BreakerTripped, "breaker_latched", rep.BreakerLatched)
 	if len(c.failures) > 0 {
-		return fmt.Errorf("enforcement cycle %s: %d project(s) failed: %w", rep.CycleID, len(c.failures), errors.Join(c.failures...))
+		return fmt.Errorf("enforcement cycle %s: %d failure(s): %w", rep.CycleID, len(c.failures), errors.Join(c.failures...))
 	}
 	return nil
 }

@@ -25,6 +25,12 @@ import (
 // testNow is early in a month, mid-hour: the period so far is inside Neon's hourly window.
 var testNow = time.Date(2026, 11, 2, 12, 40, 0, 0, time.UTC)
 
+// now is the instant of the pure-function tests (evaluate, plan, review), late in period.
+var (
+	now    = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	period = plans.PeriodStart(now)
+)
+
 // fixture is the shared test fleet (internal/testfleet) with enforcement's helpers on top.
 type fixture struct {
 	*testfleet.Fleet
@@ -37,7 +43,7 @@ func newFixture(t *testing.T, projects int) *fixture {
 }
 
 // fleetFixture puts enforcement's helpers on a fleet.
-func fleetFixture(t *testing.T, fl *testfleet.Fleet) *fixture {
+func fleetFixture(t testing.TB, fl *testfleet.Fleet) *fixture {
 	t.Helper()
 	return &fixture{Fleet: fl, org: fl.Org(t, "scale")}
 }
@@ -121,7 +127,7 @@ func catalog(t testing.TB, free, pro, ent, big uint64) *plans.Catalog {
 }
 
 // assign records project → plan rows through the CSV import, valid from at.
-func (f *fixture) assign(t *testing.T, cat *plans.Catalog, at time.Time, planOf map[string]string) {
+func (f *fixture) assign(t testing.TB, cat *plans.Catalog, at time.Time, planOf map[string]string) {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("project_id,customer_id,plan,valid_from\n")
@@ -142,7 +148,7 @@ func (f *fixture) assign(t *testing.T, cat *plans.Catalog, at time.Time, planOf 
 	}
 }
 
-func (f *fixture) reconciler(t *testing.T, cat *plans.Catalog, pol enforcement.Policy, reg prometheus.Registerer) *enforcement.Reconciler {
+func (f *fixture) reconciler(t testing.TB, cat *plans.Catalog, pol enforcement.Policy, reg prometheus.Registerer) *enforcement.Reconciler {
 	t.Helper()
 	var m *enforcement.Metrics
 	if reg != nil {
@@ -182,6 +188,45 @@ func actionList(rep *enforcement.Report) []string {
 	for _, r := range rep.Rows {
 		for _, a := range r.Actions {
 			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
+// seedUsage stores one hour of compute_unit_seconds for every project of every org of the fleet
+// (value of its id), early in the period, and each org's hourly watermark at the last complete
+// hour: the usage a sweep of every org would leave, without the sweep. It returns the values.
+func (f *fixture) seedUsage(t testing.TB, value func(id string) uint64) map[string]uint64 {
+	t.Helper()
+	ctx := context.Background()
+	now := f.Clock.Now()
+	hour := plans.PeriodStart(now).Add(time.Hour)
+	out := map[string]uint64{}
+	var facts []collector.Fact
+	cs := collectorstore.New(f.Conn, f.DB)
+	for _, o := range f.Sim.Orgs() {
+		for _, id := range o.ProjectIDs {
+			out[id] = value(id)
+			facts = append(facts, collector.Fact{OrgID: o.ID, ProjectID: id, Metric: neon.MetricComputeUnitSeconds, Hour: hour,
+				Value: out[id], PeriodID: "period-1", PeriodPlan: o.Plan, CollectedAt: now, Version: 1})
+		}
+		hourly := collector.Feed{OrgID: o.ID, Endpoint: collector.EndpointV2, Granularity: collector.GranularityHourly}
+		if err := cs.SetWatermark(ctx, hourly, now.Truncate(time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cs.InsertFacts(ctx, facts); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// requestsSince returns the simulator's requests by route since before (a Stats().Requests).
+func (f *fixture) requestsSince(before map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range f.Sim.Stats().Requests {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
 		}
 	}
 	return out

@@ -34,6 +34,23 @@ func byUsage(usage map[string]uint64) []string {
 	return ids
 }
 
+// topOverFree collects the fleet and puts its n largest users on free since yesterday, with
+// free's limit at the nth one's usage (the other plans' out of reach): those n are over. It
+// returns them, the most first, and the catalog.
+func (f *fixture) topOverFree(t *testing.T, n int) ([]string, *plans.Catalog) {
+	t.Helper()
+	f.collect(t)
+	usage := f.usage(t)
+	top := byUsage(usage)[:n]
+	cat := catalog(t, usage[top[n-1]], 1<<40, 1<<40, 1<<40)
+	planOf := map[string]string{}
+	for _, id := range top {
+		planOf[id] = "free"
+	}
+	f.assign(t, cat, plans.PeriodStart(testNow).AddDate(0, 0, -1), planOf)
+	return top, cat
+}
+
 func cycle(t *testing.T, r *enforcement.Reconciler) *enforcement.Report {
 	t.Helper()
 	rep, err := r.Cycle(context.Background(), enforcement.CycleOptions{})
@@ -72,11 +89,7 @@ func anyActive(t *testing.T, s *sim.Sim, id string) bool {
 func TestRecheck_RestartedLaunchComputeIsSuspendedAgainNextCycle(t *testing.T) {
 	fl := testfleet.New(t, testfleet.Options{Projects: 80, Seed: 11, Now: testNow, Sim: func(c *sim.Config) { c.LaunchCaveat = true }})
 	f := &fixture{Fleet: fl, org: fl.Org(t, "launch")}
-	f.collect(t)
-	usage := f.usage(t)
-	ids := byUsage(usage)[:3]
-	cat := catalog(t, usage[ids[2]], 1<<40, 1<<40, 1<<40)
-	f.assign(t, cat, plans.PeriodStart(testNow).AddDate(0, 0, -1), map[string]string{ids[0]: "free", ids[1]: "free", ids[2]: "free"})
+	ids, cat := f.topOverFree(t, 3)
 	pol := testPolicy()
 	pol.DriftReads = 0 // only the re-check may find the restart
 	r := f.reconciler(t, cat, pol, nil)

@@ -16,11 +16,15 @@ type Evaluated struct {
 	Period   time.Time
 	Projects map[string]*Desired
 	States   map[string]State
+	// Orgs are the orgs the collector covers (its hourly watermarks), sorted.
+	Orgs  []string
+	fresh freshness
 }
 
 // Load reads everything a cycle needs from storage, never from Neon: one usage query for the whole fleet,
-// the plans in force (accounts), the collector's watermarks and the remembered states. It is
-// step 1 of a cycle; Explain uses it too.
+// the plans in force (accounts), the collector's progress and watermarks and the remembered
+// states. It is step 1 of a cycle; Explain uses it too. Desired.Fresh is judged from storage
+// alone; a cycle judges it again once the project list says which projects ran (freshness.of).
 func (r *Reconciler) Load(ctx context.Context, now time.Time) (*Evaluated, error) {
 	ev := &Evaluated{Now: now, Period: plans.PeriodStart(now), Projects: map[string]*Desired{}}
 	if err := r.loadUsage(ctx, ev); err != nil {
@@ -30,8 +34,7 @@ func (r *Reconciler) Load(ctx context.Context, now time.Time) (*Evaluated, error
 	if err != nil {
 		return nil, fmt.Errorf("enforcement load: %w", err)
 	}
-	fresh, allFresh, err := r.freshness(ctx, now)
-	if err != nil {
+	if err := r.loadFreshness(ctx, ev); err != nil {
 		return nil, fmt.Errorf("enforcement load: %w", err)
 	}
 	if ev.States, err = r.cfg.Store.States(ctx); err != nil {
@@ -41,11 +44,10 @@ func (r *Reconciler) Load(ctx context.Context, now time.Time) (*Evaluated, error
 		ev.project(id).Last = memoryOf(s)
 	}
 	for _, d := range ev.Projects {
-		if d.OrgID != "" {
-			d.Fresh = fresh[d.OrgID]
-		} else {
-			d.Fresh = allFresh
+		if d.OrgID == "" {
+			d.OrgID = ev.fresh.org[d.ProjectID]
 		}
+		d.Fresh = ev.fresh.of(d, time.Time{}, false)
 		if d.Plan == nil && !assigned[d.ProjectID] {
 			// Known from state only (no account, no usage): the default plan applies. A plan the
 			// catalog does not know stays nil (nothing is done): judging a customer's own plan by
@@ -99,22 +101,62 @@ func (r *Reconciler) loadPlans(ctx context.Context, ev *Evaluated) (map[string]b
 	return assigned, nil
 }
 
-// freshness says per org whether the collector's data is fresh: the org's newest hourly
-// watermark is within Policy.StaleAfter. allFresh is for projects whose org is unknown (no
-// usage this period): they are judged by the stalest org.
-func (r *Reconciler) freshness(ctx context.Context, now time.Time) (fresh map[string]bool, allFresh bool, err error) {
+// freshness judges whether the collector's data on a project is recent enough to act on
+// (Desired.Fresh).
+type freshness struct {
+	now        time.Time
+	staleAfter time.Duration
+	// orgFresh: the org's newest hourly watermark is within staleAfter; allFresh: every org's is
+	// (for projects whose org is unknown).
+	orgFresh map[string]bool
+	allFresh bool
+	// through is each project's collection_progress.complete_through, org its org.
+	through map[string]time.Time
+	org     map[string]string
+}
+
+// of judges a project. With a progress row it is fresh when its hours are complete up to
+// staleAfter ago, or when it is seen (the project list, or GET project) and its computes have
+// not run since they are: an idle project's usage does not grow while the collector is behind
+// on it. (Storage accrues hourly whatever the computes do, but period sums only grow, so late
+// hours delay a suspension and never fake a restore.) Without a row (collectors before
+// collection_progress) its org's watermark decides.
+func (f freshness) of(d *Desired, lastActive time.Time, seen bool) bool {
+	if ct, ok := f.through[d.ProjectID]; ok {
+		return f.now.Sub(ct) <= f.staleAfter || seen && !lastActive.After(ct)
+	}
+	if d.OrgID != "" {
+		return f.orgFresh[d.OrgID]
+	}
+	return f.allFresh
+}
+
+// loadFreshness reads the collector's per-project progress and per-org hourly watermarks; the
+// orgs of the watermarks are the orgs a cycle lists.
+func (r *Reconciler) loadFreshness(ctx context.Context, ev *Evaluated) error {
 	wms, err := r.cfg.Store.HourlyWatermarks(ctx)
 	if err != nil {
-		return nil, false, err
+		return err
 	}
-	fresh = map[string]bool{}
+	progress, err := r.cfg.Store.Progress(ctx)
+	if err != nil {
+		return err
+	}
+	f := freshness{now: ev.Now, staleAfter: r.cfg.Policy.StaleAfter, orgFresh: map[string]bool{},
+		through: make(map[string]time.Time, len(progress)), org: make(map[string]string, len(progress))}
 	for _, w := range wms {
-		ok := now.Sub(w.CoveredUntil) <= r.cfg.Policy.StaleAfter
-		fresh[w.OrgID] = fresh[w.OrgID] || ok
+		ok := ev.Now.Sub(w.CoveredUntil) <= f.staleAfter
+		f.orgFresh[w.OrgID] = f.orgFresh[w.OrgID] || ok
 	}
-	allFresh = len(wms) > 0
-	for _, ok := range fresh {
-		allFresh = allFresh && ok
+	f.allFresh = len(wms) > 0
+	for org, ok := range f.orgFresh {
+		f.allFresh = f.allFresh && ok
+		ev.Orgs = append(ev.Orgs, org)
 	}
-	return fresh, allFresh, nil
+	sort.Strings(ev.Orgs)
+	for _, p := range progress {
+		f.through[p.ProjectID], f.org[p.ProjectID] = p.CompleteThrough, p.OrgID
+	}
+	ev.fresh = f
+	return nil
 }

@@ -25,6 +25,7 @@ type Metrics struct {
 	deferred    prometheus.Gauge
 	held        *prometheus.GaugeVec
 	reads       prometheus.Counter
+	calls       *prometheus.CounterVec
 	cycles      *prometheus.CounterVec
 	duration    prometheus.Histogram
 	lastSuccess prometheus.Gauge
@@ -54,7 +55,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"Projects whose endpoint changes wait for the compute to be active (patching an idle compute would wake it)."),
 		held: b.GaugeVec("neonmeter_enforcement_held_projects",
 			"Projects whose suspension or throttling was held back in the last cycle, by reason.", "reason"),
-		reads:  b.Counter("neonmeter_enforcement_project_reads_total", "Projects whose Neon state was read (GET project and endpoints)."),
+		reads: b.Counter("neonmeter_enforcement_project_reads_total",
+			"Projects read one by one from Neon: their computes, or GET project where no project list showed them."),
+		calls: b.CounterVec("neonmeter_enforcement_neon_calls_total",
+			"Neon calls of enforcement cycles by call: list_projects (pages), get_project, list_endpoints, and the mutations update_project, suspend_endpoint, update_endpoint.",
+			"call"),
 		cycles: b.CounterVec("neonmeter_enforcement_cycles_total", "Enforcement cycles by result (success or failure).", "result"),
 		duration: b.Histogram("neonmeter_enforcement_cycle_duration_seconds", "Wall time of enforcement cycles in seconds.",
 			[]float64{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600}),
@@ -70,6 +75,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
+	for _, call := range []string{callListProjects, callGetProject, callListComputes,
+		string(ActionUpdateProject), string(ActionSuspendEndpoint), string(ActionUpdateEndpoint)} {
+		m.calls.WithLabelValues(call) // every call has a series from the start
+	}
 	return m, nil
 }
 
@@ -78,6 +87,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) countRead() {
 	if m != nil {
 		m.reads.Inc()
+	}
+}
+
+func (m *Metrics) countCall(call string) {
+	if m != nil {
+		m.calls.WithLabelValues(call).Inc()
 	}
 }
 

@@ -103,8 +103,9 @@ type Policy struct {
 	Grace time.Duration
 	// HysteresisPercent is how many points below a threshold usage must fall to leave a level.
 	HysteresisPercent int
-	// StaleAfter bounds the age of the collector's data (now − hourly watermark): beyond it no
-	// project is newly suspended or throttled, nor restored on usage.
+	// StaleAfter bounds the age of the collector's data on a project (now − its progress, else
+	// its org's hourly watermark): beyond it, unless its computes did not run since, no project
+	// is newly suspended or throttled, nor restored on usage.
 	StaleAfter time.Duration
 	// MaxActions and MaxPercent are the circuit breaker: at most this many projects, and at most
 	// this percentage of the fleet, are newly suspended or throttled in one cycle, the most over
@@ -118,10 +119,14 @@ type Policy struct {
 	// ThrottleIdle patches idle computes too when throttling; each such patch wakes the compute
 	// and is counted. Off by default: idle computes are throttled when next seen active.
 	ThrottleIdle bool
-	// DriftReads is how many projects without a pending change are re-read per cycle, oldest
-	// reading first, to find settings changed by hand.
+	// DriftReads is how many projects without a pending change have their computes read per
+	// cycle, least recently read first, to find computes changed by hand (settings changed by
+	// hand show in the project list every cycle).
 	DriftReads int
-	// MaxReads bounds the projects read from Neon per cycle (GET project + endpoints each).
+	// MaxReads bounds the projects given Neon calls of their own per cycle, the most urgent
+	// first: a read of their computes, a GET where no project list shows them, and in enforce
+	// mode a change of their settings. The project lists that observe the whole fleet, and what
+	// a dry run only plans, are not counted.
 	MaxReads int
 }
 
@@ -136,7 +141,8 @@ type Desired struct {
 	Usage map[string]uint64
 	// PeriodStart is the start of the plan period usage is counted from.
 	PeriodStart time.Time
-	// Fresh is false when the collector's data for the project's org is older than the bound.
+	// Fresh is false when the collector's data for the project is older than the bound and its
+	// computes ran since (freshness.of, load.go).
 	Fresh bool
 	// Last is what enforcement remembered from earlier cycles (zero value: nothing).
 	Last Memory
@@ -151,14 +157,7 @@ type Memory struct {
 	OverSince   time.Time
 	// Released is true when an operator released the project for PeriodStart's period.
 	Released bool
-	// Applied fingerprints the target last applied (or observed); "" when unknown.
-	Applied          string
-	EndpointsPending bool
-	ObservedAt       time.Time
-	// Gone, Prior and IdleOverMax are as in State.
-	Gone        bool
-	Prior       string
-	IdleOverMax int
+	Seen
 }
 
 // Observed is a project's actual state in Neon.
@@ -167,6 +166,9 @@ type Observed struct {
 	Quota     neon.Quota
 	Defaults  neon.DefaultEndpointSettings
 	Endpoints []neon.Endpoint
+	// SettingsOnly is set when only the settings are known (from the project list): the computes
+	// were not read, so nothing is planned for them and nothing learnt of them.
+	SettingsOnly bool
 }
 
 // Finding is one limit's evaluation.
@@ -329,9 +331,7 @@ func judgeLimit(m string, l plans.Limit, u uint64, h history, hysteresis int) Fi
 // nextMemory is what the cycle remembers of the project, before Neon is read.
 func nextMemory(d Desired, h history, j judgement, now time.Time) Memory {
 	last := d.Last
-	next := Memory{Known: true, PeriodStart: d.PeriodStart, Plan: d.Plan.Name, Level: j.level,
-		Applied: last.Applied, EndpointsPending: last.EndpointsPending, ObservedAt: last.ObservedAt,
-		Gone: last.Gone, Prior: last.Prior, IdleOverMax: last.IdleOverMax}
+	next := Memory{Known: true, PeriodStart: d.PeriodStart, Plan: d.Plan.Name, Level: j.level, Seen: last.Seen}
 	if h.samePeriod {
 		next.Released = last.Released
 	}

@@ -10,11 +10,6 @@ import (
 	"github.com/neonmeter/neonmeter/plans"
 )
 
-var (
-	now    = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	period = plans.PeriodStart(now)
-)
-
 // tablePlans: free (hard, 1000 CU-s), pro (soft, 1000), enterprise (none, 1000), bigscale (hard 10000).
 func tablePlans(t *testing.T) *plans.Catalog { return catalog(t, 1000, 1000, 1000, 10000) }
 
@@ -41,7 +36,7 @@ func TestEvaluate_Transitions(t *testing.T) {
 	cat := tablePlans(t)
 	pol := enforcement.Policy{HysteresisPercent: 5, Grace: 30 * time.Minute, NeverSuspend: map[string]bool{"vip-1": true}}
 	mem := func(plan string, l enforcement.Level, s enforcement.Status, overSince time.Time) enforcement.Memory {
-		return enforcement.Memory{Known: true, PeriodStart: period, Plan: plan, Level: l, OverSince: overSince, Applied: applied(t, cat, plan, s)}
+		return enforcement.Memory{Known: true, PeriodStart: period, Plan: plan, Level: l, OverSince: overSince, Seen: enforcement.Seen{Applied: applied(t, cat, plan, s)}}
 	}
 	lastMonth := func(m enforcement.Memory) enforcement.Memory { m.PeriodStart = period.AddDate(0, -1, 0); return m }
 	released := func(m enforcement.Memory) enforcement.Memory { m.Released = true; return m }
@@ -125,7 +120,7 @@ func TestPlan_Actions(t *testing.T) {
 		{"running compute above the plan's max: capped; idle one left", "free", 10, enforcement.Memory{},
 			enforcement.Observed{Known: true, Quota: tight, Defaults: freeDefaults, Endpoints: []neon.Endpoint{ep("ep-a", "active", 2), ep("ep-b", "idle", 2)}}, pol,
 			[]string{"update_endpoint cap ep-a"}, false},
-		{"hand-made drift corrected", "free", 10, enforcement.Memory{Known: true, PeriodStart: period, Plan: "free", Level: "ok", Applied: applied(t, cat, "free", "normal")},
+		{"hand-made drift corrected", "free", 10, enforcement.Memory{Known: true, PeriodStart: period, Plan: "free", Level: "ok", Seen: enforcement.Seen{Applied: applied(t, cat, "free", "normal")}},
 			enforcement.Observed{Known: true, Quota: neon.Quota{}, Defaults: freeDefaults}, pol,
 			[]string{"update_project drift"}, false},
 		{"logical size quota kept", "free", 10, enforcement.Memory{},
@@ -143,10 +138,10 @@ func TestPlan_Actions(t *testing.T) {
 		{"throttle idle computes when allowed (wake risk)", "pro", 2000, enforcement.Memory{},
 			enforcement.Observed{Known: true, Defaults: neon.DefaultEndpointSettings{AutoscalingLimitMinCU: 0.25, AutoscalingLimitMaxCU: 0.25}, Endpoints: []neon.Endpoint{ep("ep-b", "idle", 4)}},
 			enforcement.Policy{ThrottleIdle: true}, []string{"update_endpoint throttle ep-b wake"}, false},
-		{"restore after throttle: running computes raised", "pro", 10, enforcement.Memory{Known: true, PeriodStart: period, Plan: "pro", Level: "over", Applied: applied(t, cat, "pro", "throttled")},
+		{"restore after throttle: running computes raised", "pro", 10, enforcement.Memory{Known: true, PeriodStart: period, Plan: "pro", Level: "over", Seen: enforcement.Seen{Applied: applied(t, cat, "pro", "throttled")}},
 			enforcement.Observed{Known: true, Defaults: neon.DefaultEndpointSettings{AutoscalingLimitMinCU: 0.25, AutoscalingLimitMaxCU: 0.25}, Endpoints: []neon.Endpoint{ep("ep-a", "active", 0.25), ep("ep-b", "idle", 0.25)}}, pol,
 			[]string{"update_project restore", "update_endpoint restore ep-a"}, true},
-		{"restore after suspend", "free", 10, enforcement.Memory{Known: true, PeriodStart: period.AddDate(0, -1, 0), Plan: "free", Level: "over", Applied: applied(t, cat, "free", "suspended")},
+		{"restore after suspend", "free", 10, enforcement.Memory{Known: true, PeriodStart: period.AddDate(0, -1, 0), Plan: "free", Level: "over", Seen: enforcement.Seen{Applied: applied(t, cat, "free", "suspended")}},
 			enforcement.Observed{Known: true, Quota: suspendedQ, Defaults: freeDefaults}, pol,
 			[]string{"update_project restore"}, false},
 		{"unknown observation: nothing", "free", 2000, enforcement.Memory{}, enforcement.Observed{}, pol, nil, false},

@@ -151,8 +151,8 @@ func (pr prior) noteAction(a Action) prior {
 
 // notePrior is what a read of Neon (o) teaches the verdict's prior: the settings of a project
 // enforcement did not manage yet (its first read, or the first after a release), and endpoint
-// ranges dropped for computes that are gone or already back to them. A project released at its
-// first read gets its target from the settings just recorded.
+// ranges dropped for computes that are gone or already back to them (when the computes were
+// read). A project released at its first read gets its target from the settings just recorded.
 func notePrior(d Desired, v Verdict, o Observed, pol Policy) Verdict {
 	pr := parsePrior(v.Next.Prior)
 	last := statusOf(d.Last.Applied)
@@ -160,10 +160,12 @@ func notePrior(d Desired, v Verdict, o Observed, pol Policy) Verdict {
 	if first || (last == StatusReleased && v.Target.Status != StatusReleased) {
 		pr.Settings, pr.Quota, pr.Defaults = true, o.Quota, o.Defaults
 	}
-	pr.Endpoints = slices.DeleteFunc(slices.Clone(pr.Endpoints), func(e endpointPrior) bool {
-		i := slices.IndexFunc(o.Endpoints, func(ep neon.Endpoint) bool { return ep.ID == e.ID })
-		return i < 0 || (o.Endpoints[i].AutoscalingLimitMinCU == e.MinCU && o.Endpoints[i].AutoscalingLimitMaxCU == e.MaxCU)
-	})
+	if !o.SettingsOnly {
+		pr.Endpoints = slices.DeleteFunc(slices.Clone(pr.Endpoints), func(e endpointPrior) bool {
+			i := slices.IndexFunc(o.Endpoints, func(ep neon.Endpoint) bool { return ep.ID == e.ID })
+			return i < 0 || (o.Endpoints[i].AutoscalingLimitMinCU == e.MinCU && o.Endpoints[i].AutoscalingLimitMaxCU == e.MaxCU)
+		})
+	}
 	v.Next.Prior = pr.String()
 	if first && v.Target.Status == StatusReleased {
 		d.Last.Prior = v.Next.Prior

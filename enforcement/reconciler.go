@@ -154,12 +154,21 @@ type Report struct {
 	// FleetByPlan counts the fleet per plan in force ("" for projects held on an unknown plan).
 	FleetByPlan map[string]int
 	Rows        []Row // every project with an action, a crossing, a hold or a level above ok
-	Reads       int
+	// Reads counts the projects read one by one: their computes, or GET project where no list
+	// showed them.
+	Reads int
+	// Neon calls of the cycle: project list pages, GET project and GET …/endpoints; Mutations
+	// are the changes sent (each waits for its operations: those polls are the client's,
+	// neonmeter_neon_api_requests_total).
+	ListCalls, GetCalls, EndpointCalls int
 	// Rechecked counts the suspended, throttled or waiting projects checked from their list
-	// entry (recheck.go), in RecheckCalls Neon calls.
+	// entry, in RecheckCalls list calls (their orgs').
 	Rechecked, RecheckCalls int
 	Mutations               int
 	Failures                int
+	// AtRisk counts the projects near or over a hard limit, or suspended (atrisk.go); the set
+	// published changed by AtRiskEntered and AtRiskLeft projects (full recording cycles only).
+	AtRisk, AtRiskEntered, AtRiskLeft int
 	// Gone counts the projects remembered as deleted in Neon (skipped).
 	Gone int
 	// IdleOverMax counts idle computes above their plan's max CU (left alone).
@@ -172,9 +181,10 @@ type Report struct {
 	Enforcing                      int // projects the limits would newly suspend or throttle
 }
 
-// Cycle runs one pass over the fleet: evaluate every project from storage alone, read Neon
-// for those whose target changed (plus a few for drift), plan, apply within the breaker, then
-// record state and audit. A failed project does not stop the cycle; the error lists failures.
+// Cycle runs one pass over the fleet: load from storage, observe every project from its org's
+// project list, evaluate, read the computes of the projects whose computes matter this cycle
+// (plus a few for drift), plan, apply within the breaker, then record state, audit and the
+// at-risk set. A failed project does not stop the cycle; the error lists failures.
 func (r *Reconciler) Cycle(ctx context.Context, opts CycleOptions) (*Report, error) {
 	start := time.Now()
 	rep, err := r.cycle(ctx, opts)
@@ -215,8 +225,16 @@ func (r *Reconciler) Explain(ctx context.Context, projectID string) (*Explanatio
 		d = &Desired{ProjectID: projectID, PeriodStart: ev.Period, Usage: map[string]uint64{}}
 		d.Plan, _ = r.cfg.Catalog.Plan(r.cfg.DefaultPlan)
 	}
-	x := &Explanation{Desired: *d, Verdict: Evaluate(*d, r.cfg.Policy, now)}
-	if o, err := observe(ctx, r.cfg.Neon, projectID); err != nil {
+	x := &Explanation{}
+	o, e, err := observe(ctx, r.cfg.Neon, projectID)
+	if err == nil {
+		if d.OrgID == "" {
+			d.OrgID = e.OrgID
+		}
+		d.Fresh = ev.fresh.of(d, e.LastActive, true)
+	}
+	x.Desired, x.Verdict = *d, Evaluate(*d, r.cfg.Policy, now)
+	if err != nil {
 		x.ObserveError = err.Error()
 	} else {
 		x.Observed = o
@@ -247,8 +265,7 @@ func (r *Reconciler) Release(ctx context.Context, projectID string) (*Report, er
 	}
 	period := plans.PeriodStart(now)
 	if !m.PeriodStart.Equal(period) {
-		m = Memory{Level: LevelOK, Plan: m.Plan, Applied: m.Applied, EndpointsPending: m.EndpointsPending, ObservedAt: m.ObservedAt,
-			Gone: m.Gone, Prior: m.Prior, IdleOverMax: m.IdleOverMax}
+		m = Memory{Level: LevelOK, Plan: m.Plan, Seen: m.Seen}
 	}
 	m.Known, m.PeriodStart, m.Released = true, period, true
 	if err := r.cfg.Store.WriteStates(ctx, []State{stateOf(projectID, m, now)}); err != nil {

@@ -65,11 +65,12 @@ func (c *cycleState) auditRow(p *project, e auditEntry) AuditRecord {
 		Before: e.Before, After: e.After, OperationIDs: e.OperationIDs, Outcome: e.Outcome, Error: e.Error}
 }
 
-// record is step 7 for one project: its audit rows (a crossing is audited as one decision row
-// and counted once) and its memory, and its line of the report. A project that was acted on is
-// written at once, so a crash loses at most the project in flight (whose re-run finds Neon
-// already as wanted); the rest wait for flush. An explicit dry run records nothing: remembering
-// its levels would use up the crossings that the serving process must record and alert on.
+// record is step 8 for one project: its audit rows (a crossing is audited as one decision row
+// and counted once) and its memory, and its line of the report. A project Neon mutations were
+// sent for is written at once, so a crash loses at most the project in flight (whose re-run
+// finds Neon already as wanted); the rest wait for flush. An explicit dry run records nothing:
+// remembering its levels would use up the crossings that the serving process must record and
+// alert on.
 func (r *Reconciler) record(ctx context.Context, c *cycleState, p *project) error {
 	audit := p.actionAudit
 	if p.v.Crossed {
@@ -79,7 +80,7 @@ func (r *Reconciler) record(ctx context.Context, c *cycleState, p *project) erro
 	changed := !p.d.Last.Known || p.next != p.d.Last
 	switch {
 	case c.opts.DryRun:
-	case changed && len(audit) > 0 && p.row.Read:
+	case changed && len(audit) > 0 && p.sent:
 		st := stateOf(p.d.ProjectID, p.next, c.now)
 		if err := r.cfg.Store.InsertAudit(ctx, audit); err != nil {
 			return fmt.Errorf("enforcement cycle %s: %w", c.rep.CycleID, err)
@@ -104,13 +105,17 @@ func (r *Reconciler) record(ctx context.Context, c *cycleState, p *project) erro
 	return nil
 }
 
-// stateBatch bounds the rows of one state insert.
+// stateBatch bounds the rows of one state or audit insert.
 const stateBatch = 10000
 
-// flush ends step 7: the audit rows and states that waited, in batches.
+// flush ends step 8: the audit rows and states that waited, in batches, then the changes of the
+// at-risk set (publishAtRisk).
 func (r *Reconciler) flush(ctx context.Context, c *cycleState) error {
-	if err := r.cfg.Store.InsertAudit(ctx, c.pendingAudit); err != nil {
-		return fmt.Errorf("enforcement cycle %s: %w", c.rep.CycleID, err)
+	audit := c.pendingAudit
+	for start := 0; start < len(audit); start += stateBatch {
+		if err := r.cfg.Store.InsertAudit(ctx, audit[start:min(start+stateBatch, len(audit))]); err != nil {
+			return fmt.Errorf("enforcement cycle %s: %w", c.rep.CycleID, err)
+		}
 	}
 	states := c.pendingStates
 	for start := 0; start < len(states); start += stateBatch {
@@ -118,14 +123,12 @@ func (r *Reconciler) flush(ctx context.Context, c *cycleState) error {
 			return fmt.Errorf("enforcement cycle %s: %w", c.rep.CycleID, err)
 		}
 	}
-	return nil
+	return r.publishAtRisk(ctx, c)
 }
 
 // memoryOf is a stored state as the memory Evaluate reads.
 func memoryOf(s State) Memory {
-	m := Memory{Known: true, PeriodStart: s.PeriodStart, Plan: s.Plan, Level: s.Level, OverSince: s.OverSince,
-		Applied: s.Applied, EndpointsPending: s.EndpointsPending, ObservedAt: s.ObservedAt, Gone: s.Gone, Prior: s.Prior,
-		IdleOverMax: s.IdleOverMax}
+	m := Memory{Known: true, PeriodStart: s.PeriodStart, Plan: s.Plan, Level: s.Level, OverSince: s.OverSince, Seen: s.Seen}
 	m.Released = !s.ReleasedPeriod.IsZero() && s.ReleasedPeriod.Equal(s.PeriodStart)
 	if m.Level == "" {
 		m.Level = LevelOK
@@ -135,9 +138,8 @@ func memoryOf(s State) Memory {
 
 // stateOf is a project's memory as the state row to store; the version orders rows by time.
 func stateOf(id string, m Memory, now time.Time) State {
-	s := State{ProjectID: id, PeriodStart: m.PeriodStart, Plan: m.Plan, Level: m.Level, OverSince: m.OverSince,
-		Applied: m.Applied, EndpointsPending: m.EndpointsPending, ObservedAt: m.ObservedAt, Gone: m.Gone, Prior: m.Prior,
-		IdleOverMax: m.IdleOverMax, UpdatedAt: now, Version: uint64(now.UnixNano())}
+	s := State{ProjectID: id, PeriodStart: m.PeriodStart, Plan: m.Plan, Level: m.Level, OverSince: m.OverSince, Seen: m.Seen,
+		UpdatedAt: now, Version: uint64(now.UnixNano())}
 	if m.Released {
 		s.ReleasedPeriod = m.PeriodStart
 	}

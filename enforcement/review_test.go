@@ -2,6 +2,7 @@ package enforcement_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func TestEvaluate_HysteresisDoesNotCrossLimits(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d := enforcement.Desired{ProjectID: "p-1", Plan: planOf(t, cat, c.plan), PeriodStart: period, Fresh: true,
 				Usage: map[string]uint64{neon.MetricComputeUnitSeconds: c.compute, neon.MetricActiveTimeSeconds: c.active},
-				Last:  enforcement.Memory{Known: true, PeriodStart: period, Plan: c.plan, Level: enforcement.LevelOver, OverSince: long, Applied: c.applied}}
+				Last:  enforcement.Memory{Known: true, PeriodStart: period, Plan: c.plan, Level: enforcement.LevelOver, OverSince: long, Seen: enforcement.Seen{Applied: c.applied}}}
 			v := enforcement.Evaluate(d, pol, now)
 			if v.Target.Status != c.status || v.Level != c.level {
 				t.Fatalf("status %s level %s (findings %+v); want %s %s", v.Target.Status, v.Level, v.Findings, c.status, c.level)
@@ -97,7 +98,7 @@ func TestEvaluate_GraceStartsAtTheEnforcedLimit(t *testing.T) {
 			// Two days over the alert-only limit only.
 			d := enforcement.Desired{ProjectID: "p-1", Plan: planOf(t, cat, plan), PeriodStart: period, Fresh: true,
 				Usage: map[string]uint64{neon.MetricComputeUnitSeconds: 500, neon.MetricActiveTimeSeconds: 5000},
-				Last:  enforcement.Memory{Known: true, PeriodStart: period, Plan: plan, Level: enforcement.LevelOver, OverSince: long, Applied: normal}}
+				Last:  enforcement.Memory{Known: true, PeriodStart: period, Plan: plan, Level: enforcement.LevelOver, OverSince: long, Seen: enforcement.Seen{Applied: normal}}}
 			v := enforcement.Evaluate(d, pol, now)
 			if v.Target.Status != enforcement.StatusNormal {
 				t.Fatalf("alert-only over: status %s", v.Target.Status)
@@ -119,17 +120,20 @@ func TestEvaluate_GraceStartsAtTheEnforcedLimit(t *testing.T) {
 	}
 }
 
-// TestNew_SoftLimitNeedsManagedAutoscaling: throttling lowers max CU to the plan's floor and a
-// restore raises it back to the plan's max CU; a plan that does not manage autoscaling has no max
-// CU to restore, so a throttled project would stay at 0.25 CU for good (defaults and computes).
-func TestNew_SoftLimitNeedsManagedAutoscaling(t *testing.T) {
-	y := `version: 1
+// freeOnlyYAML is a catalog of the free plan alone, its hard compute limit %d CU-seconds.
+const freeOnlyYAML = `version: 1
 plans:
   - name: free
     neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 0.5}
     limits:
-      compute_unit_seconds: {kind: hard, max: 100 CU-second}
-  - name: payg
+      compute_unit_seconds: {kind: hard, max: %d CU-second}
+`
+
+// TestNew_SoftLimitNeedsManagedAutoscaling: throttling lowers max CU to the plan's floor and a
+// restore raises it back to the plan's max CU; a plan that does not manage autoscaling has no max
+// CU to restore, so a throttled project would stay at 0.25 CU for good (defaults and computes).
+func TestNew_SoftLimitNeedsManagedAutoscaling(t *testing.T) {
+	y := fmt.Sprintf(freeOnlyYAML, 100) + `  - name: payg
     limits:
       compute_unit_seconds: {kind: soft, max: 100 CU-second}
     billing:
@@ -181,14 +185,7 @@ func TestLoad_UnknownPlanIsNotTheDefaultPlan(t *testing.T) {
 	// The account was imported while the catalog had "bigscale"; the catalog in force lacks it.
 	full := catalog(t, 1, 1, 1, usage[victim]*10)
 	f.assign(t, full, plans.PeriodStart(testNow).Add(-24*time.Hour), map[string]string{victim: "bigscale"})
-	y := `version: 1
-plans:
-  - name: free
-    neon: {autoscaling_min_cu: 0.25, autoscaling_max_cu: 0.5}
-    limits:
-      compute_unit_seconds: {kind: hard, max: 1 CU-second}
-`
-	cut, err := plans.Parse("cut.yaml", []byte(y))
+	cut, err := plans.Parse("cut.yaml", []byte(fmt.Sprintf(freeOnlyYAML, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

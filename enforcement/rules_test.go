@@ -28,7 +28,7 @@ func run(t *testing.T, dir, tool string, args ...string) string {
 
 func TestAlertRules_CheckAndUnitTests(t *testing.T) {
 	dir := filepath.Join(deployDir, "prometheus")
-	if out := run(t, dir, "promtool", "check", "rules", "neonmeter.rules.yml"); !strings.Contains(out, "SUCCESS: 9 rules found") {
+	if out := run(t, dir, "promtool", "check", "rules", "neonmeter.rules.yml"); !strings.Contains(out, "SUCCESS: 10 rules found") {
 		t.Fatalf("promtool check rules:\n%s", out)
 	}
 	if out := run(t, dir, "promtool", "test", "rules", "neonmeter.rules_test.yml"); !strings.Contains(out, "SUCCESS") {

@@ -15,6 +15,9 @@ type Store interface {
 	UsageSince(ctx context.Context, from, to time.Time, fn func(PeriodUsage)) error
 	// HourlyWatermarks returns how far each org's hourly collection is known complete.
 	HourlyWatermarks(ctx context.Context) ([]HourlyWatermark, error)
+	// Progress returns how far the collector has each project's hourly usage (the projects it
+	// keeps a progress row for; older collectors keep none).
+	Progress(ctx context.Context) ([]ProjectProgress, error)
 	// States returns every project's remembered state, by project id.
 	States(ctx context.Context) (map[string]State, error)
 	// WriteStates stores states (the highest Version of a project wins); none writes nothing.
@@ -28,6 +31,30 @@ type Store interface {
 	LastBreakerEvent(ctx context.Context) (BreakerEvent, error)
 	// InsertBreakerEvent appends a trip or an acknowledgement.
 	InsertBreakerEvent(ctx context.Context, e BreakerEvent) error
+	// AtRiskSet returns the projects last published as at risk (AtRisk true), by project id.
+	AtRiskSet(ctx context.Context) (map[string]AtRiskRow, error)
+	// WriteAtRisk publishes changes of the at-risk flag; none writes nothing.
+	WriteAtRisk(ctx context.Context, rows []AtRiskRow) error
+}
+
+// ProjectProgress is how far the collector has one project's hourly usage (a row of
+// collection_progress).
+type ProjectProgress struct {
+	OrgID, ProjectID string
+	// CompleteThrough: every hour starting before it is collected.
+	CompleteThrough time.Time
+}
+
+// AtRiskRow is a change of a project's at-risk flag (a row of enforcement_at_risk): the projects
+// near or over a hard limit, or suspended, whose usage the collector keeps freshest.
+type AtRiskRow struct {
+	ProjectID, OrgID string
+	AtRisk           bool
+	// Reason says why it entered ("over compute_unit_seconds", "suspended") or left ("").
+	Reason    string
+	UpdatedAt time.Time
+	// RunID is the cycle that wrote the row.
+	RunID string
 }
 
 // BreakerEventKind says what happened to the circuit breaker.
@@ -80,6 +107,29 @@ type HourlyWatermark struct {
 	CoveredUntil    time.Time
 }
 
+// Seen is what enforcement knows of a project in Neon, in Memory and State alike. A new period
+// or level keeps it: it describes Neon, not the usage.
+type Seen struct {
+	// Applied fingerprints the Neon settings last applied or observed equal to the target;
+	// empty when Neon's state is unknown.
+	Applied string
+	// EndpointsPending is set while endpoint changes wait for the compute to be active (an
+	// idle compute is never patched: that would wake it).
+	EndpointsPending bool
+	// ObservedAt is when the project's computes were last read (zero if never); its settings
+	// are seen in the project list every cycle.
+	ObservedAt time.Time
+	// Gone is set once Neon answered 404 for the project (deleted but still mapped): later
+	// cycles skip it until a project list shows it again.
+	Gone bool
+	// Prior is what the project had before enforcement changed it, as text (prior.go); empty
+	// when enforcement first managed it before this was recorded.
+	Prior string
+	// IdleOverMax counts idle computes above the plan's max CU (left alone: patching would wake
+	// them; capped once seen running).
+	IdleOverMax int
+}
+
 // State is what enforcement last knew of a project, as stored between cycles (a row of
 // enforcement_state); Memory is the same as Evaluate reads it.
 type State struct {
@@ -93,24 +143,8 @@ type State struct {
 	OverSince time.Time
 	// ReleasedPeriod is the period an operator released the project for (zero if none).
 	ReleasedPeriod time.Time
-	// Applied fingerprints the Neon settings last applied or observed equal to the target;
-	// empty when Neon's state is unknown.
-	Applied string
-	// EndpointsPending is set while endpoint changes wait for the compute to be active (an
-	// idle compute is never patched: that would wake it).
-	EndpointsPending bool
-	// ObservedAt is when Neon's state was last read (zero if never).
-	ObservedAt time.Time
-	// Gone is set once Neon answered 404 for the project (deleted but still mapped): later
-	// cycles skip it but for drift reads, which clear it if Neon has the project again.
-	Gone bool
-	// Prior is what the project had before enforcement changed it, as text (prior.go); empty
-	// when enforcement first managed it before this was recorded.
-	Prior string
-	// IdleOverMax counts idle computes above the plan's max CU (left alone: patching would wake
-	// them; capped once seen running).
-	IdleOverMax int
-	UpdatedAt   time.Time
+	Seen
+	UpdatedAt time.Time
 	// Version orders rows of a project: the highest wins.
 	Version uint64
 }

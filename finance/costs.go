@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/bits"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 
@@ -137,12 +138,12 @@ func ParseCosts(name string, data []byte, cat *plans.Catalog) (*Costs, error) {
 	if len(raw.Neon) == 0 {
 		v.add(0, "neon", "must price at least one metric")
 	}
-	for _, m := range sortedKeys(raw.Neon) {
+	for _, m := range slices.Sorted(maps.Keys(raw.Neon)) {
 		if u, ok := v.unitCost(m, raw.Neon[m]); ok {
 			c.Neon[m] = u
 		}
 	}
-	for _, plan := range sortedKeys(raw.Plans) {
+	for _, plan := range slices.Sorted(maps.Keys(raw.Plans)) {
 		c.Prices[plan] = v.planPrices(cat, plan, raw.Plans[plan])
 	}
 	fillUnpriced(c, cat)
@@ -206,14 +207,14 @@ func (v *costChecker) planPrices(cat *plans.Catalog, plan string, targets map[st
 			return out
 		}
 	}
-	for _, target := range sortedKeys(targets) {
+	for _, target := range slices.Sorted(maps.Keys(targets)) {
 		field := "plans." + plan + "." + target
 		micros, ok := v.price(targets[target], field)
 		if !ok || p == nil {
 			continue
 		}
 		found := false
-		for _, m := range sortedKeys(p.Billing) {
+		for _, m := range slices.Sorted(maps.Keys(p.Billing)) {
 			b := p.Billing[m]
 			if b.MeterEventName == target || b.PriceID == target {
 				found = true
@@ -245,13 +246,4 @@ func fillUnpriced(c *Costs, cat *plans.Catalog) {
 			c.Prices[p.Name][m] = UnitPrice{Plan: p.Name, Metric: m, Target: target, Unit: b.Unit, Divisor: b.Divisor, Rounding: b.Rounding}
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -3,6 +3,8 @@ package finance
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -55,7 +57,7 @@ func (r *CustomerReport) Totals() []MetricTotal {
 		sum[h.Metric] += h.Raw
 	}
 	out := make([]MetricTotal, 0, len(sum))
-	for _, m := range sortedKeys(sum) {
+	for _, m := range slices.Sorted(maps.Keys(sum)) {
 		out = append(out, MetricTotal{Metric: m, Raw: sum[m]})
 	}
 	return out
@@ -170,7 +172,7 @@ func SumBy(rows []MarginRow, key func(MarginRow) string) []Sum {
 		}
 	}
 	out := make([]Sum, 0, len(acc))
-	for _, k := range sortedKeys(acc) {
+	for _, k := range slices.Sorted(maps.Keys(acc)) {
 		out = append(out, *acc[k])
 	}
 	return out

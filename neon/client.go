@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -162,24 +163,19 @@ func (cfg *Config) validate() error {
 // fillDefaults replaces zero durations, rates and bursts by their defaults and refuses negative
 // ones (and a MaxBackoff below MinBackoff).
 func (cfg *Config) fillDefaults() error {
-	durations := []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{
-		{"RequestTimeout", &cfg.RequestTimeout, DefaultRequestTimeout},
-		{"MinBackoff", &cfg.MinBackoff, DefaultMinBackoff},
-		{"MaxBackoff", &cfg.MaxBackoff, DefaultMaxBackoff},
-		{"OperationPollInterval", &cfg.OperationPollInterval, DefaultOperationPoll},
-		{"OperationTimeout", &cfg.OperationTimeout, DefaultOperationTimeout},
-	}
-	for _, d := range durations {
-		if *d.v < 0 {
-			return fmt.Errorf("neon config: %s must not be negative", d.name)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
+	err := errors.Join(
+		orDefault("RequestTimeout", &cfg.RequestTimeout, DefaultRequestTimeout),
+		orDefault("MinBackoff", &cfg.MinBackoff, DefaultMinBackoff),
+		orDefault("MaxBackoff", &cfg.MaxBackoff, DefaultMaxBackoff),
+		orDefault("OperationPollInterval", &cfg.OperationPollInterval, DefaultOperationPoll),
+		orDefault("OperationTimeout", &cfg.OperationTimeout, DefaultOperationTimeout),
+		orDefault("ConsumptionRatePerMin", &cfg.ConsumptionRatePerMin, DefaultConsumptionRatePerMin),
+		orDefault("GeneralRatePerMin", &cfg.GeneralRatePerMin, DefaultGeneralRatePerMin),
+		orDefault("ConsumptionBurst", &cfg.ConsumptionBurst, DefaultConsumptionBurst),
+		orDefault("GeneralBurst", &cfg.GeneralBurst, DefaultGeneralBurst),
+	)
+	if err != nil {
+		return err
 	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		return errors.New("neon config: MaxBackoff must not be below MinBackoff")
@@ -190,37 +186,17 @@ func (cfg *Config) fillDefaults() error {
 	case cfg.MaxResponseBytes == 0:
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
-	rates := []struct {
-		name string
-		v    *float64
-		def  float64
-	}{
-		{"ConsumptionRatePerMin", &cfg.ConsumptionRatePerMin, DefaultConsumptionRatePerMin},
-		{"GeneralRatePerMin", &cfg.GeneralRatePerMin, DefaultGeneralRatePerMin},
+	return nil
+}
+
+// orDefault sets *v to def when it is zero and refuses a negative value (or NaN), naming the
+// setting.
+func orDefault[T int | float64 | time.Duration](name string, v *T, def T) error {
+	if !(*v >= 0) { // NaN is not either
+		return fmt.Errorf("neon config: %s must not be negative", name)
 	}
-	for _, r := range rates {
-		if *r.v < 0 || *r.v != *r.v {
-			return fmt.Errorf("neon config: %s must be positive", r.name)
-		}
-		if *r.v == 0 {
-			*r.v = r.def
-		}
-	}
-	ints := []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"ConsumptionBurst", &cfg.ConsumptionBurst, DefaultConsumptionBurst},
-		{"GeneralBurst", &cfg.GeneralBurst, DefaultGeneralBurst},
-	}
-	for _, n := range ints {
-		if *n.v < 0 {
-			return fmt.Errorf("neon config: %s must not be negative", n.name)
-		}
-		if *n.v == 0 {
-			*n.v = n.def
-		}
+	if *v == 0 {
+		*v = def
 	}
 	return nil
 }
@@ -265,7 +241,53 @@ type request struct {
 	wakeRisk bool
 	// orgID and projectID, when known, name the request in the retry log line.
 	orgID, projectID string
+	// budget, when set, must grant every attempt before it is sent.
+	budget *AttemptBudget
 }
+
+// ErrAttemptBudget: the caller's AttemptBudget had no attempt left for a request (or its
+// retry), so the client did not send it.
+var ErrAttemptBudget = errors.New("neon: attempt budget spent")
+
+// AttemptBudget caps the HTTP attempts, retries included, that requests carrying it may send:
+// a collection cycle's share of Neon's consumption limit. The client takes one attempt from it
+// right before each send and refuses to send without one, so the count of attempts sent never
+// exceeds the limit, whatever 429s or 5xx answers cost. Safe for concurrent use; a nil budget
+// is unlimited.
+type AttemptBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewAttemptBudget returns a budget of limit attempts (none when limit ≤ 0).
+func NewAttemptBudget(limit int) *AttemptBudget {
+	return &AttemptBudget{limit: int64(max(limit, 0))}
+}
+
+// take grants one attempt, or reports false when none is left.
+func (b *AttemptBudget) take() bool {
+	if b == nil {
+		return true
+	}
+	for {
+		n := b.used.Load()
+		if n >= b.limit {
+			return false
+		}
+		if b.used.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// Limit is the number of attempts the budget allows.
+func (b *AttemptBudget) Limit() int { return int(b.limit) }
+
+// Used is the number of attempts granted so far (each one was sent).
+func (b *AttemptBudget) Used() int { return int(b.used.Load()) }
+
+// Left is the number of attempts still allowed.
+func (b *AttemptBudget) Left() int { return int(b.limit - b.used.Load()) }
 
 // do sends rq until accept takes a 2xx body or a failure is final. accept returning an error
 // makes a GET retry (the body was bad); for mutations the error is final, since the change
@@ -286,17 +308,29 @@ type outcome struct {
 // doRetry counts attempts from 1; after attempt n fails, the wait is the one before retry n.
 func (c *Client) doRetry(ctx context.Context, rq *request, accept func(body []byte) error) error {
 	label := routeLabel(rq.method, rq.route)
+	last := ""
 	for attempt := 1; ; attempt++ {
+		if rq.budget != nil && rq.budget.Left() <= 0 {
+			return budgetSpent(label, rq.budget, last)
+		}
 		if err := c.pace(ctx, rq.bucket); err != nil {
 			return fmt.Errorf("%s: rate limiter: %w", label, err)
+		}
+		// Taken after the wait, right before the send: a wait the context ends costs nothing.
+		if !rq.budget.take() {
+			return budgetSpent(label, rq.budget, last)
 		}
 		reqID := newRequestID()
 		o := c.attempt(ctx, rq, reqID, label, accept)
 		if o.err == nil {
 			return nil
 		}
+		last = o.reason
 		if !o.retryable || attempt > c.cfg.MaxRetries {
 			return o.err // the caller handles (and logs) it
+		}
+		if rq.budget != nil && rq.budget.Left() <= 0 {
+			return budgetSpent(label, rq.budget, last) // no backoff for a retry that cannot be sent
 		}
 		c.stats.retries.Add(1)
 		c.m.retries.WithLabelValues(label, o.reason).Inc()
@@ -314,6 +348,16 @@ func (c *Client) doRetry(ctx context.Context, rq *request, accept func(body []by
 			return fmt.Errorf("%s: waiting to retry after %s: %w", label, o.reason, err)
 		}
 	}
+}
+
+// budgetSpent is the error of a request its budget refused. It names the reason of the previous
+// attempt's failure, never its text (which could echo a secret into an error the collector
+// matches by sentinel).
+func budgetSpent(label string, b *AttemptBudget, lastReason string) error {
+	if lastReason == "" {
+		return fmt.Errorf("%s: not sent, all %d attempts of the budget are used: %w", label, b.Limit(), ErrAttemptBudget)
+	}
+	return fmt.Errorf("%s: not retried after %s, all %d attempts of the budget are used: %w", label, lastReason, b.Limit(), ErrAttemptBudget)
 }
 
 // pace takes a token of the request's bucket, counting any wait.

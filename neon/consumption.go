@@ -77,11 +77,17 @@ type ConsumptionQuery struct {
 	From, To    time.Time
 	Granularity Granularity
 	Metrics     []string // default: every metric of the route
-	ProjectIDs  []string // optional filter, at most 100
-	Limit       int      // projects per page, 1–100, default 100
+	// ProjectIDs restricts the answer to these projects (at most 100, each once). A project
+	// Neon returns that is not among them makes the page a bad response, and the listing ends
+	// as soon as every one was returned (with Limit ≥ len(ProjectIDs) that is one request).
+	ProjectIDs []string
+	Limit      int // projects per page, 1–100, default 100
 	// MaxPages ends the listing with ErrBadResponse after that many pages (a cursor that never
 	// ends); default DefaultMaxPages.
 	MaxPages int
+	// Budget, when set, grants every attempt of the listing, retries included; an attempt it
+	// refuses is not sent and the listing ends with ErrAttemptBudget.
+	Budget *AttemptBudget
 }
 
 // ConsumptionPage is one page of projects. Cursor is what the next request sends; "" when the
@@ -232,9 +238,12 @@ func (q ConsumptionQuery) prepare(legacy bool) (*decodeOpts, url.Values, error) 
 	if len(q.ProjectIDs) > 100 {
 		return nil, nil, fmt.Errorf("consumption query: %d ProjectIDs, at most 100", len(q.ProjectIDs))
 	}
-	for _, id := range q.ProjectIDs {
+	for i, id := range q.ProjectIDs {
 		if !ValidID(id) {
 			return nil, nil, fmt.Errorf("consumption query: ProjectIDs: %q does not match ^[a-z0-9-]{1,60}$", id)
+		}
+		if slices.Contains(q.ProjectIDs[:i], id) {
+			return nil, nil, fmt.Errorf("consumption query: ProjectIDs: %q listed twice", id)
 		}
 	}
 	v := url.Values{}
@@ -259,10 +268,13 @@ func (c *Client) consumptionPages(ctx context.Context, q ConsumptionQuery, legac
 	}
 	l := listing[ConsumptionPage, ProjectConsumption]{
 		what: "consumption v2", orgID: q.OrgID, route: routeConsumptionV2, bucket: c.consumption,
-		query: query, limit: opts.limit, maxPages: q.MaxPages,
+		query: query, limit: opts.limit, maxPages: q.MaxPages, want: len(q.ProjectIDs), budget: q.Budget,
 		decode: func(body []byte) ([]ProjectConsumption, string, error) {
 			p, err := decodeConsumption(body, opts)
 			if err != nil {
+				return nil, "", err
+			}
+			if err := onlyRequested(p.Projects, q.ProjectIDs); err != nil {
 				return nil, "", err
 			}
 			return p.Projects, p.Cursor, nil
@@ -276,4 +288,19 @@ func (c *Client) consumptionPages(ctx context.Context, q ConsumptionQuery, legac
 		l.what, l.route = "consumption legacy", routeConsumptionLegacy
 	}
 	return paginate(ctx, c, l)
+}
+
+// onlyRequested refuses a page holding a project the request did not name (when it named any):
+// the caller would store usage it did not ask for, and the listing's end, which counts the
+// projects named, would come early.
+func onlyRequested(projects []ProjectConsumption, requested []string) error {
+	if len(requested) == 0 {
+		return nil
+	}
+	for _, p := range projects {
+		if !slices.Contains(requested, p.ProjectID) {
+			return &DecodeError{Project: p.ProjectID, Reason: "project not among the project_ids requested"}
+		}
+	}
+	return nil
 }

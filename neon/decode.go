@@ -62,40 +62,68 @@ func (d *decoder) violation(metric, format string, args ...any) {
 	}
 }
 
-// once rejects a key that appears twice in one object: which one counts would be a guess.
-func (d *decoder) once(seen *uint16, bit uint16, key string) error {
-	if *seen&bit != 0 {
-		return &DecodeError{Offset: d.s.i, Reason: fmt.Sprintf("field %q repeated in one object", key)}
-	}
-	*seen |= bit
-	return nil
+// field is a key an object may hold once, and the reader of its value.
+type field struct {
+	name string
+	read func() error
 }
 
-func (d *decoder) page() (*ConsumptionPage, error) {
-	page := &ConsumptionPage{}
-	var seen uint16
+// object reads one object. The value of a key of fields is read by its reader, once at most; any
+// other key's by other, or skipped when other is nil. seen has bit i set when fields[i] was read.
+func (d *decoder) object(other func(key []byte) error, fields ...field) (seen uint16, err error) {
 	more, err := d.s.enter('{', '}')
 	for err == nil && more {
 		var k []byte
 		if k, err = d.s.key(); err != nil {
 			break
 		}
-		switch string(k) {
-		case "projects":
-			if err = d.once(&seen, 1, "projects"); err == nil {
-				err = d.projects(page)
-			}
-		case "pagination":
-			if err = d.once(&seen, 2, "pagination"); err == nil && !d.s.literal("null") {
-				page.Cursor, err = d.pagination()
-			}
-		default:
-			err = d.s.skip(0)
-		}
+		err = d.value(k, &seen, other, fields)
 		if err == nil {
 			more, err = d.s.next('}')
 		}
 	}
+	return seen, err
+}
+
+// value reads the value of key k of an object.
+func (d *decoder) value(k []byte, seen *uint16, other func(key []byte) error, fields []field) error {
+	for i, f := range fields {
+		if string(k) == f.name {
+			// A key repeated in one object: which value counts would be a guess.
+			if *seen&(1<<i) != 0 {
+				return &DecodeError{Offset: d.s.i, Reason: fmt.Sprintf("field %q repeated in one object", k)}
+			}
+			*seen |= 1 << i
+			return f.read()
+		}
+	}
+	if other != nil {
+		return other(k)
+	}
+	return d.s.skip(0)
+}
+
+// array reads one array, calling elem to read each element.
+func (d *decoder) array(elem func() error) error {
+	more, err := d.s.enter('[', ']')
+	for err == nil && more {
+		if err = elem(); err == nil {
+			more, err = d.s.next(']')
+		}
+	}
+	return err
+}
+
+func (d *decoder) page() (*ConsumptionPage, error) {
+	page := &ConsumptionPage{}
+	seen, err := d.object(nil,
+		field{"projects", func() error { return d.projects(page) }},
+		field{"pagination", func() (err error) {
+			if !d.s.literal("null") {
+				page.Cursor, err = d.pagination()
+			}
+			return err
+		}})
 	if err == nil {
 		err = d.s.end()
 	}
@@ -110,76 +138,44 @@ func (d *decoder) page() (*ConsumptionPage, error) {
 
 func (d *decoder) pagination() (string, error) {
 	var cursor string
-	var seen uint16
-	more, err := d.s.enter('{', '}')
-	for err == nil && more {
-		var k []byte
-		if k, err = d.s.key(); err != nil {
-			break
+	_, err := d.object(nil, field{"cursor", func() error {
+		c, err := d.s.str()
+		if err != nil {
+			return err
 		}
-		if string(k) == "cursor" {
-			if err = d.once(&seen, 1, "cursor"); err == nil {
-				var c []byte
-				if c, err = d.s.str(); err == nil {
-					if !validCursor(c) {
-						return "", &DecodeError{Offset: d.s.i, Reason: fmt.Sprintf("cursor %q is longer than %d bytes or not printable ASCII", clip(c), maxCursor)}
-					}
-					cursor = string(c)
-				}
-			}
-		} else {
-			err = d.s.skip(0)
+		if !validCursor(c) {
+			return &DecodeError{Offset: d.s.i, Reason: fmt.Sprintf("cursor %q is longer than %d bytes or not printable ASCII", clip(c), maxCursor)}
 		}
-		if err == nil {
-			more, err = d.s.next('}')
-		}
-	}
+		cursor = string(c)
+		return nil
+	}})
 	return cursor, err
 }
 
 func (d *decoder) projects(page *ConsumptionPage) error {
-	more, err := d.s.enter('[', ']')
-	for err == nil && more {
-		var p ProjectConsumption
-		if p, err = d.project(); err == nil {
+	return d.array(func() error {
+		p, err := d.project()
+		if err == nil {
 			page.Projects = append(page.Projects, p)
-			more, err = d.s.next(']')
 		}
-	}
-	return err
+		return err
+	})
 }
 
 func (d *decoder) project() (ProjectConsumption, error) {
 	var pc ProjectConsumption
-	var seen uint16
-	more, err := d.s.enter('{', '}')
-	for err == nil && more {
-		var k []byte
-		if k, err = d.s.key(); err != nil {
-			break
-		}
-		switch string(k) {
-		case "project_id":
-			if err = d.once(&seen, 1, "project_id"); err == nil {
-				var id []byte
-				if id, err = d.s.str(); err == nil {
-					pc.ProjectID = string(id)
-					if !ValidID(pc.ProjectID) {
-						d.violation("", "project_id %q does not match ^[a-z0-9-]{1,60}$", clip(id))
-					}
+	seen, err := d.object(nil,
+		field{"project_id", func() error {
+			id, err := d.s.str()
+			if err == nil {
+				pc.ProjectID = string(id)
+				if !ValidID(pc.ProjectID) {
+					d.violation("", "project_id %q does not match ^[a-z0-9-]{1,60}$", clip(id))
 				}
 			}
-		case "periods":
-			if err = d.once(&seen, 2, "periods"); err == nil {
-				err = d.periods(&pc)
-			}
-		default:
-			err = d.s.skip(0)
-		}
-		if err == nil {
-			more, err = d.s.next('}')
-		}
-	}
+			return err
+		}},
+		field{"periods", func() error { return d.periods(&pc) }})
 	if err != nil {
 		return pc, err
 	}
@@ -199,66 +195,44 @@ func (d *decoder) project() (ProjectConsumption, error) {
 }
 
 func (d *decoder) periods(pc *ProjectConsumption) error {
-	more, err := d.s.enter('[', ']')
-	for err == nil && more {
-		var p Period
-		if p, err = d.period(); err == nil {
-			for _, q := range pc.Periods {
-				if q.ID == p.ID {
-					d.violation("", "period_id %q repeated in one project", p.ID)
-				}
-			}
-			pc.Periods = append(pc.Periods, p)
-			more, err = d.s.next(']')
+	return d.array(func() error {
+		p, err := d.period()
+		if err != nil {
+			return err
 		}
-	}
-	return err
+		for _, q := range pc.Periods {
+			if q.ID == p.ID {
+				d.violation("", "period_id %q repeated in one project", p.ID)
+			}
+		}
+		pc.Periods = append(pc.Periods, p)
+		return nil
+	})
 }
 
 func (d *decoder) period() (Period, error) {
 	var p Period
-	var seen uint16
 	had := d.pending != nil
-	more, err := d.s.enter('{', '}')
-	for err == nil && more {
-		var k []byte
-		if k, err = d.s.key(); err != nil {
-			break
-		}
-		switch string(k) {
-		case "period_id":
-			if err = d.once(&seen, 1, "period_id"); err == nil {
-				var v []byte
-				if v, err = d.s.str(); err == nil {
-					p.ID = d.label("period_id", v, false)
-				}
+	label := func(dst *string, name string, spaces bool) field {
+		return field{name, func() error {
+			v, err := d.s.str()
+			if err == nil {
+				*dst = d.label(name, v, spaces)
 			}
-		case "period_plan":
-			if err = d.once(&seen, 2, "period_plan"); err == nil {
-				var v []byte
-				if v, err = d.s.str(); err == nil {
-					p.Plan = d.label("period_plan", v, true)
-				}
-			}
-		case "period_start":
-			if err = d.once(&seen, 4, "period_start"); err == nil {
-				p.Start, err = d.time("period_start")
-			}
-		case "period_end":
-			if err = d.once(&seen, 8, "period_end"); err == nil && !d.s.literal("null") {
+			return err
+		}}
+	}
+	seen, err := d.object(nil,
+		label(&p.ID, "period_id", false),
+		label(&p.Plan, "period_plan", true),
+		field{"period_start", func() (err error) { p.Start, err = d.time("period_start"); return err }},
+		field{"period_end", func() (err error) {
+			if !d.s.literal("null") {
 				p.End, err = d.time("period_end")
 			}
-		case "consumption":
-			if err = d.once(&seen, 16, "consumption"); err == nil {
-				p.Consumption, err = d.timeframes()
-			}
-		default:
-			err = d.s.skip(0)
-		}
-		if err == nil {
-			more, err = d.s.next('}')
-		}
-	}
+			return err
+		}},
+		field{"consumption", func() (err error) { p.Consumption, err = d.timeframes(); return err }})
 	if err != nil {
 		return p, err
 	}
@@ -332,11 +306,10 @@ func (d *decoder) time(field string) (time.Time, error) {
 
 func (d *decoder) timeframes() ([]Timeframe, error) {
 	d.tfScratch = d.tfScratch[:0]
-	more, err := d.s.enter('[', ']')
-	for err == nil && more {
-		var tf Timeframe
-		if tf, err = d.timeframe(); err != nil {
-			break
+	err := d.array(func() error {
+		tf, err := d.timeframe()
+		if err != nil {
+			return err
 		}
 		// Buckets come oldest first, so a duplicate is found without a set; out-of-order input
 		// only costs a scan.
@@ -349,8 +322,8 @@ func (d *decoder) timeframes() ([]Timeframe, error) {
 			}
 		}
 		d.tfScratch = append(d.tfScratch, tf)
-		more, err = d.s.next(']')
-	}
+		return nil
+	})
 	if err != nil || len(d.tfScratch) == 0 {
 		return nil, err
 	}
@@ -364,45 +337,29 @@ func (d *decoder) timeframes() ([]Timeframe, error) {
 
 func (d *decoder) timeframe() (Timeframe, error) {
 	var tf Timeframe
-	var seen, metricsSeen uint16
+	var metricsSeen uint16
 	var startRaw []byte
 	had := d.pending != nil
 	d.mvScratch = d.mvScratch[:0]
-	more, err := d.s.enter('{', '}')
-	for err == nil && more {
-		var k []byte
-		if k, err = d.s.key(); err != nil {
-			break
-		}
-		switch string(k) {
-		case "timeframe_start":
-			if err = d.once(&seen, 1, "timeframe_start"); err == nil {
-				var ok bool
-				tf.Start, startRaw, ok, err = d.s.timestamp()
-				if err == nil && !ok {
-					d.violation("", "timeframe_start %q is not an RFC 3339 timestamp", clip(startRaw))
-				}
+	fields := []field{
+		{"timeframe_start", func() error {
+			var ok bool
+			var err error
+			tf.Start, startRaw, ok, err = d.s.timestamp()
+			if err == nil && !ok {
+				d.violation("", "timeframe_start %q is not an RFC 3339 timestamp", clip(startRaw))
 			}
-		case "timeframe_end":
-			if err = d.once(&seen, 2, "timeframe_end"); err == nil {
-				tf.End, err = d.time("timeframe_end")
-			}
-		default:
-			switch {
-			case !d.o.legacy && string(k) == "metrics":
-				if err = d.once(&seen, 4, "metrics"); err == nil {
-					err = d.metrics(&metricsSeen)
-				}
-			case d.o.legacy:
-				err = d.legacyField(k, &metricsSeen)
-			default:
-				err = d.s.skip(0)
-			}
-		}
-		if err == nil {
-			more, err = d.s.next('}')
-		}
+			return err
+		}},
+		{"timeframe_end", func() (err error) { tf.End, err = d.time("timeframe_end"); return err }},
+		{"metrics", func() error { return d.metrics(&metricsSeen) }},
 	}
+	var other func([]byte) error
+	if d.o.legacy {
+		// Legacy timeframes hold their metrics as flat fields.
+		fields, other = fields[:2], func(k []byte) error { return d.legacyField(k, &metricsSeen) }
+	}
+	seen, err := d.object(other, fields...)
 	if err != nil {
 		return tf, err
 	}
@@ -463,13 +420,7 @@ func (d *decoder) metricIndex(name []byte) int {
 }
 
 func (d *decoder) metrics(metricsSeen *uint16) error {
-	more, err := d.s.enter('[', ']')
-	for err == nil && more {
-		if err = d.metric(metricsSeen); err == nil {
-			more, err = d.s.next(']')
-		}
-	}
-	return err
+	return d.array(func() error { return d.metric(metricsSeen) })
 }
 
 func (d *decoder) metric(metricsSeen *uint16) error {
@@ -477,30 +428,10 @@ func (d *decoder) metric(metricsSeen *uint16) error {
 		name  []byte
 		value int64
 		bad   string
-		seen  uint16
 	)
-	more, err := d.s.enter('{', '}')
-	for err == nil && more {
-		var k []byte
-		if k, err = d.s.key(); err != nil {
-			break
-		}
-		switch string(k) {
-		case "metric_name":
-			if err = d.once(&seen, 1, "metric_name"); err == nil {
-				name, err = d.s.str()
-			}
-		case "value":
-			if err = d.once(&seen, 2, "value"); err == nil {
-				value, bad, err = d.s.count()
-			}
-		default:
-			err = d.s.skip(0)
-		}
-		if err == nil {
-			more, err = d.s.next('}')
-		}
-	}
+	seen, err := d.object(nil,
+		field{"metric_name", func() (err error) { name, err = d.s.str(); return err }},
+		field{"value", func() (err error) { value, bad, err = d.s.count(); return err }})
 	if err != nil {
 		return err
 	}

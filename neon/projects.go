@@ -289,21 +289,9 @@ func (c *Client) GetProject(ctx context.Context, projectID string) (*Project, er
 	}
 	rq := &request{method: http.MethodGet, route: routeProject, path: "/projects/" + projectID, bucket: c.general, projectID: projectID}
 	var p *Project
-	err := c.do(ctx, rq, func(body []byte) error {
-		var w struct {
-			Project *wireProject `json:"project"`
-		}
-		if err := decodeJSON(body, "project", &w); err != nil {
-			return err
-		}
-		if w.Project == nil {
-			return &DecodeError{Reason: `"project" missing`}
-		}
-		if err := w.Project.validate(); err != nil {
-			return err
-		}
-		p = w.Project.project()
-		return nil
+	err := c.do(ctx, rq, func(body []byte) (err error) {
+		p, _, err = decodeProject(body, "project")
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get project %s: %w", projectID, err)
@@ -356,27 +344,33 @@ func (c *Client) UpdateProject(ctx context.Context, projectID string, u ProjectU
 		p   *Project
 		ops []Operation
 	)
-	err = c.do(ctx, rq, func(body []byte) error {
-		var w struct {
-			Project    *wireProject    `json:"project"`
-			Operations []wireOperation `json:"operations"`
-		}
-		if err := decodeJSON(body, "project update", &w); err != nil {
-			return err
-		}
-		if w.Project == nil {
-			return &DecodeError{Reason: `"project" missing`}
-		}
-		if err := w.Project.validate(); err != nil {
-			return err
-		}
-		p, ops = w.Project.project(), operations(w.Operations)
-		return nil
+	err = c.do(ctx, rq, func(body []byte) (err error) {
+		p, ops, err = decodeProject(body, "project update")
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("update project %s: %w", projectID, err)
 	}
 	return p, ops, nil
+}
+
+// decodeProject decodes and checks the reply of a project read or update (what names it in
+// errors): the project, and the operations an update started.
+func decodeProject(body []byte, what string) (*Project, []Operation, error) {
+	var w struct {
+		Project    *wireProject    `json:"project"`
+		Operations []wireOperation `json:"operations"`
+	}
+	if err := decodeJSON(body, what, &w); err != nil {
+		return nil, nil, err
+	}
+	if w.Project == nil {
+		return nil, nil, &DecodeError{Reason: `"project" missing`}
+	}
+	if err := w.Project.validate(); err != nil {
+		return nil, nil, err
+	}
+	return w.Project.project(), operations(w.Operations), nil
 }
 
 // checkComputeSettings applies the spec's bounds (0 = not sent).

@@ -22,10 +22,12 @@ const SampleOrg = "org-sample"
 // SampleProjects returns the registry's sample projects.
 func SampleProjects() []string { return []string{"project-a", "project-b"} }
 
-// MigrationStatements lists the statements migrate runs besides the migration files.
+// MigrationStatements lists the statements migrate runs besides the migration files, and
+// Open's check of a cluster.
 func MigrationStatements() []Query {
 	collected := SampleCollected
 	return []Query{
+		clusterShapeQuery("neonmeter_sample"),
 		createDatabaseQuery(),
 		createMigrationsTableQuery(),
 		recordMigrationQuery(Migration{Version: 9999, Name: "catalog_sample", Checksum: "0"}, collected),

@@ -69,7 +69,7 @@ func formatArgs(args []any) string {
 
 func TestCatalog_Golden(t *testing.T) {
 	got := catalogText(t)
-	path := filepath.Join("testdata", "catalog.sql")
+	path := filepath.Join("testdata", "catalog.golden")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatalf("update golden: %v", err)
@@ -133,23 +133,12 @@ func TestCatalog_RunsOnServer(t *testing.T) {
 	}
 	// The sample rows landed: the latest of two versions, once (usage.totals reads
 	// org-sample's 2026-01-01).
-	totals := map[[2]string]uint64{}
+	var totals map[[2]string]uint64
 	for _, q := range catalog() {
 		if q.Name != "usage.totals" {
 			continue
 		}
-		err := q.Each(t.Context(), conn, db, func(row schema.Row) error {
-			var (
-				project, metric string
-				total           uint64
-			)
-			err := row.Scan(&project, &metric, &total)
-			totals[[2]string{project, metric}] = total
-			return err
-		})
-		if err != nil {
-			t.Fatalf("usage totals: %v", err)
-		}
+		totals = chtest.Totals(t, conn, db, q)
 	}
 	if got := totals[[2]string{"project-a", "compute_unit_seconds"}]; got != 7200 || len(totals) != 1 {
 		t.Fatalf("totals after the catalog's inserts = %v, want project-a compute 7200", totals)

@@ -190,7 +190,7 @@ func TestChdb(t *testing.T) {
 			}
 		}
 		got := strings.Fields(c.run("SELECT name FROM system.tables WHERE database = '" + db + "' ORDER BY name"))
-		if want := "account_history,billing_drift,billing_late_adjustments,billing_ledger,billing_reconcile_runs,collection_runs,collection_watermarks,enforcement_audit,enforcement_breaker,enforcement_state,lease_events,neon_unit_costs,plan_unit_prices,usage_coarse,usage_facts,usage_hourly,usage_revisions"; strings.Join(got, ",") != want {
+		if want := "account_history,billing_drift,billing_late_adjustments,billing_ledger,billing_reconcile_runs,collection_progress,collection_runs,collection_watermarks,enforcement_at_risk,enforcement_audit,enforcement_breaker,enforcement_state,lease_events,neon_unit_costs,plan_unit_prices,usage_coarse,usage_facts,usage_hourly,usage_revisions"; strings.Join(got, ",") != want {
 			t.Fatalf("tables = %v, want %s", got, want)
 		}
 	})

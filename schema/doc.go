@@ -11,6 +11,10 @@
 // never matters: Open can connect before the neonmeter database exists, Migrate creates it, and
 // tests use a fresh database per test on one connection.
 //
+// On a ClickHouse cluster (Options.Cluster; one shard of replicas) the same statements render
+// with ON CLUSTER and Replicated engines (sqltext.go): Open returns a connection that carries
+// the cluster, and every Query run through it renders for it.
+//
 // The data model (tables, units, versions, the usage_hourly contract) is described in
 // docs/data-model.md.
 package schema

@@ -4,16 +4,18 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
+	"testing"
 	"testing/fstest"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// BuiltinMigrationFiles returns the embedded migration files by name.
-func BuiltinMigrationFiles() (map[string]string, error) {
+// BuiltinMigrationFiles returns the embedded migration files by name; an error fails the test.
+func BuiltinMigrationFiles(t testing.TB) map[string]string {
+	t.Helper()
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
-		return nil, err
+		t.Fatalf("migration files: %v", err)
 	}
 	out := map[string]string{}
 	err = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
@@ -24,7 +26,10 @@ func BuiltinMigrationFiles() (map[string]string, error) {
 		out[p] = string(b)
 		return err
 	})
-	return out, err
+	if err != nil {
+		t.Fatalf("migration files: %v", err)
+	}
+	return out
 }
 
 // MigrateFiles runs Migrate with the given migration files instead of the built-in ones.

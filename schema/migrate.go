@@ -59,11 +59,15 @@ func Migrations() ([]Migration, error) {
 	return loadMigrations(sub)
 }
 
-// Statements returns the migration's statements for database db, in order.
-func (m Migration) Statements(db string) ([]string, error) {
+// Statements returns the migration's statements for database db on one server, in order.
+func (m Migration) Statements(db string) ([]string, error) { return m.StatementsOn(db, "") }
+
+// StatementsOn returns the migration's statements for database db on cluster (empty: one
+// server), in order.
+func (m Migration) StatementsOn(db, cluster string) ([]string, error) {
 	out := make([]string, len(m.stmts))
 	for i, s := range m.stmts {
-		text, err := render(s.sql, db)
+		text, err := render(s.sql, db, cluster)
 		if err != nil {
 			return nil, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 		}
@@ -131,8 +135,10 @@ func parseMigration(file string, data []byte) (Migration, error) {
 			}
 			st.addColumn = &columnRef{table: sub[1], column: sub[2]}
 		}
-		if _, err := render(st.sql, "db"); err != nil {
-			return Migration{}, fmt.Errorf("migration %s statement %d: %w", file, i+1, err)
+		for _, cluster := range []string{"", "cluster"} {
+			if _, err := render(st.sql, "db", cluster); err != nil {
+				return Migration{}, fmt.Errorf("migration %s statement %d: %w", file, i+1, err)
+			}
 		}
 		m.stmts = append(m.stmts, st)
 	}
@@ -171,12 +177,17 @@ func migrate(ctx context.Context, conn driver.Conn, db string, migs []Migration,
 		return 0, fmt.Errorf("migrate: database name %q: must be letters, digits and underscores", db)
 	}
 	log = log.With(logkey.Component, "migrate", logkey.Database, db)
-	for _, q := range []Query{createDatabaseQuery(), createMigrationsTableQuery()} {
-		if err := execIdempotent(ctx, conn, db, q, log); err != nil {
-			return 0, fmt.Errorf("migrate %s: %w", db, err)
-		}
-	}
+	// The database and schema_migrations are created only when missing: on a cluster DDL waits
+	// for every replica, so a migrate with nothing to do must not depend on all being up.
 	done, err := appliedMigrations(ctx, conn, db)
+	if missingSchema(err) {
+		for _, q := range []Query{createDatabaseQuery(), createMigrationsTableQuery()} {
+			if err := execIdempotent(ctx, conn, db, q, log); err != nil {
+				return 0, fmt.Errorf("migrate %s: %w", db, err)
+			}
+		}
+		done, err = appliedMigrations(ctx, conn, db)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("migrate %s: %w", db, err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // wantTables are the tables and views the built-in migrations create, sorted.
-const wantTables = "account_history,billing_drift,billing_late_adjustments,billing_ledger,billing_reconcile_runs,collection_runs,collection_watermarks,enforcement_audit,enforcement_breaker,enforcement_state,lease_events,neon_unit_costs,plan_unit_prices,schema_migrations," +
+const wantTables = "account_history,billing_drift,billing_late_adjustments,billing_ledger,billing_reconcile_runs,collection_progress,collection_runs,collection_watermarks,enforcement_at_risk,enforcement_audit,enforcement_breaker,enforcement_state,lease_events,neon_unit_costs,plan_unit_prices,schema_migrations," +
 	"usage_coarse,usage_facts,usage_hourly,usage_revisions"
 
 func tables(t *testing.T, conn driver.Conn, db string) []string {
@@ -142,10 +142,7 @@ func TestMigrate_Concurrent(t *testing.T) {
 
 func TestMigrate_ChecksumMismatch(t *testing.T) {
 	conn, db := chtest.New(t)
-	files, err := schema.BuiltinMigrationFiles()
-	if err != nil {
-		t.Fatalf("files: %v", err)
-	}
+	files := schema.BuiltinMigrationFiles(t)
 	files["0001_usage.sql"] += "\n-- edited after it was applied\n"
 	n, err := schema.MigrateFiles(t.Context(), conn, db, files, chtest.Logger(t))
 	if err == nil || !strings.Contains(err.Error(), "0001_usage") || !strings.Contains(err.Error(), "checksum") {
@@ -158,16 +155,12 @@ func TestMigrate_ChecksumMismatch(t *testing.T) {
 
 func TestMigrate_UnknownAppliedVersion(t *testing.T) {
 	conn, db := chtest.New(t)
-	files, err := schema.BuiltinMigrationFiles()
-	if err != nil {
-		t.Fatalf("files: %v", err)
-	}
+	files := schema.BuiltinMigrationFiles(t)
 	files["0099_future.sql"] = "CREATE TABLE IF NOT EXISTS {db}.future (a UInt8) ENGINE = MergeTree ORDER BY a"
 	if n, err := schema.MigrateFiles(t.Context(), conn, db, files, nil); err != nil || n != 1 {
 		t.Fatalf("migrate a newer build = %d, %v; want 1, nil", n, err)
 	}
-	_, err = schema.Migrate(t.Context(), conn, db, nil)
-	if err == nil || !strings.Contains(err.Error(), "0099_future") {
+	if _, err := schema.Migrate(t.Context(), conn, db, nil); err == nil || !strings.Contains(err.Error(), "0099_future") {
 		t.Fatalf("older build on a newer schema: err = %v, want one naming 0099_future", err)
 	}
 }
@@ -175,10 +168,7 @@ func TestMigrate_UnknownAppliedVersion(t *testing.T) {
 func TestMigrate_AddColumn(t *testing.T) {
 	const addRegion = "-- a later migration\nALTER TABLE {db}.usage_facts{on_cluster} ADD COLUMN region String DEFAULT '';\n"
 	withRegion := func(t *testing.T) map[string]string {
-		files, err := schema.BuiltinMigrationFiles()
-		if err != nil {
-			t.Fatalf("files: %v", err)
-		}
+		files := schema.BuiltinMigrationFiles(t)
 		files["0100_region.sql"] = addRegion
 		return files
 	}
@@ -244,10 +234,7 @@ func TestMigrate_InvalidDatabase(t *testing.T) {
 // an error: the race between two runners' checks and statements ends this way.
 func TestMigrate_ToleratesAlreadyExists(t *testing.T) {
 	conn, db := chtest.New(t)
-	files, err := schema.BuiltinMigrationFiles()
-	if err != nil {
-		t.Fatalf("files: %v", err)
-	}
+	files := schema.BuiltinMigrationFiles(t)
 	files["0100_again.sql"] = "CREATE TABLE {db}.usage_facts (a UInt8) ENGINE = Memory;\nCREATE DATABASE {db};\n"
 	if n, err := schema.MigrateFiles(t.Context(), conn, db, files, chtest.Logger(t)); err != nil || n != 1 {
 		t.Fatalf("migrate = %d, %v; want 1, nil", n, err)
@@ -257,8 +244,7 @@ func TestMigrate_ToleratesAlreadyExists(t *testing.T) {
 	}
 	// Any other failure still stops Migrate, naming the migration and statement.
 	files["0101_broken.sql"] = "CREATE TABLE IF NOT EXISTS {db}.broken (a UInt8) ENGINE = NoSuchEngine ORDER BY a"
-	_, err = schema.MigrateFiles(t.Context(), conn, db, files, nil)
-	if err == nil || !strings.Contains(err.Error(), "0101_broken statement 1") {
+	if _, err := schema.MigrateFiles(t.Context(), conn, db, files, nil); err == nil || !strings.Contains(err.Error(), "0101_broken statement 1") {
 		t.Fatalf("err = %v, want one naming 0101_broken statement 1", err)
 	}
 	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".schema_migrations FINAL WHERE version = 101"); n != 0 {

@@ -62,17 +62,23 @@ func TestOpen_Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := schema.Open(t.Context(), tt.o)
-			if err == nil {
-				conn.Close()
-				t.Fatalf("open succeeded, want an error")
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want it to name %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), password) {
+			if err := openFails(t, tt.o, tt.want); strings.Contains(err.Error(), password) {
 				t.Fatalf("error shows the password: %v", err)
 			}
 		})
 	}
+}
+
+// openFails opens with o, which must fail with an error containing want, and returns the error.
+func openFails(t *testing.T, o schema.Options, want string) error {
+	t.Helper()
+	conn, err := schema.Open(t.Context(), o)
+	if err == nil {
+		conn.Close()
+		t.Fatalf("open succeeded, want an error containing %q", want)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to contain %q", err, want)
+	}
+	return err
 }

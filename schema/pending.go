@@ -21,9 +21,8 @@ func Pending(ctx context.Context, conn driver.Conn, database string) ([]Migratio
 		return nil, err
 	}
 	done, err := appliedMigrations(ctx, conn, database)
-	var ex *clickhouse.Exception
 	switch {
-	case errors.As(err, &ex) && (ex.Code == codeUnknownTable || ex.Code == codeUnknownDatabase):
+	case missingSchema(err):
 		return migs, nil
 	case err != nil:
 		return nil, err
@@ -35,4 +34,11 @@ func Pending(ctx context.Context, conn driver.Conn, database string) ([]Migratio
 		}
 	}
 	return pending, nil
+}
+
+// missingSchema reports whether err says the database or its schema_migrations table does not
+// exist.
+func missingSchema(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && (ex.Code == codeUnknownTable || ex.Code == codeUnknownDatabase)
 }

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -44,7 +45,7 @@ func TestSplitStatements_Unterminated(t *testing.T) {
 
 func TestRender(t *testing.T) {
 	tests := []struct {
-		name, text, db, want, wantErr string
+		name, text, db, cluster, want, wantErr string
 	}{
 		{name: "all placeholders", db: "nm_1",
 			text: "CREATE TABLE {db}.t{on_cluster} (a UInt8) ENGINE = {engine:ReplacingMergeTree(v)} ORDER BY a",
@@ -59,10 +60,31 @@ func TestRender(t *testing.T) {
 		{name: "dash in database", db: "neon-meter", text: "{db}", wantErr: "letters, digits and underscores"},
 		{name: "leading digit", db: "1db", text: "{db}", wantErr: "letters, digits and underscores"},
 		{name: "empty database", db: "", text: "{db}", wantErr: "letters, digits and underscores"},
+		{name: "cluster: replacing with version", db: "nm", cluster: "c1",
+			text: "CREATE TABLE IF NOT EXISTS {db}.usage_facts{on_cluster}\n(a UInt8)\nENGINE = {engine:ReplacingMergeTree(version)} ORDER BY a",
+			want: "CREATE TABLE IF NOT EXISTS nm.usage_facts ON CLUSTER c1\n(a UInt8)\n" +
+				"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/nm/usage_facts', '{replica}', version) ORDER BY a"},
+		{name: "cluster: engine without arguments", db: "nm", cluster: "c1",
+			text: "CREATE TABLE {db}.lease_x_1{on_cluster} ENGINE = {engine:MergeTree} ORDER BY at_ms AS SELECT 1 AS at_ms",
+			want: "CREATE TABLE nm.lease_x_1 ON CLUSTER c1 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/nm/lease_x_1', '{replica}') ORDER BY at_ms AS SELECT 1 AS at_ms"},
+		{name: "cluster: empty argument list", db: "nm", cluster: "c1",
+			text: "CREATE TABLE IF NOT EXISTS {db}.t{on_cluster} (a UInt8) ENGINE = {engine:ReplacingMergeTree()} ORDER BY a",
+			want: "CREATE TABLE IF NOT EXISTS nm.t ON CLUSTER c1 (a UInt8) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/nm/t', '{replica}') ORDER BY a"},
+		{name: "cluster: alter and database", db: "nm", cluster: "c1",
+			text: "ALTER TABLE {db}.t{on_cluster} DROP PARTITION 202001; CREATE DATABASE IF NOT EXISTS {db}{on_cluster}",
+			want: "ALTER TABLE nm.t ON CLUSTER c1 DROP PARTITION 202001; CREATE DATABASE IF NOT EXISTS nm ON CLUSTER c1"},
+		{name: "cluster: view keeps no engine", db: "nm", cluster: "c1",
+			text: "CREATE VIEW IF NOT EXISTS {db}.v{on_cluster} AS SELECT 1",
+			want: "CREATE VIEW IF NOT EXISTS nm.v ON CLUSTER c1 AS SELECT 1"},
+		{name: "cluster: engine without a replicated form", db: "nm", cluster: "c1",
+			text: "CREATE TABLE {db}.t{on_cluster} (a UInt8) ENGINE = {engine:Memory}", wantErr: "engine Memory has no replicated form"},
+		{name: "cluster: engine outside create table", db: "nm", cluster: "c1",
+			text: "SELECT '{engine:MergeTree}'", wantErr: "outside CREATE TABLE"},
+		{name: "cluster: bad cluster name", db: "nm", cluster: "c-1", text: "{db}", wantErr: "cluster name \"c-1\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := render(tt.text, tt.db)
+			got, err := render(tt.text, tt.db, tt.cluster)
 			if errorCase(t, "render", err, tt.wantErr) {
 				return
 			}
@@ -70,6 +92,30 @@ func TestRender(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// On a cluster every table of the migrations is replicated and every DDL statement runs on
+// every replica; a migration that forgot a placeholder would create a table on one server only.
+func TestMigrations_ClusterRendering(t *testing.T) {
+	migs, err := Migrations()
+	if err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
+	for _, m := range migs {
+		stmts, err := m.StatementsOn("neonmeter", "c1")
+		if err != nil {
+			t.Fatalf("statements: %v", err)
+		}
+		for _, s := range stmts {
+			ddl := regexp.MustCompile(`^(CREATE|ALTER|DROP|RENAME)\b`).MatchString(s)
+			if ddl && !strings.Contains(s, " ON CLUSTER c1") {
+				t.Errorf("%04d_%s: DDL without {on_cluster}: %.70s…", m.Version, m.Name, s)
+			}
+			if strings.Contains(s, "ENGINE") && !strings.Contains(s, "ENGINE = Replicated") {
+				t.Errorf("%04d_%s: engine without {engine:…}: %.70s…", m.Version, m.Name, s)
+			}
+		}
 	}
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the tests and the demo need when it is missing: Debian's ClickHouse server and
-# Prometheus tools, docker-compose (a client only: it validates the compose stack), and chDB
-# (current ClickHouse in a library, from npm) for SQL portability tests.
+# Installs what the tests and the demo need when it is missing: Debian's ClickHouse server,
+# ZooKeeper (its jars, for the test cluster of scripts/cluster.sh; the system service is not
+# used) and Prometheus tools, docker-compose (a client only: it validates the compose stack),
+# and chDB (current ClickHouse in a library, from npm) for SQL portability tests.
 set -euo pipefail
 
 CHDB_VERSION=26.7.3-stable.1
@@ -10,6 +11,7 @@ TOOLS=${TOOLS:-$PWD/.tools}
 pkgs=()
 command -v clickhouse-server >/dev/null || pkgs+=(clickhouse-server)
 command -v clickhouse-client >/dev/null || pkgs+=(clickhouse-client)
+[ -f /usr/share/java/zookeeper.jar ] || pkgs+=(zookeeper)
 command -v promtool >/dev/null || pkgs+=(prometheus)
 command -v amtool >/dev/null || pkgs+=(prometheus-alertmanager)
 # deploy/compose_test.go validates the compose stack with `docker-compose config` (no engine needed).

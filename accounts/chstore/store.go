@@ -13,21 +13,18 @@ import (
 	"github.com/neonmeter/neonmeter/schema"
 )
 
-// Store is account_history in database db.
-type Store struct {
-	conn driver.Conn
-	db   string
-}
+// Store is account_history in one database.
+type Store struct{ schema.Tables }
 
 var _ accounts.Store = (*Store)(nil)
 
 // New returns the store of database on conn.
-func New(conn driver.Conn, database string) *Store { return &Store{conn: conn, db: database} }
+func New(conn driver.Conn, database string) *Store { return &Store{schema.NewTables(conn, database)} }
 
 // Insert writes records in one batch; none writes nothing. A record without a project, a
 // valid source or a time after 1970 refuses the whole batch.
 func (s *Store) Insert(ctx context.Context, records []accounts.Record) error {
-	if err := schema.InsertChecked(ctx, s.conn, s.db, records, checkRecord, insertQuery); err != nil {
+	if err := schema.InsertChecked(ctx, s.Conn, s.DB, records, checkRecord, insertQuery); err != nil {
 		return fmt.Errorf("insert account changes: %w", err)
 	}
 	return nil
@@ -101,7 +98,7 @@ ORDER BY project_id, valid_from`}
 // UsageProjects returns the projects with hourly usage in [from, to), sorted: the projects
 // neonmeter meters, to find those without an account.
 func (s *Store) UsageProjects(ctx context.Context, from, to time.Time) ([]string, error) {
-	out, err := schema.All(ctx, usageProjectsQuery(from, to), s.conn, s.db, func(rows schema.Row) (string, error) {
+	out, err := schema.All(ctx, usageProjectsQuery(from, to), s.Conn, s.DB, func(rows schema.Row) (string, error) {
 		var p string
 		err := rows.Scan(&p)
 		return p, err
@@ -142,7 +139,7 @@ func allSuffix(all bool) string {
 }
 
 func (s *Store) scan(ctx context.Context, q schema.Query, fn func(accounts.Record)) error {
-	return q.Each(ctx, s.conn, s.db, func(rows schema.Row) error {
+	return q.Each(ctx, s.Conn, s.DB, func(rows schema.Row) error {
 		var (
 			r             accounts.Record
 			source, basis string

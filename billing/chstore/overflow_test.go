@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/neonmeter/neonmeter/internal/chtest"
 )
 
 // TestUsage_WrappedSumsRefused: sum(UInt64) wraps on ClickHouse 18.16. Three org rows of one
@@ -15,10 +13,9 @@ import (
 // wrap a stretch total the same way. The reads refuse both with an error naming the project,
 // metric and hour instead of returning the wrapped number; other rows still read as before.
 func TestUsage_WrappedSumsRefused(t *testing.T) {
-	conn, db := chtest.New(t)
-	s, ctx := New(conn, db), context.Background()
+	s, ctx := newTestStore(t), context.Background()
 	// Written straight to the table: data that got past (or predates) the collector's bounds.
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".usage_facts (org_id, project_id, metric, hour, value, period_id, period_plan, collected_at, version)")
+	batch, err := s.Conn.PrepareBatch(ctx, "INSERT INTO "+s.DB+".usage_facts (org_id, project_id, metric, hour, value, period_id, period_plan, collected_at, version)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,32 @@ func Statements() []schema.Query {
 		lastReconcilesQuery(),
 		latestReconcileQuery(),
 		driftByTargetQuery("run-sample"),
+		laggingQuery(to),
 	}
+}
+
+// laggingQuery lists the projects whose hours are not all collected before to: the budgeted
+// collector's per-project progress (collection_progress), never behind the org's hourly
+// watermark, which an explicit sweep advances for every project at once. A project without
+// progress rows is not listed (deployments from before the budgeted collector).
+func laggingQuery(to time.Time) schema.Query {
+	return schema.Query{Name: "billing.lagging", Kind: schema.KindSelect, Args: []any{schema.UTC(to)}, SQL: `SELECT project_id, greatest(ct, wm) AS complete_through
+FROM (
+    SELECT org_id, project_id, argMax(complete_through, updated_at) AS ct
+    FROM {db}.collection_progress
+    GROUP BY org_id, project_id
+) AS progress ANY LEFT JOIN (
+    SELECT org_id, max(covered_until) AS wm
+    FROM (
+        SELECT org_id, endpoint, argMax(covered_until, updated_at) AS covered_until
+        FROM {db}.collection_watermarks
+        WHERE granularity = 'hourly'
+        GROUP BY org_id, endpoint
+    )
+    GROUP BY org_id
+) AS watermarks USING org_id
+WHERE complete_through < ?
+ORDER BY project_id`}
 }
 
 // inArgs returns metrics, then ids, then from and to, as a statement's arguments.

@@ -16,13 +16,10 @@ import (
 )
 
 // Store runs billing's statements in one database.
-type Store struct {
-	conn driver.Conn
-	db   string
-}
+type Store struct{ schema.Tables }
 
 // New returns the store of database on conn.
-func New(conn driver.Conn, database string) *Store { return &Store{conn: conn, db: database} }
+func New(conn driver.Conn, database string) *Store { return &Store{schema.NewTables(conn, database)} }
 
 var _ billing.Store = (*Store)(nil)
 
@@ -46,25 +43,16 @@ func (s *Store) UsageTotals(ctx context.Context, metrics []string, from, to time
 	if len(metrics) == 0 {
 		return nil, nil
 	}
-	rows, err := usageTotalsQuery(metrics, from, to).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("billing usage totals: %w", err)
-	}
-	defer rows.Close()
-	var out []billing.HourlyUsage
-	for rows.Next() {
+	out, err := schema.All(ctx, usageTotalsQuery(metrics, from, to), s.Conn, s.DB, func(r schema.Row) (billing.HourlyUsage, error) {
 		u := billing.HourlyUsage{Hour: from.UTC()}
 		var f float64
-		if err := rows.Scan(&u.ProjectID, &u.Metric, &u.Value, &f); err != nil {
-			return nil, fmt.Errorf("billing usage totals: scan: %w", err)
+		if err := r.Scan(&u.ProjectID, &u.Metric, &u.Value, &f); err != nil {
+			return u, err
 		}
-		if err := checkSum(u, f); err != nil {
-			return nil, fmt.Errorf("billing usage totals from %s: %w", from.UTC().Format(time.RFC3339), err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("billing usage totals: %w", err)
+		return u, checkSum(u, f)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("billing usage totals from %s: %w", from.UTC().Format(time.RFC3339), err)
 	}
 	return out, nil
 }
@@ -88,25 +76,14 @@ func (s *Store) UsageOf(ctx context.Context, metrics, projectIDs []string, from,
 
 // hourlyUsage runs a select of (project, metric, hour, value) rows.
 func (s *Store) hourlyUsage(ctx context.Context, q schema.Query) ([]billing.HourlyUsage, error) {
-	rows, err := q.Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []billing.HourlyUsage
-	for rows.Next() {
-		var u billing.HourlyUsage
+	return schema.All(ctx, q, s.Conn, s.DB, func(r schema.Row) (u billing.HourlyUsage, err error) {
 		var f float64
-		if err := rows.Scan(&u.ProjectID, &u.Metric, &u.Hour, &u.Value, &f); err != nil {
-			return nil, fmt.Errorf("scan: %w", err)
+		if err := r.Scan(&u.ProjectID, &u.Metric, &u.Hour, &u.Value, &f); err != nil {
+			return u, err
 		}
 		u.Hour = u.Hour.UTC()
-		if err := checkSum(u, f); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+		return u, checkSum(u, f)
+	})
 }
 
 // twoTo63 is 2^63 as a float64: a float sum below it means the integer sum (< 2^64) did not wrap.
@@ -122,6 +99,20 @@ func checkSum(u billing.HourlyUsage, f float64) error {
 		u.ProjectID, u.Metric, u.Hour.UTC().Format(time.RFC3339), f, int64(math.MaxInt64))
 }
 
+// Lagging returns the projects whose collected hours end before to, with how far they are
+// complete.
+func (s *Store) Lagging(ctx context.Context, to time.Time) ([]billing.Lagging, error) {
+	out, err := schema.All(ctx, laggingQuery(to), s.Conn, s.DB, func(r schema.Row) (l billing.Lagging, err error) {
+		err = r.Scan(&l.ProjectID, &l.CompleteThrough)
+		l.CompleteThrough = l.CompleteThrough.UTC()
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lagging projects: %w", err)
+	}
+	return out, nil
+}
+
 // InsertLedger writes rows in one batch; none writes nothing.
 func (s *Store) InsertLedger(ctx context.Context, rows []billing.LedgerRow) error {
 	for _, r := range rows {
@@ -133,7 +124,7 @@ func (s *Store) InsertLedger(ctx context.Context, rows []billing.LedgerRow) erro
 				r.CustomerID, r.Target, r.Hour.UTC().Format(time.RFC3339), r.Revision, r.Accounted)
 		}
 	}
-	if err := insertLedgerQuery(rows).Insert(ctx, s.conn, s.db); err != nil {
+	if err := insertLedgerQuery(rows).Insert(ctx, s.Conn, s.DB); err != nil {
 		return fmt.Errorf("insert ledger: %w", err)
 	}
 	return nil
@@ -143,24 +134,15 @@ func (s *Store) InsertLedger(ctx context.Context, rows []billing.LedgerRow) erro
 // [from, to), ordered by key. Accounted is the one that row carries, so a merge of older rows
 // cannot change it.
 func (s *Store) Ledger(ctx context.Context, from, to time.Time) ([]billing.LedgerRow, error) {
-	rows, err := ledgerQuery(from, to).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
-	}
-	defer rows.Close()
-	var out []billing.LedgerRow
-	for rows.Next() {
-		var r billing.LedgerRow
+	out, err := schema.All(ctx, ledgerQuery(from, to), s.Conn, s.DB, func(row schema.Row) (r billing.LedgerRow, err error) {
 		var sink, status string
-		if err := rows.Scan(&r.CustomerID, &r.Target, &r.Hour, &sink, &r.Metric, &r.Value, &r.ConfirmedValue, &r.Revision, &r.Identifier,
-			&status, &r.StripeID, &r.RequestID, &r.HTTPStatus, &r.RecordedAt, &r.RunID, &r.Version, &r.Accounted); err != nil {
-			return nil, fmt.Errorf("ledger: scan: %w", err)
-		}
+		err = row.Scan(&r.CustomerID, &r.Target, &r.Hour, &sink, &r.Metric, &r.Value, &r.ConfirmedValue, &r.Revision, &r.Identifier,
+			&status, &r.StripeID, &r.RequestID, &r.HTTPStatus, &r.RecordedAt, &r.RunID, &r.Version, &r.Accounted)
 		r.Sink, r.Status = billing.SinkKind(sink), billing.LedgerStatus(status)
 		r.Hour, r.RecordedAt = r.Hour.UTC(), schema.FromDB(r.RecordedAt)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		return r, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	return out, nil
@@ -168,7 +150,7 @@ func (s *Store) Ledger(ctx context.Context, from, to time.Time) ([]billing.Ledge
 
 // InsertLateAdjustments writes adjustments in one batch; none writes nothing.
 func (s *Store) InsertLateAdjustments(ctx context.Context, adj []billing.LateAdjustment) error {
-	if err := insertLateQuery(adj).Insert(ctx, s.conn, s.db); err != nil {
+	if err := insertLateQuery(adj).Insert(ctx, s.Conn, s.DB); err != nil {
 		return fmt.Errorf("insert late adjustments: %w", err)
 	}
 	return nil
@@ -176,7 +158,7 @@ func (s *Store) InsertLateAdjustments(ctx context.Context, adj []billing.LateAdj
 
 // InsertDrift writes drift rows in one batch; none writes nothing.
 func (s *Store) InsertDrift(ctx context.Context, d []billing.Drift) error {
-	if err := insertDriftQuery(d).Insert(ctx, s.conn, s.db); err != nil {
+	if err := insertDriftQuery(d).Insert(ctx, s.Conn, s.DB); err != nil {
 		return fmt.Errorf("insert drift: %w", err)
 	}
 	return nil
@@ -186,24 +168,15 @@ func (s *Store) InsertDrift(ctx context.Context, d []billing.Drift) error {
 // the table directly (docs/billing.md); the product does not, so this reader is unexported
 // and serves the store's tests and the registry.
 func (s *Store) lateAdjustments(ctx context.Context, from, to time.Time) ([]billing.LateAdjustment, error) {
-	rows, err := lateQuery(from, to).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("late adjustments: %w", err)
-	}
-	defer rows.Close()
-	var out []billing.LateAdjustment
-	for rows.Next() {
-		var a billing.LateAdjustment
+	out, err := schema.All(ctx, lateQuery(from, to), s.Conn, s.DB, func(r schema.Row) (a billing.LateAdjustment, err error) {
 		var sink, reason string
-		if err := rows.Scan(&a.CustomerID, &a.Target, &a.Hour, &sink, &a.Revision, &a.Metric, &a.PeriodStart, &a.PeriodEnd,
-			&a.OldValue, &a.NewValue, &a.Amount, &reason, &a.DetectedAt, &a.RunID); err != nil {
-			return nil, fmt.Errorf("late adjustments: scan: %w", err)
-		}
+		err = r.Scan(&a.CustomerID, &a.Target, &a.Hour, &sink, &a.Revision, &a.Metric, &a.PeriodStart, &a.PeriodEnd,
+			&a.OldValue, &a.NewValue, &a.Amount, &reason, &a.DetectedAt, &a.RunID)
 		a.Sink, a.Reason = billing.SinkKind(sink), billing.LateReason(reason)
 		a.Hour, a.PeriodStart, a.PeriodEnd, a.DetectedAt = a.Hour.UTC(), a.PeriodStart.UTC(), a.PeriodEnd.UTC(), a.DetectedAt.UTC()
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+		return a, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("late adjustments: %w", err)
 	}
 	return out, nil
@@ -212,23 +185,14 @@ func (s *Store) lateAdjustments(ctx context.Context, from, to time.Time) ([]bill
 // driftOfRun returns the drift rows one reconciliation stored, ordered by key (unexported for
 // the reason lateAdjustments is).
 func (s *Store) driftOfRun(ctx context.Context, runID string) ([]billing.Drift, error) {
-	rows, err := driftQuery(runID).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("drift of run %s: %w", runID, err)
-	}
-	defer rows.Close()
-	var out []billing.Drift
-	for rows.Next() {
-		var d billing.Drift
+	out, err := schema.All(ctx, driftQuery(runID), s.Conn, s.DB, func(r schema.Row) (d billing.Drift, err error) {
 		var sink string
-		if err := rows.Scan(&d.CheckedAt, &d.RunID, &d.CustomerID, &d.Target, &sink, &d.Bucket, &d.Expected, &d.Actual, &d.Drift); err != nil {
-			return nil, fmt.Errorf("drift of run %s: scan: %w", runID, err)
-		}
+		err = r.Scan(&d.CheckedAt, &d.RunID, &d.CustomerID, &d.Target, &sink, &d.Bucket, &d.Expected, &d.Actual, &d.Drift)
 		d.Sink = billing.SinkKind(sink)
 		d.CheckedAt, d.Bucket = d.CheckedAt.UTC(), d.Bucket.UTC()
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+		return d, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("drift of run %s: %w", runID, err)
 	}
 	return out, nil
@@ -236,7 +200,7 @@ func (s *Store) driftOfRun(ctx context.Context, runID string) ([]billing.Drift, 
 
 // InsertReconcileRun records one reconciliation.
 func (s *Store) InsertReconcileRun(ctx context.Context, run billing.ReconcileRun) error {
-	if err := insertReconcileRunQuery(run).Insert(ctx, s.conn, s.db); err != nil {
+	if err := insertReconcileRunQuery(run).Insert(ctx, s.Conn, s.DB); err != nil {
 		return fmt.Errorf("insert reconcile run %s: %w", run.RunID, err)
 	}
 	return nil
@@ -244,21 +208,15 @@ func (s *Store) InsertReconcileRun(ctx context.Context, run billing.ReconcileRun
 
 // LastReconciles returns when the newest finished reconciliation of each trigger started.
 func (s *Store) LastReconciles(ctx context.Context) (map[billing.ReconcileTrigger]time.Time, error) {
-	rows, err := lastReconcilesQuery().Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("last reconciles: %w", err)
-	}
-	defer rows.Close()
 	out := map[billing.ReconcileTrigger]time.Time{}
-	for rows.Next() {
+	err := lastReconcilesQuery().Each(ctx, s.Conn, s.DB, func(r schema.Row) error {
 		var kind string
 		var at time.Time
-		if err := rows.Scan(&kind, &at); err != nil {
-			return nil, fmt.Errorf("last reconciles: scan: %w", err)
-		}
+		err := r.Scan(&kind, &at)
 		out[billing.ReconcileTrigger(kind)] = at.UTC()
-	}
-	if err := rows.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("last reconciles: %w", err)
 	}
 	return out, nil
@@ -266,23 +224,22 @@ func (s *Store) LastReconciles(ctx context.Context) (map[billing.ReconcileTrigge
 
 // LatestReconcile returns the newest finished reconciliation and its drift per (sink, target).
 func (s *Store) LatestReconcile(ctx context.Context) (run billing.ReconcileRun, drift []billing.TargetDrift, ok bool, err error) {
-	rows, err := latestReconcileQuery().Select(ctx, s.conn, s.db)
-	if err != nil {
-		return run, nil, false, fmt.Errorf("latest reconcile: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err = latestReconcileQuery().Each(ctx, s.Conn, s.DB, func(r schema.Row) error {
 		var kind string
 		var repair uint8
-		if err := rows.Scan(&run.RunID, &kind, &run.StartedAt, &run.FinishedAt, &run.From, &run.To,
+		if err := r.Scan(&run.RunID, &kind, &run.StartedAt, &run.FinishedAt, &run.From, &run.To,
 			&run.Compared, &run.Drifting, &run.Unsettled, &run.DriftUnits, &repair); err != nil {
-			return run, nil, false, fmt.Errorf("latest reconcile: scan: %w", err)
+			return err
 		}
 		run.Trigger, run.Repair, ok = billing.ReconcileTrigger(kind), repair == 1, true
 		run.StartedAt, run.FinishedAt, run.From, run.To = run.StartedAt.UTC(), run.FinishedAt.UTC(), run.From.UTC(), run.To.UTC()
+		return nil
+	})
+	if err != nil {
+		return run, nil, false, fmt.Errorf("latest reconcile: %w", err)
 	}
-	if err := rows.Err(); err != nil || !ok {
-		return run, nil, false, err
+	if !ok {
+		return run, nil, false, nil
 	}
 	drift, err = s.driftByTarget(ctx, run.RunID)
 	return run, drift, err == nil, err
@@ -290,22 +247,13 @@ func (s *Store) LatestReconcile(ctx context.Context) (run billing.ReconcileRun, 
 
 // driftByTarget sums one run's drift rows per (sink, target).
 func (s *Store) driftByTarget(ctx context.Context, runID string) ([]billing.TargetDrift, error) {
-	rows, err := driftByTargetQuery(runID).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("drift of run %s by target: %w", runID, err)
-	}
-	defer rows.Close()
-	var out []billing.TargetDrift
-	for rows.Next() {
-		var d billing.TargetDrift
+	out, err := schema.All(ctx, driftByTargetQuery(runID), s.Conn, s.DB, func(r schema.Row) (d billing.TargetDrift, err error) {
 		var sink string
-		if err := rows.Scan(&sink, &d.Target, &d.Values, &d.Units); err != nil {
-			return nil, fmt.Errorf("drift of run %s by target: scan: %w", runID, err)
-		}
+		err = r.Scan(&sink, &d.Target, &d.Values, &d.Units)
 		d.Sink = billing.SinkKind(sink)
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+		return d, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("drift of run %s by target: %w", runID, err)
 	}
 	return out, nil

@@ -7,12 +7,6 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/billing"
-	"github.com/neonmeter/neonmeter/internal/chtest"
-)
-
-var (
-	h0  = time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC)
-	now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 )
 
 // step returns a ledger row of revision rev at status, with the version the pusher gives it.
@@ -35,8 +29,7 @@ func carrying(r billing.LedgerRow, accounted int64) billing.LedgerRow {
 // sink and status, and Accounted is the newest pushed or late value even when an intent or a
 // failure came after it; a step written twice is one step.
 func TestLedger_NewestStepAndAccounted(t *testing.T) {
-	conn, db := chtest.New(t)
-	s, ctx := New(conn, db), context.Background()
+	s, ctx := newTestStore(t), context.Background()
 	other := h0.Add(time.Hour)
 	rows := []billing.LedgerRow{
 		step(h0, 1, billing.LedgerIntent, 3, 0), carrying(step(h0, 1, billing.LedgerPushed, 3, 3), 3),
@@ -70,8 +63,7 @@ func TestLedger_NewestStepAndAccounted(t *testing.T) {
 // the same before and after: each step is its own insert, as the pusher writes them, and
 // OPTIMIZE … FINAL forces the merge a busy server runs on its own schedule.
 func TestLedger_AccountedSurvivesMerge(t *testing.T) {
-	conn, db := chtest.New(t)
-	s, ctx := New(conn, db), context.Background()
+	s, ctx := newTestStore(t), context.Background()
 	steps := []billing.LedgerRow{
 		step(h0, 1, billing.LedgerIntent, 3, 0), carrying(step(h0, 1, billing.LedgerPushed, 3, 3), 3),
 		carrying(step(h0, 2, billing.LedgerLate, 5, 3), 5), carrying(step(h0, 3, billing.LedgerIntent, 4, 3), 5),
@@ -89,7 +81,7 @@ func TestLedger_AccountedSurvivesMerge(t *testing.T) {
 		if len(got) != 1 || got[0].Revision != 3 || got[0].Status != billing.LedgerIntent || got[0].Accounted != 5 {
 			t.Fatalf("%s: ledger = %+v, want the intent of revision 3 with 5 accounted (the late row's value)", when, got)
 		}
-		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+".billing_ledger FINAL"); err != nil {
+		if err := s.Conn.Exec(ctx, "OPTIMIZE TABLE "+s.DB+".billing_ledger FINAL"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,11 +90,10 @@ func TestLedger_AccountedSurvivesMerge(t *testing.T) {
 // TestLedger_RowsBeforeAccountedColumn: rows written before migration 0010 hold no accounted
 // value (-1); Accounted then comes from the newest pushed or late row still stored.
 func TestLedger_RowsBeforeAccountedColumn(t *testing.T) {
-	conn, db := chtest.New(t)
-	ctx := context.Background()
+	s, ctx := newTestStore(t), context.Background()
 	for _, r := range []billing.LedgerRow{step(h0, 1, billing.LedgerPushed, 3, 3), step(h0, 2, billing.LedgerLate, 5, 3), step(h0, 3, billing.LedgerFailed, 4, 3)} {
 		// The columns an older neonmeter wrote, each step its own insert.
-		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, status, version)")
+		b, err := s.Conn.PrepareBatch(ctx, "INSERT INTO "+s.DB+".billing_ledger (customer_id, target, hour, sink, metric, value, confirmed_value, revision, status, version)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +104,7 @@ func TestLedger_RowsBeforeAccountedColumn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := New(conn, db).Ledger(ctx, h0, h0.Add(time.Hour))
+	got, err := s.Ledger(ctx, h0, h0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +116,7 @@ func TestLedger_RowsBeforeAccountedColumn(t *testing.T) {
 // TestInsertLedger_RefusesRowsWithoutKey: a row without a customer, a target or a known sink
 // refuses the whole batch.
 func TestInsertLedger_RefusesRowsWithoutKey(t *testing.T) {
-	conn, db := chtest.New(t)
-	s, ctx := New(conn, db), context.Background()
+	s, ctx := newTestStore(t), context.Background()
 	good := step(h0, 1, billing.LedgerIntent, 1, 0)
 	for name, edit := range map[string]func(*billing.LedgerRow){
 		"no customer": func(r *billing.LedgerRow) { r.CustomerID = "" },
@@ -152,8 +142,7 @@ func TestInsertLedger_RefusesRowsWithoutKey(t *testing.T) {
 // TestLateAdjustments_RoundTripAndRewrite: adjustments read back as written, with typed sink
 // and reason; recording the same revision again (a crash between the two writes) keeps one.
 func TestLateAdjustments_RoundTripAndRewrite(t *testing.T) {
-	conn, db := chtest.New(t)
-	s, ctx := New(conn, db), context.Background()
+	s, ctx := newTestStore(t), context.Background()
 	a := billing.LateAdjustment{CustomerID: "cus_a", Target: "price_w", Hour: h0, Sink: billing.SinkUsageRecord, Revision: 2,
 		Metric: "written_data_bytes", PeriodStart: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), PeriodEnd: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
 		OldValue: 3, NewValue: 1, Amount: -2, Reason: billing.LateTooOld, DetectedAt: now, RunID: "run"}
@@ -173,8 +162,7 @@ func TestLateAdjustments_RoundTripAndRewrite(t *testing.T) {
 
 // TestDrift_RoundTrip: a reconciliation's drift rows read back by its run id, and only its.
 func TestDrift_RoundTrip(t *testing.T) {
-	conn, db := chtest.New(t)
-	s, ctx := New(conn, db), context.Background()
+	s, ctx := newTestStore(t), context.Background()
 	d := []billing.Drift{
 		{CheckedAt: now, RunID: "rec-1", CustomerID: "cus_a", Target: "neon_compute", Sink: billing.SinkMeter, Bucket: h0, Expected: 2, Actual: 1, Drift: -1},
 		{CheckedAt: now, RunID: "rec-1", CustomerID: "cus_b", Target: "price_w", Sink: billing.SinkUsageRecord,

@@ -10,7 +10,6 @@ import (
 	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/collector"
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
-	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -24,8 +23,7 @@ func fact(project, metric string, hour time.Time, value, version uint64) collect
 // each fact), only the metrics asked for, without zero values; totals sum a stretch per project
 // and metric at its first hour.
 func TestUsage_ReadsUsageHourlyRows(t *testing.T) {
-	conn, db := chtest.New(t)
-	s, ctx := New(conn, db), context.Background()
+	s, ctx := newTestStore(t), context.Background()
 	h1, h2 := h0.Add(time.Hour), h0.Add(2*time.Hour)
 	facts := []collector.Fact{
 		fact("p1", cus, h0, 100, 1), fact("p1", cus, h0, 300, 2), // revised: 300 wins
@@ -35,7 +33,7 @@ func TestUsage_ReadsUsageHourlyRows(t *testing.T) {
 		fact("p3", "active_time_seconds", h0, 3600, 1), // not asked for
 		fact("p3", cus, h2, 11, 1),                     // outside [h0, h2)
 	}
-	if err := collectorstore.New(conn, db).InsertFacts(ctx, facts); err != nil {
+	if err := collectorstore.New(s.Conn, s.DB).InsertFacts(ctx, facts); err != nil {
 		t.Fatal(err)
 	}
 	metrics := []string{cus, "written_data_bytes"}
@@ -75,8 +73,7 @@ func TestUsage_ReadsUsageHourlyRows(t *testing.T) {
 
 // TestUsageOf_ReadsInChunks: more projects than one IN list holds are all read.
 func TestUsageOf_ReadsInChunks(t *testing.T) {
-	conn, db := chtest.New(t)
-	s, ctx := New(conn, db), context.Background()
+	s, ctx := newTestStore(t), context.Background()
 	n := schema.MaxInList + 5
 	var facts []collector.Fact
 	var ids []string
@@ -85,7 +82,7 @@ func TestUsageOf_ReadsInChunks(t *testing.T) {
 		ids = append(ids, p)
 		facts = append(facts, fact(p, cus, h0, uint64(i+1), 1))
 	}
-	if err := collectorstore.New(conn, db).InsertFacts(ctx, facts); err != nil {
+	if err := collectorstore.New(s.Conn, s.DB).InsertFacts(ctx, facts); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.UsageOf(ctx, []string{cus}, ids, h0, h0.Add(time.Hour))

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -54,7 +52,7 @@ func (c *AccountsCommand) Run(ctx context.Context, args []string) error {
 }
 
 func (c *AccountsCommand) flags(name, usage string) *flag.FlagSet {
-	return subFlags("accounts", name, usage)
+	return newFlags("accounts "+name, usage)
 }
 
 // catalog loads NEONMETER_PLANS_FILE and checks NEONMETER_DEFAULT_PLAN against it.
@@ -81,34 +79,29 @@ Flags:`)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.configFor(useStripeKey | useClickHousePass)
-	if err != nil {
-		return err
-	}
-	d := c.deps(cfg, nil)
-	defer d.close()
-	syncer, err := d.Syncer(ctx, false)
-	if err != nil {
-		return err
-	}
-	leases := d.leases
-	var res accounts.SyncResult
-	err = leases.commandIf(ctx, !*dryRun, jobAccounts, *wait, func(ctx context.Context) (err error) {
-		res, err = syncer.Sync(ctx, *dryRun)
-		return err
+	return c.withDeps(useStripeKey|useClickHousePass, func(d *deps) error {
+		syncer, err := d.Syncer(ctx, false)
+		if err != nil {
+			return err
+		}
+		var res accounts.SyncResult
+		err = d.leases.commandIf(ctx, !*dryRun, jobAccounts, *wait, func(ctx context.Context) (err error) {
+			res, err = syncer.Sync(ctx, *dryRun)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return c.printSync(res, *dryRun, d.cfg.DefaultPlan)
 	})
-	if err != nil {
-		return err
-	}
-	if *dryRun {
-		printChanges(c.Stdout, res.Changes)
-	}
-	verb := "recorded"
-	if *dryRun {
-		verb = "would record"
-	}
+}
+
+// printSync writes a sync's changes (dry run), its summary and Stripe's data problems, which
+// fail the command.
+func (c *AccountsCommand) printSync(res accounts.SyncResult, dryRun bool, defaultPlan string) error {
+	verb := changesDone(c.Stdout, res.Changes, dryRun)
 	fmt.Fprintf(c.Stdout, "accounts sync: %d customers, %d subscriptions, %d projects in Stripe; %s %d change(s); %d project(s) with usage owned by nobody (plan %s)\n",
-		res.Customers, res.Subscriptions, res.Projects, verb, len(res.Changes), len(res.Unmapped), cfg.DefaultPlan)
+		res.Customers, res.Subscriptions, res.Projects, verb, len(res.Changes), len(res.Unmapped), defaultPlan)
 	if len(res.Problems) > 0 {
 		fmt.Fprintf(c.Stdout, "\n%d problem(s) in Stripe's data; the projects concerned were left as they were:\n", len(res.Problems))
 		for _, p := range res.Problems {
@@ -133,7 +126,8 @@ func newAccountsSyncer(cfg Config, sc *client.API, cat *plans.Catalog, conn driv
 	if f != nil {
 		store = fencedAccountsStore{store, f}
 	}
-	syncer, err := accounts.NewSyncer(accounts.Config{Stripe: sc, Store: store, Catalog: cat,
+	now, _ := cfg.clock()
+	syncer, err := accounts.NewSyncer(accounts.Config{Now: now, Stripe: sc, Store: store, Catalog: cat,
 		DefaultPlan: cfg.DefaultPlan, Logger: log, Metrics: m})
 	if err != nil {
 		return nil, usageError{err}
@@ -153,53 +147,54 @@ of the file is reported and nothing is written unless the whole file is valid.
 Flags:`)
 	dryRun := fs.Bool("dry-run", false, "print the changes instead of writing them")
 	wait := fs.Bool("wait", false, "wait while another neonmeter holds the accounts lease instead of refusing")
-	rest, err := parsePositional(c.Env, fs, args, 1)
+	rest, err := c.parsePositional(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 {
 		return usagef("accounts import needs the CSV file")
 	}
-	cfg, err := c.configFor(useClickHousePass)
+	return c.withDeps(useClickHousePass, func(d *deps) error {
+		cat, err := d.Catalog()
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		rows, err := readImport(rest[0], cat, now)
+		if err != nil {
+			return err
+		}
+		leases, err := d.Leases(ctx)
+		if err != nil {
+			return err
+		}
+		store := fencedAccountsStore{accountsstore.New(d.conn, d.cfg.ClickHouseDB), leases.gate(jobAccounts)}
+		var res accounts.ImportResult
+		err = leases.commandIf(ctx, !*dryRun, jobAccounts, *wait, func(ctx context.Context) (err error) {
+			res, err = accounts.Import(ctx, store, rows, now, *dryRun, nil)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		verb := changesDone(c.Stdout, res.Changes, *dryRun)
+		fmt.Fprintf(c.Stdout, "accounts import: %d row(s) read from %s; %s %d change(s)\n", res.Rows, rest[0], verb, len(res.Changes))
+		return nil
+	})
+}
+
+// readImport reads and checks the whole CSV file; a problem is a usage error naming the file.
+func readImport(path string, cat *plans.Catalog, now time.Time) ([]accounts.Row, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return err
-	}
-	d := c.deps(cfg, nil)
-	defer d.close()
-	cat, err := d.Catalog()
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(rest[0])
-	if err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	defer f.Close()
-	now := time.Now().UTC()
-	rows, err := accounts.ParseCSV(rest[0], f, cat, now)
+	rows, err := accounts.ParseCSV(path, f, cat, now)
 	if err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
-	leases, err := d.Leases(ctx)
-	if err != nil {
-		return err
-	}
-	store := fencedAccountsStore{accountsstore.New(d.conn, cfg.ClickHouseDB), leases.gate(jobAccounts)}
-	var res accounts.ImportResult
-	err = leases.commandIf(ctx, !*dryRun, jobAccounts, *wait, func(ctx context.Context) (err error) {
-		res, err = accounts.Import(ctx, store, rows, now, *dryRun, nil)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	verb := "recorded"
-	if *dryRun {
-		printChanges(c.Stdout, res.Changes)
-		verb = "would record"
-	}
-	fmt.Fprintf(c.Stdout, "accounts import: %d row(s) read from %s; %s %d change(s)\n", res.Rows, rest[0], verb, len(res.Changes))
-	return nil
+	return rows, nil
 }
 
 func (c *AccountsCommand) list(ctx context.Context, args []string) error {
@@ -228,28 +223,30 @@ Flags:`)
 	if *window <= 0 {
 		return usagef("--usage-window must be positive")
 	}
-	cfg, err := c.configFor(useClickHousePass)
-	if err != nil {
-		return err
-	}
-	d := c.deps(cfg, nil)
-	defer d.close()
-	conn, err := d.ClickHouse(ctx)
-	if err != nil {
-		return err
-	}
-	store := accountsstore.New(conn, cfg.ClickHouseDB)
-	if *project != "" {
-		return c.history(ctx, store, cfg, *project, at)
-	}
-	used, err := store.UsageProjects(ctx, at.Add(-*window), at.Add(time.Hour))
-	if err != nil {
-		return err
-	}
-	all, err := accounts.AssignmentsAt(ctx, store, at, used, cfg.DefaultPlan)
-	if err != nil {
-		return err
-	}
+	return c.withDeps(useClickHousePass, func(d *deps) error {
+		conn, err := d.ClickHouse(ctx)
+		if err != nil {
+			return err
+		}
+		store := accountsstore.New(conn, d.cfg.ClickHouseDB)
+		if *project != "" {
+			return c.history(ctx, store, d.cfg, *project, at)
+		}
+		used, err := store.UsageProjects(ctx, at.Add(-*window), at.Add(time.Hour))
+		if err != nil {
+			return err
+		}
+		all, err := accounts.AssignmentsAt(ctx, store, at, used, d.cfg.DefaultPlan)
+		if err != nil {
+			return err
+		}
+		c.printAssignments(all, at, d.cfg.DefaultPlan, *onlyUnmapped)
+		return nil
+	})
+}
+
+// printAssignments writes the mapping in force at at, every project or only the unmapped ones.
+func (c *AccountsCommand) printAssignments(all []accounts.Assignment, at time.Time, defaultPlan string, onlyUnmapped bool) {
 	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROJECT\tCUSTOMER\tPLAN\tSINCE\tNOTE")
 	mapped, unmapped := 0, 0
@@ -265,7 +262,7 @@ Flags:`)
 		default:
 			mapped++
 		}
-		if *onlyUnmapped && a.Mapped() {
+		if onlyUnmapped && a.Mapped() {
 			continue
 		}
 		since := "-"
@@ -276,8 +273,7 @@ Flags:`)
 	}
 	tw.Flush()
 	fmt.Fprintf(c.Stdout, "\n%d project(s) at %s: %d owned by a customer, %d owned by nobody (plan %s)\n",
-		len(all), at.Format(time.RFC3339), mapped, unmapped, cfg.DefaultPlan)
-	return nil
+		len(all), at.Format(time.RFC3339), mapped, unmapped, defaultPlan)
 }
 
 func (c *AccountsCommand) history(ctx context.Context, store accounts.Store, cfg Config, project string, at time.Time) error {
@@ -306,6 +302,16 @@ func (c *AccountsCommand) history(ctx context.Context, store accounts.Store, cfg
 	return tw.Flush()
 }
 
+// changesDone says what became of a sync's or an import's changes, printing them first on a
+// dry run.
+func changesDone(w io.Writer, changes []accounts.ProjectChange, dryRun bool) string {
+	if !dryRun {
+		return "recorded"
+	}
+	printChanges(w, changes)
+	return "would record"
+}
+
 func printChanges(w io.Writer, changes []accounts.ProjectChange) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROJECT\tVALID FROM\tCUSTOMER\tPLAN\tBASIS")
@@ -321,28 +327,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// parsePositional parses fs from args allowing up to max positional arguments among the
-// flags (so "import FILE --dry-run" works), and returns them.
-func parsePositional(e *Env, fs *flag.FlagSet, args []string, max int) ([]string, error) {
-	fs.SetOutput(e.Stderr)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, errHelp
-			}
-			return nil, usageError{err}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) > max {
-		return nil, usagef("unexpected arguments: %s", strings.Join(pos[max:], " "))
-	}
-	return pos, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -19,22 +18,19 @@ func (c *BackfillCommand) Synopsis() string {
 }
 
 func (c *BackfillCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
-	var from, to timeFlag
-	fs.Var(&from, "from", "range start, RFC 3339 (required)")
-	fs.Var(&to, "to", "range end, RFC 3339, exclusive (default: the last complete hour)")
-	dryRun := fs.Bool("dry-run", false, "print the segments that would be collected and stop")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: neonmeter backfill --from T [--to T] [--dry-run]
+	fs := newFlags("backfill", `Usage: neonmeter backfill --from T [--to T] [--org ID] [--dry-run]
 
-Collects [from, to) for NEONMETER_NEON_ORG_ID. Neon serves hourly data for 168 hours, daily for
+Collects [from, to) for the configured org (--org names one of several). Neon serves hourly data for 168 hours, daily for
 60 days and monthly for a year: the range is split at day and month edges so each part uses the
 finest granularity still available. Daily and monthly values go to usage_coarse, apart from
 hourly facts, and never overlap them. Re-running writes nothing new. Progress goes to stderr.
 
 Flags:`)
-		fs.PrintDefaults()
-	}
+	var from, to timeFlag
+	fs.Var(&from, "from", "range start, RFC 3339 (required)")
+	fs.Var(&to, "to", "range end, RFC 3339, exclusive (default: the last complete hour)")
+	dryRun := fs.Bool("dry-run", false, "print the segments that would be collected and stop")
+	org := fs.String("org", "", "the org to backfill, when NEONMETER_NEON_ORG_IDS names several")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -61,31 +57,23 @@ Flags:`)
 	if *dryRun {
 		return nil
 	}
-	cfg, err := c.configFor(useNeonKey | useClickHousePass)
-	if err != nil {
+	return c.withDeps(useNeonKey|useClickHousePass, func(d *deps) error {
+		conn, err := d.Migrated(ctx)
+		if err != nil {
+			return err
+		}
+		col, err := d.Collector(ctx, *org, nil, progressReporter(c.Stderr, d.log, 2*time.Second), nil)
+		if err != nil {
+			return err
+		}
+		res, err := col.Backfill(ctx, from.t, end, collectorstore.New(conn, d.cfg.ClickHouseDB))
+		if isTerminal(c.Stderr) {
+			fmt.Fprintln(c.Stderr)
+		}
+		for _, s := range res.Segments {
+			fmt.Fprintf(c.Stdout, "\n%s segment:\n", s.Segment.Granularity)
+			printSummary(c.Stdout, s.Summary, d.wakeRisk())
+		}
 		return err
-	}
-	d := c.deps(cfg, nil)
-	defer d.close()
-	client, err := d.Neon()
-	if err != nil {
-		return err
-	}
-	conn, err := d.Migrated(ctx)
-	if err != nil {
-		return err
-	}
-	col, err := d.Collector(ctx, nil, progressReporter(c.Stderr, d.log, 2*time.Second))
-	if err != nil {
-		return err
-	}
-	res, err := col.Backfill(ctx, from.t, end, collectorstore.New(conn, cfg.ClickHouseDB))
-	if isTerminal(c.Stderr) {
-		fmt.Fprintln(c.Stderr)
-	}
-	for _, s := range res.Segments {
-		fmt.Fprintf(c.Stdout, "\n%s segment:\n", s.Segment.Granularity)
-		printSummary(c.Stdout, s.Summary, client.Stats().WakeRisk)
-	}
-	return err
+	})
 }

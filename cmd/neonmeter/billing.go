@@ -49,7 +49,7 @@ func (c *BillingCommand) Run(ctx context.Context, args []string) error {
 }
 
 func (c *BillingCommand) flags(name, usage string) *flag.FlagSet {
-	return subFlags("billing", name, usage)
+	return newFlags("billing "+name, usage)
 }
 
 func (c *BillingCommand) setup(ctx context.Context, args []string) error {
@@ -62,22 +62,24 @@ func (c *BillingCommand) setup(ctx context.Context, args []string) error {
 	if *dryRun == *apply {
 		return usagef("give exactly one of --dry-run and --apply")
 	}
-	cfg, err := c.configFor(useStripeKey | useClickHousePass)
-	if err != nil {
+	return c.withDeps(useStripeKey|useClickHousePass, func(d *deps) error {
+		cat, err := d.Catalog()
+		if err != nil {
+			return err
+		}
+		sc, err := d.Stripe()
+		if err != nil {
+			return err
+		}
+		res, err := billing.Setup(ctx, sc, cat, *apply)
+		printMeters(c.Stdout, res)
 		return err
-	}
-	d := c.deps(cfg, nil)
-	defer d.close()
-	cat, err := d.Catalog()
-	if err != nil {
-		return err
-	}
-	sc, err := d.Stripe()
-	if err != nil {
-		return err
-	}
-	res, err := billing.Setup(ctx, sc, cat, *apply)
-	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	})
+}
+
+// printMeters writes what setup found, created or would create.
+func printMeters(w io.Writer, res []billing.MeterSetup) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT_NAME\tMETER\tACTION")
 	for _, m := range res {
 		action := "exists"
@@ -90,18 +92,17 @@ func (c *BillingCommand) setup(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.EventName, m.MeterID, action)
 	}
 	_ = tw.Flush()
-	return err
 }
 
-// pusher builds the pusher from the configuration, fenced by the billing lease that leases
-// takes; the caller closes d.
-func (c *BillingCommand) pusher(ctx context.Context, cfg Config) (d *deps, p *billing.Pusher, leases *jobLeases, err error) {
-	d = c.deps(cfg, nil)
-	if p, err = d.Pusher(ctx, nil, 0); err != nil {
-		d.close()
-		return nil, nil, nil, err
-	}
-	return d, p, d.leases, nil
+// withPusher runs work with the pusher, fenced by the billing lease that leases takes.
+func (c *BillingCommand) withPusher(ctx context.Context, work func(p *billing.Pusher, leases *jobLeases) error) error {
+	return c.withDeps(useStripeKey|useClickHousePass, func(d *deps) error {
+		p, err := d.Pusher(ctx, nil, 0)
+		if err != nil {
+			return err
+		}
+		return work(p, d.leases)
+	})
 }
 
 func (c *BillingCommand) push(ctx context.Context, args []string) error {
@@ -111,24 +112,23 @@ func (c *BillingCommand) push(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.configFor(useStripeKey | useClickHousePass)
-	if err != nil {
-		return err
-	}
-	d, p, leases, err := c.pusher(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	var res billing.Result
-	err = leases.commandIf(ctx, !*dryRun, jobBilling, *wait, func(ctx context.Context) (err error) {
-		res, err = p.Push(ctx, *dryRun)
-		return err
+	return c.withPusher(ctx, func(p *billing.Pusher, leases *jobLeases) error {
+		var res billing.Result
+		err := leases.commandIf(ctx, !*dryRun, jobBilling, *wait, func(ctx context.Context) (err error) {
+			res, err = p.Push(ctx, *dryRun)
+			return err
+		})
+		if refused(err) {
+			return err
+		}
+		return c.printPush(res, *dryRun, err)
 	})
-	if refused(err) {
-		return err
-	}
-	if *dryRun {
+}
+
+// printPush writes a push's outcome (a dry run's actions first); values left pending or refused
+// fail the command when the push itself did not.
+func (c *BillingCommand) printPush(res billing.Result, dryRun bool, err error) error {
+	if dryRun {
 		printActions(c.Stdout, res.Actions)
 	}
 	fmt.Fprintf(c.Stdout, "billing push: hours %s – %s: %d value(s) to act on, %d request(s), %d confirmed, %d late adjustment(s), %d pending, %d refused, %d held\n",
@@ -167,21 +167,14 @@ func (c *BillingCommand) reconcile(ctx context.Context, args []string) error {
 	if err := errors.Join(err1, err2); err != nil {
 		return usageError{err}
 	}
-	cfg, err := c.configFor(useStripeKey | useClickHousePass)
-	if err != nil {
-		return err
-	}
-	d, p, leases, err := c.pusher(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer d.close()
 	// Every reconcile takes the billing lease: a push running meanwhile would show as drift,
 	// and the rows it records are billing's.
 	var res billing.ReconcileResult
-	err = leases.command(ctx, jobBilling, *wait, func(ctx context.Context) (err error) {
-		res, err = p.Reconcile(ctx, from, to, *repair)
-		return err
+	err := c.withPusher(ctx, func(p *billing.Pusher, leases *jobLeases) error {
+		return leases.command(ctx, jobBilling, *wait, func(ctx context.Context) (err error) {
+			res, err = p.Reconcile(ctx, from, to, *repair)
+			return err
+		})
 	})
 	if err != nil {
 		return err

@@ -20,7 +20,8 @@ import (
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/internal/lease"
 	"github.com/neonmeter/neonmeter/internal/redact"
-	"github.com/neonmeter/neonmeter/neon"
+	"github.com/neonmeter/neonmeter/internal/simclock"
+	"github.com/neonmeter/neonmeter/schema"
 )
 
 // envPrefix is the prefix of every setting's environment variable.
@@ -51,7 +52,9 @@ type Config struct {
 	NeonAPIURL         string        `envconfig:"NEON_API_URL" default:"https://console.neon.tech/api/v2" desc:"Base URL of the Neon API v2"`
 	NeonAPIKey         Secret        `envconfig:"NEON_API_KEY" desc:"Neon organization API key (required unless NEONMETER_NEON_API_KEY_FILE is set)"`
 	NeonAPIKeyFile     string        `envconfig:"NEON_API_KEY_FILE" desc:"File holding the Neon API key; read when NEONMETER_NEON_API_KEY is empty"`
-	NeonOrgID          string        `envconfig:"NEON_ORG_ID" desc:"Neon organization id whose projects are metered (required by collect)"`
+	NeonOrgID          string        `envconfig:"NEON_ORG_ID" desc:"Neon organization id whose projects are metered (required by collect unless NEONMETER_NEON_ORG_IDS is set)"`
+	NeonOrgIDs         orgList       `envconfig:"NEON_ORG_IDS" desc:"Comma-separated Neon organization ids metered together, each optionally :v2 or :legacy (its consumption route; default NEONMETER_NEON_CONSUMPTION_API), e.g. org-a,org-b:legacy; replaces NEONMETER_NEON_ORG_ID"`
+	NeonOrgKeys        orgKeyFiles   `envconfig:"NEON_ORG_KEY_FILES" desc:"Orgs held by other Neon accounts, org-id=file,...: the file holds that account's API key; each distinct key is one account with its own consumption budget (NEONMETER_NEON_CONSUMPTION_RATE each); other orgs use NEONMETER_NEON_API_KEY"`
 	NeonConsumption    string        `envconfig:"NEON_CONSUMPTION_API" default:"v2" desc:"Consumption endpoint: v2 (current plans) or legacy (legacy-plan orgs)"`
 	NeonConsumRate     float64       `envconfig:"NEON_CONSUMPTION_RATE" default:"30" desc:"Requests per minute allowed on the consumption routes (one shared bucket)"`
 	NeonConsumBurst    int           `envconfig:"NEON_CONSUMPTION_BURST" default:"2" desc:"Burst of the consumption-route token bucket"`
@@ -59,12 +62,13 @@ type Config struct {
 	NeonGeneralBurst   int           `envconfig:"NEON_GENERAL_BURST" default:"10" desc:"Burst of the general token bucket"`
 	NeonTimeout        time.Duration `envconfig:"NEON_TIMEOUT" default:"60s" desc:"Timeout of one Neon HTTP request"`
 	NeonMaxRetries     int           `envconfig:"NEON_MAX_RETRIES" default:"8" desc:"Retries of one Neon request on 429, 423, 5xx or a bad body"`
-	ClickHouseAddr     string        `envconfig:"CLICKHOUSE_ADDR" default:"127.0.0.1:9000" desc:"ClickHouse native-protocol address host:port"`
+	ClickHouseAddr     string        `envconfig:"CLICKHOUSE_ADDR" default:"127.0.0.1:9000" desc:"ClickHouse native-protocol address host:port; on a cluster the replicas' addresses, comma-separated, tried in order (a replica that does not answer is passed over)"`
 	ClickHouseDB       string        `envconfig:"CLICKHOUSE_DATABASE" default:"neonmeter" desc:"ClickHouse database holding neonmeter's tables"`
 	ClickHouseUser     string        `envconfig:"CLICKHOUSE_USER" default:"default" desc:"ClickHouse user"`
 	ClickHousePass     Secret        `envconfig:"CLICKHOUSE_PASSWORD" desc:"ClickHouse password"`
 	ClickHousePassFile string        `envconfig:"CLICKHOUSE_PASSWORD_FILE" desc:"File holding the ClickHouse password; read when NEONMETER_CLICKHOUSE_PASSWORD is empty"`
 	ClickHouseTLS      bool          `envconfig:"CLICKHOUSE_TLS" default:"false" desc:"Connect to ClickHouse over TLS"`
+	ClickHouseCluster  string        `envconfig:"CLICKHOUSE_CLUSTER" desc:"ClickHouse cluster (a <remote_servers> name, one shard of replicas) keeping the database: migrate creates replicated tables ON CLUSTER; empty for one server"`
 	CollectSchedule    string        `envconfig:"COLLECT_SCHEDULE" default:"20 * * * *" desc:"Cron schedule (5 fields, UTC) of collection sweeps in serve"`
 	CollectLookback    time.Duration `envconfig:"COLLECT_LOOKBACK" default:"48h" desc:"How far before the watermark each sweep re-reads (clamped to Neon's 168h hourly window)"`
 	ProvisionalWindow  time.Duration `envconfig:"COLLECT_PROVISIONAL" default:"2h" desc:"Most recent hours whose values Neon may still revise; missing metrics there are not yet zero"`
@@ -98,11 +102,16 @@ type Config struct {
 	EnforceStale       time.Duration `envconfig:"ENFORCEMENT_STALE_AFTER" default:"3h" desc:"Collector data older than this blocks suspension, throttling and restores on usage"`
 	EnforceMaxActs     int           `envconfig:"ENFORCEMENT_MAX_ACTIONS" default:"100" desc:"Circuit breaker: most projects newly suspended or throttled per cycle"`
 	EnforcePercent     float64       `envconfig:"ENFORCEMENT_MAX_PERCENT" default:"5" desc:"Circuit breaker: most percent of the fleet newly suspended or throttled per cycle"`
-	EnforceMaxReads    int           `envconfig:"ENFORCEMENT_MAX_READS" default:"2000" desc:"Most projects read from Neon per cycle (GET project and endpoints)"`
-	EnforceDrift       int           `envconfig:"ENFORCEMENT_DRIFT_READS" default:"100" desc:"Projects without a pending change re-read per cycle to correct hand-made drift"`
+	EnforceMaxReads    int           `envconfig:"ENFORCEMENT_MAX_READS" default:"2000" desc:"Most projects given Neon calls of their own per cycle (computes read, a GET where no list shows them, in enforce mode their change), most urgent first; the project lists (400 a call) are not counted"`
+	EnforceDrift       int           `envconfig:"ENFORCEMENT_DRIFT_READS" default:"100" desc:"Projects whose computes are re-read per cycle to find computes changed by hand (project settings are checked on every project from the lists)"`
 	EnforceWakeIdle    bool          `envconfig:"ENFORCEMENT_THROTTLE_IDLE" default:"false" desc:"Also patch idle computes when throttling (wakes each one; counted)"`
 	EnforceLatch       bool          `envconfig:"ENFORCEMENT_BREAKER_LATCH" default:"true" desc:"A tripped circuit breaker holds every new suspension and throttle until 'neonmeter enforce ack-breaker' (false: the cap is let through each cycle)"`
+	SimClock           string        `envconfig:"SIM_CLOCK" desc:"Benchmarks and soak tests only: run on the simulator's accelerated clock (start=<RFC 3339>,anchor=<RFC 3339 real>,hour=<real duration of a simulated hour>, as given to neonsim --clock); Neon request rates are scaled with it. Empty: real time"`
 	LeaseTTL           time.Duration `envconfig:"LEASE_TTL" default:"60s" desc:"How long a job's lease (billing, enforcement, accounts, retention: one writer each) outlives its holder's last renewal; a killed holder blocks the job this long"`
+	LeaseBackend       string        `envconfig:"LEASE_BACKEND" default:"clickhouse" desc:"Where the jobs' leases live: clickhouse (tables of the database, one server only) or zookeeper (NEONMETER_ZOOKEEPER_ADDRS; required with NEONMETER_CLICKHOUSE_CLUSTER)"`
+	ZooKeeperAddrs     string        `envconfig:"ZOOKEEPER_ADDRS" desc:"ZooKeeper or ClickHouse Keeper ensemble keeping the leases when NEONMETER_LEASE_BACKEND=zookeeper: host:port,..."`
+	ZooKeeperRoot      string        `envconfig:"ZOOKEEPER_ROOT" default:"/neonmeter" desc:"Znode under which the leases live, as <root>/<database>/leases/<job>"`
+	ZooKeeperSession   time.Duration `envconfig:"ZOOKEEPER_SESSION_TIMEOUT" default:"10s" desc:"ZooKeeper session timeout asked of the ensemble (a request to a dead server fails after two thirds of it); at most half NEONMETER_LEASE_TTL"`
 }
 
 // LoadConfig reads the environment, resolves every *_FILE secret and validates every field.
@@ -182,6 +191,12 @@ func (c *Config) resolveSecretFiles(use secretUse) (warnings []string, err error
 		errs = append(errs, err)
 		*f.dst = v
 	}
+	if use&useNeonKey != 0 {
+		w, ferrs := c.NeonOrgKeys.resolve(func(env, path string) (Secret, string, error) {
+			return readSecretFile(env, path, c.AllowInsecureFiles)
+		})
+		warnings, errs = append(warnings, w...), append(errs, ferrs...)
+	}
 	return warnings, errors.Join(errs...)
 }
 
@@ -238,7 +253,7 @@ func keyFileReaders(perm os.FileMode, gid int, ownGroups []int) string {
 // redactor removes every configured secret from text: the one redaction layer of log
 // handlers, stored error rows and the Stripe transport.
 func (c Config) redactor() *redact.Redactor {
-	return redact.New(c.NeonAPIKey.Reveal(), c.StripeAPIKey.Reveal(), c.ClickHousePass.Reveal())
+	return redact.New(append(c.NeonOrgKeys.secrets(), c.NeonAPIKey.Reveal(), c.StripeAPIKey.Reveal(), c.ClickHousePass.Reveal())...)
 }
 
 // Validate reports every bad field at once, each naming its environment variable.
@@ -251,14 +266,22 @@ func (c Config) Validate() error {
 	if !validURL(c.NeonAPIURL) {
 		bad("NEON_API_URL", "must be an absolute http(s) URL, got %q", c.NeonAPIURL)
 	}
-	if c.NeonOrgID != "" && !neon.ValidID(c.NeonOrgID) {
-		bad("NEON_ORG_ID", "must be a Neon id (lowercase letters, digits and dashes, at most 60), got %q", c.NeonOrgID)
+	c.validateOrgs(bad)
+	if c.SimClock != "" {
+		if _, err := simclock.Parse(c.SimClock); err != nil {
+			bad("SIM_CLOCK", "%v", err)
+		}
 	}
 	if !collector.Endpoint(c.NeonConsumption).Valid() {
 		bad("NEON_CONSUMPTION_API", "must be %s or %s, got %q", collector.EndpointV2, collector.EndpointLegacy, c.NeonConsumption)
 	}
-	if host, port, err := net.SplitHostPort(c.ClickHouseAddr); err != nil || host == "" || port == "" {
-		bad("CLICKHOUSE_ADDR", "must be host:port, got %q", c.ClickHouseAddr)
+	if addrs, err := schema.SplitAddrs(c.ClickHouseAddr); err != nil {
+		bad("CLICKHOUSE_ADDR", "%v", err)
+	} else if len(addrs) > 1 && c.ClickHouseCluster == "" {
+		bad("CLICKHOUSE_ADDR", "%d addresses are the replicas of a cluster: set NEONMETER_CLICKHOUSE_CLUSTER too", len(addrs))
+	}
+	if c.ClickHouseCluster != "" && !schema.ValidCluster(c.ClickHouseCluster) {
+		bad("CLICKHOUSE_CLUSTER", "must be letters, digits and underscores, got %q", c.ClickHouseCluster)
 	}
 	if !validIdent(c.ClickHouseDB) {
 		bad("CLICKHOUSE_DATABASE", "must be letters, digits and underscores, got %q", c.ClickHouseDB)
@@ -298,6 +321,7 @@ func (c Config) Validate() error {
 	if c.EnforceMode != "dry-run" && c.EnforceMode != "enforce" {
 		bad("ENFORCEMENT_MODE", "must be dry-run or enforce, got %q", c.EnforceMode)
 	}
+	c.validateLeases(bad)
 	return errors.Join(errs...)
 }
 
@@ -330,7 +354,7 @@ func (c Config) validateNumbers(bad func(env, format string, a ...any)) {
 	duration("COLLECT_LOOKBACK", c.CollectLookback, time.Hour, 366*day)
 	duration("COLLECT_PROVISIONAL", c.ProvisionalWindow, 0, day)
 	float("COLLECT_MIN_PROJECTS_RATIO", c.CollectMinRatio, 0.01, 1, "(a share of the last sweep's projects)")
-	duration("COLLECT_DEADLINE", c.CollectDeadline, time.Minute, day)
+	duration("COLLECT_DEADLINE", c.CollectDeadline, 10*time.Second, day)
 	integer("NEON_MAX_RESPONSE_MB", c.NeonMaxResponseMB, 1, 1024)
 	duration("SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second, 10*time.Minute)
 	integer("RETENTION_MONTHS", c.RetentionMonths, 1, 1200)
@@ -358,12 +382,9 @@ func validURL(s string) bool {
 
 // RequireNeon checks the settings every command that calls Neon needs.
 func (c Config) RequireNeon(needOrg bool) error {
-	var errs []error
-	if c.NeonAPIKey == "" {
-		errs = append(errs, fmt.Errorf("%s_NEON_API_KEY (or %s_NEON_API_KEY_FILE) is required", envPrefix, envPrefix))
-	}
-	if needOrg && c.NeonOrgID == "" {
-		errs = append(errs, fmt.Errorf("%s_NEON_ORG_ID is required", envPrefix))
+	errs := []error{c.requireNeonKeys()}
+	if needOrg && len(c.orgs()) == 0 {
+		errs = append(errs, fmt.Errorf("%s_NEON_ORG_ID (or %s_NEON_ORG_IDS) is required", envPrefix, envPrefix))
 	}
 	return errors.Join(errs...)
 }

@@ -98,7 +98,7 @@ func TestConfig_ChecksWhatServeChecks(t *testing.T) {
 		t.Errorf("no org: exit %d, stderr %q", code, errOut)
 	}
 	configEnv(t)
-	t.Setenv("NEONMETER_PLANS_FILE", filepath.Join("..", "..", "plans", "example.yaml"))
+	t.Setenv("NEONMETER_PLANS_FILE", exampleCatalog)
 	if code, out, errOut := run(t, ctx, "config"); code != exitOK || !strings.Contains(out, "plan catalog") {
 		t.Errorf("good catalog: exit %d\n%s%s", code, out, errOut)
 	}

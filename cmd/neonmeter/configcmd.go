@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,15 +16,12 @@ func (c *ConfigCommand) Synopsis() string {
 }
 
 func (c *ConfigCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: neonmeter config
+	fs := newFlags("config", `Usage: neonmeter config
 
 Lists every NEONMETER_* setting with its current value (secrets redacted), default and
 description, then checks everything serve checks before it starts: every setting, the secret
 files, the Neon key and organization, the cron schedule and the plan catalog (when one is set or
 the default file exists). Exits 2 when anything is invalid.`)
-	}
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}

@@ -76,6 +76,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	base, apiKey := simProc.base, simProc.apiKey
 	fmt.Fprintf(c.Stdout, "simulator: %s (%d projects, seed %d)\n", base, *projects, *seed)
 
+	cfg.NeonAPIURL, cfg.NeonAPIKey = base, Secret(apiKey) // the simulator's, for every command part that checks them
 	deps := c.deps(cfg, nil)
 	defer deps.close()
 	conn, err := deps.ClickHouse(ctx)
@@ -126,14 +127,14 @@ func (c *DemoCommand) collectOrgs(ctx context.Context, deps *deps, orgs []demoOr
 			ep = collector.EndpointLegacy
 		}
 		orgCfg := deps.cfg
-		orgCfg.NeonOrgID, orgCfg.NeonConsumption = org.ID, string(ep)
+		orgCfg.NeonOrgID, orgCfg.NeonOrgIDs, orgCfg.NeonConsumption = org.ID, nil, string(ep)
 		orgLog := deps.log
 		if org.Plan == "free" {
 			orgLog = slog.New(slog.DiscardHandler) // its 403 is expected and shown in the table
 		}
 		orgDeps := *deps // the same clients, another org
-		orgDeps.cfg, orgDeps.log = orgCfg, orgLog
-		col, err := orgDeps.Collector(ctx, nil, nil)
+		orgDeps.cfg, orgDeps.log, orgDeps.accts = orgCfg, orgLog, nil
+		col, err := orgDeps.Collector(ctx, "", nil, nil, nil)
 		if err != nil {
 			return "", err
 		}

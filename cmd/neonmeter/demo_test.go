@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/crashtest"
 )
 
 // TestDemo runs the demo end to end on a small fleet: collection, a re-run writing nothing,
@@ -24,16 +25,13 @@ func TestDemo(t *testing.T) {
 	for k, v := range map[string]string{
 		"NEONMETER_CLICKHOUSE_ADDR":     chtest.Addr(),
 		"NEONMETER_CLICKHOUSE_DATABASE": chtest.Database(t, conn),
-		"NEONMETER_PLANS_FILE":          filepath.Join("..", "..", "plans", "example.yaml"),
+		"NEONMETER_PLANS_FILE":          exampleCatalog,
 		"NEONMETER_STRIPE_API_URL":      mock,
 		"NEONMETER_LOG_LEVEL":           "error",
 	} {
 		t.Setenv(k, v)
 	}
-	neonsim := filepath.Join(t.TempDir(), "neonsim")
-	if b, err := exec.Command("go", "build", "-o", neonsim, "../neonsim").CombinedOutput(); err != nil {
-		t.Fatalf("build neonsim: %v\n%s", err, b)
-	}
+	neonsim := filepath.Join(crashtest.Build(t, "../neonsim"), "neonsim")
 	code, out, errOut := run(t, context.Background(), "demo", "--projects", "60", "--hours", "6", "--neonsim", neonsim)
 	if code != exitOK {
 		t.Fatalf("demo: exit %d (stripe-mock must answer at %s: make test starts it)\n%s\n%s", code, mock, out, errOut)

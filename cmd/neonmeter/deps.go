@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,7 @@ type deps struct {
 	stripeKey string // overrides the configured key (the demo's stripe-mock key)
 
 	neon   *neon.Client
+	accts  []accountClient
 	conn   driver.Conn
 	stripe *client.API
 	cat    *plans.Catalog
@@ -45,6 +47,9 @@ func (e *Env) deps(cfg Config, reg prometheus.Registerer) *deps {
 }
 
 func (d *deps) close() {
+	if d.leases != nil {
+		d.leases.close()
+	}
 	if d.conn != nil {
 		d.conn.Close()
 	}
@@ -60,6 +65,67 @@ func (d *deps) Neon() (*neon.Client, error) {
 		d.neon = c
 	}
 	return d.neon, nil
+}
+
+// accountClient is one Neon account's client and the orgs it meters.
+type accountClient struct {
+	neonAccount
+	client *neon.Client
+}
+
+// NeonAccounts returns a client per Neon account (API key) with its orgs; the default
+// account's client is the one Neon returns.
+func (d *deps) NeonAccounts() ([]accountClient, error) {
+	if d.accts != nil {
+		return d.accts, nil
+	}
+	if err := d.cfg.RequireNeon(true); err != nil {
+		return nil, usageError{err}
+	}
+	var out []accountClient
+	for _, a := range d.cfg.neonAccounts() {
+		var c *neon.Client
+		var err error
+		if a.Name == "default" {
+			c, err = d.Neon()
+		} else {
+			c, err = newAccountClient(d.cfg, a.Key, d.reg, d.log)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, accountClient{a, c})
+	}
+	d.accts = out
+	return out, nil
+}
+
+// Fleets builds the budgeted collector of each Neon account; m and adjust may be nil.
+func (d *deps) Fleets(ctx context.Context, m *collector.Metrics, adjust func(*collector.FleetConfig)) ([]*collector.Fleet, error) {
+	accts, err := d.NeonAccounts()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := d.ClickHouse(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*collector.Fleet
+	for _, a := range accts {
+		fc, err := fleetConfig(d.cfg, a.Orgs, a.client, conn, m, d.log.With("neon_account", a.Name))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		if adjust != nil {
+			adjust(&fc)
+		}
+		f, err := collector.NewFleet(fc)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // ClickHouse returns the connection to the configured server.
@@ -107,14 +173,17 @@ func (d *deps) Catalog() (*plans.Catalog, error) {
 	return d.cat, nil
 }
 
-// Leases returns the jobs' leases, kept in the configured database.
+// Leases returns the jobs' leases, kept in the configured database or in ZooKeeper
+// (NEONMETER_LEASE_BACKEND).
 func (d *deps) Leases(ctx context.Context) (*jobLeases, error) {
 	if d.leases == nil {
 		conn, err := d.ClickHouse(ctx)
 		if err != nil {
 			return nil, err
 		}
-		d.leases = newJobLeases(d.cfg, conn, d.log)
+		if d.leases, err = newJobLeases(d.cfg, conn, d.log); err != nil {
+			return nil, err
+		}
 	}
 	return d.leases, nil
 }
@@ -133,11 +202,28 @@ func (d *deps) Finance(ctx context.Context) (finance.Store, *finance.Costs, erro
 	return newFinance(ctx, d.cfg, conn, cat)
 }
 
-// Collector builds the collector of the configured org; m may be nil.
-func (d *deps) Collector(ctx context.Context, m *collector.Metrics, progress func(collector.Progress)) (*collector.Collector, error) {
-	cc, err := d.CollectorConfig(ctx, m, progress)
+// Collector builds the sweeping collector of the configured org orgID ("" when only one org
+// is configured), reading with its account's client; m and adjust may be nil.
+func (d *deps) Collector(ctx context.Context, orgID string, m *collector.Metrics, progress func(collector.Progress), adjust func(*collector.Config)) (*collector.Collector, error) {
+	accts, err := d.NeonAccounts()
 	if err != nil {
 		return nil, err
+	}
+	conn, err := d.ClickHouse(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, org, err := findOrg(accts, orgID)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := collectorConfig(d.cfg, a.client, conn, m, d.log, progress)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	cc.OrgID, cc.Endpoint = org.ID, org.Endpoint
+	if adjust != nil {
+		adjust(&cc)
 	}
 	col, err := collector.New(cc)
 	if err != nil {
@@ -146,35 +232,40 @@ func (d *deps) Collector(ctx context.Context, m *collector.Metrics, progress fun
 	return col, nil
 }
 
-// CollectorConfig is Collector's configuration, for a command to adjust before collector.New.
-func (d *deps) CollectorConfig(ctx context.Context, m *collector.Metrics, progress func(collector.Progress)) (collector.Config, error) {
-	client, err := d.Neon()
-	if err != nil {
-		return collector.Config{}, err
+// wakeRisk sums the requests every Neon client sent on routes that may wake a compute.
+func (d *deps) wakeRisk() int64 {
+	var n int64
+	for _, a := range d.accts {
+		n += a.client.Stats().WakeRisk
 	}
-	conn, err := d.ClickHouse(ctx)
-	if err != nil {
-		return collector.Config{}, err
+	return n
+}
+
+// findOrg finds a configured org and its account; "" names the only org.
+func findOrg(accts []accountClient, orgID string) (accountClient, neonOrg, error) {
+	var all []string
+	for _, a := range accts {
+		for _, o := range a.Orgs {
+			if o.ID == orgID {
+				return a, o, nil
+			}
+			all = append(all, o.ID)
+		}
 	}
-	cc, err := collectorConfig(d.cfg, client, conn, m, d.log, progress)
-	if err != nil {
-		return collector.Config{}, usageError{err}
+	if orgID == "" && len(all) == 1 {
+		return accts[0], accts[0].Orgs[0], nil
 	}
-	return cc, nil
+	if orgID == "" {
+		return accountClient{}, neonOrg{}, usagef("%d orgs are configured (%s): name one with --org", len(all), strings.Join(all, ", "))
+	}
+	return accountClient{}, neonOrg{}, usagef("org %q is not configured (NEONMETER_NEON_ORG_IDS: %s)", orgID, strings.Join(all, ", "))
 }
 
 // Pusher builds billing, fenced by the billing lease; m may be nil, and rate overrides the
 // configured meter-event pace when positive.
 func (d *deps) Pusher(ctx context.Context, m *billing.Metrics, rate float64) (*billing.Pusher, error) {
-	cat, err := d.Catalog()
-	if err != nil {
-		return nil, err
-	}
-	sc, err := d.Stripe()
-	if err != nil {
-		return nil, err
-	}
-	leases, err := d.Leases(ctx)
+	var sc *client.API
+	cat, leases, err := d.stageParts(ctx, func() (err error) { sc, err = d.Stripe(); return err })
 	if err != nil {
 		return nil, err
 	}
@@ -184,15 +275,8 @@ func (d *deps) Pusher(ctx context.Context, m *billing.Metrics, rate float64) (*b
 // Enforcer builds enforcement with policy pol; m may be nil. With writes its mutations and
 // writes are fenced by the enforcement lease; without, it may only read (enforce explain).
 func (d *deps) Enforcer(ctx context.Context, pol enforcement.Policy, m *enforcement.Metrics, writes bool) (*enforcement.Reconciler, error) {
-	cat, err := d.Catalog()
-	if err != nil {
-		return nil, err
-	}
-	client, err := d.Neon()
-	if err != nil {
-		return nil, err
-	}
-	leases, err := d.Leases(ctx)
+	var nc enforcement.Neon
+	cat, leases, err := d.stageParts(ctx, func() (err error) { nc, err = d.enforcementNeon(); return err })
 	if err != nil {
 		return nil, err
 	}
@@ -200,21 +284,27 @@ func (d *deps) Enforcer(ctx context.Context, pol enforcement.Policy, m *enforcem
 	if writes {
 		f = leases.gate(jobEnforcement)
 	}
-	return newEnforcer(d.cfg, client, d.conn, cat, pol, m, d.log, f)
+	return newEnforcer(d.cfg, nc, d.conn, cat, pol, m, d.log, f)
+}
+
+// enforcementNeon is the Neon enforcement acts through: the one account's client, or, with
+// orgs in several accounts, a router sending each call to the account holding the project.
+func (d *deps) enforcementNeon() (enforcement.Neon, error) {
+	if len(d.cfg.neonAccounts()) <= 1 {
+		return d.Neon()
+	}
+	accts, err := d.NeonAccounts()
+	if err != nil {
+		return nil, err
+	}
+	return newNeonRouter(accts), nil
 }
 
 // Syncer builds the Stripe accounts sync, fenced by the accounts lease; withMetrics registers
 // its metrics on the registry (serve).
 func (d *deps) Syncer(ctx context.Context, withMetrics bool) (*accounts.Syncer, error) {
-	cat, err := d.Catalog()
-	if err != nil {
-		return nil, err
-	}
-	sc, err := d.Stripe()
-	if err != nil {
-		return nil, err
-	}
-	leases, err := d.Leases(ctx)
+	var sc *client.API
+	cat, leases, err := d.stageParts(ctx, func() (err error) { sc, err = d.Stripe(); return err })
 	if err != nil {
 		return nil, err
 	}
@@ -223,4 +313,21 @@ func (d *deps) Syncer(ctx context.Context, withMetrics bool) (*accounts.Syncer, 
 		reg = d.reg
 	}
 	return newAccountsSyncer(d.cfg, sc, cat, d.conn, reg, d.log, leases.gate(jobAccounts))
+}
+
+// stageParts gets what a stage builder needs besides its outbound client, in the order their
+// errors are reported: the plan catalog, the client (built by client), then the leases.
+func (d *deps) stageParts(ctx context.Context, client func() error) (*plans.Catalog, *jobLeases, error) {
+	cat, err := d.Catalog()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := client(); err != nil {
+		return nil, nil, err
+	}
+	leases, err := d.Leases(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cat, leases, nil
 }

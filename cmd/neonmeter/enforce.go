@@ -47,43 +47,7 @@ func (c *EnforceCommand) Run(ctx context.Context, args []string) error {
 		return c.ackBreaker(ctx, args[1:])
 	}
 	if len(args) > 0 && (args[0] == "explain" || args[0] == "release") {
-		fs := c.flagSet(args[0])
-		wait := new(bool)
-		if args[0] == "release" {
-			wait = fs.Bool("wait", false, "wait while another neonmeter holds the enforcement lease instead of refusing")
-		}
-		if err := fs.Parse(args[1:]); err != nil {
-			if err == flag.ErrHelp {
-				return errHelp
-			}
-			return usageError{err}
-		}
-		if fs.NArg() != 1 {
-			return usagef("enforce %s takes exactly one project id", args[0])
-		}
-		r, leases, cleanup, err := c.reconciler(ctx, false, args[0] == "release")
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		if args[0] == "explain" {
-			x, err := r.Explain(ctx, fs.Arg(0))
-			if err != nil {
-				return err
-			}
-			printExplanation(c.Stdout, x)
-			return nil
-		}
-		var rep *enforcement.Report
-		err = leases.command(ctx, jobEnforcement, *wait, func(ctx context.Context) (err error) {
-			rep, err = r.Release(ctx, fs.Arg(0))
-			return err
-		})
-		if rep != nil {
-			fmt.Fprintf(c.Stdout, "released %s until the period ends (mode %s)\n", fs.Arg(0), rep.Mode)
-			printPlan(c.Stdout, rep)
-		}
-		return err
+		return c.project(ctx, args[0], args[1:])
 	}
 	fs := c.flagSet("")
 	dryRun := fs.Bool("dry-run", false, "plan and print without changing Neon, whatever NEONMETER_ENFORCEMENT_MODE says")
@@ -91,32 +55,58 @@ func (c *EnforceCommand) Run(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	r, leases, cleanup, err := c.reconciler(ctx, *dryRun, true)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	// A dry run takes the lease too: it records state and audit rows.
-	var rep *enforcement.Report
-	err = leases.command(ctx, jobEnforcement, *wait, func(ctx context.Context) (err error) {
-		rep, err = r.Cycle(ctx, enforcement.CycleOptions{DryRun: *dryRun})
+	return c.withReconciler(ctx, *dryRun, true, func(r *enforcement.Reconciler, leases *jobLeases) error {
+		var rep *enforcement.Report
+		err := leases.command(ctx, jobEnforcement, *wait, func(ctx context.Context) (err error) {
+			rep, err = r.Cycle(ctx, enforcement.CycleOptions{DryRun: *dryRun})
+			return err
+		})
+		if rep != nil {
+			printPlan(c.Stdout, rep)
+		}
 		return err
 	})
-	if rep != nil {
-		printPlan(c.Stdout, rep)
+}
+
+// project runs enforce explain PROJECT (reads only) or enforce release PROJECT.
+func (c *EnforceCommand) project(ctx context.Context, verb string, args []string) error {
+	fs := c.flagSet(verb)
+	wait := new(bool)
+	if verb == "release" {
+		wait = fs.Bool("wait", false, "wait while another neonmeter holds the enforcement lease instead of refusing")
 	}
-	return err
+	if err := c.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("enforce %s takes exactly one project id", verb)
+	}
+	id := fs.Arg(0)
+	return c.withReconciler(ctx, false, verb == "release", func(r *enforcement.Reconciler, leases *jobLeases) error {
+		if verb == "explain" {
+			x, err := r.Explain(ctx, id)
+			if err != nil {
+				return err
+			}
+			printExplanation(c.Stdout, x)
+			return nil
+		}
+		var rep *enforcement.Report
+		err := leases.command(ctx, jobEnforcement, *wait, func(ctx context.Context) (err error) {
+			rep, err = r.Release(ctx, id)
+			return err
+		})
+		if rep != nil {
+			fmt.Fprintf(c.Stdout, "released %s until the period ends (mode %s)\n", id, rep.Mode)
+			printPlan(c.Stdout, rep)
+		}
+		return err
+	})
 }
 
 func (c *EnforceCommand) flagSet(sub string) *flag.FlagSet {
-	name := strings.TrimSpace("enforce " + sub)
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), enforceUsage)
-		fs.PrintDefaults()
-	}
-	return fs
+	return newFlags(strings.TrimSpace("enforce "+sub), enforceUsage)
 }
 
 // policyFromConfig turns NEONMETER_ENFORCEMENT_* into a policy.
@@ -137,27 +127,21 @@ func policyFromConfig(cfg Config) enforcement.Policy {
 func (c *EnforceCommand) ackBreaker(ctx context.Context, args []string) error {
 	fs := c.flagSet("ack-breaker")
 	wait := fs.Bool("wait", false, "wait while another neonmeter holds the enforcement lease instead of refusing")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return errHelp
-		}
-		return usageError{err}
+	if err := c.parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("enforce ack-breaker takes no arguments")
 	}
-	r, leases, cleanup, err := c.reconciler(ctx, false, true)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	var (
 		trip enforcement.BreakerEvent
 		ok   bool
 	)
-	err = leases.command(ctx, jobEnforcement, *wait, func(ctx context.Context) (err error) {
-		trip, ok, err = r.AckBreaker(ctx)
-		return err
+	err := c.withReconciler(ctx, false, true, func(r *enforcement.Reconciler, leases *jobLeases) error {
+		return leases.command(ctx, jobEnforcement, *wait, func(ctx context.Context) (err error) {
+			trip, ok, err = r.AckBreaker(ctx)
+			return err
+		})
 	})
 	if err != nil {
 		return err
@@ -171,25 +155,21 @@ func (c *EnforceCommand) ackBreaker(ctx context.Context, args []string) error {
 	return nil
 }
 
-// reconciler wires a reconciler from the configuration; dryRun forces the dry-run mode (Neon is
-// still read). With writes, its mutations and writes are fenced by the enforcement lease that
-// leases takes; without, it only reads.
-func (c *EnforceCommand) reconciler(ctx context.Context, dryRun, writes bool) (*enforcement.Reconciler, *jobLeases, func(), error) {
-	cfg, err := c.configFor(useNeonKey | useClickHousePass)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	pol := policyFromConfig(cfg)
-	if dryRun {
-		pol.Mode = enforcement.ModeDryRun
-	}
-	d := c.deps(cfg, nil)
-	r, err := d.Enforcer(ctx, pol, nil, writes)
-	if err != nil {
-		d.close()
-		return nil, nil, nil, err
-	}
-	return r, d.leases, d.close, nil
+// withReconciler runs work with a reconciler wired from the configuration; dryRun forces the
+// dry-run mode (Neon is still read). With writes, its mutations and writes are fenced by the
+// enforcement lease that leases takes; without, it only reads.
+func (c *EnforceCommand) withReconciler(ctx context.Context, dryRun, writes bool, work func(r *enforcement.Reconciler, leases *jobLeases) error) error {
+	return c.withDeps(useNeonKey|useClickHousePass, func(d *deps) error {
+		pol := policyFromConfig(d.cfg)
+		if dryRun {
+			pol.Mode = enforcement.ModeDryRun
+		}
+		r, err := d.Enforcer(ctx, pol, nil, writes)
+		if err != nil {
+			return err
+		}
+		return work(r, d.leases)
+	})
 }
 
 // printPlan writes the cycle's projects and actions as a table.
@@ -227,6 +207,7 @@ func printPlan(w io.Writer, rep *enforcement.Report) {
 	if rep.Rechecked > 0 {
 		fmt.Fprintf(w, ", %d suspended, throttled or waiting re-checked in %d call(s)", rep.Rechecked, rep.RecheckCalls)
 	}
+	fmt.Fprintf(w, "; Neon calls: %d list page(s), %d project GET(s), %d endpoint list(s)", rep.ListCalls, rep.GetCalls, rep.EndpointCalls)
 	if rep.Gone > 0 {
 		fmt.Fprintf(w, ", %d gone from Neon (skipped)", rep.Gone)
 	}

@@ -36,6 +36,18 @@ func (e *Env) configFor(use secretUse) (Config, error) {
 	return c, nil
 }
 
+// withDeps loads the configuration, reading only the secret files of use, and runs work with
+// the command's dependencies (deps.go), released when work returns.
+func (e *Env) withDeps(use secretUse, work func(d *deps) error) error {
+	cfg, err := e.configFor(use)
+	if err != nil {
+		return err
+	}
+	d := e.deps(cfg, nil)
+	defer d.close()
+	return work(d)
+}
+
 // logger builds the structured logger the configuration asks for, writing to stderr. Every
 // record passes through the redactor of the configured secrets first.
 func (e *Env) logger(c Config) *slog.Logger {
@@ -51,6 +63,18 @@ func (e *Env) logger(c Config) *slog.Logger {
 
 // parse parses a command's flags; -h prints its usage and stops the command.
 func (e *Env) parse(fs *flag.FlagSet, args []string) error {
+	if err := e.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+// parseFlags parses the flags up to the first argument that is none, leaving the arguments to
+// the caller; -h prints the usage and stops the command.
+func (e *Env) parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(e.Stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -58,10 +82,27 @@ func (e *Env) parse(fs *flag.FlagSet, args []string) error {
 		}
 		return usageError{err}
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
 	return nil
+}
+
+// parsePositional parses fs from args allowing up to max positional arguments among the
+// flags (so "import FILE --dry-run" works), and returns them.
+func (e *Env) parsePositional(fs *flag.FlagSet, args []string, max int) ([]string, error) {
+	var pos []string
+	for {
+		if err := e.parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) > max {
+		return nil, usagef("unexpected arguments: %s", strings.Join(pos[max:], " "))
+	}
+	return pos, nil
 }
 
 // subcommand is one verb of a command group such as "billing push".
@@ -93,9 +134,10 @@ func (e *Env) dispatch(ctx context.Context, group, usage string, args []string, 
 	return usagef("unknown %s command %q: %s", group, args[0], strings.Join(names, ", "))
 }
 
-// subFlags is the flag set of one subcommand; -h prints usage and the flags.
-func subFlags(group, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(group+" "+name, flag.ContinueOnError)
+// newFlags is the flag set of a command ("migrate") or subcommand ("billing push"); -h prints
+// usage and the flags.
+func newFlags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), usage)
 		fs.PrintDefaults()

@@ -16,9 +16,11 @@ import (
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/internal/lease"
 	leasestore "github.com/neonmeter/neonmeter/internal/lease/chstore"
+	"github.com/neonmeter/neonmeter/internal/lease/zkstore"
 	"github.com/neonmeter/neonmeter/internal/logkey"
 	"github.com/neonmeter/neonmeter/internal/runid"
 	"github.com/neonmeter/neonmeter/neon"
+	"github.com/neonmeter/neonmeter/schema"
 )
 
 // The jobs that take a lease: one writer each among every neonmeter sharing the database
@@ -30,6 +32,11 @@ const (
 	jobRetention   = "retention"   // dropping expired partitions
 	jobCollect     = "collect"     // serve's scheduled sweep: one replica sweeps, the others skip
 )
+
+// leaseJobs lists every job that takes a lease, in the order serve's cycle reaches them.
+func leaseJobs() []string {
+	return []string{jobAccounts, jobCollect, jobBilling, jobEnforcement, jobRetention}
+}
 
 // fence is what the fenced wrappers below ask before every side effect.
 type fence interface {
@@ -68,11 +75,49 @@ type jobLeases struct {
 	host    string
 	log     *slog.Logger
 	gates   map[string]*gate
+	// where names the backend in errors; coord asks the coordination service whether it
+	// answers (nil for ClickHouse, whose ping readiness makes anyway); done closes the backend.
+	where string
+	coord func(context.Context) error
+	done  func()
 }
 
-// newJobLeases keeps the leases in the configured ClickHouse database (NEONMETER_LEASE_TTL).
-func newJobLeases(cfg Config, conn driver.Conn, log *slog.Logger) *jobLeases {
-	return newJobLeasesOn(leasestore.New(conn, cfg.ClickHouseDB, log), cfg.LeaseTTL, log)
+// newJobLeases keeps the leases where NEONMETER_LEASE_BACKEND says: in the configured ClickHouse
+// database, or in ZooKeeper under NEONMETER_ZOOKEEPER_ROOT/<database> (NEONMETER_LEASE_TTL).
+func newJobLeases(cfg Config, conn driver.Conn, log *slog.Logger) (*jobLeases, error) {
+	if cfg.LeaseBackend != leaseBackendZooKeeper {
+		j := newJobLeasesOn(leasestore.New(conn, cfg.ClickHouseDB, log), cfg.LeaseTTL, log)
+		j.where = "ClickHouse (NEONMETER_CLICKHOUSE_ADDR)"
+		return j, nil
+	}
+	addrs, err := schema.SplitAddrs(cfg.ZooKeeperAddrs)
+	if err != nil {
+		return nil, usagef("%s_ZOOKEEPER_ADDRS: %v", envPrefix, err)
+	}
+	zs, err := zkstore.Open(zkstore.Options{Addrs: addrs, Root: cfg.ZooKeeperRoot, Database: cfg.ClickHouseDB,
+		SessionTimeout: cfg.ZooKeeperSession, Logger: log})
+	if err != nil {
+		return nil, usagef("%s_ZOOKEEPER_ADDRS: %v", envPrefix, err)
+	}
+	j := newJobLeasesOn(zs, cfg.LeaseTTL, log)
+	j.where, j.coord, j.done = "ZooKeeper (NEONMETER_ZOOKEEPER_ADDRS)", zs.Ping, zs.Close
+	return j, nil
+}
+
+// ping asks the coordination service keeping the leases whether it answers; nil when the
+// leases live in ClickHouse.
+func (j *jobLeases) ping(ctx context.Context) error {
+	if j.coord == nil {
+		return nil
+	}
+	return j.coord(ctx)
+}
+
+// close releases the backend's connection (a ZooKeeper session).
+func (j *jobLeases) close() {
+	if j.done != nil {
+		j.done()
+	}
 }
 
 func newJobLeasesOn(b lease.Backend, ttl time.Duration, log *slog.Logger) *jobLeases {
@@ -81,7 +126,7 @@ func newJobLeasesOn(b lease.Backend, ttl time.Duration, log *slog.Logger) *jobLe
 		host = "unknown-host"
 	}
 	j := &jobLeases{backend: b, ttl: ttl, host: host, log: log, gates: map[string]*gate{}}
-	for _, job := range []string{jobBilling, jobEnforcement, jobAccounts, jobRetention, jobCollect} {
+	for _, job := range leaseJobs() {
 		j.gates[job] = &gate{job: job}
 	}
 	return j
@@ -100,6 +145,9 @@ func (j *jobLeases) run(ctx context.Context, job string, wait bool, fn func(cont
 	}
 	h := lease.Holder{Host: j.host, PID: os.Getpid(), RunID: runid.New(job, time.Now())}
 	l, err := lease.Acquire(ctx, j.backend, job, lease.Options{TTL: j.ttl, Holder: h, Wait: wait, Logger: j.log})
+	if err != nil && !refused(err) && j.where != "" {
+		return fmt.Errorf("take the %s lease in %s: %w", job, j.where, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -230,6 +278,10 @@ func (s fencedEnforcementStore) InsertAudit(ctx context.Context, recs []enforcem
 
 func (s fencedEnforcementStore) InsertBreakerEvent(ctx context.Context, e enforcement.BreakerEvent) error {
 	return fenced(ctx, s.f, "write breaker event", func() error { return s.Store.InsertBreakerEvent(ctx, e) })
+}
+
+func (s fencedEnforcementStore) WriteAtRisk(ctx context.Context, rows []enforcement.AtRiskRow) error {
+	return fenced(ctx, s.f, "write at-risk projects", func() error { return s.Store.WriteAtRisk(ctx, rows) })
 }
 
 // fencedAccountsStore checks the accounts lease before each write; reads pass through.

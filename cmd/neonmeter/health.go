@@ -111,9 +111,10 @@ const readyzPath = "/readyz"
 const readyTimeout = 3 * time.Second
 
 // readiness decides /readyz's answer: 503 while serve shuts down, when ClickHouse does not
-// answer, or when the database lacks migrations this binary needs; 200 otherwise. Unlike
-// /healthz (liveness: restarting helps), nothing here is fixed by a restart.
-func readiness(stopping bool, pending []string, chErr error, db string) (int, string) {
+// answer, when the database lacks migrations this binary needs, or when the coordination service
+// keeping the leases (ZooKeeper) does not answer; 200 otherwise. serve runs only with a valid
+// configuration. Unlike /healthz (liveness: restarting helps), nothing here is fixed by a restart.
+func readiness(stopping bool, pending []string, chErr, coordErr error, db string) (int, string) {
 	switch {
 	case stopping:
 		return http.StatusServiceUnavailable, "not ready: shutting down"
@@ -122,16 +123,20 @@ func readiness(stopping bool, pending []string, chErr error, db string) (int, st
 	case len(pending) > 0:
 		return http.StatusServiceUnavailable, fmt.Sprintf("not ready: database %s (NEONMETER_CLICKHOUSE_DATABASE) lacks migration(s) %s: run `neonmeter migrate` or serve --migrate",
 			db, strings.Join(pending, ", "))
+	case coordErr != nil:
+		return http.StatusServiceUnavailable, fmt.Sprintf("not ready: the lease service (NEONMETER_ZOOKEEPER_ADDRS) does not answer, so no job can run: %v", coordErr)
 	}
-	return http.StatusOK, "ready: migrations applied, ClickHouse answers"
+	return http.StatusOK, "ready: configuration valid, migrations applied, ClickHouse and the lease backend answer"
 }
 
 // readyCheck gathers what readiness judges. Once every migration is seen applied it only pings
-// (migrations are never undone), keeping the probe to one round trip.
+// (migrations are never undone), keeping the probe to one round trip per service.
 type readyCheck struct {
-	conn     driver.Conn
-	db       string
-	stop     context.Context // serve's signal context: done once shutdown starts
+	conn driver.Conn
+	db   string
+	stop context.Context // serve's signal context: done once shutdown starts
+	// coord pings the coordination service keeping the leases; nil when they live in ClickHouse.
+	coord    func(context.Context) error
 	migrated atomic.Bool
 }
 
@@ -144,12 +149,16 @@ func (rc *readyCheck) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (rc *readyCheck) check(ctx context.Context) (int, string) {
 	if rc.stop.Err() != nil {
-		return readiness(true, nil, nil, rc.db)
+		return readiness(true, nil, nil, nil, rc.db)
 	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
+	var coordErr error
+	if rc.coord != nil {
+		coordErr = rc.coord(ctx)
+	}
 	if rc.migrated.Load() {
-		return readiness(false, nil, rc.conn.Ping(ctx), rc.db)
+		return readiness(false, nil, rc.conn.Ping(ctx), coordErr, rc.db)
 	}
 	migs, err := schema.Pending(ctx, rc.conn, rc.db)
 	var names []string
@@ -159,5 +168,5 @@ func (rc *readyCheck) check(ctx context.Context) (int, string) {
 	if err == nil && len(names) == 0 {
 		rc.migrated.Store(true)
 	}
-	return readiness(false, names, err, rc.db)
+	return readiness(false, names, err, coordErr, rc.db)
 }

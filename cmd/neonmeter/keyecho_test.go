@@ -6,21 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-
-	"github.com/neonmeter/neonmeter/accounts"
-	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/crashtest"
 	"github.com/neonmeter/neonmeter/internal/redact"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
 	"github.com/neonmeter/neonmeter/neon/sim"
-	"github.com/neonmeter/neonmeter/plans"
 )
 
 // The keys of the key-echo test: 24 characters of Neon key, as in the reported leak.
@@ -67,9 +61,9 @@ func (e *echoTranscript) run(want int, args ...string) string {
 // and collection_runs.error) and Stripe paths had no redaction at all.
 func TestKeyEcho_NoKeyPrefixInLogsRowsOrMetrics(t *testing.T) {
 	s, db := simEnvKey(t, 60, echoNeonKey)
-	fake, fakeURL := echoStripe(t, s.Orgs()[1].ProjectIDs[:2])
+	fake, fakeURL, _ := proStripe(t, echoStripeKey, "Echo", s.Orgs()[1].ProjectIDs[:2])
 	for k, v := range map[string]string{
-		"NEONMETER_PLANS_FILE":        filepath.Join("..", "..", "plans", "example.yaml"),
+		"NEONMETER_PLANS_FILE":        exampleCatalog,
 		"NEONMETER_STRIPE_API_KEY":    echoStripeKey,
 		"NEONMETER_STRIPE_API_URL":    fakeURL,
 		"NEONMETER_LOG_LEVEL":         "debug", // the clients' retry lines carry the errors
@@ -112,44 +106,11 @@ func TestKeyEcho_NoKeyPrefixInLogsRowsOrMetrics(t *testing.T) {
 	checkRowsClean(t, db)
 }
 
-// echoStripe starts the recording fake Stripe with the pro plan's meters and a customer on the
-// pro plan owning projects.
-func echoStripe(t *testing.T, projects []string) (*stripefake.Server, string) {
-	t.Helper()
-	fake := stripefake.New(stripefake.Options{APIKey: echoStripeKey, Now: time.Now})
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: echoStripeKey, URL: srv.URL})
-	cat, err := plans.Load(filepath.Join("..", "..", "plans", "example.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := billing.Setup(context.Background(), sc, cat, true); err != nil {
-		t.Fatal(err)
-	}
-	price, err := sc.Prices.New(&stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(2000), LookupKey: stripe.String("pro"),
-		ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Pro")}, Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cus, err := sc.Customers.New(&stripe.CustomerParams{Name: stripe.String("Echo"),
-		Metadata: map[string]string{"neon_project_id": strings.Join(projects, ",")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sc.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(cus.ID),
-		Items:             []*stripe.SubscriptionItemsParams{{Price: stripe.String(price.ID)}},
-		BackdateStartDate: stripe.Int64(time.Now().UTC().AddDate(0, 0, -10).Unix())}); err != nil {
-		t.Fatal(err)
-	}
-	return fake, srv.URL
-}
-
 // echoServe runs serve while both upstreams echo the key, until its first cycle failed, and
 // returns a scrape of /metrics; serve's log lines join the transcript.
 func echoServe(t *testing.T, e *echoTranscript) []byte {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := crashtest.FreeAddr(t)
 	t.Setenv("NEONMETER_LISTEN_ADDR", addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -81,10 +81,10 @@ func TestFence_WrappersCoverEveryWrite(t *testing.T) {
 	}{
 		{reflect.TypeFor[billing.Sink](), fencedSink{f: denyFence{}}, nil},
 		{reflect.TypeFor[billing.Store](), fencedBillingStore{f: denyFence{}},
-			[]string{"Usage", "UsageTotals", "UsageOf", "Ledger", "LastReconciles", "LatestReconcile"}},
+			[]string{"Usage", "UsageTotals", "UsageOf", "Lagging", "Ledger", "LastReconciles", "LatestReconcile"}},
 		{reflect.TypeFor[enforcement.Neon](), fencedNeon{f: denyFence{}}, []string{"ListProjects", "GetProject", "ListEndpoints", "WaitOperations"}},
 		{reflect.TypeFor[enforcement.Store](), fencedEnforcementStore{f: denyFence{}},
-			[]string{"UsageSince", "HourlyWatermarks", "States", "AuditOf", "LastBreakerEvent"}},
+			[]string{"UsageSince", "HourlyWatermarks", "Progress", "AtRiskSet", "States", "AuditOf", "LastBreakerEvent"}},
 		{reflect.TypeFor[accounts.Store](), fencedAccountsStore{f: denyFence{}}, []string{"At", "History", "UsageProjects"}},
 	} {
 		v := reflect.ValueOf(c.wrapper)

@@ -65,6 +65,7 @@ func (m *Main) commands() []struct {
 		{"collect", &CollectCommand{env}},
 		{"backfill", &BackfillCommand{env}},
 		{"status", &StatusCommand{env}},
+		{"leases", &LeasesCommand{env}},
 		{"serve", &ServeCommand{env}},
 		{"plans", &PlansCommand{env}},
 		{"accounts", &AccountsCommand{env}},

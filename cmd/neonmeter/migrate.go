@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 
@@ -17,33 +16,26 @@ type MigrateCommand struct{ *Env }
 func (c *MigrateCommand) Synopsis() string { return "create or upgrade the ClickHouse schema" }
 
 func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: neonmeter migrate
+	fs := newFlags("migrate", `Usage: neonmeter migrate
 
 Creates the database NEONMETER_CLICKHOUSE_DATABASE if missing and applies every embedded
 migration not yet recorded in its schema_migrations table. Safe to run again and from several
 processes at once: every statement is idempotent.`)
-	}
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.configFor(useClickHousePass)
-	if err != nil {
-		return err
-	}
-	d := c.deps(cfg, nil)
-	defer d.close()
-	conn, err := d.ClickHouse(ctx)
-	if err != nil {
-		return err
-	}
-	n, err := schema.Migrate(ctx, conn, cfg.ClickHouseDB, d.log)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.Stdout, "migrate: %d migration(s) applied to database %s\n", n, cfg.ClickHouseDB)
-	return nil
+	return c.withDeps(useClickHousePass, func(d *deps) error {
+		conn, err := d.ClickHouse(ctx)
+		if err != nil {
+			return err
+		}
+		n, err := schema.Migrate(ctx, conn, d.cfg.ClickHouseDB, d.log)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "migrate: %d migration(s) applied to database %s\n", n, d.cfg.ClickHouseDB)
+		return nil
+	})
 }
 
 // requireMigrated refuses to work on a database that lacks migrations, naming the command that

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"sort"
 	"strings"
@@ -31,8 +30,7 @@ metric, and so on.
 Exit codes: 0 the catalog is valid, 2 it is not (or it cannot be read).`
 
 func (c *PlansCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("plans", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprintln(fs.Output(), plansUsage) }
+	fs := newFlags("plans", plansUsage)
 	if len(args) > 0 && args[0] == "simulate" {
 		return c.simulate(ctx, args[1:])
 	}
@@ -42,7 +40,7 @@ func (c *PlansCommand) Run(ctx context.Context, args []string) error {
 		}
 		return usagef("say which: plans check [FILE] or plans simulate --catalog FILE --period YYYY-MM")
 	}
-	rest, err := parsePositional(c.Env, fs, args[1:], 1)
+	rest, err := c.parsePositional(fs, args[1:], 1)
 	if err != nil {
 		return err
 	}

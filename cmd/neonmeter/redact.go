@@ -12,15 +12,16 @@ import (
 // (collection_runs.error, enforcement_audit.error). The clients already redact what they
 // return; this keeps a secret from reaching a table through any other error on the way.
 
-// redactedRuns is a collector store whose run rows carry no secret.
+// redactedRuns is a collector store (a sweep's or a budgeted cycle's) whose run rows carry no
+// secret.
 type redactedRuns struct {
-	collector.Store
+	collector.FleetStore
 	r *redact.Redactor
 }
 
 func (s redactedRuns) WriteRun(ctx context.Context, run collector.Run) error {
 	run.Error = s.r.String(run.Error)
-	return s.Store.WriteRun(ctx, run)
+	return s.FleetStore.WriteRun(ctx, run)
 }
 
 // redactedAudit is an enforcement store whose audit rows carry no secret.

@@ -55,11 +55,11 @@ type reportFlags struct {
 
 func (c *ReportCommand) flags(name, usage string, args []string, max int) (reportFlags, []string, error) {
 	var f reportFlags
-	fs := subFlags("report", name, usage)
+	fs := newFlags("report "+name, usage)
 	fs.StringVar(&f.period, "period", time.Now().UTC().Format("2006-01"), "billing period, a UTC month like 2026-11")
 	fs.StringVar(&f.format, "format", "table", "table, csv or json")
 	fs.IntVar(&f.top, "top", 10, "customers listed by revenue (fleet)")
-	rest, err := parsePositional(c.Env, fs, args, max)
+	rest, err := c.parsePositional(fs, args, max)
 	if err != nil {
 		return f, nil, err
 	}
@@ -86,18 +86,34 @@ func newFinance(ctx context.Context, cfg Config, conn driver.Conn, cat *plans.Ca
 	return st, costs, nil
 }
 
-func (c *ReportCommand) open(ctx context.Context) (*deps, finance.Store, *finance.Costs, error) {
-	cfg, err := c.configFor(useClickHousePass)
+// reportRun is what both reports read: the period's bounds, finance's store and the cost table.
+type reportRun struct {
+	d        *deps
+	st       finance.Store
+	costs    *finance.Costs
+	from, to time.Time
+}
+
+// withReport runs work with what the reports of period read.
+func (c *ReportCommand) withReport(ctx context.Context, period string, work func(run *reportRun) error) error {
+	from, to, err := finance.Period(period)
 	if err != nil {
-		return nil, nil, nil, err
+		return usageError{err}
 	}
-	d := c.deps(cfg, nil)
-	st, costs, err := d.Finance(ctx)
-	if err != nil {
-		d.close()
-		return nil, nil, nil, err
-	}
-	return d, st, costs, nil
+	return c.withDeps(useClickHousePass, func(d *deps) error {
+		st, costs, err := d.Finance(ctx)
+		if err != nil {
+			return err
+		}
+		return work(&reportRun{d: d, st: st, costs: costs, from: from, to: to})
+	})
+}
+
+// label names the default plan in a report's margin rows and returns the report's currency and
+// default plan.
+func (r *reportRun) label(margin []finance.MarginRow) (currency, defaultPlan string) {
+	finance.NamePlans(margin, r.d.cfg.DefaultPlan)
+	return currencyOf(r.costs), r.d.cfg.DefaultPlan
 }
 
 func (c *ReportCommand) customer(ctx context.Context, args []string) error {
@@ -108,22 +124,14 @@ func (c *ReportCommand) customer(ctx context.Context, args []string) error {
 	if len(rest) != 1 {
 		return usagef("name the customer: report customer CUSTOMER")
 	}
-	from, to, err := finance.Period(f.period)
-	if err != nil {
-		return usageError{err}
-	}
-	d, st, costs, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	r, err := finance.Customer(ctx, st, rest[0], from, to)
-	if err != nil {
-		return err
-	}
-	r.Currency, r.DefaultPlan = currencyOf(costs), d.cfg.DefaultPlan
-	finance.NamePlans(r.Margin, r.DefaultPlan)
-	return writeCustomer(c.Stdout, f.format, r)
+	return c.withReport(ctx, f.period, func(run *reportRun) error {
+		r, err := finance.Customer(ctx, run.st, rest[0], run.from, run.to)
+		if err != nil {
+			return err
+		}
+		r.Currency, r.DefaultPlan = run.label(r.Margin)
+		return writeCustomer(c.Stdout, f.format, r)
+	})
 }
 
 func (c *ReportCommand) fleet(ctx context.Context, args []string) error {
@@ -131,22 +139,14 @@ func (c *ReportCommand) fleet(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	from, to, err := finance.Period(f.period)
-	if err != nil {
-		return usageError{err}
-	}
-	d, st, costs, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	r, err := finance.Fleet(ctx, st, from, to)
-	if err != nil {
-		return err
-	}
-	r.Currency, r.DefaultPlan = currencyOf(costs), d.cfg.DefaultPlan
-	finance.NamePlans(r.Margin, r.DefaultPlan)
-	return writeFleet(c.Stdout, f.format, f.top, r)
+	return c.withReport(ctx, f.period, func(run *reportRun) error {
+		r, err := finance.Fleet(ctx, run.st, run.from, run.to)
+		if err != nil {
+			return err
+		}
+		r.Currency, r.DefaultPlan = run.label(r.Margin)
+		return writeFleet(c.Stdout, f.format, f.top, r)
+	})
 }
 
 func currencyOf(c *finance.Costs) string {
@@ -183,15 +183,20 @@ func writeCustomer(w io.Writer, format string, r *finance.CustomerReport) error 
 	case "json":
 		return writeJSON(w, customerJSON(r))
 	case "csv":
-		cw := csv.NewWriter(w)
-		_ = cw.Write(csvHeader)
-		for _, row := range customerCSV(r) {
-			_ = cw.Write(row)
-		}
-		cw.Flush()
-		return cw.Error()
+		return writeCSV(w, customerCSV(r))
 	}
 	return customerTable(w, r)
+}
+
+// writeCSV writes the header and rows.
+func writeCSV(w io.Writer, rows [][]string) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write(csvHeader)
+	for _, row := range rows {
+		_ = cw.Write(row)
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 func customerTable(w io.Writer, r *finance.CustomerReport) error {

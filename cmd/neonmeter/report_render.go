@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -107,13 +106,7 @@ func writeFleet(w io.Writer, format string, top int, r *finance.FleetReport) err
 			Margin   []marginJSON        `json:"margin"`
 		}{r.From, r.To, r.Currency, byPlan, byMeter, leaders, r.Billed, r.Drift, r.Late, marginsJSON(r.Margin)})
 	case "csv":
-		cw := csv.NewWriter(w)
-		_ = cw.Write(csvHeader)
-		for _, row := range fleetCSV(r, byPlan, byMeter, leaders) {
-			_ = cw.Write(row)
-		}
-		cw.Flush()
-		return cw.Error()
+		return writeCSV(w, fleetCSV(r, byPlan, byMeter, leaders))
 	}
 	return fleetTable(w, r, byPlan, byMeter, leaders)
 }

@@ -10,19 +10,16 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/accounts"
-	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
 	"github.com/neonmeter/neonmeter/billing"
-	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
-	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 )
 
 // seedReport stores 10 hours of 2 CU-hours each for p-1, owned by cus_1 on pro since the
 // period's start, and a ledger of 2 units per hour of which Stripe confirmed all.
 func seedReport(t *testing.T) string {
 	conn, db := chtest.New(t)
-	ctx := context.Background()
 	t0 := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
 	var facts []collector.Fact
 	var ledger []billing.LedgerRow
@@ -34,16 +31,9 @@ func seedReport(t *testing.T) string {
 			Metric: "compute_unit_seconds", Value: 2, ConfirmedValue: 2, Revision: 1, Identifier: "id", Status: billing.LedgerPushed,
 			HTTPStatus: 200, RecordedAt: t0, RunID: "r", Version: 3, Accounted: 2})
 	}
-	if err := collectorstore.New(conn, db).InsertFacts(ctx, facts); err != nil {
-		t.Fatal(err)
-	}
-	if err := billingstore.New(conn, db).InsertLedger(ctx, ledger); err != nil {
-		t.Fatal(err)
-	}
-	if err := accountsstore.New(conn, db).Insert(ctx, []accounts.Record{{ProjectID: "p-1", ValidFrom: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
-		CustomerID: "cus_1", Plan: "pro", Source: accounts.SourceCSV, RecordedAt: t0, RunID: "r", Version: 1}}); err != nil {
-		t.Fatal(err)
-	}
+	testworld.Seed(t, conn, db, testworld.Rows{Facts: facts, Ledger: ledger, Accounts: []accounts.Record{{ProjectID: "p-1",
+		ValidFrom: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), CustomerID: "cus_1", Plan: "pro", Source: accounts.SourceCSV,
+		RecordedAt: t0, RunID: "r", Version: 1}}})
 	return db
 }
 

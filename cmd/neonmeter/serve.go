@@ -36,8 +36,9 @@ func (c *ServeCommand) Synopsis() string {
 const serveUsage = `Usage: neonmeter serve [--initial-sweep=true] [--migrate=true]
 
 Runs a cycle on NEONMETER_COLLECT_SCHEDULE (cron, UTC; default minute 20 of every hour), never
-two at once: an accounts sync from Stripe (when NEONMETER_STRIPE_API_KEY is set), a collection
-sweep, then, after a successful sweep: a billing push to Stripe (with a Stripe key and a plan
+two at once: an accounts sync from Stripe (when NEONMETER_STRIPE_API_KEY is set), a budgeted
+collection cycle per Neon account (as neonmeter collect without flags; see its help), then,
+after it succeeded: a billing push to Stripe (with a Stripe key and a plan
 catalog) and, when due, a reconciliation with Stripe (NEONMETER_BILLING_RECONCILE_SCHEDULE, and
 before each period's invoice grace ends), enforcement of the plans in NEONMETER_PLANS_FILE (in
 NEONMETER_ENFORCEMENT_MODE, dry-run by default; skipped without a catalog) and retention (partitions older than
@@ -48,7 +49,8 @@ replicas may share a database. Serves Prometheus metrics on http://NEONMETER_LIS
 and a health check on /healthz, which answers 503 when the last sweep failed, a sweep runs past
 NEONMETER_COLLECT_DEADLINE or a cycle past the schedule's interval (stuck); /livez (liveness)
 answers 503 only when stuck, which a restart fixes and a Neon outage does not. /readyz answers 200 once the database's migrations are applied and
-ClickHouse answers, and 503 from the first signal on.
+ClickHouse answers (and ZooKeeper, with NEONMETER_LEASE_BACKEND=zookeeper), and 503 from the
+first signal on.
 
 On SIGINT or SIGTERM the step in flight (accounts sync, sweep, billing, enforcement or
 retention) may finish within NEONMETER_SHUTDOWN_TIMEOUT (default 30s); past it, it is stopped,
@@ -79,15 +81,10 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		return usagef("NEONMETER_COLLECT_SCHEDULE %q: %v", cfg.CollectSchedule, err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "neonmeter_build_info", Help: "Build version; always 1."}, []string{"version"})
-	buildInfo.WithLabelValues(version).Set(1)
-	reg.MustRegister(buildInfo)
-
+	reg := serveRegistry()
 	deps := c.deps(cfg, reg)
 	defer deps.close()
-	if _, err := deps.Neon(); err != nil {
+	if _, err := deps.NeonAccounts(); err != nil {
 		return err
 	}
 	conn, err := deps.ClickHouse(ctx)
@@ -99,23 +96,20 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	metrics, err := collector.NewMetrics(reg, time.Now)
+	now, _ := cfg.clock()
+	metrics, err := collector.NewMetrics(reg, now)
 	if err != nil {
 		return err
 	}
-	col, err := deps.Collector(ctx, metrics, nil)
+	fleets, err := deps.Fleets(ctx, metrics, nil)
 	if err != nil {
 		return err
 	}
-	store := collectorstore.New(conn, cfg.ClickHouseDB)
-	feed := collector.Feed{OrgID: cfg.NeonOrgID, Endpoint: collector.Endpoint(cfg.NeonConsumption), Granularity: collector.GranularityHourly}
-	if wm, ok, err := store.Watermark(ctx, feed); err != nil {
-		return fmt.Errorf("read watermark: %w", err)
-	} else if ok {
-		metrics.SetWatermark(collector.Endpoint(cfg.NeonConsumption), wm)
+	if err := loadWatermarks(ctx, collectorstore.New(conn, cfg.ClickHouseDB), cfg.orgs(), metrics); err != nil {
+		return err
 	}
 
-	d := newDaemon(log, col, reg)
+	d := newDaemon(log, fleets, reg)
 	d.deadline, d.interval = cfg.CollectDeadline, shortestInterval(schedule, time.Now())
 	if d.leases, err = deps.Leases(ctx); err != nil {
 		return err
@@ -132,16 +126,41 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", d.healthz)
 	mux.HandleFunc("/livez", d.livez)
-	mux.HandleFunc(readyzPath, (&readyCheck{conn: conn, db: cfg.ClickHouseDB, stop: ctx}).readyz)
+	mux.HandleFunc(readyzPath, (&readyCheck{conn: conn, db: cfg.ClickHouseDB, stop: ctx, coord: d.leases.ping}).readyz)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server stopped", "err", err)
 		}
 	}()
-	log.Info("serving", "addr", ln.Addr().String(), "schedule", cfg.CollectSchedule, "org_id", cfg.NeonOrgID)
+	log.Info("serving", "addr", ln.Addr().String(), "schedule", cfg.CollectSchedule, "orgs", cfg.orgNames())
 
 	return d.loop(ctx, schedule, *initial, cfg.ShutdownTimeout, srv)
+}
+
+// serveRegistry is serve's Prometheus registry with the process's own series and the build.
+func serveRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "neonmeter_build_info", Help: "Build version; always 1."}, []string{"version"})
+	buildInfo.WithLabelValues(version).Set(1)
+	reg.MustRegister(buildInfo)
+	return reg
+}
+
+// loadWatermarks tells the freshness gauge where each org's watermark stands at start-up.
+func loadWatermarks(ctx context.Context, store *collectorstore.Store, orgs []neonOrg, m *collector.Metrics) error {
+	for _, o := range orgs {
+		feed := collector.Feed{OrgID: o.ID, Endpoint: o.Endpoint, Granularity: collector.GranularityHourly}
+		wm, ok, err := store.Watermark(ctx, feed)
+		if err != nil {
+			return fmt.Errorf("read the watermark of org %s: %w", o.ID, err)
+		}
+		if ok {
+			m.SetOrgWatermark(o.Endpoint, o.ID, wm)
+		}
+	}
+	return nil
 }
 
 // cycleSteps builds the steps serve runs around each sweep, from what is configured: accounts
@@ -242,7 +261,7 @@ func servedCatalog(cfg Config, log *slog.Logger) (*plans.Catalog, error) {
 // stop the others.
 type daemon struct {
 	log    *slog.Logger
-	col    *collector.Collector
+	fleets []*collector.Fleet // one budgeted collector per Neon account
 	before []step
 	after  []step
 	steps  *prometheus.CounterVec
@@ -267,8 +286,8 @@ type step struct {
 	run   func(ctx context.Context) error
 }
 
-func newDaemon(log *slog.Logger, col *collector.Collector, reg prometheus.Registerer) *daemon {
-	d := &daemon{log: log, col: col, steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+func newDaemon(log *slog.Logger, fleets []*collector.Fleet, reg prometheus.Registerer) *daemon {
+	d := &daemon{log: log, fleets: fleets, steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "neonmeter_serve_steps_total",
 		Help: "Steps of serve's cycles besides the sweep (accounts sync, retention, …) by result.",
 	}, []string{"step", "result"})}
@@ -338,15 +357,19 @@ func (d *daemon) cycle(stop, work context.Context) {
 	d.runSteps(stop, work, d.after)
 }
 
-// sweep runs the scheduled sweep under the collect lease (without one in tests).
+// sweep runs the scheduled budgeted cycles (one per Neon account) under the collect lease
+// (without one in tests), and sums their runs up for /healthz.
 func (d *daemon) sweep(ctx context.Context) (sum collector.Summary, err error) {
-	if d.leases == nil {
-		return d.col.Sweep(ctx, collector.Window{})
-	}
-	err = d.leases.run(ctx, jobCollect, false, func(ctx context.Context) error {
-		sum, err = d.col.Sweep(ctx, collector.Window{})
+	collect := func(ctx context.Context) error {
+		var sums []collector.CycleSummary
+		sums, err = runFleets(ctx, d.fleets)
+		sum = lastRuns(sums)
 		return err
-	})
+	}
+	if d.leases == nil {
+		return sum, collect(ctx)
+	}
+	err = d.leases.run(ctx, jobCollect, false, collect)
 	return sum, err
 }
 

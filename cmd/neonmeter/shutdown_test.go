@@ -29,18 +29,15 @@ import (
 	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/crashtest"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
 
-// binary builds the neonmeter binary for the test (the build cache makes repeats cheap).
+// binary builds the neonmeter binary for the test.
 func binary(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "neonmeter")
-	if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build neonmeter: %v\n%s", err, out)
-	}
-	return path
+	return filepath.Join(crashtest.Build(t, "."), "neonmeter")
 }
 
 // served is a neonmeter serve process on a slowed simulator.
@@ -58,7 +55,7 @@ func startServe(t *testing.T, slow, shutdownTimeout time.Duration) *served {
 	bin := binary(t)
 	s, db := simEnv(t, 400)
 	s.SetFaults(sim.Faults{SlowRate: 1, SlowDelay: slow, Seed: 1})
-	t.Setenv("NEONMETER_LISTEN_ADDR", freeAddr(t))
+	t.Setenv("NEONMETER_LISTEN_ADDR", crashtest.FreeAddr(t))
 	t.Setenv("NEONMETER_LOG_LEVEL", "info")
 	t.Setenv("NEONMETER_SHUTDOWN_TIMEOUT", shutdownTimeout.String())
 	// No plan catalog: the cycle is the sweep and retention.
@@ -80,7 +77,14 @@ func startServe(t *testing.T, slow, shutdownTimeout time.Duration) *served {
 // the test left it running.
 func launch(t *testing.T, bin, db string) *served {
 	t.Helper()
-	p := &served{cmd: exec.Command(bin, "serve"), stderr: &bytes.Buffer{}, done: make(chan error, 1), db: db}
+	return launchCmd(t, exec.Command(bin, "serve"), db)
+}
+
+// launchCmd starts cmd, a serve on database db; the process is killed at cleanup if the test
+// left it running.
+func launchCmd(t *testing.T, cmd *exec.Cmd, db string) *served {
+	t.Helper()
+	p := &served{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1), db: db}
 	p.cmd.Stderr = &lockedWriter{w: p.stderr}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -411,7 +415,7 @@ func (b *billingServe) command(t *testing.T, args ...string) string {
 // and its listen address.
 func (b *billingServe) start(t *testing.T, shutdown, latency time.Duration) (*served, string) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := crashtest.FreeAddr(t)
 	t.Setenv("NEONMETER_LISTEN_ADDR", addr)
 	t.Setenv("NEONMETER_SHUTDOWN_TIMEOUT", shutdown.String())
 	b.stripe.delay.Store(int64(latency))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
 
@@ -35,11 +34,7 @@ Exit codes: 0 done, 2 bad usage or catalog, 1 the database could not be read.`
 
 // simulate runs plans simulate.
 func (c *PlansCommand) simulate(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("plans simulate", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), simulateUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("plans simulate", simulateUsage)
 	file := fs.String("catalog", "", "the draft plan catalog (required)")
 	period := fs.String("period", "", "the plan period, a UTC month YYYY-MM (required)")
 	format := fs.String("format", whatif.FormatTable, "table, csv or json")
@@ -58,31 +53,27 @@ func (c *PlansCommand) simulate(ctx context.Context, args []string) error {
 	if *file == "" {
 		return usagef("--catalog FILE is required: the draft plan catalog to simulate")
 	}
-	cfg, err := c.configFor(useClickHousePass)
-	if err != nil {
-		return err
-	}
-	draft, err := loadDraft(*file, cfg.DefaultPlan)
-	if err != nil {
-		return err
-	}
-	d := c.deps(cfg, nil)
-	defer d.close()
-	wcfg, err := simulateConfig(ctx, d, draft)
-	if err != nil {
-		return err
-	}
-	if *costs == "" {
-		*costs = cfg.CostsFile
-	}
-	if wcfg.Money, err = loadMoney(*costs, wcfg.Current, draft); err != nil {
-		return err
-	}
-	rep, err := whatif.Simulate(ctx, wcfg, month)
-	if err != nil {
-		return err
-	}
-	return whatif.Write(c.Stdout, rep, f)
+	return c.withDeps(useClickHousePass, func(d *deps) error {
+		draft, err := loadDraft(*file, d.cfg.DefaultPlan)
+		if err != nil {
+			return err
+		}
+		wcfg, err := simulateConfig(ctx, d, draft)
+		if err != nil {
+			return err
+		}
+		if *costs == "" {
+			*costs = d.cfg.CostsFile
+		}
+		if wcfg.Money, err = loadMoney(*costs, wcfg.Current, draft); err != nil {
+			return err
+		}
+		rep, err := whatif.Simulate(ctx, wcfg, month)
+		if err != nil {
+			return err
+		}
+		return whatif.Write(c.Stdout, rep, f)
+	})
 }
 
 // loadDraft reads and validates a draft catalog as the real one is: the catalog's own rules,

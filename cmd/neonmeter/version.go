@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"runtime"
 )
@@ -13,10 +12,7 @@ type VersionCommand struct{ *Env }
 func (c *VersionCommand) Synopsis() string { return "print the version" }
 
 func (c *VersionCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: neonmeter version\n\nPrints the version and the Go toolchain it was built with.")
-	}
+	fs := newFlags("version", "Usage: neonmeter version\n\nPrints the version and the Go toolchain it was built with.")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}

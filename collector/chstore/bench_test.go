@@ -7,7 +7,6 @@ import (
 
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/collector/chstore"
-	"github.com/neonmeter/neonmeter/internal/chtest"
 )
 
 // metrics are Neon's eight v2 consumption metrics.
@@ -35,14 +34,14 @@ func page(projects, hours int, version uint64) ([]collector.Fact, []string) {
 
 // BenchmarkInsertFacts inserts one page of 100 projects × 8 metrics × 48 hours (38,400 rows).
 func BenchmarkInsertFacts(b *testing.B) {
-	conn, db := chtest.New(b)
+	store := newTestStore(b)
 	facts, _ := page(100, 48, 1)
 	i := 0
 	for ; b.Loop(); i++ {
 		for j := range facts {
 			facts[j].Version = uint64(i + 1)
 		}
-		if err := chstore.New(conn, db).InsertFacts(b.Context(), facts); err != nil {
+		if err := store.InsertFacts(b.Context(), facts); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -52,19 +51,19 @@ func BenchmarkInsertFacts(b *testing.B) {
 // BenchmarkStoredFacts reads back one page's stored facts (38,400 keys) from a table holding
 // two versions of each, as the collector does.
 func BenchmarkStoredFacts(b *testing.B) {
-	conn, db := chtest.New(b)
+	store := newTestStore(b)
 	facts, ids := page(100, 48, 1)
 	for v := uint64(1); v <= 2; v++ {
 		for j := range facts {
 			facts[j].Version = v
 		}
-		if err := chstore.New(conn, db).InsertFacts(b.Context(), facts); err != nil {
+		if err := store.InsertFacts(b.Context(), facts); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for b.Loop() {
 		n := 0
-		err := chstore.New(conn, db).ScanStoredFacts(b.Context(), "org-1", ids, metrics(), day0(), day0().Add(48*time.Hour), func(chstore.StoredValue) { n++ })
+		err := store.ScanStoredFacts(b.Context(), "org-1", ids, metrics(), day0(), day0().Add(48*time.Hour), func(chstore.StoredValue) { n++ })
 		if err != nil || n < len(facts) {
 			b.Fatalf("stored facts: %d versions read for %d facts, %v", n, len(facts), err)
 		}
@@ -73,15 +72,14 @@ func BenchmarkStoredFacts(b *testing.B) {
 
 // BenchmarkUsageTotals sums a week of 200 projects (268,800 hourly facts) through usage_hourly.
 func BenchmarkUsageTotals(b *testing.B) {
-	conn, db := chtest.New(b)
+	store := newTestStore(b)
 	facts, _ := page(200, 168, 1)
-	if err := chstore.New(conn, db).InsertFacts(b.Context(), facts); err != nil {
+	if err := store.InsertFacts(b.Context(), facts); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		got, err := chstore.New(conn, db).UsageTotals(b.Context(), "org-1", day0(), day0().Add(168*time.Hour))
-		if err != nil || len(got) != 200*8 {
-			b.Fatalf("usage totals: %d, %v", len(got), err)
+		if got := store.UsageTotals(b, "org-1", day0(), day0().Add(168*time.Hour)); len(got) != 200*8 {
+			b.Fatalf("usage totals: %d, want %d", len(got), 200*8)
 		}
 	}
 }

@@ -53,7 +53,7 @@ func (s *Store) storedCoarse(ctx context.Context, orgID string, projectIDs []str
 }
 
 func (s *Store) readStoredCoarse(ctx context.Context, q schema.Query, out map[coarseKey]storedFact) error {
-	return q.Each(ctx, s.conn, s.db, func(rows schema.Row) error {
+	return q.Each(ctx, s.Conn, s.DB, func(rows schema.Row) error {
 		var (
 			k           coarseKey
 			granularity string
@@ -82,7 +82,7 @@ WHERE org_id = ? AND project_id IN (` + schema.InList(len(projectIDs)) + `) AND 
 // InsertCoarseFacts writes coarse facts to usage_coarse in one batch; as with hourly facts a
 // higher version replaces the stored row of the same key.
 func (s *Store) InsertCoarseFacts(ctx context.Context, facts []collector.CoarseFact) error {
-	if err := schema.InsertChecked(ctx, s.conn, s.db, facts, checkCoarse, insertCoarseQuery); err != nil {
+	if err := schema.InsertChecked(ctx, s.Conn, s.DB, facts, checkCoarse, insertCoarseQuery); err != nil {
 		return fmt.Errorf("insert coarse facts: %w", err)
 	}
 	return nil

@@ -2,13 +2,11 @@ package chstore_test
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/collector/chstore"
-	"github.com/neonmeter/neonmeter/internal/chtest"
 )
 
 func coarse(project string, granularity collector.Granularity, start time.Time, value, version uint64) collector.CoarseFact {
@@ -22,7 +20,7 @@ func coarse(project string, granularity collector.Granularity, start time.Time, 
 }
 
 func TestCoarseFacts(t *testing.T) {
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	jan := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	jan2 := jan.AddDate(0, 0, 1)
 	feb := jan.AddDate(0, 1, 0)
@@ -34,7 +32,7 @@ func TestCoarseFacts(t *testing.T) {
 		{coarse("p3", collector.GranularityMonthly, jan, 5, 1)},
 	}
 	for _, b := range batches {
-		if err := chstore.New(conn, db).InsertCoarseFacts(t.Context(), b); err != nil {
+		if err := store.InsertCoarseFacts(t.Context(), b); err != nil {
 			t.Fatalf("insert coarse facts: %v", err)
 		}
 	}
@@ -56,7 +54,7 @@ func TestCoarseFacts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := chstore.New(conn, db).StoredCoarseFacts(t.Context(), "org-1", tt.projects, tt.from, tt.to)
+			got, err := store.StoredCoarseFacts(t.Context(), "org-1", tt.projects, tt.from, tt.to)
 			if err != nil {
 				t.Fatalf("stored coarse facts: %v", err)
 			}
@@ -66,34 +64,17 @@ func TestCoarseFacts(t *testing.T) {
 		})
 	}
 	// Coarse facts never show up in the hourly contract.
-	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".usage_hourly"); n != 0 {
+	if n := store.rows(t, "usage_hourly"); n != 0 {
 		t.Fatalf("usage_hourly has %d rows, want 0", n)
 	}
 }
 
 func TestInsertCoarseFacts_Invalid(t *testing.T) {
-	conn, db := chtest.New(t)
-	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name string
-		edit func(*collector.CoarseFact)
-		want string
-	}{
+	store := newTestStore(t)
+	base := coarse("p1", collector.GranularityDaily, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), 1, 1)
+	assertRefused(t, store, "usage_coarse", store.InsertCoarseFacts, base, nil, []refusal[collector.CoarseFact]{
 		{"hourly is not coarse", func(f *collector.CoarseFact) { f.Granularity = collector.GranularityHourly }, "not daily or monthly"},
 		{"end before start", func(f *collector.CoarseFact) { f.BucketEnd = f.BucketStart }, "end after its start"},
 		{"no project", func(f *collector.CoarseFact) { f.ProjectID = "" }, "empty"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := coarse("p1", collector.GranularityDaily, start, 1, 1)
-			tt.edit(&f)
-			err := chstore.New(conn, db).InsertCoarseFacts(t.Context(), []collector.CoarseFact{f})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.want)
-			}
-		})
-	}
-	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".usage_coarse"); n != 0 {
-		t.Fatalf("usage_coarse has %d rows after refused inserts", n)
-	}
+	})
 }

@@ -3,9 +3,11 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"testing"
 	"time"
 
 	"github.com/neonmeter/neonmeter/collector"
+	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -30,28 +32,16 @@ func (s *Store) StoredCoarseFacts(ctx context.Context, orgID string, projectIDs 
 }
 
 // UsageTotals returns sum(value) per (project, metric) of the organization's hourly facts in
-// [from, to), read through the usage_hourly view.
-func (s *Store) UsageTotals(ctx context.Context, orgID string, from, to time.Time) (map[[2]string]uint64, error) {
-	out := map[[2]string]uint64{}
-	err := usageTotalsQuery(orgID, from, to).Each(ctx, s.conn, s.db, func(row schema.Row) error {
-		var (
-			project, metric string
-			total           uint64
-		)
-		err := row.Scan(&project, &metric, &total)
-		out[[2]string{project, metric}] = total
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("usage totals org %s: %w", orgID, err)
-	}
-	return out, nil
+// [from, to), read through the usage_hourly view; an error fails the test.
+func (s *Store) UsageTotals(t testing.TB, orgID string, from, to time.Time) map[[2]string]uint64 {
+	t.Helper()
+	return chtest.Totals(t, s.Conn, s.DB, usageTotalsQuery(orgID, from, to))
 }
 
 // Revisions returns the organization's logged revisions of hours in [from, to), deduplicated,
 // ordered by project, metric, hour and old version.
 func (s *Store) Revisions(ctx context.Context, orgID string, from, to time.Time) ([]collector.Revision, error) {
-	out, err := schema.All(ctx, revisionsQuery(orgID, from, to), s.conn, s.db, func(row schema.Row) (collector.Revision, error) {
+	out, err := schema.All(ctx, revisionsQuery(orgID, from, to), s.Conn, s.DB, func(row schema.Row) (collector.Revision, error) {
 		var r collector.Revision
 		err := row.Scan(&r.OrgID, &r.ProjectID, &r.Metric, &r.Hour, &r.OldValue, &r.NewValue,
 			&r.OldVersion, &r.NewVersion, &r.DetectedAt, &r.RunID)

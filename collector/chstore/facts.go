@@ -52,7 +52,7 @@ func (s *Store) scanStoredChunk(ctx context.Context, q schema.Query, offset int,
 		h            uint32
 		value, versn uint64
 	)
-	return q.Each(ctx, s.conn, s.db, func(rows schema.Row) error {
+	return q.Each(ctx, s.Conn, s.DB, func(rows schema.Row) error {
 		if err := rows.Scan(&p, &m, &h, &value, &versn); err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func (s *Store) InsertFacts(ctx context.Context, facts []collector.Fact) error {
 		collected[i], versions[i] = schema.UTC(f.CollectedAt), f.Version
 	}
 	q := insertFactsQuery(nil)
-	if err := q.InsertColumns(ctx, s.conn, s.db, orgs, projects, metrics, hours, values, periods, plans, collected, versions); err != nil {
+	if err := q.InsertColumns(ctx, s.Conn, s.DB, orgs, projects, metrics, hours, values, periods, plans, collected, versions); err != nil {
 		return fmt.Errorf("insert facts: %w", err)
 	}
 	return nil

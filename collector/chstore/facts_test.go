@@ -4,15 +4,11 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/collector/chstore"
-	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/schema"
 )
 
@@ -24,9 +20,9 @@ func fact(project, metric string, hour time.Time, value, version uint64) collect
 		PeriodID: "period-1", PeriodPlan: "scale", CollectedAt: hour.Add(2 * time.Hour), Version: version}
 }
 
-func insertFacts(t *testing.T, conn driver.Conn, db string, facts ...collector.Fact) {
+func (s testStore) insertFacts(t *testing.T, facts ...collector.Fact) {
 	t.Helper()
-	if err := chstore.New(conn, db).InsertFacts(t.Context(), facts); err != nil {
+	if err := s.InsertFacts(t.Context(), facts); err != nil {
 		t.Fatalf("insert facts: %v", err)
 	}
 }
@@ -40,11 +36,11 @@ type hourlyRow struct {
 	CollectedAt     time.Time
 }
 
-func hourlyRows(t *testing.T, conn driver.Conn, db string) []hourlyRow {
+func (s testStore) hourlyRows(t *testing.T) []hourlyRow {
 	t.Helper()
 	q := schema.Query{Name: "test.hourly_rows", Kind: schema.KindSelect,
 		SQL: "SELECT project_id, metric, hour, value, period_id, period_plan, collected_at FROM {db}.usage_hourly ORDER BY project_id, metric, hour"}
-	out, err := schema.All(t.Context(), q, conn, db, func(row schema.Row) (hourlyRow, error) {
+	out, err := schema.All(t.Context(), q, s.Conn, s.DB, func(row schema.Row) (hourlyRow, error) {
 		var r hourlyRow
 		err := row.Scan(&r.Project, &r.Metric, &r.Hour, &r.Value, &r.PeriodID, &r.Plan, &r.CollectedAt)
 		r.Hour, r.CollectedAt = r.Hour.UTC(), r.CollectedAt.UTC()
@@ -125,11 +121,11 @@ func TestInsertFacts_Replace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, db := chtest.New(t)
+			store := newTestStore(t)
 			for _, b := range tt.batches {
-				insertFacts(t, conn, db, b...)
+				store.insertFacts(t, b...)
 			}
-			got, err := storedFacts(t.Context(), conn, db, "org-1", []string{"p1", "p2"}, t0, t0.Add(24*time.Hour))
+			got, err := store.storedFacts(t.Context(), "org-1", []string{"p1", "p2"}, t0, t0.Add(24*time.Hour))
 			if err != nil {
 				t.Fatalf("stored facts: %v", err)
 			}
@@ -138,7 +134,7 @@ func TestInsertFacts_Replace(t *testing.T) {
 			}
 
 			// The view: one row per key carrying the winning value, and sums of winners only.
-			rows := hourlyRows(t, conn, db)
+			rows := store.hourlyRows(t)
 			if len(rows) != len(tt.want) {
 				t.Fatalf("usage_hourly has %d rows, want %d: %+v", len(rows), len(tt.want), rows)
 			}
@@ -155,11 +151,7 @@ func TestInsertFacts_Replace(t *testing.T) {
 			for k, w := range tt.want {
 				wantTotals[[2]string{k.ProjectID, k.Metric}] += w.Value
 			}
-			totals, err := chstore.New(conn, db).UsageTotals(t.Context(), "org-1", t0, t0.Add(24*time.Hour))
-			if err != nil {
-				t.Fatalf("usage totals: %v", err)
-			}
-			if !reflect.DeepEqual(totals, wantTotals) {
+			if totals := store.UsageTotals(t, "org-1", t0, t0.Add(24*time.Hour)); !reflect.DeepEqual(totals, wantTotals) {
 				t.Fatalf("usage totals = %v, want %v", totals, wantTotals)
 			}
 		})
@@ -168,9 +160,9 @@ func TestInsertFacts_Replace(t *testing.T) {
 
 func TestStoredFacts_Filters(t *testing.T) {
 	t0 := day0()
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	to := t0.Add(3 * time.Hour)
-	insertFacts(t, conn, db,
+	store.insertFacts(t,
 		fact("p1", "m", t0.Add(-time.Hour), 1, 1), // before from
 		fact("p1", "m", t0, 2, 1),                 // at from: in
 		fact("p1", "m", to.Add(-time.Hour), 3, 1), // last hour: in
@@ -180,7 +172,7 @@ func TestStoredFacts_Filters(t *testing.T) {
 	)
 	other := fact("p1", "m", t0, 99, 9)
 	other.OrgID = "org-2"
-	insertFacts(t, conn, db, other)
+	store.insertFacts(t, other)
 
 	tests := []struct {
 		name     string
@@ -199,7 +191,7 @@ func TestStoredFacts_Filters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := storedFacts(t.Context(), conn, db, tt.org, tt.projects, t0, to)
+			got, err := store.storedFacts(t.Context(), tt.org, tt.projects, t0, to)
 			if err != nil {
 				t.Fatalf("stored facts: %v", err)
 			}
@@ -213,7 +205,7 @@ func TestStoredFacts_Filters(t *testing.T) {
 // More project ids than fit one IN list are read in chunks and merged.
 func TestStoredFacts_ManyProjects(t *testing.T) {
 	t0 := day0()
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	const n = 2500
 	ids := make([]string, n)
 	var facts []collector.Fact
@@ -223,8 +215,8 @@ func TestStoredFacts_ManyProjects(t *testing.T) {
 			facts = append(facts, fact(ids[i], "m", t0, uint64(i), 1))
 		}
 	}
-	insertFacts(t, conn, db, facts...)
-	got, err := storedFacts(t.Context(), conn, db, "org-1", ids, t0, t0.Add(time.Hour))
+	store.insertFacts(t, facts...)
+	got, err := store.storedFacts(t.Context(), "org-1", ids, t0, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatalf("stored facts: %v", err)
 	}
@@ -240,43 +232,26 @@ func TestStoredFacts_ManyProjects(t *testing.T) {
 
 func TestInsertFacts_Invalid(t *testing.T) {
 	t0 := day0()
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	good := fact("p1", "m", t0, 1, 1)
-	tests := []struct {
-		name string
-		edit func(*collector.Fact)
-		want string
-	}{
+	// A batch with a bad fact writes nothing at all.
+	assertRefused(t, store, "usage_facts", store.InsertFacts, good, []collector.Fact{good}, []refusal[collector.Fact]{
 		{"hour not on the hour", func(f *collector.Fact) { f.Hour = t0.Add(30 * time.Minute) }, "not the start of an hour"},
 		{"zero hour", func(f *collector.Fact) { f.Hour = time.Time{} }, "not the start of an hour"},
 		{"no metric", func(f *collector.Fact) { f.Metric = "" }, "empty"},
 		{"no org", func(f *collector.Fact) { f.OrgID = "" }, "empty"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bad := good
-			tt.edit(&bad)
-			err := chstore.New(conn, db).InsertFacts(t.Context(), []collector.Fact{good, bad})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.want)
-			}
-		})
-	}
-	// A batch with a bad fact writes nothing at all.
-	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".usage_facts"); n != 0 {
-		t.Fatalf("usage_facts has %d rows after refused batches", n)
-	}
-	if err := chstore.New(conn, db).InsertFacts(t.Context(), nil); err != nil {
+	})
+	if err := store.InsertFacts(t.Context(), nil); err != nil {
 		t.Fatalf("empty insert: %v", err)
 	}
-	if err := chstore.New(conn, "bad-db").InsertFacts(t.Context(), []collector.Fact{good}); err == nil {
+	if err := chstore.New(store.Conn, "bad-db").InsertFacts(t.Context(), []collector.Fact{good}); err == nil {
 		t.Fatalf("insert into an invalid database name: want an error")
 	}
 }
 
 func TestUsageTotals(t *testing.T) {
 	t0 := day0()
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	var facts []collector.Fact
 	for h := range 48 {
 		hour := t0.Add(time.Duration(h) * time.Hour)
@@ -289,7 +264,7 @@ func TestUsageTotals(t *testing.T) {
 	stranger := fact("p1", "compute_unit_seconds", t0, 1e9, 5)
 	stranger.OrgID = "org-other"
 	facts = append(facts, stranger)
-	insertFacts(t, conn, db, facts...)
+	store.insertFacts(t, facts...)
 
 	tests := []struct {
 		name     string
@@ -308,11 +283,7 @@ func TestUsageTotals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := chstore.New(conn, db).UsageTotals(t.Context(), "org-1", tt.from, tt.to)
-			if err != nil {
-				t.Fatalf("usage totals: %v", err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
+			if got := store.UsageTotals(t, "org-1", tt.from, tt.to); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %v, want %v", got, tt.want)
 			}
 		})
@@ -328,11 +299,11 @@ type FactKey struct {
 
 // storedFacts reads the latest stored value of every fact of these projects in [from, to) the
 // way the collector does: every version through the read behind LoadStored, the highest kept.
-func storedFacts(ctx context.Context, conn driver.Conn, db, orgID string, projectIDs []string, from, to time.Time) (map[FactKey]chstore.StoredFact, error) {
+func (s testStore) storedFacts(ctx context.Context, orgID string, projectIDs []string, from, to time.Time) (map[FactKey]chstore.StoredFact, error) {
 	ms := append(metrics(), "m")
 	out := map[FactKey]chstore.StoredFact{}
 	versions := map[FactKey]uint64{}
-	err := chstore.New(conn, db).ScanStoredFacts(ctx, orgID, projectIDs, ms, from, to, func(v chstore.StoredValue) {
+	err := s.ScanStoredFacts(ctx, orgID, projectIDs, ms, from, to, func(v chstore.StoredValue) {
 		k := FactKey{ProjectID: projectIDs[v.Project], Metric: ms[v.Metric], Hour: time.Unix(v.Hour, 0).UTC()}
 		if old, ok := versions[k]; !ok || v.Version > old {
 			versions[k] = v.Version

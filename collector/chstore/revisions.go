@@ -12,7 +12,7 @@ import (
 // InsertRevisions writes revisions to usage_revisions in one batch. The table keeps one row per
 // (key, old version), so logging the same replacement again after a crash adds nothing.
 func (s *Store) InsertRevisions(ctx context.Context, revs []collector.Revision) error {
-	if err := schema.InsertChecked(ctx, s.conn, s.db, revs, checkRevision, insertRevisionsQuery); err != nil {
+	if err := schema.InsertChecked(ctx, s.Conn, s.DB, revs, checkRevision, insertRevisionsQuery); err != nil {
 		return fmt.Errorf("insert revisions: %w", err)
 	}
 	return nil

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/collector"
-	"github.com/neonmeter/neonmeter/collector/chstore"
-	"github.com/neonmeter/neonmeter/internal/chtest"
 )
 
 func TestRevisions(t *testing.T) {
@@ -60,20 +58,20 @@ func TestRevisions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, db := chtest.New(t)
+			store := newTestStore(t)
 			for _, b := range tt.batches {
-				if err := chstore.New(conn, db).InsertRevisions(t.Context(), b); err != nil {
+				if err := store.InsertRevisions(t.Context(), b); err != nil {
 					t.Fatalf("insert revisions: %v", err)
 				}
 			}
-			got, err := chstore.New(conn, db).Revisions(t.Context(), "org-1", t0, t0.Add(24*time.Hour))
+			got, err := store.Revisions(t.Context(), "org-1", t0, t0.Add(24*time.Hour))
 			if err != nil {
 				t.Fatalf("revisions: %v", err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %+v\nwant %+v", got, tt.want)
 			}
-			other, err := chstore.New(conn, db).Revisions(t.Context(), "org-2", t0, t0.Add(24*time.Hour))
+			other, err := store.Revisions(t.Context(), "org-2", t0, t0.Add(24*time.Hour))
 			if err != nil || len(other) != 0 {
 				t.Fatalf("another org's revisions = %v, %v; want none", other, err)
 			}
@@ -82,12 +80,12 @@ func TestRevisions(t *testing.T) {
 }
 
 func TestInsertRevisions_Invalid(t *testing.T) {
-	conn, db := chtest.New(t)
-	err := chstore.New(conn, db).InsertRevisions(t.Context(), []collector.Revision{{OrgID: "org-1", ProjectID: "p1", Metric: "m"}})
+	store := newTestStore(t)
+	err := store.InsertRevisions(t.Context(), []collector.Revision{{OrgID: "org-1", ProjectID: "p1", Metric: "m"}})
 	if err == nil {
 		t.Fatalf("revision without an hour: want an error")
 	}
-	if err := chstore.New(conn, db).InsertRevisions(t.Context(), nil); err != nil {
+	if err := store.InsertRevisions(t.Context(), nil); err != nil {
 		t.Fatalf("empty insert: %v", err)
 	}
 }

@@ -15,7 +15,7 @@ func (s *Store) WriteRun(ctx context.Context, r collector.Run) error {
 	if err := checkRun(r); err != nil {
 		return fmt.Errorf("write run %s: %w", r.RunID, err)
 	}
-	if err := writeRunQuery(r).Insert(ctx, s.conn, s.db); err != nil {
+	if err := writeRunQuery(r).Insert(ctx, s.Conn, s.DB); err != nil {
 		return fmt.Errorf("write run %s: %w", r.RunID, err)
 	}
 	return nil
@@ -98,7 +98,7 @@ func (s *Store) LastRun(ctx context.Context, f collector.Feed) (collector.Run, b
 
 // runs returns the latest row of every run started at or after since, oldest first.
 func (s *Store) runs(ctx context.Context, since time.Time) ([]collector.Run, error) {
-	out, err := schema.All(ctx, runsQuery(since), s.conn, s.db, scanRun)
+	out, err := schema.All(ctx, runsQuery(since), s.Conn, s.DB, scanRun)
 	if err != nil {
 		return nil, fmt.Errorf("runs: %w", err)
 	}

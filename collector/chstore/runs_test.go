@@ -1,14 +1,12 @@
 package chstore_test
 
 import (
+	"context"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/neonmeter/neonmeter/collector"
-	"github.com/neonmeter/neonmeter/collector/chstore"
-	"github.com/neonmeter/neonmeter/internal/chtest"
 )
 
 func startRun(id string, started time.Time) collector.Run {
@@ -29,7 +27,7 @@ func finishRun(r collector.Run, outcome collector.Outcome, took time.Duration) c
 }
 
 func TestRuns(t *testing.T) {
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	base := time.Date(2026, 3, 1, 10, 20, 0, 0, time.UTC)
 	a := startRun("run-a", base)
 	b := startRun("run-b", base.Add(time.Hour))
@@ -38,12 +36,12 @@ func TestRuns(t *testing.T) {
 	aDone := finishRun(a, collector.OutcomeSuccess, 95*time.Second)
 	bDone := finishRun(b, collector.OutcomeFailed, 30*time.Second)
 	for _, r := range []collector.Run{old, a, b, aDone, bDone, c} {
-		if err := chstore.New(conn, db).WriteRun(t.Context(), r); err != nil {
+		if err := store.WriteRun(t.Context(), r); err != nil {
 			t.Fatalf("write run %s: %v", r.RunID, err)
 		}
 	}
 	// A final row written twice (a retried write) still leaves one run.
-	if err := chstore.New(conn, db).WriteRun(t.Context(), aDone); err != nil {
+	if err := store.WriteRun(t.Context(), aDone); err != nil {
 		t.Fatalf("write run again: %v", err)
 	}
 
@@ -59,7 +57,7 @@ func TestRuns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := chstore.New(conn, db).Runs(t.Context(), "org-1", collector.EndpointV2, tt.since)
+			got, err := store.Runs(t.Context(), "org-1", collector.EndpointV2, tt.since)
 			if err != nil {
 				t.Fatalf("runs: %v", err)
 			}
@@ -69,36 +67,23 @@ func TestRuns(t *testing.T) {
 		})
 	}
 	// A still-running run reads back with a zero finish time.
-	got, err := chstore.New(conn, db).Runs(t.Context(), "org-1", collector.EndpointV2, c.StartedAt)
+	got, err := store.Runs(t.Context(), "org-1", collector.EndpointV2, c.StartedAt)
 	if err != nil || len(got) != 1 || !got[0].FinishedAt.IsZero() || got[0].Outcome != collector.OutcomeRunning {
 		t.Fatalf("running run = %+v, %v", got, err)
 	}
 }
 
 func TestWriteRun_Invalid(t *testing.T) {
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name string
-		run  collector.Run
-		want string
-	}{
-		{"no id", func() collector.Run { r := startRun("", base); return r }(), "empty run id"},
-		{"unknown endpoint", func() collector.Run { r := startRun("x", base); r.Endpoint = "v3"; return r }(), "endpoint"},
-		{"unknown granularity", func() collector.Run { r := startRun("x", base); r.Granularity = "weekly"; return r }(), "granularity"},
-		{"unknown outcome", func() collector.Run { r := startRun("x", base); r.Outcome = "done"; return r }(), "outcome"},
-		{"running with a finish", func() collector.Run { r := startRun("x", base); r.FinishedAt = base; return r }(), "running run"},
-		{"finished without a finish", func() collector.Run { r := startRun("x", base); r.Outcome = collector.OutcomeSuccess; return r }(), "finish time"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := chstore.New(conn, db).WriteRun(t.Context(), tt.run)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.want)
-			}
-		})
-	}
-	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".collection_runs"); n != 0 {
-		t.Fatalf("collection_runs has %d rows after refused writes", n)
-	}
+	// A run is written alone.
+	write := func(ctx context.Context, runs []collector.Run) error { return store.WriteRun(ctx, runs[0]) }
+	assertRefused(t, store, "collection_runs", write, startRun("x", base), nil, []refusal[collector.Run]{
+		{"no id", func(r *collector.Run) { r.RunID = "" }, "empty run id"},
+		{"unknown endpoint", func(r *collector.Run) { r.Endpoint = "v3" }, "endpoint"},
+		{"unknown granularity", func(r *collector.Run) { r.Granularity = "weekly" }, "granularity"},
+		{"unknown outcome", func(r *collector.Run) { r.Outcome = "done" }, "outcome"},
+		{"running with a finish", func(r *collector.Run) { r.FinishedAt = base }, "running run"},
+		{"finished without a finish", func(r *collector.Run) { r.Outcome = collector.OutcomeSuccess }, "finish time"},
+	})
 }

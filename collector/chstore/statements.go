@@ -38,5 +38,13 @@ func Statements() []schema.Query {
 
 		setWatermarkQuery(hourly, to, collected),
 		watermarkQuery(hourly),
+
+		writeProgressQuery([]collector.ProjectProgress{{OrgID: org, ProjectID: "project-a", CompleteThrough: to, LastActiveAt: from,
+			Tier: collector.TierActive, UpdatedAt: collected, RunID: "run-sample"}}),
+		scanProgressQuery(org),
+		progressOfQuery(org, projects),
+		atRiskQuery(org),
+		storedTiersQuery(org, from, to),
+		storedAtRiskQuery(org, from),
 	}
 }

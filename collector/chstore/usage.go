@@ -17,7 +17,7 @@ type MetricTotal struct {
 
 // MetricTotals sums an organization's usage per metric over [from, to) through usage_hourly.
 func (s *Store) MetricTotals(ctx context.Context, orgID string, from, to time.Time) ([]MetricTotal, error) {
-	out, err := schema.All(ctx, MetricTotalsQuery(orgID, from, to), s.conn, s.db, func(rows schema.Row) (MetricTotal, error) {
+	out, err := schema.All(ctx, MetricTotalsQuery(orgID, from, to), s.Conn, s.DB, func(rows schema.Row) (MetricTotal, error) {
 		var t MetricTotal
 		err := rows.Scan(&t.Metric, &t.Hours, &t.Total)
 		return t, err

@@ -6,11 +6,10 @@ import (
 
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/collector/chstore"
-	"github.com/neonmeter/neonmeter/internal/chtest"
 )
 
 func TestMetricTotals(t *testing.T) {
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	facts := []collector.Fact{
 		{OrgID: "o", ProjectID: "p1", Metric: "a", Hour: t0, Value: 5, Version: 1},
@@ -19,10 +18,10 @@ func TestMetricTotals(t *testing.T) {
 		{OrgID: "o", ProjectID: "p1", Metric: "b", Hour: t0, Value: 100, Version: 1},
 		{OrgID: "other", ProjectID: "p1", Metric: "a", Hour: t0, Value: 1000, Version: 1},
 	}
-	if err := chstore.New(conn, db).InsertFacts(t.Context(), facts); err != nil {
+	if err := store.InsertFacts(t.Context(), facts); err != nil {
 		t.Fatal(err)
 	}
-	got, err := chstore.New(conn, db).MetricTotals(t.Context(), "o", t0, t0.Add(24*time.Hour))
+	got, err := store.MetricTotals(t.Context(), "o", t0, t0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

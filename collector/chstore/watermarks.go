@@ -15,7 +15,7 @@ func (s *Store) Watermark(ctx context.Context, f collector.Feed) (time.Time, boo
 		covered time.Time
 		found   bool
 	)
-	err := watermarkQuery(f).Each(ctx, s.conn, s.db, func(rows schema.Row) error {
+	err := watermarkQuery(f).Each(ctx, s.Conn, s.DB, func(rows schema.Row) error {
 		found = true
 		return rows.Scan(&covered)
 	})
@@ -41,7 +41,7 @@ func (s *Store) SetWatermark(ctx context.Context, f collector.Feed, coveredUntil
 	if err := checkFeed(f.Endpoint, f.Granularity); err != nil || f.OrgID == "" || coveredUntil.Unix() <= 0 {
 		return fmt.Errorf("set watermark org %q %s %s: need an org, a known endpoint and granularity and a time after 1970", f.OrgID, f.Endpoint, f.Granularity)
 	}
-	if err := setWatermarkQuery(f, coveredUntil, now).Insert(ctx, s.conn, s.db); err != nil {
+	if err := setWatermarkQuery(f, coveredUntil, now).Insert(ctx, s.Conn, s.DB); err != nil {
 		return fmt.Errorf("set watermark org %s %s %s: %w", f.OrgID, f.Endpoint, f.Granularity, err)
 	}
 	return nil

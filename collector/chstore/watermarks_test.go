@@ -5,12 +5,10 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/collector"
-	"github.com/neonmeter/neonmeter/collector/chstore"
-	"github.com/neonmeter/neonmeter/internal/chtest"
 )
 
 func TestWatermarks(t *testing.T) {
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	now := time.Date(2026, 3, 1, 10, 20, 0, 0, time.UTC)
 	type set struct {
 		org         string
@@ -74,13 +72,13 @@ func TestWatermarks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, s := range tt.sets {
 				f := collector.Feed{OrgID: s.org, Endpoint: s.endpoint, Granularity: s.granularity}
-				if err := chstore.New(conn, db).SetWatermark(t.Context(), f, s.covered, s.now); err != nil {
+				if err := store.SetWatermark(t.Context(), f, s.covered, s.now); err != nil {
 					t.Fatalf("set watermark: %v", err)
 				}
 			}
 			for _, g := range tt.gets {
 				f := collector.Feed{OrgID: g.org, Endpoint: g.endpoint, Granularity: g.granularity}
-				got, found, err := chstore.New(conn, db).Watermark(t.Context(), f)
+				got, found, err := store.Watermark(t.Context(), f)
 				if err != nil {
 					t.Fatalf("watermark: %v", err)
 				}
@@ -93,18 +91,18 @@ func TestWatermarks(t *testing.T) {
 }
 
 func TestSetWatermark_Invalid(t *testing.T) {
-	conn, db := chtest.New(t)
+	store := newTestStore(t)
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	for _, c := range []collector.Feed{
 		{OrgID: "", Endpoint: collector.EndpointV2, Granularity: collector.GranularityHourly},
 		{OrgID: "org-1", Endpoint: "v3", Granularity: collector.GranularityHourly},
 		{OrgID: "org-1", Endpoint: collector.EndpointV2, Granularity: "weekly"},
 	} {
-		if err := chstore.New(conn, db).SetWatermark(t.Context(), c, now, now); err == nil {
+		if err := store.SetWatermark(t.Context(), c, now, now); err == nil {
 			t.Errorf("set watermark %+v: want an error", c)
 		}
 	}
-	if n := chtest.Count(t, conn, "SELECT count() FROM "+db+".collection_watermarks"); n != 0 {
+	if n := store.rows(t, "collection_watermarks"); n != 0 {
 		t.Fatalf("collection_watermarks has %d rows after refused writes", n)
 	}
 }

@@ -8,14 +8,11 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/enforcement"
-	"github.com/neonmeter/neonmeter/enforcement/chstore"
-	"github.com/neonmeter/neonmeter/internal/chtest"
 )
 
 // The audit round-trips every field, newest first, at most the limit, of one project only.
 func TestAuditOf_NewestFirstWithinTheLimit(t *testing.T) {
-	conn, db := chtest.New(t)
-	s := chstore.New(conn, db)
+	s := newStore(t)
 	ctx := context.Background()
 	var recs []enforcement.AuditRecord
 	for i := range 5 {

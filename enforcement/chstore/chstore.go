@@ -1,8 +1,8 @@
 // Package chstore is enforcement's storage on ClickHouse: every statement enforcement runs, and
-// Store, which implements enforcement.Store. It reads the usage and the hourly collection
-// watermarks the collector publishes (usage_facts by its key columns, as usage_hourly has them,
-// and collection_watermarks) and owns enforcement_state, enforcement_audit and
-// enforcement_breaker.
+// Store, which implements enforcement.Store. It reads the usage, the hourly collection
+// watermarks and the per-project progress the collector publishes (usage_facts by its key
+// columns, as usage_hourly has them, collection_watermarks and collection_progress) and owns
+// enforcement_state, enforcement_audit, enforcement_breaker and enforcement_at_risk.
 package chstore
 
 import (
@@ -73,4 +73,31 @@ func hourlyWatermarksQuery() schema.Query {
 FROM {db}.collection_watermarks FINAL
 WHERE granularity = 'hourly'
 ORDER BY org_id, endpoint`}
+}
+
+// byProject reads q's rows, the newest of each project, into a map by project; scan reads one
+// row and returns its project. what names the read in errors.
+func byProject[T any](ctx context.Context, s *Store, what string, q schema.Query, scan func(schema.Row) (string, T, error)) (map[string]T, error) {
+	out := map[string]T{}
+	err := q.Each(ctx, s.conn, s.db, func(row schema.Row) error {
+		id, v, err := scan(row)
+		if err != nil {
+			return err
+		}
+		out[id] = v
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// writeChecked writes rows in one batch after checking each (none writes nothing); what names
+// the write in errors.
+func writeChecked[T any](ctx context.Context, s *Store, what string, rows []T, check func(T) error, q func([]T) schema.Query) error {
+	if err := schema.InsertChecked(ctx, s.conn, s.db, rows, check, q); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }

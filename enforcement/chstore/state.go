@@ -11,26 +11,18 @@ import (
 
 // States returns every project's state (the row of the highest version).
 func (s *Store) States(ctx context.Context) (map[string]enforcement.State, error) {
-	out := map[string]enforcement.State{}
-	err := statesQuery().Each(ctx, s.conn, s.db, func(row schema.Row) error {
+	return byProject(ctx, s, "enforcement states", statesQuery(), func(row schema.Row) (string, enforcement.State, error) {
 		var st enforcement.State
 		var level string
 		var pending, gone uint8
 		var idle uint32
-		if err := row.Scan(&st.ProjectID, &st.PeriodStart, &st.Plan, &level, &st.OverSince, &st.ReleasedPeriod, &st.Applied,
-			&pending, &st.ObservedAt, &gone, &st.Prior, &idle, &st.UpdatedAt, &st.Version); err != nil {
-			return err
-		}
+		err := row.Scan(&st.ProjectID, &st.PeriodStart, &st.Plan, &level, &st.OverSince, &st.ReleasedPeriod, &st.Applied,
+			&pending, &st.ObservedAt, &gone, &st.Prior, &idle, &st.UpdatedAt, &st.Version)
 		st.Level, st.EndpointsPending, st.Gone, st.IdleOverMax = enforcement.Level(level), pending != 0, gone != 0, int(idle)
 		st.PeriodStart, st.OverSince, st.ReleasedPeriod = schema.FromDB(st.PeriodStart), schema.FromDB(st.OverSince), schema.FromDB(st.ReleasedPeriod)
 		st.ObservedAt, st.UpdatedAt = schema.FromDB(st.ObservedAt), schema.FromDB(st.UpdatedAt)
-		out[st.ProjectID] = st
-		return nil
+		return st.ProjectID, st, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("enforcement states: %w", err)
-	}
-	return out, nil
 }
 
 func statesQuery() schema.Query {
@@ -41,17 +33,7 @@ FROM {db}.enforcement_state FINAL`}
 
 // WriteStates writes states in one batch; none writes nothing.
 func (s *Store) WriteStates(ctx context.Context, states []enforcement.State) error {
-	if err := schema.InsertChecked(ctx, s.conn, s.db, states, checkState, writeStatesQuery); err != nil {
-		return fmt.Errorf("write enforcement states: %w", err)
-	}
-	return nil
-}
-
-func checkState(st enforcement.State) error {
-	if st.ProjectID == "" || st.Version == 0 {
-		return fmt.Errorf("project %q: need a project and a version", st.ProjectID)
-	}
-	return nil
+	return writeChecked(ctx, s, "write enforcement states", states, checkState, writeStatesQuery)
 }
 
 func writeStatesQuery(states []enforcement.State) schema.Query {
@@ -62,6 +44,13 @@ func writeStatesQuery(states []enforcement.State) schema.Query {
 				schema.UTC(st.ReleasedPeriod), st.Applied, flag(st.EndpointsPending), schema.UTC(st.ObservedAt), flag(st.Gone), st.Prior,
 				uint32(min(max(st.IdleOverMax, 0), math.MaxUint32)), schema.UTC(st.UpdatedAt), st.Version}
 		})}
+}
+
+func checkState(st enforcement.State) error {
+	if st.ProjectID == "" || st.Version == 0 {
+		return fmt.Errorf("project %q: need a project and a version", st.ProjectID)
+	}
+	return nil
 }
 
 func flag(b bool) uint8 {

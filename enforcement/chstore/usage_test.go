@@ -88,3 +88,36 @@ func TestHourlyWatermarks_HourlyFeedsOnly(t *testing.T) {
 		t.Fatalf("watermarks\n%+v\nwant\n%+v", got, want)
 	}
 }
+
+// Progress reads the collector's newest progress row of every project, from every org.
+func TestProgress_NewestRowOfEveryProject(t *testing.T) {
+	conn, db := chtest.New(t)
+	ctx := context.Background()
+	row := func(org, id string, through time.Time, updated int) collector.ProjectProgress {
+		return collector.ProjectProgress{OrgID: org, ProjectID: id, CompleteThrough: through, LastActiveAt: through.Add(-time.Hour),
+			Tier: collector.TierActive, UpdatedAt: t0.Add(time.Duration(updated) * time.Minute), RunID: "collect-1"}
+	}
+	err := collectorstore.New(conn, db).WriteProgress(ctx, []collector.ProjectProgress{
+		row("org-a", "project-a", t0.Add(5*time.Hour), 2),
+		row("org-a", "project-a", t0.Add(3*time.Hour), 1), // older: replaced
+		row("org-b", "project-b", t0.Add(time.Hour), 1),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := chstore.New(conn, db).Progress(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]enforcement.ProjectProgress{}
+	for _, p := range got {
+		byID[p.ProjectID] = p
+	}
+	want := map[string]enforcement.ProjectProgress{
+		"project-a": {OrgID: "org-a", ProjectID: "project-a", CompleteThrough: t0.Add(5 * time.Hour)},
+		"project-b": {OrgID: "org-b", ProjectID: "project-b", CompleteThrough: t0.Add(time.Hour)},
+	}
+	if len(got) != 2 || !reflect.DeepEqual(byID, want) {
+		t.Fatalf("progress %+v\nwant %+v", got, want)
+	}
+}

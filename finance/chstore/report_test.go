@@ -96,7 +96,7 @@ func TestMargin_EqualsHandComputation(t *testing.T) {
 		}
 		got[r.CustomerID][r.Metric] = r
 	}
-	// Hand prices (micro-units per unit) and units (raw per unit), from worldCosts and worldCatalog.
+	// Hand prices (micro-units per unit) and units (raw per unit), from worldCosts and testworld.MeterCatalog.
 	cost := map[string][2]uint64{"compute_unit_seconds": {160_000, 3600}, "root_branch_bytes_month": {350_000, 744e9}, "public_network_transfer_bytes": {90_000, 1e9}}
 	for _, cus := range []string{w.cusPro, w.cusFree} {
 		var wantCost, wantRevenue, gotMargin int64

@@ -7,15 +7,10 @@ import (
 	"time"
 
 	"github.com/neonmeter/neonmeter/accounts"
-	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
-	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
 	"github.com/neonmeter/neonmeter/collector"
-	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
-	"github.com/neonmeter/neonmeter/enforcement"
-	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/finance/whatif"
-	whatifstore "github.com/neonmeter/neonmeter/finance/whatif/chstore"
 	"github.com/neonmeter/neonmeter/internal/chtest"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 	"github.com/neonmeter/neonmeter/neon"
 )
 
@@ -29,7 +24,6 @@ func BenchmarkSimulate300k(b *testing.B) {
 	const n = 300_000
 	conn, db := chtest.New(b)
 	ctx := context.Background()
-	cs := collectorstore.New(conn, db)
 	facts := make([]collector.Fact, 0, 8*n/4)
 	for i := range n {
 		id := fmt.Sprintf("bench-project-%07d", i)
@@ -41,9 +35,7 @@ func BenchmarkSimulate300k(b *testing.B) {
 			}
 		}
 		if len(facts) >= 400_000 || i == n-1 {
-			if err := cs.InsertFacts(ctx, facts); err != nil {
-				b.Fatal(err)
-			}
+			testworld.Seed(b, conn, db, testworld.Rows{Facts: facts})
 			facts = facts[:0]
 		}
 	}
@@ -58,14 +50,8 @@ func BenchmarkSimulate300k(b *testing.B) {
 				Plan: "pro", Source: accounts.SourceCSV, Basis: accounts.BasisImported, RecordedAt: pushAt, RunID: "bench", Version: 1})
 		}
 	}
-	as := accountsstore.New(conn, db)
-	if err := as.Insert(ctx, recs); err != nil {
-		b.Fatal(err)
-	}
-	cur := parse(b, "current.yaml", catalogYAML(60_000, 100_000))
-	cfg := whatif.Config{Billing: billingstore.New(conn, db), Enforcement: enforcementstore.New(conn, db),
-		Outcomes: whatifstore.New(conn, db), Accounts: as, Current: cur, Draft: parse(b, "draft.yaml", catalogYAML(30_000, 100_000)),
-		DefaultPlan: "free", Policy: enforcement.DefaultPolicy()}
+	testworld.Seed(b, conn, db, testworld.Rows{Accounts: recs})
+	cfg := config(conn, db, testworld.Catalog(b, catalogYAML(60_000, 100_000)), testworld.Catalog(b, catalogYAML(30_000, 100_000)))
 	b.ResetTimer()
 	for b.Loop() {
 		rep, err := whatif.Simulate(ctx, cfg, period)

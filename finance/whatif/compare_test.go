@@ -10,6 +10,7 @@ import (
 	"github.com/neonmeter/neonmeter/billing"
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/finance/whatif"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 )
 
 // TestCompare_UnitChangeAndUnknownPlan: a draft billing compute by the CU-second instead of the
@@ -26,7 +27,7 @@ plans:
     billing:
       compute_unit_seconds: {meter: neon_compute, unit: %s}
 `
-	draft := parse(t, "draft.yaml", fmt.Sprintf(y, "CU-s"))
+	draft := testworld.Catalog(t, fmt.Sprintf(y, "CU-s"))
 	tl := accounts.NewTimelines([]accounts.Record{
 		{ProjectID: "p1", ValidFrom: period.AddDate(0, -1, 0), CustomerID: "cus_a", Plan: "pro"},
 		{ProjectID: "p2", ValidFrom: period.AddDate(0, -1, 0), CustomerID: "cus_b", Plan: "legacy"},

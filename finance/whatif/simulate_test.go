@@ -7,6 +7,7 @@ import (
 
 	"github.com/neonmeter/neonmeter/finance"
 	"github.com/neonmeter/neonmeter/finance/whatif"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 )
 
 // expected counts, from the ground truth and a limit, each plan's projects over (suspended or
@@ -70,7 +71,7 @@ func TestSimulate_KnownAnswers(t *testing.T) {
 
 	t.Run("margin", func(t *testing.T) {
 		cfg := w.config(w.cat)
-		draft := parse(t, "draft.yaml", catalogYAML(w.free/2, w.pro))
+		draft := testworld.Catalog(t, catalogYAML(w.free/2, w.pro))
 		cur, err := finance.ParseCosts("costs.yaml", []byte(costsYAML), w.cat)
 		if err != nil {
 			t.Fatal(err)
@@ -88,7 +89,7 @@ func TestSimulate_KnownAnswers(t *testing.T) {
 	})
 
 	t.Run("free tier halved", func(t *testing.T) {
-		draft := parse(t, "draft.yaml", catalogYAML(w.free/2, w.pro))
+		draft := testworld.Catalog(t, catalogYAML(w.free/2, w.pro))
 		rep, err := whatif.Simulate(ctx, w.config(draft), period)
 		if err != nil {
 			t.Fatal(err)

@@ -3,27 +3,20 @@ package whatif_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/client"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/neonmeter/neonmeter/accounts"
 	accountsstore "github.com/neonmeter/neonmeter/accounts/chstore"
-	"github.com/neonmeter/neonmeter/billing"
 	billingstore "github.com/neonmeter/neonmeter/billing/chstore"
-	"github.com/neonmeter/neonmeter/collector"
-	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
 	enforcementstore "github.com/neonmeter/neonmeter/enforcement/chstore"
 	"github.com/neonmeter/neonmeter/finance/whatif"
 	whatifstore "github.com/neonmeter/neonmeter/finance/whatif/chstore"
-	"github.com/neonmeter/neonmeter/internal/stripefake"
 	"github.com/neonmeter/neonmeter/internal/testfleet"
+	"github.com/neonmeter/neonmeter/internal/testworld"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 )
@@ -46,8 +39,7 @@ const projectsPerCustomer = 4
 type world struct {
 	*testfleet.Fleet
 	cat       *plans.Catalog
-	fake      *stripefake.Server
-	stripe    *client.API
+	stripe    *testworld.Stripe
 	planOf    map[string]string // project → plan
 	ownerOf   map[string]string // project → customer
 	compute   map[string]uint64 // project → compute_unit_seconds collected (ground truth)
@@ -73,15 +65,6 @@ plans:
 `, free, pro)
 }
 
-func parse(t testing.TB, name, y string) *plans.Catalog {
-	t.Helper()
-	cat, err := plans.Parse(name, []byte(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cat
-}
-
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{Fleet: testfleet.New(t, testfleet.Options{Projects: 48, Seed: 5, Now: enforceAt}),
@@ -92,7 +75,7 @@ func newWorld(t *testing.T) *world {
 		if o.Plan == "free" || o.Legacy {
 			continue // no v2 consumption history
 		}
-		w.collect(t, o.ID)
+		testworld.Collect(t, w.Fleet, o, collected.Add(-collectFor), collected)
 		ids = append(ids, o.ProjectIDs...)
 	}
 	sort.Strings(ids)
@@ -103,24 +86,13 @@ func newWorld(t *testing.T) *world {
 		}
 	}
 	w.chooseLimits(ids)
-	w.cat = parse(t, "current.yaml", catalogYAML(w.free, w.pro))
-	w.startStripe(t)
+	w.cat = testworld.Catalog(t, catalogYAML(w.free, w.pro))
+	w.stripe = testworld.NewStripe(t, period)
+	w.stripe.Setup(t, w.cat)
 	w.assign(t, ids)
 	w.enforce(t)
 	w.push(t)
 	return w
-}
-
-func (w *world) collect(t *testing.T, org string) {
-	t.Helper()
-	c, err := collector.New(collector.Config{Consumption: w.Client, Store: collectorstore.New(w.Conn, w.DB), OrgID: org,
-		Endpoint: collector.EndpointV2, Lookback: collectFor, Provisional: 2 * time.Hour, Now: w.Clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Sweep(context.Background(), collector.Window{From: collected.Add(-collectFor), To: collected}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // chooseLimits puts each plan's limit inside its projects' usage, so that some are over, some
@@ -142,43 +114,19 @@ func (w *world) chooseLimits(ids []string) {
 	w.free, w.pro = pick(free, 70), pick(pro, 80)
 }
 
-func (w *world) startStripe(t *testing.T) {
-	t.Helper()
-	w.fake = stripefake.New(stripefake.Options{})
-	w.fake.SetNow(period)
-	srv := httptest.NewServer(w.fake)
-	t.Cleanup(srv.Close)
-	sc := accounts.NewStripeClient(accounts.StripeOptions{Key: "sk_test_fake", URL: srv.URL})
-	if _, err := billing.Setup(context.Background(), sc, w.cat, true); err != nil {
-		t.Fatal(err)
-	}
-	w.stripe = sc
-}
-
 // assign gives every projectsPerCustomer projects a Stripe customer, on alternating plans.
 func (w *world) assign(t *testing.T, ids []string) {
 	t.Helper()
-	var csv strings.Builder
-	csv.WriteString("project_id,customer_id,plan,valid_from\n")
+	var m testworld.Mapping
 	var cus string
 	for i, id := range ids {
 		if i%projectsPerCustomer == 0 {
-			c, err := w.stripe.Customers.New(&stripe.CustomerParams{Name: stripe.String(fmt.Sprintf("customer-%d", i))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cus = c.ID
+			cus = w.stripe.Customer(t, fmt.Sprintf("customer-%d", i))
 		}
 		w.ownerOf[id] = cus
-		fmt.Fprintf(&csv, "%s,%s,%s,%s\n", id, cus, w.planOf[id], period.Format(time.RFC3339))
+		m.Add(id, cus, w.planOf[id], period)
 	}
-	rows, err := accounts.ParseCSV("map.csv", strings.NewReader(csv.String()), w.cat, w.Clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := accounts.Import(context.Background(), accountsstore.New(w.Conn, w.DB), rows, w.Clock.Now(), false, nil); err != nil {
-		t.Fatal(err)
-	}
+	m.Import(t, w.Conn, w.DB, w.cat, w.Clock.Now())
 }
 
 // enforce runs one real cycle in enforce mode, without grace.
@@ -200,15 +148,10 @@ func (w *world) enforce(t *testing.T) {
 func (w *world) push(t *testing.T) {
 	t.Helper()
 	w.Clock.Set(pushAt)
-	w.fake.SetNow(pushAt)
-	p, err := billing.New(billing.Config{Sink: billing.NewStripeSink(w.stripe), Store: billingstore.New(w.Conn, w.DB),
-		Accounts: accountsstore.New(w.Conn, w.DB), Catalog: w.cat, DefaultPlan: "free", Lookback: 96 * time.Hour,
-		Provisional: 2 * time.Hour, Rate: 1e6, Concurrency: 8, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
-		MaxAttempts: 30, Now: w.Clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Push(context.Background(), false)
+	w.stripe.Fake.SetNow(pushAt)
+	cfg := w.stripe.PusherConfig(w.Conn, w.DB, w.cat, w.Clock.Now)
+	cfg.Lookback = 96 * time.Hour
+	res, err := testworld.Pusher(t, cfg).Push(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,20 +160,21 @@ func (w *world) push(t *testing.T) {
 	}
 }
 
-func (w *world) config(draft *plans.Catalog) whatif.Config {
-	return whatif.Config{Billing: billingstore.New(w.Conn, w.DB), Enforcement: enforcementstore.New(w.Conn, w.DB),
-		Outcomes: whatifstore.New(w.Conn, w.DB), Accounts: accountsstore.New(w.Conn, w.DB), Current: w.cat, Draft: draft,
+func (w *world) config(draft *plans.Catalog) whatif.Config { return config(w.Conn, w.DB, w.cat, draft) }
+
+// config simulates draft against current over the stores of database db.
+func config(conn driver.Conn, db string, current, draft *plans.Catalog) whatif.Config {
+	return whatif.Config{Billing: billingstore.New(conn, db), Enforcement: enforcementstore.New(conn, db),
+		Outcomes: whatifstore.New(conn, db), Accounts: accountsstore.New(conn, db), Current: current, Draft: draft,
 		DefaultPlan: "free", Policy: enforcement.DefaultPolicy()}
 }
 
 // stripeUnits is what the fake Stripe holds per customer for a meter, summed over the period.
 func (w *world) stripeUnits(meter string) map[string]int64 {
 	out := map[string]int64{}
-	for cus, hours := range w.fake.MeterWindows(meter) {
-		for h, v := range hours {
-			if !h.Before(period) && h.Before(plans.PeriodEnd(period)) {
-				out[cus] += v.Value
-			}
+	for c, v := range w.stripe.MeterHolds() {
+		if c.Target == meter && !c.Hour.Before(period) && c.Hour.Before(plans.PeriodEnd(period)) {
+			out[c.Customer] += v
 		}
 	}
 	return out

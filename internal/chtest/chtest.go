@@ -71,18 +71,23 @@ func Open(ctx context.Context) (driver.Conn, error) {
 }
 
 // Database returns the name of a database unique to this test, not yet created. It is dropped
-// when the test passes and kept for inspection when it fails.
+// (on every replica, for a connection to a cluster) when the test passes and kept for
+// inspection when it fails.
 func Database(t testing.TB, conn driver.Conn) string {
 	t.Helper()
 	db := uniqueName(t.Name())
+	drop, where := "DROP DATABASE IF EXISTS "+db, Addr()
+	if c := schema.ClusterOf(conn); c != "" {
+		drop, where = drop+" ON CLUSTER "+c, "cluster "+c
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("chtest: keeping database %s on %s for inspection", db, Addr())
+			t.Logf("chtest: keeping database %s on %s for inspection", db, where)
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+		if err := conn.Exec(ctx, drop); err != nil {
 			t.Errorf("chtest: drop database %s: %v", db, err)
 		}
 	})
@@ -97,6 +102,26 @@ func Count(t testing.TB, conn driver.Conn, query string, args ...any) uint64 {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// Totals runs q, a select of (project, metric, total) rows, and returns the totals by
+// (project, metric), an empty map for no rows; an error fails the test.
+func Totals(t testing.TB, conn driver.Conn, db string, q schema.Query) map[[2]string]uint64 {
+	t.Helper()
+	out := map[[2]string]uint64{}
+	err := q.Each(t.Context(), conn, db, func(row schema.Row) error {
+		var (
+			project, metric string
+			total           uint64
+		)
+		err := row.Scan(&project, &metric, &total)
+		out[[2]string{project, metric}] = total
+		return err
+	})
+	if err != nil {
+		t.Fatalf("totals: %v", err)
+	}
+	return out
 }
 
 // Logger returns a logger writing to the test's output.

@@ -114,3 +114,20 @@ func TestConnect_FailsWithoutServer(t *testing.T) {
 		t.Fatalf("want a failure telling to run make clickhouse, got:\n%s", out)
 	}
 }
+
+// Without the cluster a cluster test fails in CI and is skipped elsewhere, saying how to start
+// the cluster.
+func TestNeedCluster_FailsInCI(t *testing.T) {
+	if os.Getenv(helperEnv) == "nocluster" {
+		chtest.NeedCluster(t)
+		return
+	}
+	out, err := runSelf(t, "nocluster", chtest.EnvClusterAddrs+"=", "CI=true")
+	if err == nil || !strings.Contains(out, "--- FAIL") || !strings.Contains(out, "make cluster") {
+		t.Fatalf("CI=true without the cluster: want a failure telling to run make cluster, got %v:\n%s", err, out)
+	}
+	out, err = runSelf(t, "nocluster", chtest.EnvClusterAddrs+"=", "CI=")
+	if err != nil || !strings.Contains(out, "--- SKIP") {
+		t.Fatalf("without CI and without the cluster: want a skip, got %v:\n%s", err, out)
+	}
+}

@@ -6,8 +6,9 @@
 //
 // Leases are numbered by generation: taking a lease creates the job's next generation, and
 // storage decides atomically that only one contender creates a given generation. Backend is
-// that storage; lease/chstore keeps it on one ClickHouse server (creating a table that exists
-// fails), and a ZooKeeper or ClickHouse Keeper backend can implement the same interface.
+// that storage: lease/chstore keeps it on one ClickHouse server (creating a table that exists
+// fails), lease/zkstore in ZooKeeper or ClickHouse Keeper for a cluster (a conditional write on
+// a znode's version).
 package lease
 
 import (
@@ -31,9 +32,9 @@ var ErrLost = errors.New("lease lost")
 
 // Holder names a lease's holder in errors and in storage.
 type Holder struct {
-	Host  string
-	PID   int
-	RunID string
+	Host  string `json:"host"`
+	PID   int    `json:"pid"`
+	RunID string `json:"run_id"`
 }
 
 func (h Holder) String() string {

@@ -68,6 +68,9 @@ func (b *Builder) HistogramVec(name, help string, buckets []float64, labels ...s
 	return add(b, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels))
 }
 
+// Collector registers a collector of one's own (series computed at scrape time).
+func (b *Builder) Collector(c prometheus.Collector) { add(b, c) }
+
 func add[C prometheus.Collector](b *Builder, c C) C {
 	if b.reg == nil || b.err != nil {
 		return c

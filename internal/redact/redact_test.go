@@ -12,19 +12,10 @@ import (
 	"testing"
 
 	"github.com/neonmeter/neonmeter/internal/redact"
+	"github.com/neonmeter/neonmeter/internal/redact/redacttest"
 )
 
 const key = "napi_0123456789abcdefghij" // 25 bytes
-
-// leaks reports the longest prefix of secret (at least redact.MinPrefix long) found in s.
-func leaks(s, secret string) string {
-	for n := len(secret); n >= redact.MinPrefix; n-- {
-		if strings.Contains(s, secret[:n]) {
-			return secret[:n]
-		}
-	}
-	return ""
-}
 
 func TestString_RemovesKeyBearerAndLongPrefixes(t *testing.T) {
 	r := redact.New(key, "", "abc")
@@ -38,7 +29,7 @@ func TestString_RemovesKeyBearerAndLongPrefixes(t *testing.T) {
 	}
 	for name, in := range cases {
 		out := r.String(in)
-		if l := leaks(out, key); l != "" {
+		if l := redacttest.Leak(out, key); l != "" {
 			t.Errorf("%s: %q leaks %q", name, out, l)
 		}
 		if !strings.Contains(out, redact.Placeholder) {
@@ -64,7 +55,7 @@ func TestString_SeveralSecretsAndNil(t *testing.T) {
 	r := redact.New(key, stripe, "clickhouse-pass")
 	out := r.String(fmt.Sprintf("%s|%s|%s|%s", key, stripe[:20], "clickhouse-pass", "ok"))
 	for _, s := range []string{key, stripe, "clickhouse-pass"} {
-		if l := leaks(out, s); l != "" {
+		if l := redacttest.Leak(out, s); l != "" {
 			t.Errorf("%q leaks %q", out, l)
 		}
 	}
@@ -89,7 +80,7 @@ func TestError_CleanMessageKeepsMatching(t *testing.T) {
 	r := redact.New(key)
 	err := fmt.Errorf("upstream said %q: %w", "Bearer "+key[:17], errSentinel)
 	got := r.Error(err)
-	if l := leaks(got.Error(), key); l != "" {
+	if l := redacttest.Leak(got.Error(), key); l != "" {
 		t.Fatalf("error leaks %q: %v", l, got)
 	}
 	if !errors.Is(got, errSentinel) {
@@ -108,7 +99,7 @@ func TestHandler_RedactsMessageAndAttributes(t *testing.T) {
 	log.WithGroup("g").Error("failed with "+key[:9], "err", errors.New("echo "+key),
 		"list", []string{key[:10]}, slog.Group("inner", "v", key), "stringer", stringer(key), "n", 3)
 	out := buf.String()
-	if l := leaks(out, key); l != "" {
+	if l := redacttest.Leak(out, key); l != "" {
 		t.Fatalf("log line leaks %q:\n%s", l, out)
 	}
 	if strings.Count(out, redact.Placeholder) != 6 || !strings.Contains(out, `"n":3`) {
@@ -135,7 +126,7 @@ func TestTransport_RedactsResponseBodies(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if l := leaks(string(body), key); l != "" || resp.ContentLength != int64(len(body)) {
+	if l := redacttest.Leak(string(body), key); l != "" || resp.ContentLength != int64(len(body)) {
 		t.Fatalf("body %q leaks %q (content length %d)", body, l, resp.ContentLength)
 	}
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "Bearer [redacted]") {

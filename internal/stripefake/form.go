@@ -37,6 +37,15 @@ func formMap(v url.Values, name string) map[string]string {
 	return out
 }
 
+// formSet is the set of an array parameter's values (a filter; empty: no filter).
+func formSet(v url.Values, name string) map[string]bool {
+	set := map[string]bool{}
+	for _, s := range formStrings(v, name) {
+		set[s] = true
+	}
+	return set
+}
+
 // formStrings returns name[]=a&name[]=b or name[0]=a&name[1]=b as a list, in index order.
 func formStrings(v url.Values, name string) []string {
 	type entry struct {

@@ -122,10 +122,7 @@ func (s *Server) listPrices(c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	keys := map[string]bool{}
-	for _, k := range formStrings(c.form, "lookup_keys") {
-		keys[k] = true
-	}
+	keys := formSet(c.form, "lookup_keys")
 	prod := c.form.Get("product")
 	var out []*price
 	for _, p := range s.prices {

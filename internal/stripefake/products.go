@@ -87,10 +87,7 @@ func (s *Server) listProducts(c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	ids := map[string]bool{}
-	for _, id := range formStrings(c.form, "ids") {
-		ids[id] = true
-	}
+	ids := formSet(c.form, "ids")
 	var out []*product
 	for _, p := range s.products {
 		if (!filter || p.Active == active) && (len(ids) == 0 || ids[p.ID]) {

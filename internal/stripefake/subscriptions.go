@@ -3,6 +3,7 @@ package stripefake
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -317,7 +318,7 @@ func (s *Server) updateSubscription(c *call) (any, *apiError) {
 		return nil, err
 	}
 	for _, id := range sub.Items {
-		if !contains(next.Items, id) {
+		if !slices.Contains(next.Items, id) {
 			delete(s.items, id)
 		}
 	}
@@ -466,13 +467,4 @@ func removeID(ids []string, id string) []string {
 		}
 	}
 	return out
-}
-
-func contains(ids []string, id string) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }

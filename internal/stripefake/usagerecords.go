@@ -2,8 +2,9 @@ package stripefake
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -145,10 +146,5 @@ func (s *Server) UsageRecordItems() []string {
 	for k := range s.billing.usage {
 		seen[k.item] = true
 	}
-	out := make([]string, 0, len(seen))
-	for id := range seen {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(seen))
 }

@@ -3,6 +3,7 @@ package sim_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"sync"
 	"testing"
@@ -103,4 +104,92 @@ func TestSim_Concurrent(t *testing.T) {
 	if st := s.Stats(); st.Requests["PATCH /projects/{project_id}"] != 12 {
 		t.Errorf("PATCH count %d, want 12", st.Requests["PATCH /projects/{project_id}"])
 	}
+}
+
+// BenchmarkNew1M builds the fleet-scale model with 1,000,000 projects (ActiveShare 0.1) and
+// reports the heap it keeps (goal: under ~300 MB, so a fleet benchmark fits beside neonmeter).
+func BenchmarkNew1M(b *testing.B) {
+	var keep *sim.Sim
+	var before, after runtime.MemStats
+	for b.Loop() {
+		keep = nil
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		keep = newSim(b, sim.Config{Projects: 1_000_000, Seed: 1, Now: testclock.New(t0).Now, ActiveShare: 0.1})
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "heap-MB")
+	runtime.KeepAlive(keep)
+}
+
+// BenchmarkServe1M serves, from a 1,000,000-project fleet-scale model through the handler (no
+// network), the three requests a budgeted collector makes: a page of GET /projects (400
+// items), a v2 consumption call for 100 chosen projects × 3 h (project_ids), and a rolling
+// page of 100 projects × 24 h deep in the org's listing.
+func BenchmarkServe1M(b *testing.B) {
+	s := newSim(b, sim.Config{Projects: 1_000_000, Seed: 1, Now: testclock.New(t0).Now, ActiveShare: 0.1})
+	org := orgByPlan(b, s, "scale")
+	hour := t0.Truncate(time.Hour)
+	ids := url.Values{}
+	for i := range 100 {
+		ids.Add("project_ids", org.ProjectIDs[i*3001])
+	}
+	for _, c := range []struct{ name, path string }{
+		{"list400", "/api/v2/projects?limit=400&cursor=" + org.ProjectIDs[200_000]},
+		{"ids100x3h", consumptionURL(false, org.ID, hour.Add(-3*time.Hour), hour, "hourly", v2Metrics, 100, "") + "&" + ids.Encode()},
+		{"page100x24h", consumptionURL(false, org.ID, hour.Add(-24*time.Hour), hour, "hourly", v2Metrics, 100, org.ProjectIDs[300_000])},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			h := s.Handler()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, c.path, nil))
+				if w.Code != 200 {
+					b.Fatalf("status %d: %s", w.Code, w.Body.Bytes())
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+		})
+	}
+}
+
+// BenchmarkListFleet1M lists all 1,000,000 projects of the fleet-scale model org by org, 400
+// a page, through the handler: the first listing sums every project's period so far, the same
+// listing an hour later adds one hour per project (the list's counters are kept).
+func BenchmarkListFleet1M(b *testing.B) {
+	clk := testclock.New(t0)
+	s := newSim(b, sim.Config{Projects: 1_000_000, Seed: 1, Now: clk.Now, ActiveShare: 0.1})
+	h := s.Handler()
+	listAll := func() (pages int) {
+		for _, o := range s.Orgs() {
+			for k := 0; k < len(o.ProjectIDs); k += 400 {
+				path := "/api/v2/projects?limit=400&org_id=" + o.ID
+				if k > 0 {
+					path += "&cursor=" + o.ProjectIDs[k-1]
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+				if w.Code != 200 {
+					b.Fatalf("status %d: %s", w.Code, w.Body.Bytes())
+				}
+				pages++
+			}
+		}
+		return pages
+	}
+	var first, next time.Duration
+	pages := 0
+	for b.Loop() {
+		start := time.Now()
+		pages = listAll()
+		first = time.Since(start)
+		clk.Add(time.Hour)
+		start = time.Now()
+		listAll()
+		next = time.Since(start)
+	}
+	b.ReportMetric(float64(pages), "pages")
+	b.ReportMetric(first.Seconds(), "first-s")
+	b.ReportMetric(next.Seconds(), "hour-later-s")
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -87,8 +88,9 @@ type consQuery struct {
 	from, to int64 // aligned to g, [from, to)
 	metrics  []metric
 	limit    int
-	ids      map[int32]bool // project_ids filter, nil = all
-	cursor   int32          // org position of the cursor project, -1 = none
+	filtered bool    // project_ids was given
+	ids      []int32 // org positions of the requested projects of this org, ascending
+	cursor   int32   // org position of the cursor project, -1 = none
 }
 
 // handleConsumption serves both consumption routes. Checks run in this order: parameters
@@ -115,66 +117,79 @@ func (s *Sim) handleConsumption(rc *reqCtx, legacy bool) {
 func (s *Sim) parseConsumption(rc *reqCtx, legacy bool) (consQuery, bool) {
 	q := rc.r.URL.Query()
 	cq := consQuery{legacy: legacy, limit: 10, cursor: -1}
+	from, to, ok := parseConsumptionParams(rc, q, &cq)
+	if !ok {
+		return cq, false
+	}
+	ids := listParam(q, "project_ids")
+	if len(ids) > 100 {
+		rc.badRequest("project_ids: at most 100 ids")
+		return cq, false
+	}
+	if !s.consumptionOrg(rc, q.Get("org_id"), &cq) || !consumptionRange(rc, q.Get("granularity"), from, to, &cq) {
+		return cq, false
+	}
+	return cq, s.consumptionSelection(rc, ids, q.Get("cursor"), &cq)
+}
+
+// parseConsumptionParams checks from, to, granularity, limit and metrics (400 when bad).
+func parseConsumptionParams(rc *reqCtx, q url.Values, cq *consQuery) (from, to time.Time, ok bool) {
 	for _, name := range [...]string{"from", "to", "granularity"} {
 		if q.Get(name) == "" {
 			rc.badRequest("missing required parameter: " + name)
-			return cq, false
+			return from, to, false
 		}
 	}
 	from, err := time.Parse(time.RFC3339, q.Get("from"))
 	if err != nil {
 		rc.badRequest("from: not an RFC 3339 date-time: " + q.Get("from"))
-		return cq, false
+		return from, to, false
 	}
-	to, err := time.Parse(time.RFC3339, q.Get("to"))
+	to, err = time.Parse(time.RFC3339, q.Get("to"))
 	if err != nil {
 		rc.badRequest("to: not an RFC 3339 date-time: " + q.Get("to"))
-		return cq, false
+		return from, to, false
 	}
-	g, ok := parseGranularity(q.Get("granularity"))
-	if !ok {
+	if cq.g, ok = parseGranularity(q.Get("granularity")); !ok {
 		rc.badRequest("granularity: must be hourly, daily or monthly")
-		return cq, false
+		return from, to, false
 	}
-	cq.g = g
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
 			rc.badRequest("limit: must be an integer from 1 to 100")
-			return cq, false
+			return from, to, false
 		}
 		cq.limit = n
 	}
 	names := listParam(q, "metrics")
 	if len(names) == 0 {
-		if !legacy {
+		if !cq.legacy {
 			rc.badRequest("missing required parameter: metrics")
-			return cq, false
+			return from, to, false
 		}
 		names = []string{"active_time_seconds", "compute_time_seconds", "written_data_bytes", "synthetic_storage_size_bytes"}
 	}
 	for _, n := range names {
 		m, ok := metricByName(n)
-		if !ok || isLegacyMetric(m) != legacy {
+		if !ok || isLegacyMetric(m) != cq.legacy {
 			rc.badRequest(fmt.Sprintf("metrics: unsupported metric %q", n))
-			return cq, false
+			return from, to, false
 		}
 		if !slices.Contains(cq.metrics, m) {
 			cq.metrics = append(cq.metrics, m)
 		}
 	}
 	slices.Sort(cq.metrics)
-	ids := listParam(q, "project_ids")
-	if len(ids) > 100 {
-		rc.badRequest("project_ids: at most 100 ids")
-		return cq, false
-	}
+	return from, to, true
+}
 
-	orgID := q.Get("org_id")
+// consumptionOrg resolves org_id (404 when unknown) and checks the route's plans (403).
+func (s *Sim) consumptionOrg(rc *reqCtx, orgID string, cq *consQuery) bool {
 	switch {
-	case orgID == "" && !legacy:
+	case orgID == "" && !cq.legacy:
 		rc.badRequest("missing required parameter: org_id")
-		return cq, false
+		return false
 	case orgID == "":
 		cq.org = orgLegacy // the legacy route defaults to the caller's own (legacy-plan) account
 	default:
@@ -186,80 +201,87 @@ func (s *Sim) parseConsumption(rc *reqCtx, legacy bool) (consQuery, bool) {
 		}
 		if cq.org < 0 {
 			rc.notFound("account is not a member of organization " + orgID)
-			return cq, false
+			return false
 		}
 	}
-	if !legacy && (cq.org == orgFree || cq.org == orgLegacy) {
+	if !cq.legacy && (cq.org == orgFree || cq.org == orgLegacy) {
 		rc.fail(http.StatusForbidden, "FORBIDDEN", "Not available for this account. Project consumption history requires a Launch, Scale, Agent, Business, or Enterprise plan.")
-		return cq, false
+		return false
 	}
-	if legacy && cq.org != orgLegacy {
+	if cq.legacy && cq.org != orgLegacy {
 		rc.fail(http.StatusForbidden, "FORBIDDEN", "This endpoint is not available. It is only supported with Scale, Business, and Enterprise plan accounts.")
-		return cq, false
+		return false
 	}
+	return true
+}
 
+// consumptionRange rounds from and to to the granularity and checks its window (406).
+func consumptionRange(rc *reqCtx, gran string, from, to time.Time, cq *consQuery) bool {
+	g := cq.g
 	cq.from, cq.to = g.floor(from.Unix()), g.floor(to.Unix())
 	switch now := rc.sec(); {
 	case cq.from < earliestFrom:
 		rc.fail(http.StatusNotAcceptable, "NOT_ACCEPTABLE", "from: the earliest allowed value is 2024-03-01T00:00:00Z")
-		return cq, false
+		return false
 	case cq.from < g.earliest(now):
 		rc.fail(http.StatusNotAcceptable, "NOT_ACCEPTABLE", fmt.Sprintf("from: %s is outside the %s window (earliest %s)",
-			time.Unix(cq.from, 0).UTC().Format(time.RFC3339), q.Get("granularity"), time.Unix(g.earliest(now), 0).UTC().Format(time.RFC3339)))
-		return cq, false
+			time.Unix(cq.from, 0).UTC().Format(time.RFC3339), gran, time.Unix(g.earliest(now), 0).UTC().Format(time.RFC3339)))
+		return false
 	case cq.to <= cq.from:
 		rc.fail(http.StatusNotAcceptable, "NOT_ACCEPTABLE", "to must be after from once both are rounded to the granularity")
-		return cq, false
+		return false
 	}
+	return true
+}
 
+// consumptionSelection resolves project_ids and the cursor within the org.
+func (s *Sim) consumptionSelection(rc *reqCtx, ids []string, cursor string, cq *consQuery) bool {
+	// Ids of other orgs or of no project select nothing, as a filter that matches nothing.
 	if len(ids) > 0 {
-		cq.ids = map[int32]bool{}
+		cq.filtered = true
 		for _, id := range ids {
 			if idx, ok := s.byID[id]; ok && int(s.projects[idx].org) == cq.org {
-				cq.ids[idx] = true
+				cq.ids = append(cq.ids, s.projects[idx].orgPos)
 			}
 		}
+		slices.Sort(cq.ids)
+		cq.ids = slices.Compact(cq.ids)
 	}
-	if c := q.Get("cursor"); c != "" {
-		idx, ok := s.byID[c]
+	if cursor != "" {
+		idx, ok := s.byID[cursor]
 		if !ok || int(s.projects[idx].org) != cq.org {
-			rc.badRequest("cursor: not a cursor of this listing: " + c)
-			return cq, false
+			rc.badRequest("cursor: not a cursor of this listing: " + cursor)
+			return false
 		}
 		cq.cursor = s.projects[idx].orgPos
 	}
-	return cq, true
+	return true
 }
 
 // consumptionPage selects the page's projects, newest-created first, after the cursor; with
 // the repeat-page fault it selects the page that ended at the cursor instead. more reports
-// whether projects follow the page.
+// whether projects follow the page. With project_ids it walks only the requested projects'
+// positions, so a filtered call costs the same in a fleet of any size.
 func (s *Sim) consumptionPage(rc *reqCtx, cq *consQuery) (page []int32, more bool) {
 	order := s.orgs[cq.org].projects
-	keep := func(idx int32) bool { return cq.ids == nil || cq.ids[idx] }
+	n, pos := len(order), func(k int) int32 { return int32(k) }
+	if cq.filtered {
+		n, pos = len(cq.ids), func(k int) int32 { return cq.ids[k] }
+	}
+	next := sort.Search(n, func(k int) bool { return pos(k) > cq.cursor })
 	page = make([]int32, 0, cq.limit)
 	if rc.fault == faultRepeatPage && cq.cursor >= 0 {
-		for i := int(cq.cursor); i >= 0 && len(page) < cq.limit; i-- {
-			if keep(order[i]) {
-				page = append(page, order[i])
-			}
+		for k := max(0, next-cq.limit); k < next; k++ {
+			page = append(page, order[pos(k)])
 		}
-		slices.Reverse(page)
 		rc.applied = len(page) > 0
 		return page, true
 	}
-	i := int(cq.cursor) + 1
-	for ; i < len(order) && len(page) < cq.limit; i++ {
-		if keep(order[i]) {
-			page = append(page, order[i])
-		}
+	end := min(n, next+cq.limit)
+	for k := next; k < end; k++ {
+		page = append(page, order[pos(k)])
 	}
-	for ; i < len(order); i++ {
-		if keep(order[i]) {
-			return page, true
-		}
-	}
-	return page, false
+	return page, end < n
 }
 
 // appendConsumption writes a page. A full page followed by more projects carries pagination;
@@ -334,36 +356,41 @@ func (s *Sim) appendProjectConsumption(b []byte, cq *consQuery, p *project, v *v
 			b = append(b, ',')
 		}
 		firstFrame = false
-		b = append(b, `{"timeframe_start":"`...)
-		b = appendTime(b, bs)
-		b = append(b, `","timeframe_end":"`...)
-		b = appendTime(b, be)
-		b = append(b, '"')
-		if cq.legacy {
-			b = appendLegacyFields(b, cq.metrics, &sums)
-		} else {
-			b = append(b, `,"metrics":[`...)
-			first := true
-			for _, m := range cq.metrics {
-				if sums[m] == 0 {
-					continue
-				}
-				if !first {
-					b = append(b, ',')
-				}
-				first = false
-				b = append(b, `{"metric_name":"`...)
-				b = append(b, m.String()...)
-				b = append(b, `","value":`...)
-				b = appendInt(b, sums[m])
-				b = append(b, '}')
-			}
-			b = append(b, ']')
-		}
-		b = append(b, '}')
+		b = appendTimeframe(b, cq, bs, be, &sums)
 	}
 	if open {
 		b = append(b, "]}"...)
+	}
+	return append(b, "]}"...)
+}
+
+// appendTimeframe writes one bucket: the legacy route's flat fields, or v2's metrics list of
+// the non-zero sums.
+func appendTimeframe(b []byte, cq *consQuery, bs, be int64, sums *[numMetrics]int64) []byte {
+	b = append(b, `{"timeframe_start":"`...)
+	b = appendTime(b, bs)
+	b = append(b, `","timeframe_end":"`...)
+	b = appendTime(b, be)
+	b = append(b, '"')
+	if cq.legacy {
+		b = appendLegacyFields(b, cq.metrics, sums)
+		return append(b, '}')
+	}
+	b = append(b, `,"metrics":[`...)
+	first := true
+	for _, m := range cq.metrics {
+		if sums[m] == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `{"metric_name":"`...)
+		b = append(b, m.String()...)
+		b = append(b, `","value":`...)
+		b = appendInt(b, sums[m])
+		b = append(b, '}')
 	}
 	return append(b, "]}"...)
 }

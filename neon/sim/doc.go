@@ -6,8 +6,9 @@
 // Four organizations (free, launch, scale and a legacy-plan org) share Config.Projects projects.
 // Each project has a usage profile (idle, steady, bursty, runaway) and static parameters drawn
 // from Config.Seed. The usage of any (project, hour) is a pure function of the seed, so 100,000
-// projects cost a few megabytes: nothing hourly is stored. On top of that pure function sit a few
-// explicit, append-only histories that only exist for projects something happened to:
+// projects cost 18 MB and 1,000,000 about 200 MB: nothing hourly is stored. On top of that pure
+// function sit a few explicit, append-only histories that only exist for projects something
+// happened to:
 //
 //   - quota changes (PATCH /projects/{id}); a billing period's suspension schedule is derived by
 //     walking its hours, so a suspension starts at the hour boundary after the counter reached
@@ -19,6 +20,31 @@
 //     the quota holds them, and move compute_last_active_at; with Config.LaunchCaveat the launch
 //     org's quota counters stay 0 (Neon API notes §6.3), so its quotas never hold;
 //   - deleted projects (DeleteProject): 404 on their routes, gone from the project list.
+//
+// # A big, mostly idle fleet
+//
+// Config.ActiveShare > 0 replaces the four profiles with a fleet-scale model (activity.go):
+// about that share of all projects runs a compute in any hour, averaged over a day, with a
+// daily peak at 15:00 UTC 30 % above the mean and a trough 30 % below; 15 % of the share is
+// always on, and the rest of the fleet splits into diurnal projects (running about 30 % of
+// hours) and dormant ones, most of the fleet, running about two hours a week, so idle for
+// days. Profiles are then "always-on", "diurnal" and "dormant". 0 keeps the profile mix and
+// every value of small fleets unchanged.
+//
+// What the project list says agrees with the consumption routes, so a collector may choose
+// what to fetch from one list pass (Neon API notes §5.1): compute_last_active_at is the
+// current time while a compute runs (the current hour has load, or a connection woke it), else
+// the end of the last hour with active seconds, or the end of a wake, within the last 168 h
+// (omitted when nothing ran in them; the simulator looks no further back); active_time and
+// cpu_used_sec sum the final active_time_seconds and compute_time_seconds of the period's
+// complete hours, like GET /projects/{id}'s counters; synthetic_storage_size is the current
+// hour's synthetic_storage_size_bytes. The list keeps each project's running sums, so listing
+// the fleet again only adds the hours completed since.
+//
+// A consumption call with project_ids walks only the requested projects, newest-created first;
+// when no requested project follows the page it carries no pagination, so up to 100 ids with
+// limit=100 cost exactly one call (Neon does not document its end of list; clients stop on a
+// missing cursor or a short page, either of which ends it here).
 //
 // Every change takes effect at the next hour boundary, so no complete hour that may have been
 // reported already is rewritten by a state change; only Revise and the provisional window below
@@ -42,8 +68,10 @@
 //     network transfer).
 //   - Every response, errors included, validates against Neon's OpenAPI spec; error bodies are
 //     GeneralError and honour X-Request-ID.
-//   - Rate limiting uses real time (token buckets like Neon's), not Config.Now, so a test with a
-//     frozen clock still gets tokens back.
+//   - Rate limiting uses token buckets like Neon's on real time by default, not Config.Now, so a
+//     test with a frozen clock still gets tokens back; Config.RateNow puts them on another clock,
+//     as an accelerated one (internal/simclock, neonsim --time-scale) needs: limits then count
+//     per simulated minute.
 //
 // Injected status faults (429, 500, 503, 423) answer before the handler runs, so a faulted
 // mutation did not happen; truncated and malformed bodies are made after it, so it did, as

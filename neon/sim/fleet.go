@@ -50,6 +50,12 @@ func profileName(p uint8) string {
 		return "bursty"
 	case profileRunaway:
 		return "runaway"
+	case profileDormant:
+		return "dormant"
+	case profileDiurnal:
+		return "diurnal"
+	case profileAlwaysOn:
+		return "always-on"
 	}
 	return "idle"
 }
@@ -174,7 +180,10 @@ func (s *Sim) params(p *project) {
 	u := func(k uint64) float64 { return unit(s.rnd(i, k, saltParam)) }
 	logU := func(k uint64, lo, hi float64) float64 { return lo * math.Pow(hi/lo, u(k)) }
 
-	switch x := unit(s.rnd(i, 0, saltProfile)); {
+	x := unit(s.rnd(i, 0, saltProfile))
+	switch {
+	case s.act.on:
+		p.profile = s.act.class(x)
 	case x < 0.35:
 		p.profile = profileIdle
 	case x < 0.70:
@@ -191,8 +200,10 @@ func (s *Sim) params(p *project) {
 		p.cu = logU(1, 0.25, 2)
 	case profileBursty:
 		p.cu = logU(1, 0.5, 4)
-	default:
+	case profileRunaway:
 		p.cu = logU(1, 4, 8)
+	default:
+		p.cu = fleetCU(p.profile, logU)
 	}
 	if u(2) < 0.01 {
 		p.storage = logU(3, 1e12, 5e12) // a few multi-TB projects

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -141,6 +142,7 @@ type projectSnap struct {
 	name     string
 	retent   int32
 	updated  int64
+	ver      int // the state's version, 0 without state
 }
 
 func (s *Sim) snapLocked(p *project, now int64) projectSnap {
@@ -151,6 +153,7 @@ func (s *Sim) snapLocked(p *project, now int64) projectSnap {
 	sn.eps = append([]epState(nil), s.endpointsLocked(p)...)
 	if st := sn.st; st != nil {
 		sn.defaults, sn.quota, sn.name, sn.retent, sn.updated = st.defaults, st.quota, st.name, st.retention, st.updated
+		sn.ver = st.ver
 	}
 	return sn
 }
@@ -289,24 +292,23 @@ func (s *Sim) endpoint(rc *reqCtx) (*project, int, bool) {
 	return nil, 0, false
 }
 
-func (s *Sim) handleListProjects(rc *reqCtx) {
-	q := rc.r.URL.Query()
-	limit := 10
+// listParams checks limit, timeout and org_id of GET /projects; org is -1 for every org.
+func (s *Sim) listParams(rc *reqCtx, q url.Values) (limit, org int, ok bool) {
+	limit, org = 10, -1
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 400 {
 			rc.badRequest("limit: must be an integer from 1 to 400")
-			return
+			return limit, org, false
 		}
 		limit = n
 	}
 	if v := q.Get("timeout"); v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 100 || n > 30000 {
 			rc.badRequest("timeout: must be an integer from 100 to 30000 (milliseconds)")
-			return
+			return limit, org, false
 		}
 	}
-	org := -1
 	if id := q.Get("org_id"); id != "" {
 		for i := range s.orgs {
 			if s.orgs[i].id == id {
@@ -315,8 +317,17 @@ func (s *Sim) handleListProjects(rc *reqCtx) {
 		}
 		if org < 0 {
 			rc.notFound("organization not found: " + id)
-			return
+			return limit, org, false
 		}
+	}
+	return limit, org, true
+}
+
+func (s *Sim) handleListProjects(rc *reqCtx) {
+	q := rc.r.URL.Query()
+	limit, org, ok := s.listParams(rc, q)
+	if !ok {
+		return
 	}
 	search := q.Get("search")
 	now := rc.sec()
@@ -372,7 +383,7 @@ func (s *Sim) handleListProjects(rc *reqCtx) {
 	for i := range snaps {
 		sn := &snaps[i]
 		pr := s.periodAt(sn.p, now)
-		c := s.counters(sn.p, &sn.v, pr, now)
+		c := s.computeCounters(sn.p, &sn.v, pr, now, sn.ver)
 		resp.Projects = append(resp.Projects, apiListItem{apiProjectCommon: s.common(sn, &c, now), ActiveTime: c.ActiveTimeSeconds, OrgName: s.orgs[sn.p.org].name})
 	}
 	if len(snaps) == limit {
@@ -393,18 +404,26 @@ type apiPagination struct {
 	Cursor string `json:"cursor"`
 }
 
-func (s *Sim) handleGetProject(rc *reqCtx) {
+// projectSnapOf snapshots the request's project at the request's time; a missing project is
+// answered 404.
+func (s *Sim) projectSnapOf(rc *reqCtx) (projectSnap, bool) {
 	p, ok := s.project(rc)
+	if !ok {
+		return projectSnap{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snapLocked(p, rc.sec()), true
+}
+
+func (s *Sim) handleGetProject(rc *reqCtx) {
+	sn, ok := s.projectSnapOf(rc)
 	if !ok {
 		return
 	}
-	now := rc.sec()
-	s.mu.Lock()
-	sn := s.snapLocked(p, now)
-	s.mu.Unlock()
 	rc.json(struct {
 		Project apiProject `json:"project"`
-	}{s.apiProject(&sn, now)})
+	}{s.apiProject(&sn, rc.sec())})
 }
 
 // decodeBody decodes a JSON request body, answering 400 when it does not fit.
@@ -485,27 +504,53 @@ func (s *Sim) lockIdle(rc *reqCtx, p *project, nowNano int64) (*pstate, bool) {
 
 // handleUpdateProject applies settings.quota (each given field replaces the stored one; 0
 // clears it), default_endpoint_settings (new computes only), name and history retention.
+// projectPatch is the body of PATCH /projects/{project_id} the simulator models.
+type projectPatch struct {
+	Project *struct {
+		Name                    *string `json:"name"`
+		HistoryRetentionSeconds *int64  `json:"history_retention_seconds"`
+		Settings                *struct {
+			Quota *quotaPatch `json:"quota"`
+		} `json:"settings"`
+		DefaultEndpointSettings *cuLimits `json:"default_endpoint_settings"`
+	} `json:"project"`
+}
+
+// quotaPatch is settings.quota: each given field replaces the stored one (0 clears it).
+type quotaPatch struct {
+	ActiveTimeSeconds  *int64 `json:"active_time_seconds"`
+	ComputeTimeSeconds *int64 `json:"compute_time_seconds"`
+	WrittenDataBytes   *int64 `json:"written_data_bytes"`
+	DataTransferBytes  *int64 `json:"data_transfer_bytes"`
+	LogicalSizeBytes   *int64 `json:"logical_size_bytes"`
+}
+
+// apply returns cur with the given fields replaced; no field may be negative.
+func (q *quotaPatch) apply(cur Quota) (Quota, bool) {
+	for _, f := range []struct {
+		v   *int64
+		dst *int64
+	}{
+		{q.ActiveTimeSeconds, &cur.ActiveTimeSeconds}, {q.ComputeTimeSeconds, &cur.ComputeTimeSeconds},
+		{q.WrittenDataBytes, &cur.WrittenDataBytes}, {q.DataTransferBytes, &cur.DataTransferBytes},
+		{q.LogicalSizeBytes, &cur.LogicalSizeBytes},
+	} {
+		if f.v != nil {
+			if *f.v < 0 {
+				return cur, false
+			}
+			*f.dst = *f.v
+		}
+	}
+	return cur, true
+}
+
 func (s *Sim) handleUpdateProject(rc *reqCtx) {
 	p, ok := s.project(rc)
 	if !ok {
 		return
 	}
-	var body struct {
-		Project *struct {
-			Name                    *string `json:"name"`
-			HistoryRetentionSeconds *int64  `json:"history_retention_seconds"`
-			Settings                *struct {
-				Quota *struct {
-					ActiveTimeSeconds  *int64 `json:"active_time_seconds"`
-					ComputeTimeSeconds *int64 `json:"compute_time_seconds"`
-					WrittenDataBytes   *int64 `json:"written_data_bytes"`
-					DataTransferBytes  *int64 `json:"data_transfer_bytes"`
-					LogicalSizeBytes   *int64 `json:"logical_size_bytes"`
-				} `json:"quota"`
-			} `json:"settings"`
-			DefaultEndpointSettings *cuLimits `json:"default_endpoint_settings"`
-		} `json:"project"`
-	}
+	var body projectPatch
 	if !decodeBody(rc, &body) || !present(rc, body.Project, "project") || !nameOK(rc, body.Project.Name, 256) {
 		return
 	}
@@ -521,23 +566,10 @@ func (s *Sim) handleUpdateProject(rc *reqCtx) {
 	}
 	newQ := st.quota
 	if u.Settings != nil && u.Settings.Quota != nil {
-		q := u.Settings.Quota
-		for _, f := range []struct {
-			v   *int64
-			dst *int64
-		}{
-			{q.ActiveTimeSeconds, &newQ.ActiveTimeSeconds}, {q.ComputeTimeSeconds, &newQ.ComputeTimeSeconds},
-			{q.WrittenDataBytes, &newQ.WrittenDataBytes}, {q.DataTransferBytes, &newQ.DataTransferBytes},
-			{q.LogicalSizeBytes, &newQ.LogicalSizeBytes},
-		} {
-			if f.v != nil {
-				if *f.v < 0 {
-					s.mu.Unlock()
-					rc.badRequest("settings.quota: values must be ≥ 0")
-					return
-				}
-				*f.dst = *f.v
-			}
+		if newQ, ok = u.Settings.Quota.apply(st.quota); !ok {
+			s.mu.Unlock()
+			rc.badRequest("settings.quota: values must be ≥ 0")
+			return
 		}
 	}
 	defaults := st.defaults
@@ -589,17 +621,13 @@ func (s *Sim) handleUpdateProject(rc *reqCtx) {
 }
 
 func (s *Sim) handleListEndpoints(rc *reqCtx) {
-	p, ok := s.project(rc)
+	sn, ok := s.projectSnapOf(rc)
 	if !ok {
 		return
 	}
-	now := rc.sec()
-	s.mu.Lock()
-	sn := s.snapLocked(p, now)
-	s.mu.Unlock()
 	eps := make([]apiEndpoint, 0, len(sn.eps))
 	for e := range sn.eps {
-		eps = append(eps, s.apiEndpoint(&sn, e, now))
+		eps = append(eps, s.apiEndpoint(&sn, e, rc.sec()))
 	}
 	rc.json(struct {
 		Endpoints []apiEndpoint `json:"endpoints"`

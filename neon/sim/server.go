@@ -205,23 +205,11 @@ func (s *Sim) serve(rt route) http.HandlerFunc {
 		}
 
 		s.mu.Lock()
-		b := s.genBucket
-		if rt.consumption {
-			b = s.consBucket
-		}
-		if b != nil {
-			if ok, wait := b.take(time.Now()); !ok {
-				s.stats.RateLimited++
-				s.limited++
-				// Neon documents no Retry-After; sending it on every other 429 exercises both paths.
-				if s.limited%2 == 0 {
-					rc.header.Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				}
-				s.mu.Unlock()
-				rc.fail(http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "too many requests")
-				s.write(w, rc, faultNone)
-				return
-			}
+		if !s.takeTokenLocked(rc, rt) {
+			s.mu.Unlock()
+			rc.fail(http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "too many requests")
+			s.write(w, rc, faultNone)
+			return
 		}
 		kind, slow := s.drawFaultLocked(rt, r.URL.Query().Has("cursor"))
 		s.mu.Unlock()
@@ -265,6 +253,31 @@ func (s *Sim) serve(rt route) http.HandlerFunc {
 		}
 		s.write(w, rc, applied)
 	}
+}
+
+// takeTokenLocked spends a token of the route's bucket, or counts the 429 it gets instead.
+func (s *Sim) takeTokenLocked(rc *reqCtx, rt route) bool {
+	b := s.genBucket
+	if rt.consumption {
+		b = s.consBucket
+	}
+	if b == nil {
+		return true
+	}
+	ok, wait := b.take(s.rateNow())
+	if ok {
+		return true
+	}
+	s.stats.RateLimited++
+	if rt.consumption {
+		s.stats.ConsumptionRateLimited++
+	}
+	s.limited++
+	// Neon documents no Retry-After; sending it on every other 429 exercises both paths.
+	if s.limited%2 == 0 && s.cfg.RateNow == nil {
+		rc.header.Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	}
+	return false
 }
 
 func (s *Sim) write(w http.ResponseWriter, rc *reqCtx, applied faultKind) {
@@ -396,8 +409,9 @@ func malform(body []byte, consumption bool, seq uint64) []byte {
 	return append(out, `:"malformed"}`...)
 }
 
-// bucket is Neon's rate limit, a token bucket in real time (golang.org/x/time/rate). Unlike the
-// client's, it refuses instead of queueing, and says how long until a token is back.
+// bucket is Neon's rate limit, a token bucket (golang.org/x/time/rate) on Config.RateNow's
+// clock, real time by default. Unlike the client's, it refuses instead of queueing, and says
+// how long until a token is back.
 type bucket struct {
 	lim *rate.Limiter
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,16 @@ type Config struct {
 	// compute_time_seconds and data_transfer_bytes counters stay 0, so quotas on them never
 	// suspend its computes and a client connection (TryWake) starts them whatever the quota.
 	LaunchCaveat bool
+	// ActiveShare, when positive (at most MaxActiveShare), shapes usage like a big, mostly idle
+	// fleet: about this share of all projects runs a compute in any hour, averaged over a day,
+	// with a daily peak; most projects are dormant for days, a few always on (see activity.go).
+	// 0 keeps the profile mix of small test fleets (idle, steady, bursty, runaway) unchanged.
+	ActiveShare float64
+	// RateNow is the clock of the token buckets. nil means real time, so a test with a frozen
+	// Now still gets tokens back. An accelerated clock (internal/simclock) passes its Now so
+	// that limits count per simulated minute; 429s then carry no Retry-After, since whole real
+	// seconds mean nothing on such a clock.
+	RateNow func() time.Time
 }
 
 // Org is one simulated organization.
@@ -59,7 +70,10 @@ type Stats struct {
 	ConsumptionRequests int64            // all consumption calls (both routes), including faulted ones
 	Faults              int64            // injected faults
 	RateLimited         int64            // 429s from the token buckets (not injected)
-	Wakes               int64            // requests that would wake an idle compute in real Neon
+	// ConsumptionRateLimited are the RateLimited of the consumption bucket: ConsumptionRequests
+	// minus these is what the consumption routes served or faulted.
+	ConsumptionRateLimited int64
+	Wakes                  int64 // requests that would wake an idle compute in real Neon
 }
 
 // Sim is a simulated Neon fleet. Its methods and handler are safe for concurrent use.
@@ -67,6 +81,8 @@ type Sim struct {
 	cfg               Config
 	seed              uint64
 	now               func() time.Time
+	rateNow           func() time.Time
+	act               activity
 	histHour          int64 // first hour (unix hours) with usage
 	orgs              [numOrgs]orgInfo
 	projects          []project // index = creation order, oldest first
@@ -74,6 +90,9 @@ type Sim struct {
 	handler           http.Handler
 	bufs              sync.Pool // *[]byte response buffers
 	adjectives, nouns []string
+
+	ctrMu sync.Mutex
+	ctr   []ctrEntry // by project index: list counters (computeCounters)
 
 	mu         sync.Mutex // guards everything below
 	states     map[int32]*pstate
@@ -124,6 +143,10 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.OperationDelay < 0 {
 		errs = append(errs, fmt.Errorf("OperationDelay = %v: must be ≥ 0", cfg.OperationDelay))
 	}
+	act, err := newActivity(cfg.ActiveShare)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("sim config: %w", errors.Join(errs...))
 	}
@@ -137,10 +160,15 @@ func New(cfg Config) (*Sim, error) {
 		cfg:      cfg,
 		seed:     mix64(uint64(cfg.Seed) ^ 0x6e656f6e73696d), // "neonsim"
 		now:      cfg.Now,
+		rateNow:  cfg.RateNow,
+		act:      act,
 		histHour: floorDiv(cfg.HistoryStart.Unix(), 3600),
 		states:   map[int32]*pstate{},
 		deleted:  map[int32]bool{},
 		stats:    Stats{Requests: map[string]int64{}},
+	}
+	if s.rateNow == nil {
+		s.rateNow = time.Now
 	}
 	s.adjectives, s.nouns = strings.Fields(adjectiveWords), strings.Fields(nounWords)
 	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
@@ -151,6 +179,7 @@ func New(cfg Config) (*Sim, error) {
 		s.genBucket = newBucket(cfg.GeneralRatePerMin, cfg.GeneralBurst)
 	}
 	s.buildFleet(cfg.Projects, now0.Unix())
+	s.ctr = make([]ctrEntry, cfg.Projects)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -212,6 +241,84 @@ func (s *Sim) Value(projectID, metric string, hourStart time.Time) int64 {
 	var out [numMetrics]int64
 	s.reportedHour(p, &v, revs, h, now, &out)
 	return out[m]
+}
+
+// RouteMetrics lists the metric names of a project's consumption route, sorted: the eight v2
+// metrics, or the seven legacy ones for the legacy org's projects; nil for an unknown project.
+func (s *Sim) RouteMetrics(projectID string) []string {
+	idx, ok := s.byID[projectID]
+	if !ok {
+		return nil
+	}
+	lo, hi := s.routeMetrics(&s.projects[idx])
+	out := make([]string, 0, hi-lo)
+	for m := lo; m < hi; m++ {
+		out = append(out, m.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *Sim) routeMetrics(p *project) (lo, hi metric) {
+	if p.org == orgLegacy {
+		return firstLegacy, numMetrics
+	}
+	return 0, firstLegacy
+}
+
+// HourlyTruth is Value for every metric of the project's route (RouteMetrics' order) and every
+// hour of [from, to) (truncated to the hour), computed once per hour instead of once per value:
+// fn gets each hour, oldest first, with values it must not keep (the slice is reused). It
+// reports false for an unknown project. Verifying a big fleet against ClickHouse uses it.
+func (s *Sim) HourlyTruth(projectID string, from, to time.Time, fn func(hour time.Time, values []int64)) bool {
+	idx, ok := s.byID[projectID]
+	if !ok {
+		return false
+	}
+	p := &s.projects[idx]
+	lo, hi := s.routeMetrics(p)
+	order := make([]metric, 0, hi-lo)
+	for m := lo; m < hi; m++ {
+		order = append(order, m)
+	}
+	slices.SortFunc(order, func(a, b metric) int { return strings.Compare(a.String(), b.String()) })
+	h0, h1 := floorDiv(from.Unix(), 3600), floorDiv(to.Unix(), 3600)
+	now := s.nowSec()
+	s.mu.Lock()
+	v := s.viewLocked(p, h0, h1)
+	revs := s.revisions
+	s.mu.Unlock()
+	var all [numMetrics]int64
+	values := make([]int64, len(order))
+	for h := h0; h < h1; h++ {
+		s.reportedHour(p, &v, revs, h, now, &all)
+		for i, m := range order {
+			values[i] = all[m]
+		}
+		fn(time.Unix(h*3600, 0).UTC(), values)
+	}
+	return true
+}
+
+// Ran reports whether a compute of the project ran during the hour starting at hourStart
+// (truncated to the hour): whether its active seconds, which every compute metric of that hour
+// scales, are positive. False outside the history and for an unknown project.
+func (s *Sim) Ran(projectID string, hourStart time.Time) bool {
+	idx, ok := s.byID[projectID]
+	if !ok {
+		return false
+	}
+	p := &s.projects[idx]
+	h := floorDiv(hourStart.Unix(), 3600)
+	if h < s.histHour {
+		return false
+	}
+	s.mu.Lock()
+	v := s.viewLocked(p, h, h+1)
+	s.mu.Unlock()
+	cuCap, off := v.at(h)
+	active, _ := s.compute(p, h, cuCap, off)
+	return active > 0
 }
 
 // TryWake simulates a client connection: it starts every compute of the project that is

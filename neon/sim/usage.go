@@ -78,15 +78,15 @@ func isLegacyMetric(m metric) bool { return m >= firstLegacy }
 
 // activeSeconds is how long the project's primary compute runs in hour h, by profile: idle
 // projects almost never, steady ones mostly in the owner's daytime, bursty ones at random,
-// runaway ones always.
+// runaway ones always; the fleet-scale profiles follow Config.ActiveShare (activity.go).
 func (s *Sim) activeSeconds(p *project, h int64) float64 {
 	i, hh := uint64(p.idx), uint64(h)
 	u := unit(s.rnd(i, hh, saltActive))
-	v := unit(s.rnd(i, hh, saltActiveLen))
+	v := func() float64 { return unit(s.rnd(i, hh, saltActiveLen)) } // drawn only when running
 	switch p.profile {
 	case profileIdle:
 		if u < 0.03 {
-			return math.Floor(60 + 540*v)
+			return math.Floor(60 + 540*v())
 		}
 	case profileSteady:
 		local := h + int64(p.phase)
@@ -99,16 +99,40 @@ func (s *Sim) activeSeconds(p *project, h int64) float64 {
 			pr *= 0.5
 		}
 		if u < pr {
-			return math.Floor(1800 + 1800*v)
+			return math.Floor(1800 + 1800*v())
 		}
 	case profileBursty:
 		if u < 0.25 {
-			return math.Floor(300 + 3300*v)
+			return math.Floor(300 + 3300*v())
 		}
 	case profileRunaway:
 		return 3600
+	default:
+		if s.act.runs(p.profile, h, u) {
+			return s.act.seconds(p.profile, v())
+		}
 	}
 	return 0
+}
+
+// compute is how long the primary compute runs in hour h and at what size (cuCap: 0 = none; off:
+// computes could not run).
+func (s *Sim) compute(p *project, h int64, cuCap float64, off bool) (active, cu float64) {
+	if !off {
+		active = s.activeSeconds(p, h)
+	}
+	if active > 0 {
+		cu = p.cu * (0.75 + 0.5*unit(s.rnd(uint64(p.idx), uint64(h), saltCU)))
+		if cuCap > 0 && cu > cuCap {
+			cu = cuCap
+		}
+	}
+	return active, cu
+}
+
+// utilization is the share of its compute size the compute uses in hour h.
+func (s *Sim) utilization(p *project, h int64) float64 {
+	return 0.6 + 0.4*unit(s.rnd(uint64(p.idx), uint64(h), saltUtil))
 }
 
 // baseHour fills out with the final values of hour h for every metric, before revisions and
@@ -116,17 +140,8 @@ func (s *Sim) activeSeconds(p *project, h int64) float64 {
 // not run that hour.
 func (s *Sim) baseHour(p *project, h int64, cuCap float64, off bool, out *[numMetrics]int64) {
 	i, hh := uint64(p.idx), uint64(h)
-	var active, cu float64
-	if !off {
-		active = s.activeSeconds(p, h)
-	}
-	if active > 0 {
-		cu = p.cu * (0.75 + 0.5*unit(s.rnd(i, hh, saltCU)))
-		if cuCap > 0 && cu > cuCap {
-			cu = cuCap
-		}
-	}
-	util := 0.6 + 0.4*unit(s.rnd(i, hh, saltUtil))
+	active, cu := s.compute(p, h, cuCap, off)
+	util := s.utilization(p, h)
 	age := float64(h*3600-p.created) / (30 * 86400)
 	size := p.storage * (1 + float64(p.growth)*age) * (0.998 + 0.004*unit(s.rnd(i, hh, saltStorage)))
 	child := 0.0

@@ -16,13 +16,10 @@ import (
 )
 
 // Store reads one database.
-type Store struct {
-	conn driver.Conn
-	db   string
-}
+type Store struct{ schema.Tables }
 
 // New returns the store of database on conn.
-func New(conn driver.Conn, database string) *Store { return &Store{conn: conn, db: database} }
+func New(conn driver.Conn, database string) *Store { return &Store{schema.NewTables(conn, database)} }
 
 var _ whatif.OutcomeReads = (*Store)(nil)
 
@@ -35,24 +32,15 @@ func Statements() []schema.Query {
 // was throttled or suspended: an action with that reason that was applied (or planned, in
 // dry-run mode), or a decision to that status that nothing held back.
 func (s *Store) Outcomes(ctx context.Context, from, to time.Time) ([]whatif.Outcome, error) {
-	rows, err := outcomesQuery(from, to).Select(ctx, s.conn, s.db)
-	if err != nil {
-		return nil, fmt.Errorf("enforcement outcomes %s: %w", from.UTC().Format("2006-01"), err)
-	}
-	defer rows.Close()
-	var out []whatif.Outcome
-	for rows.Next() {
-		var o whatif.Outcome
+	out, err := schema.All(ctx, outcomesQuery(from, to), s.Conn, s.DB, func(r schema.Row) (o whatif.Outcome, err error) {
 		var rank, throttled, suspended uint8
-		if err := rows.Scan(&o.ProjectID, &rank, &throttled, &suspended); err != nil {
-			return nil, fmt.Errorf("enforcement outcomes: scan: %w", err)
-		}
+		err = r.Scan(&o.ProjectID, &rank, &throttled, &suspended)
 		o.Level = []enforcement.Level{enforcement.LevelOK, enforcement.LevelWarning, enforcement.LevelOver}[min(rank, 2)]
 		o.Throttled, o.Suspended = throttled == 1, suspended == 1
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("enforcement outcomes: %w", err)
+		return o, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enforcement outcomes %s: %w", from.UTC().Format("2006-01"), err)
 	}
 	return out, nil
 }

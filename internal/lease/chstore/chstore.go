@@ -9,7 +9,8 @@
 // of who held each job's lease.
 //
 // On a cluster the same tables would need a replicated engine and ON CLUSTER DDL, whose
-// atomicity is weaker; a ZooKeeper or ClickHouse Keeper backend is the better fit there.
+// atomicity is weaker and which stalls while a replica is down: the backend refuses to run on
+// a connection to a cluster (Usable); a ZooKeeper backend is the fit there.
 package chstore
 
 import (
@@ -51,7 +52,10 @@ type Store struct {
 	log  *slog.Logger
 }
 
-var _ lease.Backend = (*Store)(nil)
+var (
+	_ lease.Backend   = (*Store)(nil)
+	_ lease.Inspector = (*Store)(nil)
+)
 
 // New returns the backend over conn for database db; log (nil: none) gets the failures to
 // record history, which never fail a lease.
@@ -93,10 +97,23 @@ func judge(s state, ttl time.Duration) (free bool, expiresMs uint64) {
 	return s.nowMs >= expiresMs, expiresMs
 }
 
-// TryAcquire implements lease.Backend.
+// Usable reports why the backend cannot keep leases over conn: its generations are tables of
+// one server, so on a cluster (schema.ClusterOf) two replicas could each grant the same lease.
+func Usable(conn driver.Conn) error {
+	if c := schema.ClusterOf(conn); c != "" {
+		return fmt.Errorf("lease: the ClickHouse lease backend keeps its tables on one server and cannot run on cluster %s "+
+			"(NEONMETER_CLICKHOUSE_CLUSTER); jobs that take a lease need a ZooKeeper lease backend there", c)
+	}
+	return nil
+}
+
+// TryAcquire implements lease.Backend. It refuses a connection to a cluster (Usable).
 func (s *Store) TryAcquire(ctx context.Context, job string, h lease.Holder, ttl time.Duration) (lease.Grant, error) {
 	if !lease.ValidJob(job) {
 		return lease.Grant{}, fmt.Errorf("lease: job name %q", job)
+	}
+	if err := Usable(s.conn); err != nil {
+		return lease.Grant{}, err
 	}
 	for range acquireAttempts {
 		gens, _, err := s.generations(ctx, job)
@@ -135,7 +152,7 @@ func (s *Store) TryAcquire(ctx context.Context, job string, h lease.Holder, ttl 
 			continue
 		}
 		s.dropBefore(ctx, job, cur.gen)
-		s.record(ctx, eventQuery(job, next, eventAcquired, h, ttl, superseded(cur, st)))
+		s.record(ctx, eventQuery(job, next, lease.EventAcquired, h, ttl, superseded(cur, st)))
 		return lease.Grant{Generation: next}, nil
 	}
 	return lease.Grant{}, fmt.Errorf("lease %q: %d attempts lost to other contenders changing the lease meanwhile", job, acquireAttempts)
@@ -210,7 +227,7 @@ func (s *Store) Release(ctx context.Context, job string, gen uint64, h lease.Hol
 	if err != nil {
 		return err
 	}
-	s.record(ctx, eventQuery(job, gen, eventReleased, h, 0, ""))
+	s.record(ctx, eventQuery(job, gen, lease.EventReleased, h, 0, ""))
 	return nil
 }
 
@@ -234,22 +251,11 @@ func (s *Store) record(ctx context.Context, q schema.Query) {
 	}
 }
 
-// Event is one row of the lease history.
-type Event struct {
-	At         time.Time
-	Generation uint64
-	// Kind is "acquired" or "released".
-	Kind       string
-	Holder     lease.Holder
-	TTL        time.Duration
-	Superseded string
-}
-
-// Events returns job's newest limit events, newest first.
-func (s *Store) Events(ctx context.Context, job string, limit int) ([]Event, error) {
-	out, err := schema.All(ctx, eventsQuery(job, limit), s.conn, s.db, func(row schema.Row) (Event, error) {
+// Events implements lease.Inspector: job's newest limit history rows, newest first.
+func (s *Store) Events(ctx context.Context, job string, limit int) ([]lease.Event, error) {
+	out, err := schema.All(ctx, eventsQuery(job, limit), s.conn, s.db, func(row schema.Row) (lease.Event, error) {
 		var (
-			e     Event
+			e     lease.Event
 			pid   uint32
 			ttlMs uint64
 		)
@@ -261,6 +267,36 @@ func (s *Store) Events(ctx context.Context, job string, limit int) ([]Event, err
 		return nil, fmt.Errorf("lease %q: events: %w", job, err)
 	}
 	return out, nil
+}
+
+// Status implements lease.Inspector. A generation whose creator died before its first
+// heartbeat names no holder; it is judged with DefaultTTL.
+func (s *Store) Status(ctx context.Context, job string) (lease.Status, error) {
+	for range acquireAttempts {
+		gens, nowMs, err := s.generations(ctx, job)
+		if err != nil {
+			return lease.Status{}, err
+		}
+		if len(gens) == 0 {
+			return lease.Status{Job: job, Free: true, Now: msTime(nowMs)}, nil
+		}
+		cur := gens[len(gens)-1]
+		st, err := s.state(ctx, job, cur)
+		if isCode(err, codeUnknownTable) {
+			continue // superseded meanwhile: look again
+		}
+		if err != nil {
+			return lease.Status{}, err
+		}
+		free, exp := judge(st, lease.DefaultTTL)
+		since, last := st.firstMs, st.lastMs
+		if st.rows == 0 {
+			since, last = st.createdMs, st.createdMs
+		}
+		return lease.Status{Job: job, Generation: cur.gen, Holder: st.holder, Since: msTime(since), LastHeartbeat: msTime(last),
+			Expires: msTime(exp), Released: st.released, Free: free, Now: msTime(st.nowMs)}, nil
+	}
+	return lease.Status{}, fmt.Errorf("lease %q: its generations kept changing while read", job)
 }
 
 // generations lists job's lease tables, oldest first, and the server's time. Reading

@@ -64,12 +64,6 @@ func dropQuery(job string, gen uint64) schema.Query {
 	return schema.Query{Name: "lease.drop", Kind: schema.KindExec, SQL: "DROP TABLE IF EXISTS " + tableName(job, gen) + "{on_cluster}"}
 }
 
-// The kinds of lease_events rows.
-const (
-	eventAcquired = "acquired"
-	eventReleased = "released"
-)
-
 // eventQuery appends one row to the lease history at the server's time.
 func eventQuery(job string, gen uint64, kind string, h lease.Holder, ttl time.Duration, superseded string) schema.Query {
 	return schema.Query{Name: "lease.event", Kind: schema.KindExec,
@@ -95,7 +89,7 @@ func Statements() []schema.Query {
 		heartbeatQuery("sample", 1, h, time.Minute, false),
 		stateQuery("sample", 1),
 		generationsQuery("sample"),
-		eventQuery("sample", 1, eventAcquired, h, time.Minute, ""),
+		eventQuery("sample", 1, lease.EventAcquired, h, time.Minute, ""),
 		heartbeatQuery("sample", 1, h, time.Minute, true),
 		eventsQuery("sample", 10),
 		dropQuery("sample", 1),

@@ -1,0 +1,69 @@
+package billing
+
+import (
+	"time"
+
+	"github.com/neonmeter/neonmeter/accounts"
+)
+
+// Lagging is a project whose collected hours end before the push window does: every hour
+// starting before CompleteThrough is collected, later ones may still be missing (the budgeted
+// collector reaches idle projects through its rolling sweep).
+type Lagging struct {
+	ProjectID       string
+	CompleteThrough time.Time
+}
+
+// IncompleteFrom returns, per customer, the first hour of [from, to) that is not complete for
+// all of the customer's projects: the earliest hour a lagging project of the customer still
+// misses. Collection completes a project's hours as a prefix, so every later hour of that
+// customer is incomplete too.
+func IncompleteFrom(lagging []Lagging, tl *accounts.Timelines, from, to time.Time) map[string]time.Time {
+	cut := map[string]time.Time{}
+	for _, l := range lagging {
+		start := l.CompleteThrough.UTC().Truncate(time.Hour)
+		if start.Before(from) {
+			start = from
+		}
+		for h := start; h.Before(to); h = h.Add(time.Hour) {
+			a := tl.At(l.ProjectID, h)
+			if !a.Mapped() {
+				continue
+			}
+			if c, ok := cut[a.CustomerID]; !ok || h.Before(c) {
+				cut[a.CustomerID] = h
+			}
+			if !tl.ChangesWithin(l.ProjectID, h, to) {
+				break // the same customer owns the rest; its cut is already this hour
+			}
+		}
+	}
+	return cut
+}
+
+// HoldIncomplete leaves out of a push every value and ledger row of a customer's hours from its
+// cut on: they are pushed once complete, so Stripe never sees a partial hour that scheduling
+// would revise later. Leaving the ledger rows out too keeps Plan from reading a held key as a
+// revision to zero. held counts the values left out.
+func HoldIncomplete(want []Value, ledger []LedgerRow, cut map[string]time.Time) (keptWant []Value, keptLedger []LedgerRow, held int) {
+	if len(cut) == 0 {
+		return want, ledger, 0
+	}
+	incomplete := func(customer string, hour time.Time) bool {
+		c, ok := cut[customer]
+		return ok && !hour.Before(c)
+	}
+	for _, v := range want {
+		if incomplete(v.CustomerID, v.Hour) {
+			held++
+			continue
+		}
+		keptWant = append(keptWant, v)
+	}
+	for _, row := range ledger {
+		if !incomplete(row.CustomerID, row.Hour) {
+			keptLedger = append(keptLedger, row)
+		}
+	}
+	return keptWant, keptLedger, held
+}
