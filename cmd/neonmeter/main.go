@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/neonmeter/neonmeter/internal/logkey"
 	"github.com/neonmeter/neonmeter/neon"
@@ -81,6 +82,9 @@ func (m *Main) commands() []struct {
 
 // Run executes the subcommand named by args[0] and returns the process exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
+	// A command's loggers (serve's, its stages', cron's) each hold a handler of their own on
+	// Stderr: one lock serializes their writes, whatever Stderr is.
+	m.Stderr = &lockedWriter{w: m.Stderr}
 	cmds := m.commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		m.usage(m.Stdout, cmds)
@@ -153,4 +157,16 @@ Run "neonmeter <command> -h" for a command's flags.
 Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration. A first SIGINT or
 SIGTERM lets the step in flight finish (NEONMETER_SHUTDOWN_TIMEOUT); a second exits at once
 with 130 or 143.`)
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -12,6 +12,9 @@ import (
 
 // isTerminal reports whether w is a character device (an interactive terminal).
 func isTerminal(w io.Writer) bool {
+	if l, ok := w.(*lockedWriter); ok {
+		w = l.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

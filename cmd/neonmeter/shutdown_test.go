@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -119,18 +118,6 @@ func (p *served) run(t *testing.T) (collector.Outcome, string) {
 		t.Fatal(err)
 	}
 	return collector.Outcome(outcome), msg
-}
-
-// lockedWriter serialises the child's writes with the test's reads.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 // TestServe_SIGTERMStopsTheSweepCleanly: SIGTERM mid-sweep used to record the sweep as failed
