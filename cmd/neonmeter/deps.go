@@ -14,6 +14,7 @@ import (
 	"github.com/neonmeter/neonmeter/collector"
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/finance"
+	"github.com/neonmeter/neonmeter/internal/logkey"
 	"github.com/neonmeter/neonmeter/neon"
 	"github.com/neonmeter/neonmeter/plans"
 )
@@ -112,7 +113,7 @@ func (d *deps) Fleets(ctx context.Context, m *collector.Metrics, adjust func(*co
 	}
 	var out []*collector.Fleet
 	for _, a := range accts {
-		fc, err := fleetConfig(d.cfg, a.Orgs, a.client, conn, m, d.log.With("neon_account", a.Name))
+		fc, err := fleetConfig(d.cfg, a.Orgs, a.client, conn, m, d.log.With(logkey.Account, a.Name))
 		if err != nil {
 			return nil, usageError{err}
 		}

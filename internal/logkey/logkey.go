@@ -27,4 +27,5 @@ const (
 	Generation = "generation" // a generation of a job's lease
 	Host       = "host"       // the host of a process, e.g. the one that left a run abandoned
 	PID        = "pid"
+	Account    = "neon_account" // a Neon account (API key): "default" or the key file's path
 )
