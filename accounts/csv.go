@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -115,11 +116,11 @@ func (p *csvParser) rows(cr *csv.Reader, col map[string]int) []Row {
 		if errors.Is(err, io.EOF) {
 			return out
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
-				p.bad(line, "%v", err)
+				// A read error has no line (FieldPos would panic on the empty record).
+				p.problems = append(p.problems, fmt.Sprintf("%s: %v", p.name, err))
 				return out
 			}
 			p.bad(pe.Line, "%v", pe.Err)
@@ -128,6 +129,7 @@ func (p *csvParser) rows(cr *csv.Reader, col map[string]int) []Row {
 			}
 			return out
 		}
+		line, _ := cr.FieldPos(0)
 		if row, ok := p.row(line, rec, col); ok {
 			out = append(out, row)
 		}
@@ -149,12 +151,17 @@ func (p *csvParser) row(line int, rec []string, col map[string]int) (row Row, ok
 	return row, len(p.problems) == n
 }
 
+// customerIDPattern is the shape of a Stripe customer id: cus_ and letters, digits or
+// underscores, 255 bytes at most. The id reaches Stripe requests, rows and log lines, so a
+// quoted field's newline or comma must not pass.
+var customerIDPattern = regexp.MustCompile(`^cus_[A-Za-z0-9_]{1,251}$`)
+
 // checkOwner checks the project, customer and plan of a line.
 func (p *csvParser) checkOwner(line int, row Row) {
 	if !neon.ValidID(row.ProjectID) {
 		p.bad(line, "project_id %q is not a Neon project id", row.ProjectID)
 	}
-	if row.CustomerID != "" && (!strings.HasPrefix(row.CustomerID, "cus_") || strings.ContainsAny(row.CustomerID, " \t")) {
+	if row.CustomerID != "" && !customerIDPattern.MatchString(row.CustomerID) {
 		p.bad(line, "customer_id %q is not a Stripe customer id (cus_…)", row.CustomerID)
 	}
 	if row.Plan == "" {

@@ -25,6 +25,12 @@ func item(id, lookupKey string, created time.Time) accounts.Item {
 	return accounts.Item{ID: id, Created: created, PriceID: "price_" + id, LookupKey: lookupKey, ProductID: "prod_" + lookupKey}
 }
 
+// cus1 is Stripe's state when it holds one customer, cus_1, created two days before the day of
+// the test and owning projects, with subs: most cases vary only these.
+func cus1(projects string, subs ...accounts.Subscription) accounts.Snapshot {
+	return accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), projects)}, Subscriptions: subs}
+}
+
 func stored(project string, at time.Time, customer, plan string) accounts.Record {
 	return accounts.Record{ProjectID: project, ValidFrom: at, CustomerID: customer, Plan: plan, Source: accounts.SourceStripe}
 }
@@ -41,43 +47,37 @@ func TestDeriveDiff(t *testing.T) {
 		problems []string
 	}{{
 		name: "new customer with two projects on pro",
-		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a, p-b")},
-			Subscriptions: []accounts.Subscription{sub("sub_1", "cus_1", "active", h(-47), item("i1", "pro", h(-47)))}},
+		snap: cus1("p-a, p-b", sub("sub_1", "cus_1", "active", h(-47), item("i1", "pro", h(-47)))),
 		want: `p-a 02-28T00:00:00 cus_1/ customer_created
 		       p-a 02-28T01:00:00 cus_1/pro subscription_start
 		       p-b 02-28T00:00:00 cus_1/ customer_created
 		       p-b 02-28T01:00:00 cus_1/pro subscription_start`,
 	}, {
-		name: "second sync writes nothing",
-		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")},
-			Subscriptions: []accounts.Subscription{sub("sub_1", "cus_1", "active", h(-47), item("i1", "pro", h(-47)))}},
+		name:   "second sync writes nothing",
+		snap:   cus1("p-a", sub("sub_1", "cus_1", "active", h(-47), item("i1", "pro", h(-47)))),
 		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "pro")},
 		want:   ``,
 	}, {
-		name: "upgrade at 14:00 by replacing the item is recorded at 14:00",
-		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")},
-			Subscriptions: []accounts.Subscription{sub("sub_1", "cus_1", "active", h(-47), item("i2", "pro", h(14)))}},
+		name:   "upgrade at 14:00 by replacing the item is recorded at 14:00",
+		snap:   cus1("p-a", sub("sub_1", "cus_1", "active", h(-47), item("i2", "pro", h(14)))),
 		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "free")},
 		want:   `p-a 03-02T14:00:00 cus_1/pro item_created`,
 	}, {
 		name: "upgrade seen by a first sync: the current plan is assumed from the start",
-		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")},
-			Subscriptions: []accounts.Subscription{sub("sub_1", "cus_1", "active", h(-47), item("i2", "pro", h(14)))}},
+		snap: cus1("p-a", sub("sub_1", "cus_1", "active", h(-47), item("i2", "pro", h(14)))),
 		want: `p-a 02-28T00:00:00 cus_1/ customer_created
 		       p-a 02-28T01:00:00 cus_1/pro subscription_start_plan_assumed`,
 	}, {
-		name: "price swapped in place: no instant, recorded when observed",
-		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")},
-			Subscriptions: []accounts.Subscription{sub("sub_1", "cus_1", "active", h(-47), item("i1", "enterprise", h(-47)))}},
+		name:   "price swapped in place: no instant, recorded when observed",
+		snap:   cus1("p-a", sub("sub_1", "cus_1", "active", h(-47), item("i1", "enterprise", h(-47)))),
 		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "pro")},
 		want:   `p-a 03-03T06:00:00 cus_1/enterprise observed`,
 	}, {
 		name: "cancellation recorded at ended_at, resubscription at its start",
-		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")},
-			Subscriptions: []accounts.Subscription{
-				ended(sub("sub_1", "cus_1", "", h(-47), item("i1", "pro", h(-47))), h(9.5)),
-				sub("sub_2", "cus_1", "active", h(20), item("i2", "free", h(20))),
-			}},
+		snap: cus1("p-a",
+			ended(sub("sub_1", "cus_1", "", h(-47), item("i1", "pro", h(-47))), h(9.5)),
+			sub("sub_2", "cus_1", "active", h(20), item("i2", "free", h(20))),
+		),
 		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "pro")},
 		want: `p-a 03-02T09:30:00 cus_1/ subscription_ended
 		       p-a 03-02T20:00:00 cus_1/free subscription_start`,
@@ -107,7 +107,7 @@ func TestDeriveDiff(t *testing.T) {
 		want:   `p-a 03-02T02:00:00 cus_1/enterprise subscription_start`,
 	}, {
 		name: "project removed from metadata (or its customer deleted) becomes unowned when observed",
-		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")}},
+		snap: cus1("p-a"),
 		stored: []accounts.Record{stored("p-a", h(-48), "cus_1", ""), stored("p-gone", h(-40), "cus_9", "pro"),
 			{ProjectID: "p-csv", ValidFrom: h(-40), CustomerID: "cus_8", Plan: "pro", Source: accounts.SourceCSV}},
 		want: `p-gone 03-03T06:00:00 / observed`,
@@ -119,11 +119,10 @@ func TestDeriveDiff(t *testing.T) {
 		want:   `p-a 03-03T06:00:00 cus_2/enterprise observed`,
 	}, {
 		name: "overlapping subscriptions: the later start wins, the older shows again when it ends",
-		snap: accounts.Snapshot{Customers: []accounts.Customer{cus("cus_1", h(-48), "p-a")},
-			Subscriptions: []accounts.Subscription{
-				sub("sub_1", "cus_1", "active", h(-47), item("i1", "pro", h(-47))),
-				ended(sub("sub_2", "cus_1", "", h(3), item("i2", "enterprise", h(3))), h(8)),
-			}},
+		snap: cus1("p-a",
+			sub("sub_1", "cus_1", "active", h(-47), item("i1", "pro", h(-47))),
+			ended(sub("sub_2", "cus_1", "", h(3), item("i2", "enterprise", h(3))), h(8)),
+		),
 		stored: []accounts.Record{stored("p-a", h(-47), "cus_1", "pro")},
 		want: `p-a 03-02T03:00:00 cus_1/enterprise subscription_start
 		       p-a 03-02T08:00:00 cus_1/pro subscription_ended`,

@@ -6,22 +6,35 @@ import (
 	"github.com/neonmeter/neonmeter/accounts"
 )
 
-// Lagging is a project whose collected hours end before the push window does: every hour
-// starting before CompleteThrough is collected, later ones may still be missing (the budgeted
-// collector reaches idle projects through its rolling sweep).
+// Lagging is a project whose final hours end before the push window does: every hour starting
+// before CompleteThrough is collected, later ones may still be missing (the budgeted collector
+// reaches idle projects through its rolling sweep); every hour starting before FinalThrough
+// (never after CompleteThrough) was read after Neon stopped revising it, while the hours
+// between were read within Neon's provisional window and may still change.
 type Lagging struct {
 	ProjectID       string
 	CompleteThrough time.Time
+	FinalThrough    time.Time
+}
+
+// IncompleteAt is the project's first hour a push must hold. Hours before settled are pushed
+// only once final; hours from settled on (the last hours of a period, pushed within its
+// invoice grace as they stand) once collected.
+func (l Lagging) IncompleteAt(settled time.Time) time.Time {
+	if l.FinalThrough.Before(settled) {
+		return l.FinalThrough.UTC().Truncate(time.Hour)
+	}
+	return l.CompleteThrough.UTC().Truncate(time.Hour)
 }
 
 // IncompleteFrom returns, per customer, the first hour of [from, to) that is not complete for
 // all of the customer's projects: the earliest hour a lagging project of the customer still
-// misses. Collection completes a project's hours as a prefix, so every later hour of that
-// customer is incomplete too.
-func IncompleteFrom(lagging []Lagging, tl *accounts.Timelines, from, to time.Time) map[string]time.Time {
+// misses (IncompleteAt settled). Collection completes a project's hours as a prefix, so every
+// later hour of that customer is incomplete too.
+func IncompleteFrom(lagging []Lagging, tl *accounts.Timelines, from, to, settled time.Time) map[string]time.Time {
 	cut := map[string]time.Time{}
 	for _, l := range lagging {
-		start := l.CompleteThrough.UTC().Truncate(time.Hour)
+		start := l.IncompleteAt(settled)
 		if start.Before(from) {
 			start = from
 		}

@@ -22,13 +22,16 @@ func TestIncompleteFrom_CutsEachCustomerAtItsLaggingProject(t *testing.T) {
 		{ProjectID: "p-move", ValidFrom: from.AddDate(0, -1, 0), CustomerID: "cus_c", Plan: "scale"},
 		{ProjectID: "p-move", ValidFrom: h(10), CustomerID: "cus_d", Plan: "scale"},
 	}, "free")
+	final := func(id string, through time.Time) billing.Lagging {
+		return billing.Lagging{ProjectID: id, CompleteThrough: through, FinalThrough: through}
+	}
 	cut := billing.IncompleteFrom([]billing.Lagging{
-		{ProjectID: "p-a1", CompleteThrough: h(20)},
-		{ProjectID: "p-a2", CompleteThrough: h(15)},
-		{ProjectID: "p-b", CompleteThrough: from.Add(-48 * time.Hour)}, // before the window: from its start
-		{ProjectID: "p-move", CompleteThrough: h(5)},
-		{ProjectID: "p-nobody", CompleteThrough: h(1)},
-	}, tl, from, to)
+		final("p-a1", h(20)),
+		final("p-a2", h(15)),
+		final("p-b", from.Add(-48*time.Hour)), // before the window: from its start
+		final("p-move", h(5)),
+		final("p-nobody", h(1)),
+	}, tl, from, to, to)
 	want := map[string]time.Time{"cus_a": h(15), "cus_b": h(0), "cus_c": h(5), "cus_d": h(10)}
 	if len(cut) != len(want) {
 		t.Fatalf("cut = %v, want %v", cut, want)
@@ -36,6 +39,40 @@ func TestIncompleteFrom_CutsEachCustomerAtItsLaggingProject(t *testing.T) {
 	for c, at := range want {
 		if !cut[c].Equal(at) {
 			t.Errorf("cut[%s] = %v, want %v", c, cut[c], at)
+		}
+	}
+}
+
+// Hours collected within Neon's provisional window are held until read again once final; only
+// the hours a push takes as they stand (from settled on: a closing period's last hours within
+// its invoice grace) need no more than being collected.
+func TestIncompleteFrom_HoldsHoursCollectedWhileProvisional(t *testing.T) {
+	from := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
+	h := func(n int) time.Time { return from.Add(time.Duration(n) * time.Hour) }
+	tl := accounts.NewTimelines([]accounts.Record{
+		{ProjectID: "p-a", ValidFrom: from.AddDate(0, -1, 0), CustomerID: "cus_a", Plan: "scale"},
+		{ProjectID: "p-b", ValidFrom: from.AddDate(0, -1, 0), CustomerID: "cus_b", Plan: "scale"},
+	}, "free")
+	lagging := []billing.Lagging{
+		{ProjectID: "p-a", CompleteThrough: h(20), FinalThrough: h(18)}, // collected at 20:00, final through 18:00
+		{ProjectID: "p-b", CompleteThrough: h(22), FinalThrough: h(21)}, // final past the settled hours
+	}
+	for _, c := range []struct {
+		name         string
+		to, settled  time.Time
+		wantA, wantB time.Time
+	}{
+		{"every hour settled", h(20), h(20), h(18), h(22)},
+		{"the last hours taken as they stand", h(24), h(19), h(18), h(22)},
+		{"provisional hours taken as collected", h(24), h(17), h(20), h(22)},
+	} {
+		wantB := c.wantB
+		if !wantB.Before(c.to) {
+			wantB = time.Time{} // nothing of the window to hold
+		}
+		cut := billing.IncompleteFrom(lagging, tl, from, c.to, c.settled)
+		if !cut["cus_a"].Equal(c.wantA) || !cut["cus_b"].Equal(wantB) {
+			t.Errorf("%s: cut %v, want cus_a at %v and cus_b at %v", c.name, cut, c.wantA, wantB)
 		}
 	}
 }

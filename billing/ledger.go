@@ -155,9 +155,10 @@ type Store interface {
 	UsageTotals(ctx context.Context, metrics []string, from, to time.Time) ([]HourlyUsage, error)
 	// UsageOf is Usage for some projects only.
 	UsageOf(ctx context.Context, metrics, projectIDs []string, from, to time.Time) ([]HourlyUsage, error)
-	// Lagging returns the projects whose collected hours end before to (the budgeted
-	// collector's progress), ordered by project.
-	Lagging(ctx context.Context, to time.Time) ([]Lagging, error)
+	// Lagging returns the projects whose final hours end before to (the budgeted collector's
+	// progress; an explicit sweep's watermark counts as final provisional before its end),
+	// ordered by project.
+	Lagging(ctx context.Context, to time.Time, provisional time.Duration) ([]Lagging, error)
 	// Ledger returns the latest row of every (customer, target, hour, sink) with hour in
 	// [from, to), ordered by key, with the Accounted it carries.
 	Ledger(ctx context.Context, from, to time.Time) ([]LedgerRow, error)

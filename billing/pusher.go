@@ -262,10 +262,11 @@ func (p *Pusher) desired(ctx context.Context, readFrom, from, to time.Time) ([]V
 	return Desired(usage, tl, p.cfg.Catalog, from, to)
 }
 
-// incomplete returns, per customer, the first hour of [from, to) not yet collected for all of
-// its projects (IncompleteFrom); nil when every project is complete.
-func (p *Pusher) incomplete(ctx context.Context, from, to time.Time) (map[string]time.Time, error) {
-	lagging, err := p.cfg.Store.Lagging(ctx, to)
+// incomplete returns, per customer, the first hour of [from, to) not yet final (before
+// settled) or collected (from settled on) for all of its projects (IncompleteFrom); nil when
+// every project is complete.
+func (p *Pusher) incomplete(ctx context.Context, from, to, settled time.Time) (map[string]time.Time, error) {
+	lagging, err := p.cfg.Store.Lagging(ctx, to, p.cfg.Provisional)
 	if err != nil || len(lagging) == 0 {
 		return nil, err
 	}
@@ -277,7 +278,7 @@ func (p *Pusher) incomplete(ctx context.Context, from, to time.Time) (map[string
 	if err != nil {
 		return nil, err
 	}
-	return IncompleteFrom(lagging, tl, from, to), nil
+	return IncompleteFrom(lagging, tl, from, to, settled), nil
 }
 
 // timelines loads the account history of projects up to to.
@@ -349,7 +350,7 @@ func (p *Pusher) Push(ctx context.Context, dryRun bool) (res Result, err error) 
 	if err != nil {
 		return res, fmt.Errorf("push %s: %w", res.RunID, err)
 	}
-	cut, err := p.incomplete(ctx, from, to)
+	cut, err := p.incomplete(ctx, from, to, now.Add(-p.cfg.Provisional).Truncate(time.Hour))
 	if err != nil {
 		return res, fmt.Errorf("push %s: %w", res.RunID, err)
 	}

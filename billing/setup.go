@@ -36,15 +36,19 @@ func MeterEventNames(cat *plans.Catalog) []string {
 
 func activeMeters(ctx context.Context, sc *client.API) (map[string]*stripe.BillingMeter, error) {
 	out := map[string]*stripe.BillingMeter{}
-	p := &stripe.BillingMeterListParams{Status: stripe.String("active")}
-	p.Context = ctx
-	p.Limit = stripe.Int64(100)
-	it := sc.BillingMeters.List(p)
-	for it.Next() {
-		m := it.BillingMeter()
-		out[m.EventName] = m
-	}
-	if err := it.Err(); err != nil {
+	err := listPages(func(after *string) ([]string, bool, error) {
+		p := &stripe.BillingMeterListParams{Status: stripe.String("active")}
+		p.Context, p.Limit, p.Single, p.StartingAfter = ctx, stripe.Int64(100), true, after
+		it := sc.BillingMeters.List(p)
+		var ids []string
+		for it.Next() {
+			m := it.BillingMeter()
+			ids = append(ids, m.ID)
+			out[m.EventName] = m
+		}
+		return ids, it.Meta() != nil && it.Meta().HasMore, it.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list meters: %w", err)
 	}
 	return out, nil

@@ -155,22 +155,35 @@ func (s *StripeSink) Meters(ctx context.Context) (map[string]string, error) {
 
 // MeterSummaries returns the customer's hourly totals of the meter over [from, to).
 func (s *StripeSink) MeterSummaries(ctx context.Context, meterID, customerID string, from, to time.Time) ([]Summary, error) {
-	lp := &stripe.BillingMeterEventSummaryListParams{ID: stripe.String(meterID), Customer: stripe.String(customerID),
-		StartTime: stripe.Int64(from.Unix()), EndTime: stripe.Int64(to.Unix()), ValueGroupingWindow: stripe.String("hour")}
-	lp.Context = ctx
-	lp.Limit = stripe.Int64(100)
 	var out []Summary
-	it := s.sc.BillingMeterEventSummaries.List(lp)
-	for it.Next() {
-		sum := it.BillingMeterEventSummary()
-		start := time.Unix(sum.StartTime, 0).UTC()
-		// Converting a float beyond int64's range is undefined in Go: refuse it, never wrap it.
-		if v := sum.AggregatedValue; math.IsNaN(v) || v >= math.MaxInt64 || v <= math.MinInt64 {
-			return nil, &OverflowError{What: "Stripe value", CustomerID: customerID, Target: meterID, Hour: start}
+	seen := map[int64]bool{}
+	err := listPages(func(after *string) ([]string, bool, error) {
+		lp := &stripe.BillingMeterEventSummaryListParams{ID: stripe.String(meterID), Customer: stripe.String(customerID),
+			StartTime: stripe.Int64(from.Unix()), EndTime: stripe.Int64(to.Unix()), ValueGroupingWindow: stripe.String("hour")}
+		lp.Context, lp.Limit, lp.Single, lp.StartingAfter = ctx, stripe.Int64(100), true, after
+		it := s.sc.BillingMeterEventSummaries.List(lp)
+		var ids []string
+		for it.Next() {
+			sum := it.BillingMeterEventSummary()
+			ids = append(ids, sum.ID)
+			start := time.Unix(sum.StartTime, 0).UTC()
+			switch v := sum.AggregatedValue; {
+			case start.Before(from) || !start.Before(to):
+				continue // not an hour asked for (stripe-mock answers with a fixed time)
+			case seen[sum.StartTime]:
+				return nil, false, fmt.Errorf("hour %s listed twice", start.Format(time.RFC3339))
+			// Converting a float beyond int64's range is undefined in Go: refuse it, never wrap it.
+			case math.IsNaN(v) || v >= math.MaxInt64 || v <= math.MinInt64:
+				return nil, false, &OverflowError{What: "Stripe value", CustomerID: customerID, Target: meterID, Hour: start}
+			case v != math.Trunc(v): // billing pushes whole units only; truncating would hide drift
+				return nil, false, fmt.Errorf("value %v of hour %s is not a whole number", v, start.Format(time.RFC3339))
+			}
+			seen[sum.StartTime] = true
+			out = append(out, Summary{Start: start, Value: int64(sum.AggregatedValue)})
 		}
-		out = append(out, Summary{Start: start, Value: int64(sum.AggregatedValue)})
-	}
-	if err := it.Err(); err != nil {
+		return ids, it.Meta() != nil && it.Meta().HasMore, it.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("summaries of meter %s customer %s: %w", meterID, customerID, err)
 	}
 	return out, nil
@@ -183,17 +196,30 @@ func (s *StripeSink) UsageRecordSummaries(ctx context.Context, customerID, price
 	if err != nil {
 		return nil, err
 	}
-	lp := &stripe.UsageRecordSummaryListParams{SubscriptionItem: stripe.String(item)}
-	lp.Context = ctx
-	lp.Limit = stripe.Int64(100)
 	var out []Summary
-	it := s.sc.UsageRecordSummaries.List(lp)
-	for it.Next() {
-		if sum := it.UsageRecordSummary(); sum.Period != nil {
+	seen := map[int64]bool{}
+	err = listPages(func(after *string) ([]string, bool, error) {
+		lp := &stripe.UsageRecordSummaryListParams{SubscriptionItem: stripe.String(item)}
+		lp.Context, lp.Limit, lp.Single, lp.StartingAfter = ctx, stripe.Int64(100), true, after
+		it := s.sc.UsageRecordSummaries.List(lp)
+		var ids []string
+		for it.Next() {
+			sum := it.UsageRecordSummary()
+			ids = append(ids, sum.ID)
+			switch {
+			case sum.Period == nil:
+				continue
+			case seen[sum.Period.Start]:
+				return nil, false, fmt.Errorf("period starting %s listed twice", time.Unix(sum.Period.Start, 0).UTC().Format(time.RFC3339))
+			case sum.TotalUsage < 0: // usage records are never negative
+				return nil, false, fmt.Errorf("total_usage %d is negative", sum.TotalUsage)
+			}
+			seen[sum.Period.Start] = true
 			out = append(out, Summary{Start: time.Unix(sum.Period.Start, 0).UTC(), Value: sum.TotalUsage})
 		}
-	}
-	if err := it.Err(); err != nil {
+		return ids, it.Meta() != nil && it.Meta().HasMore, it.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("usage record summaries of %s: %w", item, err)
 	}
 	return out, nil
@@ -213,24 +239,23 @@ func (s *StripeSink) Item(ctx context.Context, customerID, priceID string) (stri
 	if ok {
 		return id, nil
 	}
-	p := &stripe.SubscriptionListParams{Customer: stripe.String(customerID), Price: stripe.String(priceID)}
-	p.Context = ctx
-	it := s.sc.Subscriptions.List(p)
-	for it.Next() {
-		sub := it.Subscription()
-		if sub.Items == nil {
-			continue
-		}
-		for _, si := range sub.Items.Data {
-			if si.Price != nil && si.Price.ID == priceID {
-				id = si.ID
+	err := listPages(func(after *string) ([]string, bool, error) {
+		p := &stripe.SubscriptionListParams{Customer: stripe.String(customerID), Price: stripe.String(priceID)}
+		p.Context, p.Single, p.StartingAfter = ctx, true, after
+		it := s.sc.Subscriptions.List(p)
+		var ids []string
+		for it.Next() {
+			sub := it.Subscription()
+			ids = append(ids, sub.ID)
+			for _, si := range subscriptionItems(sub) {
+				if si.Price != nil && si.Price.ID == priceID {
+					id = si.ID
+				}
 			}
 		}
-		if id != "" {
-			break
-		}
-	}
-	if err := it.Err(); err != nil {
+		return ids, id == "" && it.Meta() != nil && it.Meta().HasMore, it.Err()
+	})
+	if err != nil {
 		return "", fmt.Errorf("subscription item of customer %s price %s: %w", customerID, priceID, err)
 	}
 	if id == "" {
@@ -240,6 +265,41 @@ func (s *StripeSink) Item(ctx context.Context, customerID, priceID string) (stri
 	s.items[k] = id
 	s.mu.Unlock()
 	return id, nil
+}
+
+func subscriptionItems(sub *stripe.Subscription) []*stripe.SubscriptionItem {
+	if sub.Items == nil {
+		return nil
+	}
+	return sub.Items.Data
+}
+
+// maxListPages bounds one list: far beyond any window's summaries or a customer's
+// subscriptions.
+const maxListPages = 10_000
+
+// listPages reads a Stripe list a page at a time: page requests the page after after (nil: the
+// first), with Single set so stripe-go does not page on its own, and returns its objects' ids,
+// has_more and the error. stripe-go's own paging panics on an empty page that claims more and
+// pages forever on a page that repeats; both end the list here with an error.
+func listPages(page func(after *string) (ids []string, more bool, err error)) error {
+	var after *string
+	seen := map[string]bool{}
+	for n := 1; ; n++ {
+		ids, more, err := page(after)
+		if err != nil || !more {
+			return err
+		}
+		if n >= maxListPages {
+			return fmt.Errorf("more than %d pages", maxListPages)
+		}
+		if len(ids) == 0 || seen[ids[len(ids)-1]] {
+			return fmt.Errorf("page %d has has_more but no new object: the list would never end", n)
+		}
+		last := ids[len(ids)-1]
+		seen[last] = true
+		after = &last
+	}
 }
 
 // failure classifies a failed send.

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -69,6 +70,10 @@ type Config struct {
 	// Deadline bounds each run, from its start to its last page (default 45m); a run past it
 	// fails and records why.
 	Deadline time.Duration
+	// Speed is how many times faster than real time Now runs (default 1; a benchmark's or a
+	// soak's accelerated clock): Deadline is of Now's time, so a run waits Deadline/Speed of
+	// real time.
+	Speed float64
 	// MaxPages ends a listing whose cursor never ends (default neon.DefaultMaxPages).
 	MaxPages int
 	// Host and PID are recorded with each run (default this host and process).
@@ -160,6 +165,12 @@ func (cfg *Config) runDefaults() []error {
 	case cfg.Deadline < 0:
 		errs = append(errs, fmt.Errorf("collector: negative deadline %v", cfg.Deadline))
 	}
+	switch {
+	case cfg.Speed == 0:
+		cfg.Speed = 1
+	case !(cfg.Speed > 0) || math.IsInf(cfg.Speed, 0):
+		errs = append(errs, fmt.Errorf("collector: clock speed %v is not a positive number", cfg.Speed))
+	}
 	if cfg.MaxPages < 0 {
 		errs = append(errs, fmt.Errorf("collector: negative MaxPages %d", cfg.MaxPages))
 	}
@@ -235,4 +246,10 @@ func ResolveWindow(w Window, now time.Time, watermark time.Time, hasWatermark bo
 		return from, to, fmt.Errorf("empty window [%s, %s)", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
 	return from, to, nil
+}
+
+// realSpan is how long d of a clock running speed times faster than real time lasts in real
+// time, which timers count.
+func realSpan(d time.Duration, speed float64) time.Duration {
+	return time.Duration(float64(d) / speed)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/neonmeter/neonmeter/internal/logkey"
@@ -62,6 +63,9 @@ type cycle struct {
 	budget    *neon.AttemptBudget
 	version   uint64
 	sum       CycleSummary
+	// slowestCall and slowestWrite (nanoseconds; the fetching goroutine reads them) size the
+	// margin a cycle keeps before its deadline.
+	slowestCall, slowestWrite atomic.Int64
 }
 
 // orgCycle is one org's part of a cycle: its run and what happened to its calls.
@@ -94,7 +98,7 @@ func (o *orgCycle) fail(err error) {
 // not logged; whatever was written stays correct, and progress moves only for projects whose
 // facts are written.
 func (f *Fleet) Cycle(ctx context.Context) (CycleSummary, error) {
-	work, cancel := context.WithTimeoutCause(ctx, f.cfg.Deadline, errDeadline)
+	work, cancel := context.WithTimeoutCause(ctx, realSpan(f.cfg.Deadline, f.cfg.Speed), errDeadline)
 	defer cancel()
 	c := f.newCycle()
 	err := c.prepare(work)

@@ -473,21 +473,126 @@ func TestCycle_ClosingPeriodComesFirst(t *testing.T) {
 
 // A cycle whose deadline comes before its budget is spent stops starting calls in time to write
 // what it fetched, and ends without failing: the calls it did not make wait for the next cycle.
+// On an accelerated clock the deadline is of simulated time: 40 simulated minutes at 60 times
+// real speed end as 40 real seconds do.
 func TestCycle_StopsBeforeItsDeadlineWithoutFailing(t *testing.T) {
-	f := newFleet(t, 200)
-	orgs := []sim.Org{f.Org(t, "launch"), f.Org(t, "scale")}
-	f.Sim.SetFaults(sim.Faults{SlowRate: 1, SlowDelay: time.Second, Seed: 3}) // every request takes a second
-	const deadline = 40 * time.Second                                         // calls stop with 30 s left
-	c := f.cycler(t, 1000, func(c *collector.FleetConfig) { c.Deadline = deadline }, orgs...)
-	start := time.Now()
-	sum := cycle(t, c)
-	if took := time.Since(start); took >= deadline {
-		t.Fatalf("the cycle took %v, past its %v deadline", took, deadline)
+	for _, c := range []struct {
+		name     string
+		deadline time.Duration
+		speed    float64
+	}{
+		{"real clock", 40 * time.Second, 1},
+		{"accelerated clock", 40 * time.Minute, 60},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFleet(t, 200)
+			orgs := []sim.Org{f.Org(t, "launch"), f.Org(t, "scale")}
+			// Every request takes 3 s: calls stop with 3 s left (the slowest call), after about
+			// 12 of the plan's 30-odd.
+			f.Sim.SetFaults(sim.Faults{SlowRate: 1, SlowDelay: 3 * time.Second, Seed: 3})
+			real := 40 * time.Second
+			cy := f.cycler(t, 1000, func(fc *collector.FleetConfig) { fc.Deadline, fc.Speed = c.deadline, c.speed }, orgs...)
+			start := time.Now()
+			sum := cycle(t, cy)
+			if took := time.Since(start); took >= real {
+				t.Fatalf("the cycle took %v, past its %v deadline (%v of real time)", took, c.deadline, real)
+			}
+			if sum.Calls == 0 || sum.Collected >= sum.Batches || sum.Calls > 15 {
+				t.Fatalf("%d calls, %d of %d batches collected: want some calls, stopped well before the plan's end", sum.Calls, sum.Collected, sum.Batches)
+			}
+			if f.assertProgressBacked(t, orgs) == 0 {
+				t.Fatal("no hour was checked: the test proves nothing")
+			}
+		})
 	}
-	if sum.Calls == 0 || sum.Collected >= sum.Batches || sum.Calls > 15 {
-		t.Fatalf("%d calls, %d of %d batches collected: want some calls, stopped well before the plan's end", sum.Calls, sum.Collected, sum.Batches)
+}
+
+// Hours read within Neon's provisional window are collected but not final: final-through stays
+// that far behind complete-through, and a visit after they settled re-reads them, stores their
+// final values and moves final-through past them, even with a rolling re-read shorter than the
+// provisional window.
+func TestCycle_ProvisionalHoursFinalOnlyOnceReadAgain(t *testing.T) {
+	f := newFleet(t, 20)
+	org := f.Org(t, "launch")
+	f.Clock.Set(f.Clock.Now().Truncate(time.Hour).Add(30 * time.Minute))
+	shortLookback := func(c *collector.FleetConfig) { c.Lookback = time.Hour }
+	finalOf := func(wantCT, wantFT time.Time) {
+		t.Helper()
+		prog, err := f.store().ProgressOf(context.Background(), org.ID, org.ProjectIDs)
+		if err != nil || len(prog) != len(org.ProjectIDs) {
+			t.Fatalf("progress of %d projects: %d rows, %v", len(org.ProjectIDs), len(prog), err)
+		}
+		for id, p := range prog {
+			if !p.CompleteThrough.Equal(wantCT) || !p.FinalThrough.Equal(wantFT) {
+				t.Fatalf("project %s complete through %v, final through %v; want %v and %v", id, p.CompleteThrough, p.FinalThrough, wantCT, wantFT)
+			}
+		}
 	}
-	if f.assertProgressBacked(t, orgs) == 0 {
-		t.Fatal("no hour was checked: the test proves nothing")
+	t0 := f.Clock.Now().Truncate(time.Hour)
+	cycle(t, f.cycler(t, 100, shortLookback, org))
+	finalOf(t0, t0.Add(-2*time.Hour))
+	provisional := f.hourly(t, org.ID, t0.Add(-2*time.Hour), t0)
+
+	f.Clock.Add(3 * time.Hour)
+	cycle(t, f.cycler(t, 100, shortLookback, org))
+	t1 := t0.Add(3 * time.Hour)
+	finalOf(t1, t1.Add(-2*time.Hour))
+	stored, changed := f.hourly(t, org.ID, t0.Add(-2*time.Hour), t0), 0
+	for _, id := range org.ProjectIDs {
+		for _, m := range neon.V2Metrics() {
+			for h := t0.Add(-2 * time.Hour); h.Before(t0); h = h.Add(time.Hour) {
+				key := id + "/" + m + "/" + h.Format(time.RFC3339)
+				if want := uint64(f.Sim.Value(id, m, h)); stored[key] != want {
+					t.Fatalf("%s: stored %d after the re-read, Neon's final value is %d", key, stored[key], want)
+				}
+				if stored[key] != provisional[key] {
+					changed++
+				}
+			}
+		}
+	}
+	if changed == 0 {
+		t.Fatal("no provisional value changed when read final: the test proves nothing")
+	}
+}
+
+// A project that stays active is collected every cycle through the provisional window only;
+// Neon's revisions of its older hours reach it through a deep call once a lookback after its
+// last one, as the rolling sweep's calls give them to idle projects.
+func TestCycle_LateRevisionsOfAnActiveProjectCollected(t *testing.T) {
+	f := newFleet(t, 20)
+	org := f.Org(t, "launch")
+	lookback := 6 * time.Hour
+	edit := func(c *collector.FleetConfig) { c.Lookback = lookback }
+	cycle(t, f.cycler(t, 100, edit, org)) // every project collected, deep (rolling)
+	t0 := f.Clock.Now().Truncate(time.Hour)
+	if f.Sim.Revise(5*time.Hour) == 0 {
+		t.Fatal("the simulator revised nothing")
+	}
+	id := org.ProjectIDs[0]
+	for step := range 7 {
+		f.Clock.Add(time.Hour)
+		if !f.Sim.TryWake(id) {
+			t.Fatalf("step %d: project %s could not be woken", step, id)
+		}
+		cycle(t, f.cycler(t, 100, edit, org))
+		prog, err := f.store().ProgressOf(context.Background(), org.ID, []string{id})
+		if err != nil || prog[id].Tier != collector.TierActive {
+			t.Fatalf("step %d: project %s progress %+v, %v: want it collected as active", step, id, prog[id], err)
+		}
+	}
+	stored, revised := f.hourly(t, org.ID, t0.Add(-5*time.Hour), t0.Add(-2*time.Hour)), 0
+	for _, m := range neon.V2Metrics() {
+		for h := t0.Add(-5 * time.Hour); h.Before(t0.Add(-2 * time.Hour)); h = h.Add(time.Hour) {
+			key := id + "/" + m + "/" + h.Format(time.RFC3339)
+			if want := uint64(f.Sim.Value(id, m, h)); stored[key] != want {
+				t.Errorf("%s: stored %d, Neon revised it to %d", key, stored[key], want)
+			} else if want != 0 {
+				revised++
+			}
+		}
+	}
+	if revised == 0 {
+		t.Fatal("no non-zero value in the revised hours: the test proves nothing")
 	}
 }

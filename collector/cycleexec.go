@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/neonmeter/neonmeter/neon"
@@ -27,12 +28,13 @@ type pendingWrites struct {
 	batches  int
 }
 
-// progressUpdate is one project's progress after a call: complete through the call's end.
+// progressUpdate is one project's progress after a call: complete through the call's end, and
+// final through the hours Neon had stopped revising when the cycle began.
 type progressUpdate struct {
-	project int32
-	org     int
-	through uint32
-	active  uint32
+	project                int32
+	org                    int
+	through, final, reread uint32
+	active                 uint32
 }
 
 // execute fetches the plan's calls in order, one call ahead of the diff and writes, until the
@@ -64,10 +66,33 @@ func (c *cycle) execute(ctx context.Context) error {
 
 // nearDeadline reports whether the cycle's deadline is too near to start another call and still
 // write what it fetched: a budget sized to the whole span (the rate × the deadline) cannot all
-// be spent after the listing, and a cycle that ran out of time on purpose has not failed.
+// be spent after the listing, and a cycle that ran out of time on purpose has not failed. The
+// margin is a thirtieth of the deadline, or the slowest call and write so far if longer (they
+// take real time, however fast the clock runs), but never a quarter of the deadline: one
+// pathological write must not end every later call early.
 func (c *cycle) nearDeadline(ctx context.Context) bool {
 	dl, ok := ctx.Deadline()
-	return ok && time.Until(dl) < max(30*time.Second, c.f.cfg.Deadline/30)
+	if !ok {
+		return false
+	}
+	span := realSpan(c.f.cfg.Deadline, c.f.cfg.Speed)
+	margin := min(span/4, max(span/30, time.Duration(c.slowestCall.Load()+c.slowestWrite.Load())))
+	if left := time.Until(dl); left < margin {
+		c.f.log.Info("cycle stops starting calls before its deadline", "left", left.Round(time.Millisecond), "margin", margin.Round(time.Millisecond),
+			"slowest_call", time.Duration(c.slowestCall.Load()).Round(time.Millisecond), "slowest_write", time.Duration(c.slowestWrite.Load()).Round(time.Millisecond))
+		return true
+	}
+	return false
+}
+
+// setMax raises m to d if d is longer.
+func setMax(m *atomic.Int64, d time.Duration) {
+	for {
+		old := m.Load()
+		if int64(d) <= old || m.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
 }
 
 // fetchBatches reads the plan's calls in a goroutine of its own, one ahead of the diff.
@@ -84,7 +109,9 @@ func (c *cycle) fetchBatches(ctx context.Context) <-chan fetchedBatch {
 			if c.budget.Left() == 0 || c.nearDeadline(ctx) {
 				return // the rest waits for the next cycle
 			}
+			began := time.Now()
 			fb := c.fetch(ctx, i)
+			setMax(&c.slowestCall, time.Since(began))
 			select {
 			case out <- fb:
 			case <-ctx.Done():
@@ -177,9 +204,13 @@ func (c *cycle) process(ctx context.Context, fb fetchedBatch, pend *pendingWrite
 
 // earn queues the progress of a call's projects Neon answered for; one it left out stays
 // where it was. A project whose progress was older than the call's start had hours beyond
-// Neon's hourly window: they are lost at hourly grain, which is counted and logged.
+// Neon's hourly window: they are lost at hourly grain, which is counted and logged. The call's
+// hours within the provisional window of the cycle's start are collected but not final; the
+// planner's windows start at least that far before complete-through, so the next call re-reads
+// them.
 func (c *cycle) earn(b *Batch, ids []string, present map[string]bool, pend *pendingWrites) {
 	through, from := unix32(b.To), unix32(b.From)
+	final := min(through, unix32(c.now.Add(-c.f.cfg.Provisional).Truncate(time.Hour)))
 	lost := 0
 	for k, m := range b.Members {
 		if !present[ids[k]] {
@@ -190,7 +221,12 @@ func (c *cycle) earn(b *Batch, ids []string, present map[string]bool, pend *pend
 		if p.CompleteThrough < from {
 			lost++
 		}
-		pend.progress = append(pend.progress, progressUpdate{project: m, org: int(b.Org), through: max(through, p.CompleteThrough), active: max(p.LastActive, p.SeenActive)})
+		reread := p.reread()
+		if b.Deep {
+			reread = max(through, reread)
+		}
+		pend.progress = append(pend.progress, progressUpdate{project: m, org: int(b.Org), through: max(through, p.CompleteThrough), final: final,
+			reread: reread, active: max(p.LastActive, p.SeenActive)})
 	}
 	pend.batches++
 	if lost > 0 {

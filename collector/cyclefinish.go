@@ -40,10 +40,12 @@ func (c *cycle) flush(ctx context.Context, pend *pendingWrites) error {
 	}
 	for _, u := range pend.progress {
 		p := &c.st.projects[u.project]
-		p.CompleteThrough, p.SeenActive = u.through, u.active
+		p.CompleteThrough, p.RereadThrough, p.SeenActive = u.through, u.reread, u.active
 	}
 	c.sum.Collected += pend.batches
-	c.sum.StoreWrite += time.Since(start)
+	took := time.Since(start)
+	c.sum.StoreWrite += took
+	setMax(&c.slowestWrite, took)
 	*pend = pendingWrites{}
 	return nil
 }
@@ -69,13 +71,16 @@ func (c *cycle) writeProgress(ctx context.Context, updates []progressUpdate) err
 		}
 		rows := make([]ProjectProgress, 0, len(us))
 		for k, u := range us {
-			row := ProjectProgress{OrgID: o.org.ID, ProjectID: ids[k], CompleteThrough: fromUnix32(u.through),
-				LastActiveAt: fromUnix32(u.active), Tier: c.plan.Tier[u.project], UpdatedAt: c.f.cfg.Now().UTC().Truncate(time.Second), RunID: o.sum.RunID}
+			row := ProjectProgress{OrgID: o.org.ID, ProjectID: ids[k], CompleteThrough: fromUnix32(u.through), FinalThrough: fromUnix32(u.final),
+				RereadThrough: fromUnix32(u.reread), LastActiveAt: fromUnix32(u.active), Tier: c.plan.Tier[u.project],
+				UpdatedAt: c.f.cfg.Now().UTC().Truncate(time.Second), RunID: o.sum.RunID}
 			if s, ok := stored[ids[k]]; ok {
-				if !row.CompleteThrough.After(s.CompleteThrough) && !row.LastActiveAt.After(s.LastActiveAt) {
+				if !row.CompleteThrough.After(s.CompleteThrough) && !row.FinalThrough.After(s.FinalThrough) &&
+					!row.RereadThrough.After(s.RereadThrough) && !row.LastActiveAt.After(s.LastActiveAt) {
 					continue
 				}
 				row.CompleteThrough, row.LastActiveAt = laterOf(row.CompleteThrough, s.CompleteThrough), laterOf(row.LastActiveAt, s.LastActiveAt)
+				row.FinalThrough, row.RereadThrough = laterOf(row.FinalThrough, s.FinalThrough), laterOf(row.RereadThrough, s.RereadThrough)
 				row.UpdatedAt = laterOf(row.UpdatedAt, s.UpdatedAt.Add(time.Second))
 			}
 			rows = append(rows, row)

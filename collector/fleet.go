@@ -61,8 +61,10 @@ type FleetConfig struct {
 	// its last successful run's is not collected that cycle (default 0.5), unless accepted.
 	MinProjectsRatio  float64
 	AcceptProjectDrop bool
-	// Deadline bounds a cycle, listing included (default 45m).
+	// Deadline bounds a cycle, listing included (default 45m), of Now's time; Speed as in
+	// Config.
 	Deadline time.Duration
+	Speed    float64
 	// Host and PID are recorded with each run (default this host and process).
 	Host string
 	PID  int
@@ -102,10 +104,10 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 	}
 	// The settings a cycle shares with a sweep take a sweep's defaults and checks.
 	shared := Config{Lookback: cfg.Lookback, FlushRows: cfg.FlushRows, Bounds: cfg.Bounds, MinProjectsRatio: cfg.MinProjectsRatio,
-		Deadline: cfg.Deadline, Host: cfg.Host, PID: cfg.PID, Now: cfg.Now, Logger: cfg.Logger}
+		Deadline: cfg.Deadline, Speed: cfg.Speed, Host: cfg.Host, PID: cfg.PID, Now: cfg.Now, Logger: cfg.Logger}
 	errs = append(errs, shared.runDefaults()...)
 	cfg.Lookback, cfg.FlushRows, cfg.Bounds, cfg.MinProjectsRatio = shared.Lookback, shared.FlushRows, shared.Bounds, shared.MinProjectsRatio
-	cfg.Deadline, cfg.Host, cfg.PID, cfg.Now, cfg.Logger = shared.Deadline, shared.Host, shared.PID, shared.Now, shared.Logger
+	cfg.Deadline, cfg.Speed, cfg.Host, cfg.PID, cfg.Now, cfg.Logger = shared.Deadline, shared.Speed, shared.Host, shared.PID, shared.Now, shared.Logger
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

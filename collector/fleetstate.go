@@ -141,12 +141,12 @@ func (s *fleetState) listOrg(ctx context.Context, n FleetNeon, o int, orgID stri
 func (s *fleetState) readProgress(ctx context.Context, st FleetStore, o int, orgID string, start time.Time) error {
 	from, to := s.orgRange(o)
 	for i := from; i < to; i++ {
-		s.projects[i].CompleteThrough = unix32(start)
+		s.projects[i].CompleteThrough, s.projects[i].RereadThrough = unix32(start), unix32(start)
 	}
 	next := s.join(o)
 	return st.ScanProgress(ctx, orgID, func(p ProjectProgress) error {
 		return next(p.ProjectID, func(i int32) {
-			s.projects[i].CompleteThrough = unix32(p.CompleteThrough)
+			s.projects[i].CompleteThrough, s.projects[i].RereadThrough = unix32(p.CompleteThrough), unix32(p.RereadThrough)
 			s.projects[i].SeenActive = unix32(p.LastActiveAt)
 		})
 	})

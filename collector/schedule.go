@@ -52,12 +52,17 @@ const MaxBatch = 100
 // FlagAtRisk marks a project enforcement holds near or over a limit on a hard-limit plan.
 const FlagAtRisk uint8 = 1
 
-// ProjectState is what the planner knows of one project. It is 16 bytes, so a cycle over a
+// ProjectState is what the planner knows of one project. It is 20 bytes, so a cycle over a
 // million projects plans in a few megabytes. Times are Unix seconds (uint32 lasts until 2106).
 type ProjectState struct {
 	// CompleteThrough: every hour starting before it is collected; on the hour. For a project
 	// without progress the applier puts its org's watermark, or the lookback, here.
 	CompleteThrough uint32
+	// RereadThrough is the complete-through of the project's last call that re-read the
+	// lookback before the previous such call (a deep call): every revision Neon makes to an
+	// hour within the lookback after the hour is caught by the next deep call. 0 (or a value
+	// after CompleteThrough) counts as CompleteThrough.
+	RereadThrough uint32
 	// LastActive is compute_last_active_at from this cycle's project list; 0 when never.
 	LastActive uint32
 	// SeenActive is the compute_last_active_at stored when the project was last collected.
@@ -86,8 +91,11 @@ type PlanInput struct {
 
 // Batch is one consumption call: up to BatchSize projects of one org over [From, To).
 type Batch struct {
-	Org      uint16
-	Tier     Tier // the tier it was opened for; members of lower tiers fill its free places
+	Org  uint16
+	Tier Tier // the tier it was opened for; members of lower tiers fill its free places
+	// Deep: the call re-reads the lookback before each member's RereadThrough (the rolling
+	// sweep always; the priority tiers once a lookback), not just the provisional hours.
+	Deep     bool
 	From, To time.Time
 	Members  []int32 // indexes into PlanInput.Projects
 }
@@ -134,7 +142,7 @@ type planner struct {
 	periodEnd     uint32
 	plan          CyclePlan
 	placed        []uint64 // bitset of projects already in a batch
-	open          map[uint16]int
+	open          map[openKey]int
 	room          int // batches with free places
 }
 
@@ -145,7 +153,7 @@ func newPlanner(in PlanInput) *planner {
 		last:    uint32(last.Unix()),
 		horizon: uint32(last.Add(-(HourlyWindow - time.Hour)).Unix()),
 		placed:  make([]uint64, (len(in.Projects)+63)/64),
-		open:    map[uint16]int{},
+		open:    map[openKey]int{},
 	}
 	if p.size <= 0 || p.size > MaxBatch {
 		p.size = MaxBatch
@@ -154,7 +162,9 @@ func newPlanner(in PlanInput) *planner {
 		p.periodEnd = uint32(in.PeriodEnd.Unix())
 	}
 	p.in.Provisional = max(in.Provisional, time.Hour)
-	p.in.Lookback = max(in.Lookback, time.Hour)
+	// The rolling re-read covers the provisional hours too: they become final only when read
+	// again after Neon stopped revising them.
+	p.in.Lookback = max(in.Lookback, p.in.Provisional)
 	return p
 }
 
@@ -232,19 +242,27 @@ func (p *planner) fill(order []int32, t Tier) bool {
 	return len(p.plan.Batches) < p.in.Budget || p.room > 0
 }
 
-// place adds project i to its org's open batch, opening one (for tier t) while the budget
-// allows; it reports whether the project was placed.
+// openKey is an open batch's org and depth: deep and shallow members never share a call, or
+// every shallow call would read a deep window.
+type openKey struct {
+	org  uint16
+	deep bool
+}
+
+// place adds project i to its org's open batch of its depth, opening one (for tier t) while
+// the budget allows; it reports whether the project was placed.
 func (p *planner) place(i int32, t Tier) bool {
 	s := &p.in.Projects[i]
-	b, ok := p.open[s.Org]
+	key := openKey{s.Org, p.deep(s, t)}
+	b, ok := p.open[key]
 	if !ok {
 		if len(p.plan.Batches) >= p.in.Budget {
 			return false
 		}
 		b = len(p.plan.Batches)
 		last := time.Unix(int64(p.last), 0).UTC()
-		p.plan.Batches = append(p.plan.Batches, Batch{Org: s.Org, Tier: t, From: last, To: last, Members: make([]int32, 0, p.size)})
-		p.open[s.Org] = b
+		p.plan.Batches = append(p.plan.Batches, Batch{Org: s.Org, Tier: t, Deep: key.deep, From: last, To: last, Members: make([]int32, 0, p.size)})
+		p.open[key] = b
 		p.room++
 	}
 	batch := &p.plan.Batches[b]
@@ -255,21 +273,38 @@ func (p *planner) place(i int32, t Tier) bool {
 		batch.From = from
 	}
 	if len(batch.Members) == p.size {
-		delete(p.open, s.Org)
+		delete(p.open, key)
 		p.room--
 	}
 	return true
 }
 
-// from is where a project's window starts when placed for tier t: its complete-through (or
-// the last complete hour's start when nothing is left) less the re-read, clamped to the horizon.
-func (p *planner) from(s *ProjectState, t Tier) time.Time {
-	reread := p.in.Provisional
-	if t == TierRolling {
-		reread = p.in.Lookback
+// deep reports whether project s, placed for tier t, re-reads the lookback: always for the
+// rolling sweep; for a priority tier once its last deep call is a lookback old, so a project
+// that stays active still gets Neon's late revisions.
+func (p *planner) deep(s *ProjectState, t Tier) bool {
+	return t == TierRolling || int64(p.last)-int64(s.reread()) >= int64(p.in.Lookback/time.Second)
+}
+
+// reread is RereadThrough, or CompleteThrough when that is earlier or it is unset.
+func (s *ProjectState) reread() uint32 {
+	if s.RereadThrough == 0 {
+		return s.CompleteThrough
 	}
-	ct := time.Unix(int64(min(s.CompleteThrough, p.last-3600)), 0).UTC().Truncate(time.Hour)
-	from := ct.Add(-reread)
+	return min(s.RereadThrough, s.CompleteThrough)
+}
+
+// from is where a project's window starts when placed for tier t: a deep call's at its last
+// deep call's complete-through (never after its complete-through) less the lookback; a shallow
+// one's at its complete-through (or the last complete hour's start when nothing is left) less
+// the provisional window; clamped to the horizon.
+func (p *planner) from(s *ProjectState, t Tier) time.Time {
+	reread, through := p.in.Provisional, s.CompleteThrough
+	if p.deep(s, t) {
+		reread, through = p.in.Lookback, s.reread()
+	}
+	ct := time.Unix(int64(min(through, p.last-3600)), 0).UTC().Truncate(time.Hour)
+	from := ct.Add(-reread).Truncate(time.Hour) // a whole hour more, never less, than reread
 	if h := time.Unix(int64(p.horizon), 0).UTC(); from.Before(h) {
 		from = h
 	}

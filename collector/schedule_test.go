@@ -127,6 +127,9 @@ func TestPlanCycle_BudgetCapAndUnusedToRolling(t *testing.T) {
 		projects = append(projects, collector.ProjectState{CompleteThrough: at(-1 - i)}) // i+1 hours behind
 	}
 	projects[40].LastActive = at(-1) // one active project, far behind
+	// and due for a deep call (its last one more than a lookback ago), as rolling calls are:
+	// only calls of one depth share places.
+	projects[40].RereadThrough = at(-49)
 	for _, budget := range []int{0, 1, 3, 7, 100} {
 		p := collector.PlanCycle(planInput(budget, 4, projects...))
 		wantCalls := min(budget, 13) // 50 projects at 4 a call
@@ -159,6 +162,36 @@ func TestPlanCycle_BudgetCapAndUnusedToRolling(t *testing.T) {
 		}
 		if want := min(50, 4*budget); placed != want || p.Planned[collector.TierRolling]+p.Planned[collector.TierActive] != want {
 			t.Fatalf("budget %d: placed %d (planned %v), want %d", budget, placed, p.Planned, want)
+		}
+	}
+}
+
+// A priority project re-reads only the provisional window, but once a lookback after its last
+// deep call it re-reads the lookback before that call, so Neon's late revisions reach a project
+// that stays active; deep and shallow projects never share a call (else every call would read
+// a deep window), and a deep priority call takes rolling projects into its free places.
+func TestPlanCycle_DeepOnceALookback(t *testing.T) {
+	p := collector.PlanCycle(planInput(10, 100,
+		collector.ProjectState{CompleteThrough: at(-1), RereadThrough: at(-1), LastActive: at(0) + 60},  // 0 active, deep call recent
+		collector.ProjectState{CompleteThrough: at(-1), RereadThrough: at(-48), LastActive: at(0) + 60}, // 1 active, deep call due
+		collector.ProjectState{CompleteThrough: at(-5)},                                                 // 2 rolling
+	))
+	type call struct {
+		members []int32
+		deep    bool
+		from    time.Time
+	}
+	want := []call{
+		{[]int32{0}, false, planLast.Add(-3 * time.Hour)},    // complete-through less the 2 h provisional window
+		{[]int32{1, 2}, true, planLast.Add(-96 * time.Hour)}, // the last deep call less the 48 h lookback
+	}
+	if len(p.Batches) != len(want) {
+		t.Fatalf("calls %v, want %v", members(p), want)
+	}
+	for i, w := range want {
+		b := p.Batches[i]
+		if !equalBatches([][]int32{b.Members}, [][]int32{w.members}) || b.Deep != w.deep || !b.From.Equal(w.from) || b.Tier != collector.TierActive {
+			t.Errorf("call %d: %v deep %v from %v tier %v, want %v", i, b.Members, b.Deep, b.From, b.Tier, w)
 		}
 	}
 }
@@ -292,12 +325,20 @@ func TestPlanCycle_Invariants(t *testing.T) {
 				seen[m] = true
 			}
 		}
-		perOrg := map[uint16]int{}
-		for _, s := range projects {
-			perOrg[s.Org]++
+		// Calls are per org and depth: a priority-tier project with hours left whose last deep
+		// call (here its complete-through) is under a lookback old is read shallow, every other
+		// deep, and the two never share a call.
+		type group struct {
+			org     uint16
+			shallow bool
+		}
+		perGroup := map[group]int{}
+		for i, s := range projects {
+			shallow := p.Tier[i] != collector.TierRolling && s.CompleteThrough < at(0) && s.CompleteThrough > at(-48)
+			perGroup[group{s.Org, shallow}]++
 		}
 		need := 0
-		for _, k := range perOrg {
+		for _, k := range perGroup {
 			need += (k + size - 1) / size
 		}
 		if budget >= need && len(seen) != n {

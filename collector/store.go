@@ -57,11 +57,18 @@ type StatusReader interface {
 }
 
 // ProjectProgress is how far one project is collected (collection_progress): every hour starting
-// before CompleteThrough was collected from a full answer.
+// before CompleteThrough was collected from a full answer, and every hour starting before
+// FinalThrough (never after CompleteThrough) was read once Neon no longer revised it.
 type ProjectProgress struct {
 	OrgID           string
 	ProjectID       string
 	CompleteThrough time.Time
+	// FinalThrough ends the hours billing may push: the ones after it were collected within
+	// Neon's provisional window and are re-read before they count.
+	FinalThrough time.Time
+	// RereadThrough is the complete-through of the project's last deep call (one that re-read
+	// the lookback; see Batch.Deep): never after CompleteThrough.
+	RereadThrough time.Time
 	// LastActiveAt is the compute_last_active_at Neon listed when the project was collected;
 	// zero when never active.
 	LastActiveAt time.Time
@@ -74,7 +81,8 @@ type ProjectProgress struct {
 type FleetStore interface {
 	Store
 	// ScanProgress calls fn with the latest progress of every project of the org that has one,
-	// in project_id order (bytewise); only ProjectID, CompleteThrough and LastActiveAt are set.
+	// in project_id order (bytewise); only ProjectID, CompleteThrough, RereadThrough and
+	// LastActiveAt are set.
 	ScanProgress(ctx context.Context, orgID string, fn func(ProjectProgress) error) error
 	// ProgressOf returns the latest progress of these projects of the org, by project id.
 	ProgressOf(ctx context.Context, orgID string, projectIDs []string) (map[string]ProjectProgress, error)

@@ -48,7 +48,7 @@ func (c *Collector) Sweep(ctx context.Context, w Window) (Summary, error) {
 // window, run row), collect every page, check the project count, advance the watermark, record
 // the outcome.
 func (c *Collector) sweep(ctx context.Context, w Window, kind string) (Summary, error) {
-	work, cancel := context.WithTimeoutCause(ctx, c.cfg.Deadline, errDeadline)
+	work, cancel := context.WithTimeoutCause(ctx, realSpan(c.cfg.Deadline, c.cfg.Speed), errDeadline)
 	defer cancel()
 	s, err := c.startSweep(work, w, kind)
 	if err != nil {

@@ -108,7 +108,7 @@ func benchCycleFleet(b *testing.B, n int) {
 	var progress []collector.ProjectProgress
 	for _, o := range f.Sim.Orgs() {
 		for _, id := range o.ProjectIDs {
-			progress = append(progress, collector.ProjectProgress{OrgID: o.ID, ProjectID: id, CompleteThrough: testNow.Truncate(time.Hour),
+			progress = append(progress, collector.ProjectProgress{OrgID: o.ID, ProjectID: id, CompleteThrough: testNow.Truncate(time.Hour), FinalThrough: testNow.Truncate(time.Hour), RereadThrough: testNow.Truncate(time.Hour),
 				Tier: collector.TierRolling, UpdatedAt: testNow, RunID: "collect-bench"})
 		}
 	}

@@ -58,7 +58,7 @@ func TestFreshness_PerProjectFromProgressAndTheList(t *testing.T) {
 	sort.Strings(ran)
 	idleOld, ranOld, ranRecent, noRow := idle[0], ran[0], ran[1], ran[2]
 	progress := func(id string, through time.Time) collector.ProjectProgress {
-		return collector.ProjectProgress{OrgID: f.org.ID, ProjectID: id, CompleteThrough: through, LastActiveAt: seen[id],
+		return collector.ProjectProgress{OrgID: f.org.ID, ProjectID: id, CompleteThrough: through, FinalThrough: through, RereadThrough: through, LastActiveAt: seen[id],
 			Tier: collector.TierActive, UpdatedAt: f.Clock.Now(), RunID: "collect-test"}
 	}
 	err := collectorstore.New(f.Conn, f.DB).WriteProgress(context.Background(), []collector.ProjectProgress{

@@ -59,6 +59,9 @@ func (w *wireEndpoint) endpoint() (Endpoint, error) {
 	if !ValidID(w.ID) {
 		return Endpoint{}, &DecodeError{Project: w.ProjectID, Reason: fmt.Sprintf("endpoint id %q missing or not matching ^[a-z0-9-]{1,60}$", clip([]byte(w.ID)))}
 	}
+	if bad := badCompute(w.AutoscalingLimitMinCU, w.AutoscalingLimitMaxCU, w.SuspendTimeoutSeconds); bad != "" {
+		return Endpoint{}, &DecodeError{Project: w.ProjectID, Reason: "endpoint " + w.ID + ": " + bad}
+	}
 	return Endpoint(*w), nil
 }
 
@@ -179,8 +182,8 @@ func (c *Client) endpointMutation(ctx context.Context, rq *request) (*Endpoint, 
 		if ep, err = w.Endpoint.endpoint(); err != nil {
 			return err
 		}
-		ops = operations(w.Operations)
-		return nil
+		ops, err = operations(w.Operations)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err

@@ -57,20 +57,43 @@ type wireOperation struct {
 	TotalDurationMS int64           `json:"total_duration_ms"`
 }
 
-func operations(ws []wireOperation) []Operation {
+// operations checks and converts the operations a mutation started.
+func operations(ws []wireOperation) ([]Operation, error) {
 	if len(ws) == 0 {
-		return nil
+		return nil, nil
 	}
 	out := make([]Operation, len(ws))
-	for i, w := range ws {
-		out[i] = Operation(w)
+	for i := range ws {
+		if err := ws[i].check(); err != nil {
+			return nil, err
+		}
+		out[i] = Operation(ws[i])
 	}
-	return out
+	return out, nil
+}
+
+// maxOperationID bounds an operation id: GetOperation takes no longer one, so WaitOperations
+// could never poll it.
+const maxOperationID = 64
+
+// check refuses an operation WaitOperations could not follow (no id, an id GetOperation refuses,
+// no status) or with negative counts.
+func (w *wireOperation) check() error {
+	project := clip([]byte(w.ProjectID))
+	switch {
+	case w.ID == "" || len(w.ID) > maxOperationID:
+		return &DecodeError{Project: project, Reason: fmt.Sprintf("operation id %q empty or longer than %d bytes", clip([]byte(w.ID)), maxOperationID)}
+	case w.Status == "":
+		return &DecodeError{Project: project, Reason: fmt.Sprintf("operation %s: status missing", clip([]byte(w.ID)))}
+	case w.FailuresCount < 0 || w.TotalDurationMS < 0:
+		return &DecodeError{Project: project, Reason: fmt.Sprintf("operation %s: failures_count %d or total_duration_ms %d is negative", clip([]byte(w.ID)), w.FailuresCount, w.TotalDurationMS)}
+	}
+	return nil
 }
 
 // GetOperation reads one operation.
 func (c *Client) GetOperation(ctx context.Context, projectID, operationID string) (*Operation, error) {
-	if !ValidID(projectID) || operationID == "" || len(operationID) > 64 {
+	if !ValidID(projectID) || operationID == "" || len(operationID) > maxOperationID {
 		return nil, fmt.Errorf("get operation: bad project id %q or operation id %q", projectID, operationID)
 	}
 	rq := &request{
@@ -87,6 +110,9 @@ func (c *Client) GetOperation(ctx context.Context, projectID, operationID string
 		}
 		if w.Operation == nil || w.Operation.ID == "" || w.Operation.Status == "" {
 			return &DecodeError{Project: projectID, Reason: "operation, its id or its status missing"}
+		}
+		if err := w.Operation.check(); err != nil {
+			return err
 		}
 		op = Operation(*w.Operation)
 		return nil

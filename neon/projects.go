@@ -202,7 +202,37 @@ func (w *wireProject) validate() error {
 			return &DecodeError{Project: w.ID, Reason: "negative quota"}
 		}
 	}
+	// Counters are usage, held to the rule of consumption values: a negative one is corrupt.
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{{"active_time_seconds", w.ActiveTimeSeconds}, {"compute_time_seconds", w.ComputeTimeSeconds},
+		{"written_data_bytes", w.WrittenDataBytes}, {"data_transfer_bytes", w.DataTransferBytes},
+		{"data_storage_bytes_hour", w.DataStorageBytesHour}} {
+		if c.v < 0 {
+			return &DecodeError{Project: w.ID, Reason: fmt.Sprintf("%s %d is negative", c.name, c.v)}
+		}
+	}
+	if d := w.DefaultEndpointSettings; d != nil {
+		if bad := badCompute(d.AutoscalingLimitMinCU, d.AutoscalingLimitMaxCU, d.SuspendTimeoutSeconds); bad != "" {
+			return &DecodeError{Project: w.ID, Reason: "default_endpoint_settings: " + bad}
+		}
+	}
 	return nil
+}
+
+// badCompute names a compute setting Neon sent outside the spec's domain (CU 0 when unset, else
+// positive; suspend timeout -1 for never, else not negative), or returns "".
+func badCompute(minCU, maxCU float64, suspend int64) string {
+	switch {
+	case minCU < 0:
+		return fmt.Sprintf("autoscaling_limit_min_cu %v is negative", minCU)
+	case maxCU < 0:
+		return fmt.Sprintf("autoscaling_limit_max_cu %v is negative", maxCU)
+	case suspend < -1:
+		return fmt.Sprintf("suspend_timeout_seconds %d is below -1", suspend)
+	}
+	return ""
 }
 
 // decodeJSON decodes a small body with encoding/json (only consumption pages need the fast
@@ -278,6 +308,10 @@ func decodeProjectsPage(body []byte) ([]ProjectSummary, string, error) {
 	var cursor string
 	if w.Pagination != nil {
 		cursor = w.Pagination.Cursor
+	}
+	// The cursor goes into the next request: the same bound as a consumption page's.
+	if !validCursor([]byte(cursor)) {
+		return nil, "", &DecodeError{Reason: fmt.Sprintf("cursor %q is longer than %d bytes or not printable ASCII", clip([]byte(cursor)), maxCursor)}
 	}
 	return projects, cursor, nil
 }
@@ -370,7 +404,11 @@ func decodeProject(body []byte, what string) (*Project, []Operation, error) {
 	if err := w.Project.validate(); err != nil {
 		return nil, nil, err
 	}
-	return w.Project.project(), operations(w.Operations), nil
+	ops, err := operations(w.Operations)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w.Project.project(), ops, nil
 }
 
 // checkComputeSettings applies the spec's bounds (0 = not sent).

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -208,14 +209,14 @@ func Load(path string) (*Catalog, error) {
 func Parse(name string, data []byte) (*Catalog, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ValidationError{Problems: yamlProblems(name, err)}
+		return nil, &ValidationError{Problems: yamlProblems(name, data, err)}
 	}
 	var raw fileCatalog
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	// An empty file decodes to io.EOF; compile then reports that it has no plans.
 	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &ValidationError{Problems: yamlProblems(name, err)}
+		return nil, &ValidationError{Problems: yamlProblems(name, data, err)}
 	}
 	c, problems := compile(name, &root, raw)
 	if len(problems) > 0 {
@@ -228,9 +229,16 @@ var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 var yamlNotFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
 var yamlUnmarshal = regexp.MustCompile(`cannot unmarshal !!(\w+) ` + "`" + `([^` + "`" + `]*)` + "`" + ` into \S+`)
 
+// yamlParserProblem matches the messages of the YAML library's parser, which counts lines from
+// 0 where its scanner counts from 1 (and which omits line 0 altogether).
+var yamlParserProblem = regexp.MustCompile(`^(?:yaml: )?(?:did not find expected (?:<document start>|<stream-start>|node content|key|'-' indicator|',' or '\]'|',' or '\}')|found (?:duplicate %TAG directive|duplicate %YAML directive|incompatible YAML document|undefined tag handle))$`)
+
+// yamlUnknownAnchor is the one decoder error the library does not locate.
+var yamlUnknownAnchor = regexp.MustCompile(`unknown anchor '(.*)' referenced`)
+
 // yamlProblems turns the YAML library's errors into problems with line numbers, in the words
 // of the catalog rather than of Go types.
-func yamlProblems(file string, err error) []Problem {
+func yamlProblems(file string, data []byte, err error) []Problem {
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -245,12 +253,54 @@ func yamlProblems(file string, err error) []Problem {
 			p.Line, _ = strconv.Atoi(sub[1])
 			p.Message = sub[2]
 		}
+		p.Line = yamlProblemLine(data, p.Line, p.Message)
 		p.Message = yamlNotFound.ReplaceAllString(p.Message, "unknown field $1")
 		p.Message = yamlUnmarshal.ReplaceAllString(p.Message, "$2 is not a valid value here (a YAML $1)")
 		out = append(out, p)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out
+}
+
+// yamlProblemLine returns the 1-based line of a YAML library message that gave line (0 when it
+// gave none): the library omits the first line of a file, counts its parser's lines from 0,
+// and gives no position for bad characters or an unknown anchor, which are found in data.
+func yamlProblemLine(data []byte, line int, msg string) int {
+	switch {
+	case yamlParserProblem.MatchString(msg):
+		// At the end of a file without a final newline the library counts one line more.
+		return min(line+1, lineOfOffset(data, len(data)))
+	case line > 0:
+		return line
+	case strings.Contains(msg, "UTF-8") || strings.Contains(msg, "Unicode") || strings.Contains(msg, "control characters"):
+		return lineOfOffset(data, firstBadRune(data))
+	}
+	if sub := yamlUnknownAnchor.FindStringSubmatch(msg); sub != nil {
+		if i := bytes.Index(data, []byte("*"+sub[1])); i >= 0 {
+			return lineOfOffset(data, i)
+		}
+	}
+	return 1
+}
+
+// firstBadRune returns the offset of the first byte the YAML reader refuses: invalid UTF-8 or a
+// character outside YAML's printable set; len(data) when there is none.
+func firstBadRune(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		ok := r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r == 0x85 ||
+			r >= 0xa0 && r <= 0xd7ff || r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= 0x10ffff
+		if !ok || r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
+}
+
+// lineOfOffset is the 1-based line holding byte off of data.
+func lineOfOffset(data []byte, off int) int {
+	return bytes.Count(data[:min(off, len(data))], []byte("\n")) + 1
 }
 
 // The file's shape. Fields are decoded strictly: an unknown key is a problem, so a typo never

@@ -33,6 +33,7 @@ func MigrationStatements() []Query {
 		recordMigrationQuery(Migration{Version: 9999, Name: "catalog_sample", Checksum: "0"}, collected),
 		appliedMigrationsQuery(),
 		columnExistsQuery("usage_facts", "value"),
+		layoutQuery(),
 	}
 }
 

@@ -3,11 +3,8 @@ package schema_test
 import (
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/neonmeter/neonmeter/internal/chtest"
 	"github.com/neonmeter/neonmeter/schema"
@@ -75,25 +72,7 @@ func TestMigrate_Cluster(t *testing.T) {
 	c := chtest.NeedCluster(t)
 	conn := c.Connect(t)
 	db := chtest.Database(t, conn)
-	var wg sync.WaitGroup
-	errs := make([]error, len(c.Addrs))
-	for i, addr := range c.Addrs {
-		node, err := schema.Open(t.Context(), schema.Options{Addr: addr, Cluster: c.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer node.Close()
-		wg.Go(func() { _, errs[i] = schema.Migrate(t.Context(), node, db, nil) })
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("migrate through server %d: %v", i+1, err)
-		}
-	}
-	if n, err := schema.Migrate(t.Context(), conn, db, nil); err != nil || n != 0 {
-		t.Fatalf("migrate again = %d, %v; want nothing applied", n, err)
-	}
+	migrateRacing(t, c.Name, conn, db, c.Addrs, "server")
 	migs, err := schema.Migrations()
 	if err != nil {
 		t.Fatal(err)
@@ -101,12 +80,7 @@ func TestMigrate_Cluster(t *testing.T) {
 	var first map[string]string
 	for i := range c.Addrs {
 		node := c.SyncedNode(t, i, db)
-		tables := columnsOf(t, node, db)
-		if first == nil {
-			first = tables
-		} else if !reflect.DeepEqual(tables, first) {
-			t.Errorf("server %d's tables differ from server 1's:\n%v\n%v", i+1, tables, first)
-		}
+		sameColumns(t, i, node, db, &first)
 		engines := stringPairs(t, node, "SELECT name, engine FROM system.tables WHERE database = ?", db)
 		for name, engine := range engines {
 			if !strings.HasPrefix(engine, "Replicated") && engine != "View" {
@@ -122,86 +96,18 @@ func TestMigrate_Cluster(t *testing.T) {
 	}
 }
 
-// columnsOf returns each table's columns with their types, as one string per table.
-func columnsOf(t *testing.T, conn driver.Conn, db string) map[string]string {
-	t.Helper()
-	return stringPairs(t, conn, `SELECT table, arrayStringConcat(groupArray(concat(name, ' ', type)), ', ')
-FROM (SELECT table, name, type FROM system.columns WHERE database = ? ORDER BY table, name)
-GROUP BY table`, db)
-}
-
-func stringPairs(t *testing.T, conn driver.Conn, query string, args ...any) map[string]string {
-	t.Helper()
-	rows, err := conn.Query(t.Context(), query, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			t.Fatal(err)
-		}
-		out[k] = v
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// leaseGenerations are the statements of the ClickHouse lease backend's per-generation
-// tables. That backend refuses to run on a cluster (its tables are per server), so they are
-// left out there.
-var leaseGenerations = map[string]bool{"lease.create": true, "lease.heartbeat": true, "lease.release": true,
-	"lease.state": true, "lease.drop": true}
-
 // TestCatalog_RunsOnCluster runs every statement of the product, in catalog order, on the
 // cluster through all its addresses, and checks that every replica then holds the samples.
 func TestCatalog_RunsOnCluster(t *testing.T) {
-	c := chtest.NeedCluster(t)
-	conn, db := c.New(t)
-	ran := 0
-	for _, q := range catalog() {
-		if leaseGenerations[q.Name] {
-			continue
-		}
-		ran++
-		if err := q.Run(t.Context(), conn, db); err != nil {
-			t.Errorf("%s: %v", q.Name, err)
-		}
-	}
-	if ran < 50 {
-		t.Fatalf("ran only %d statements of the catalog", ran)
-	}
-	for i := range c.Addrs {
-		node := c.SyncedNode(t, i, db)
-		var project, metric string
-		var total uint64
-		err := node.QueryRow(t.Context(), "SELECT project_id, metric, sum(value) FROM "+db+
-			".usage_hourly WHERE org_id = ? GROUP BY project_id, metric", schema.SampleOrg).Scan(&project, &metric, &total)
-		if err != nil || project != "project-a" || metric != "compute_unit_seconds" || total != 7200 {
-			t.Errorf("server %d: usage of the samples = %s %s %d (%v), want project-a compute_unit_seconds 7200", i+1, project, metric, total, err)
-		}
-	}
+	runCatalogOn(t, chtest.NeedCluster(t))
 }
 
 // Retention on a cluster drops an expired month on every replica.
 func TestDropExpiredPartitions_Cluster(t *testing.T) {
 	c := chtest.NeedCluster(t)
 	conn, db := c.New(t)
-	old, kept := time.Date(2020, 1, 5, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	ins := schema.Query{Name: "test.facts", Kind: schema.KindInsert,
-		SQL:  "INSERT INTO {db}.usage_facts (org_id, project_id, metric, hour, value, version)",
-		Rows: [][]any{{"o", "p", "m", old, uint64(1), uint64(1)}, {"o", "p", "m", kept, uint64(2), uint64(1)}}}
-	if err := ins.Insert(t.Context(), conn, db); err != nil {
-		t.Fatal(err)
-	}
-	dropped, err := schema.DropExpiredPartitions(t.Context(), conn, db, 25, time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC))
-	if err != nil || !reflect.DeepEqual(dropped, []string{"usage_facts/202001"}) {
-		t.Fatalf("dropped %v, %v; want usage_facts/202001", dropped, err)
-	}
+	insertFacts(t, conn, db, []any{"o", "p", "m", expiredHour, uint64(1), uint64(1)}, []any{"o", "p", "m", keptHour, uint64(2), uint64(1)})
+	dropExpired(t, conn, db)
 	for i := range c.Addrs {
 		node := c.SyncedNode(t, i, db)
 		if n := chtest.Count(t, node, "SELECT sum(value) FROM "+db+".usage_facts"); n != 2 {

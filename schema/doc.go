@@ -11,9 +11,14 @@
 // never matters: Open can connect before the neonmeter database exists, Migrate creates it, and
 // tests use a fresh database per test on one connection.
 //
-// On a ClickHouse cluster (Options.Cluster; one shard of replicas) the same statements render
-// with ON CLUSTER and Replicated engines (sqltext.go): Open returns a connection that carries
-// the cluster, and every Query run through it renders for it.
+// On a ClickHouse cluster (Options.Cluster) the same statements render with ON CLUSTER and
+// Replicated engines (sqltext.go): Open returns a connection that carries the cluster and its
+// shape, and every Query run through it renders for it. On a cluster of several shards the
+// tables that grow with usage (shardKey: usage by project, the billing ledger by customer)
+// become a local table per shard behind a Distributed table of the old name, so statements
+// still name the table; every other table is whole on every server, so no statement needs
+// GLOBAL; migrations' ALTERs of a split table go to its local table. Only migrations may
+// create or alter a split table (one statement becomes several there).
 //
 // The data model (tables, units, versions, the usage_hourly contract) is described in
 // docs/data-model.md.

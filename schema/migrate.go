@@ -63,17 +63,27 @@ func Migrations() ([]Migration, error) {
 func (m Migration) Statements(db string) ([]string, error) { return m.StatementsOn(db, "") }
 
 // StatementsOn returns the migration's statements for database db on cluster (empty: one
-// server), in order.
+// server) of one shard, in order.
 func (m Migration) StatementsOn(db, cluster string) ([]string, error) {
-	out := make([]string, len(m.stmts))
-	for i, s := range m.stmts {
-		text, err := render(s.sql, db, cluster)
+	var out []string
+	for i := range m.stmts {
+		texts, err := m.statementAt(i, place{db: db, cluster: cluster})
 		if err != nil {
-			return nil, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+			return nil, err
 		}
-		out[i] = text
+		out = append(out, texts...)
 	}
 	return out, nil
+}
+
+// statementAt renders statement i for place p: one statement, or on a sharded cluster
+// possibly several (renderAll).
+func (m Migration) statementAt(i int, p place) ([]string, error) {
+	texts, err := renderAll(m.stmts[i].sql, p)
+	if err != nil {
+		return nil, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+	}
+	return texts, nil
 }
 
 func loadMigrations(fsys fs.FS) ([]Migration, error) {
@@ -135,8 +145,8 @@ func parseMigration(file string, data []byte) (Migration, error) {
 			}
 			st.addColumn = &columnRef{table: sub[1], column: sub[2]}
 		}
-		for _, cluster := range []string{"", "cluster"} {
-			if _, err := render(st.sql, "db", cluster); err != nil {
+		for _, p := range []place{{db: "db"}, {db: "db", cluster: "cluster"}, {db: "db", cluster: "cluster", sharded: true}} {
+			if _, err := renderAll(st.sql, p); err != nil {
 				return Migration{}, fmt.Errorf("migration %s statement %d: %w", file, i+1, err)
 			}
 		}
@@ -188,6 +198,9 @@ func migrate(ctx context.Context, conn driver.Conn, db string, migs []Migration,
 		}
 		done, err = appliedMigrations(ctx, conn, db)
 	}
+	if err == nil {
+		err = checkLayout(ctx, conn, db)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("migrate %s: %w", db, err)
 	}
@@ -228,19 +241,27 @@ func migrate(ctx context.Context, conn driver.Conn, db string, migs []Migration,
 
 func applyMigration(ctx context.Context, conn driver.Conn, db string, m Migration, log *slog.Logger) error {
 	for i, st := range m.stmts {
-		q := Query{Name: fmt.Sprintf("migration %04d_%s statement %d", m.Version, m.Name, i+1), Kind: KindExec, SQL: st.sql}
+		name := fmt.Sprintf("migration %04d_%s statement %d", m.Version, m.Name, i+1)
 		if c := st.addColumn; c != nil {
 			exists, err := columnExists(ctx, conn, db, c.table, c.column)
 			if err != nil {
-				return fmt.Errorf("%s: %w", q.Name, err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			if exists {
 				log.Debug("column already present", logkey.Table, c.table, "column", c.column)
 				continue
 			}
 		}
-		if err := execIdempotent(ctx, conn, db, q, log); err != nil {
+		texts, err := m.statementAt(i, placeOf(conn, db))
+		if err != nil {
 			return err
+		}
+		// Rendered text runs as is: the engines' {shard} and {replica} are the server's macros.
+		for _, text := range texts {
+			err := ignoreExisting(conn.Exec(ctx, text), name, log)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
 		}
 	}
 	return nil
@@ -256,10 +277,14 @@ const (
 )
 
 func execIdempotent(ctx context.Context, conn driver.Conn, db string, q Query, log *slog.Logger) error {
-	err := q.Exec(ctx, conn, db)
+	return ignoreExisting(q.Exec(ctx, conn, db), q.Name, log)
+}
+
+// ignoreExisting returns err unless it says that what statement name creates already exists.
+func ignoreExisting(err error, name string, log *slog.Logger) error {
 	var ex *clickhouse.Exception
 	if err != nil && errors.As(err, &ex) && alreadyExists(ex) {
-		log.Debug("already exists", "statement", q.Name, "code", ex.Code)
+		log.Debug("already exists", "statement", name, "code", ex.Code)
 		return nil
 	}
 	return err
@@ -295,6 +320,31 @@ func columnExists(ctx context.Context, conn driver.Conn, db, table, column strin
 	var n uint64
 	err := columnExistsQuery(table, column).Each(ctx, conn, db, func(row Row) error { return row.Scan(&n) })
 	return n > 0, err
+}
+
+// checkLayout refuses a database laid out for another shape of cluster than conn's: the split
+// tables of a sharded cluster are Distributed, and a database's layout is fixed when migrate
+// creates it (moving one means copying it into a new database).
+func checkLayout(ctx context.Context, conn driver.Conn, db string) error {
+	var engine string
+	err := layoutQuery().Each(ctx, conn, db, func(row Row) error { return row.Scan(&engine) })
+	switch {
+	case err != nil:
+		return err
+	case engine == "":
+		return nil // before the first migration
+	case Sharded(conn) && engine != "Distributed":
+		return fmt.Errorf("the database was created for one server or one shard (usage_facts is %s), but cluster %s has several shards: create a new database on it and copy the data (docs/operations.md)", engine, ClusterOf(conn))
+	case !Sharded(conn) && engine == "Distributed":
+		return fmt.Errorf("the database was created on a cluster of several shards (usage_facts is Distributed): set NEONMETER_CLICKHOUSE_CLUSTER to that cluster")
+	}
+	return nil
+}
+
+// layoutQuery reads the engine of usage_facts, which tells how the database is laid out.
+func layoutQuery() Query {
+	return Query{Name: "migrate.layout", Kind: KindSelect,
+		SQL: "SELECT engine FROM system.tables WHERE database = '{db}' AND name = 'usage_facts'"}
 }
 
 func createDatabaseQuery() Query {

@@ -40,8 +40,8 @@ type Query struct {
 	// Name identifies the statement, like "facts.stored".
 	Name string
 	Kind Kind
-	// SQL holds {db}, {on_cluster} and {engine:…} placeholders (filled by TextOn for the
-	// connection's database and cluster) and a ? per argument.
+	// SQL holds {db}, {on_cluster}, {engine:…}, {local:…} and {each_shard:…} placeholders
+	// (sqltext.go; filled for the connection's database and cluster) and a ? per argument.
 	// Arguments are bound client-side by clickhouse-go: 18.16 has no server-side parameters.
 	SQL string
 	// Args are bound in order to the ? of SQL (select and exec).
@@ -53,10 +53,15 @@ type Query struct {
 // Text returns the statement for database db on one server.
 func (q Query) Text(db string) (string, error) { return q.TextOn(db, "") }
 
-// TextOn returns the statement for database db on cluster (empty: one server). Select, Exec
-// and Insert render it for the cluster of their connection (ClusterOf).
+// TextOn returns the statement for database db on cluster (empty: one server) of one shard.
+// Select, Exec and Insert render it for the cluster of their connection (ClusterOf), sharded
+// or not.
 func (q Query) TextOn(db, cluster string) (string, error) {
-	s, err := render(q.SQL, db, cluster)
+	return q.textAt(place{db: db, cluster: cluster})
+}
+
+func (q Query) textAt(p place) (string, error) {
+	s, err := render(q.SQL, p)
 	if err != nil {
 		return "", fmt.Errorf("query %s: %w", q.Name, err)
 	}
@@ -79,7 +84,7 @@ func (q Query) Run(ctx context.Context, conn driver.Conn, db string) error {
 
 // Select runs a KindSelect statement; the caller closes the rows.
 func (q Query) Select(ctx context.Context, conn driver.Conn, db string) (driver.Rows, error) {
-	text, err := q.TextOn(db, ClusterOf(conn))
+	text, err := q.textAt(placeOf(conn, db))
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +138,7 @@ func All[T any](ctx context.Context, q Query, conn driver.Conn, db string, scan 
 
 // Exec runs a KindExec statement.
 func (q Query) Exec(ctx context.Context, conn driver.Conn, db string) error {
-	text, err := q.TextOn(db, ClusterOf(conn))
+	text, err := q.textAt(placeOf(conn, db))
 	if err != nil {
 		return err
 	}
@@ -193,7 +198,7 @@ func (q Query) InsertColumns(ctx context.Context, conn driver.Conn, db string, c
 // sendBatch prepares the statement as a batch, lets fill append to it and sends it; send names
 // the last step in errors.
 func (q Query) sendBatch(ctx context.Context, conn driver.Conn, db, send string, fill func(driver.Batch) error) error {
-	text, err := q.TextOn(db, ClusterOf(conn))
+	text, err := q.textAt(placeOf(conn, db))
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -51,22 +52,26 @@ func listPartitions(ctx context.Context, conn driver.Conn, db string) ([]tablePa
 	return All(ctx, listPartitionsQuery(), conn, db, func(row Row) (tablePartition, error) {
 		var p tablePartition
 		err := row.Scan(&p.table, &p.partition)
+		// On a sharded cluster the parts belong to the local tables; ALTER names the table.
+		p.table = strings.TrimSuffix(p.table, localSuffix)
 		return p, err
 	})
 }
 
 // listPartitionsQuery lists the partitions of the tables retention trims: those partitioned by
-// toYYYYMM of their hour or bucket start.
+// toYYYYMM of their hour or bucket start. On a sharded cluster it lists them on every shard,
+// since a month may have rows on one shard only.
 func listPartitionsQuery() Query {
 	return Query{Name: "retention.partitions", Kind: KindSelect, SQL: `SELECT table, partition
-FROM system.parts
-WHERE database = '{db}' AND active AND table IN ('usage_coarse', 'usage_facts', 'usage_revisions')
+FROM {each_shard:system.parts}
+WHERE database = '{db}' AND active AND table IN ('{local:usage_coarse}', '{local:usage_facts}', '{local:usage_revisions}')
 GROUP BY table, partition
 ORDER BY table, partition`}
 }
 
 // dropPartitionQuery pastes the table and month in (ALTER cannot bind a table): the table comes
-// from listPartitionsQuery's fixed list and the month is a number.
+// from listPartitionsQuery's fixed list and the month is a number. On a sharded cluster it
+// renders for the local table on every shard.
 func dropPartitionQuery(table string, yyyymm int) Query {
 	return Query{Name: "retention.drop_partition", Kind: KindExec,
 		SQL: fmt.Sprintf("ALTER TABLE {db}.%s{on_cluster} DROP PARTITION %06d", table, yyyymm)}

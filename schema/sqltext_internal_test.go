@@ -84,7 +84,7 @@ func TestRender(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := render(tt.text, tt.db, tt.cluster)
+			got, err := render(tt.text, place{db: tt.db, cluster: tt.cluster})
 			if errorCase(t, "render", err, tt.wantErr) {
 				return
 			}
@@ -116,6 +116,108 @@ func TestMigrations_ClusterRendering(t *testing.T) {
 				t.Errorf("%04d_%s: engine without {engine:…}: %.70s…", m.Version, m.Name, s)
 			}
 		}
+	}
+}
+
+// On a sharded cluster the tables that grow with usage become a local replicated table per
+// shard plus a Distributed table of the old name; every other table is one replicated table on
+// every server; ALTERs of a sharded table go to its local table.
+func TestRender_Sharded(t *testing.T) {
+	sharded := place{db: "nm", cluster: "c2", sharded: true}
+	tests := []struct {
+		name, text string
+		p          place
+		want       []string
+		wantErr    string
+	}{
+		{name: "sharded table", p: sharded,
+			text: "CREATE TABLE IF NOT EXISTS {db}.usage_facts{on_cluster}\n(a UInt8)\nENGINE = {engine:ReplacingMergeTree(version)} ORDER BY a",
+			want: []string{"CREATE TABLE IF NOT EXISTS nm.usage_facts_local ON CLUSTER c2\n(a UInt8)\n" +
+				"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/nm/usage_facts_local', '{replica}', version) ORDER BY a",
+				"CREATE TABLE IF NOT EXISTS nm.usage_facts ON CLUSTER c2 AS nm.usage_facts_local\nENGINE = Distributed(c2, nm, usage_facts_local, cityHash64(project_id))"}},
+		{name: "billing by customer", p: sharded,
+			text: "CREATE TABLE IF NOT EXISTS {db}.billing_ledger{on_cluster} (a UInt8) ENGINE = {engine:ReplacingMergeTree(version)} ORDER BY a",
+			want: []string{"CREATE TABLE IF NOT EXISTS nm.billing_ledger_local ON CLUSTER c2 (a UInt8) " +
+				"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/nm/billing_ledger_local', '{replica}', version) ORDER BY a",
+				"CREATE TABLE IF NOT EXISTS nm.billing_ledger ON CLUSTER c2 AS nm.billing_ledger_local\nENGINE = Distributed(c2, nm, billing_ledger_local, cityHash64(customer_id))"}},
+		{name: "whole table on every shard", p: sharded,
+			text: "CREATE TABLE IF NOT EXISTS {db}.account_history{on_cluster} (a UInt8) ENGINE = {engine:MergeTree} ORDER BY a",
+			want: []string{"CREATE TABLE IF NOT EXISTS nm.account_history ON CLUSTER c2 (a UInt8) " +
+				"ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/nm/account_history', '{replica}') ORDER BY a"}},
+		{name: "column change re-creates the distributed table", p: sharded,
+			text: "ALTER TABLE {db}.billing_ledger{on_cluster} ADD COLUMN x Int64 DEFAULT -1",
+			want: []string{"ALTER TABLE nm.billing_ledger_local ON CLUSTER c2 ADD COLUMN x Int64 DEFAULT -1",
+				"DROP TABLE IF EXISTS nm.billing_ledger ON CLUSTER c2",
+				"CREATE TABLE IF NOT EXISTS nm.billing_ledger ON CLUSTER c2 AS nm.billing_ledger_local\nENGINE = Distributed(c2, nm, billing_ledger_local, cityHash64(customer_id))"}},
+		{name: "partition drop on the local tables", p: sharded,
+			text: "ALTER TABLE {db}.usage_revisions{on_cluster} DROP PARTITION 202001",
+			want: []string{"ALTER TABLE nm.usage_revisions_local ON CLUSTER c2 DROP PARTITION 202001"}},
+		{name: "alter of a whole table", p: sharded,
+			text: "ALTER TABLE {db}.enforcement_state{on_cluster} ADD COLUMN gone UInt8 DEFAULT 0",
+			want: []string{"ALTER TABLE nm.enforcement_state ON CLUSTER c2 ADD COLUMN gone UInt8 DEFAULT 0"}},
+		{name: "parts of every shard", p: sharded,
+			text: "SELECT 1 FROM {each_shard:system.parts} WHERE table IN ('{local:usage_facts}', '{local:account_history}')",
+			want: []string{"SELECT 1 FROM cluster('c2', system.parts) WHERE table IN ('usage_facts_local', 'account_history')"}},
+		{name: "one shard keeps the names", p: place{db: "nm", cluster: "c1"},
+			text: "SELECT 1 FROM {each_shard:system.parts} WHERE table = '{local:usage_facts}'; ALTER TABLE {db}.usage_facts{on_cluster} DROP PARTITION 1",
+			want: []string{"SELECT 1 FROM system.parts WHERE table = 'usage_facts'; ALTER TABLE nm.usage_facts ON CLUSTER c1 DROP PARTITION 1"}},
+		{name: "each_shard of a user table", p: sharded, text: "SELECT 1 FROM {each_shard:nm.t}", wantErr: "unknown placeholder {each_shard:nm.t}"},
+		{name: "local of a bad name", p: sharded, text: "SELECT '{local:a-b}'", wantErr: "unknown placeholder {local:a-b}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := renderAll(tt.text, tt.p)
+			if errorCase(t, "render", err, tt.wantErr) {
+				return
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+	if _, err := render("CREATE TABLE {db}.usage_facts{on_cluster} (a UInt8) ENGINE = {engine:MergeTree} ORDER BY a", sharded); err == nil ||
+		!strings.Contains(err.Error(), "becomes 2 statements") {
+		t.Fatalf("a query that expands on a sharded cluster: err = %v, want refused", err)
+	}
+}
+
+// On a sharded cluster every migration statement runs ON CLUSTER; each sharded table gets its
+// local table (per shard) and a Distributed table; every other table is whole on every server.
+func TestMigrations_ShardedRendering(t *testing.T) {
+	migs, err := Migrations()
+	if err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
+	p := place{db: "neonmeter", cluster: "c2", sharded: true}
+	distributed, local := map[string]bool{}, map[string]bool{}
+	for _, m := range migs {
+		for i := range m.stmts {
+			stmts, err := m.statementAt(i, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range stmts {
+				if !strings.Contains(s, " ON CLUSTER c2") {
+					t.Errorf("%04d_%s: DDL without ON CLUSTER: %.70s…", m.Version, m.Name, s)
+				}
+				c := createdTable.FindStringSubmatch(strings.Replace(s, "neonmeter.", "{db}.", 1))
+				if c == nil {
+					continue
+				}
+				switch table := c[1]; {
+				case strings.Contains(s, "ENGINE = Distributed(c2, neonmeter, "+table+"_local, cityHash64("):
+					distributed[table] = true
+				case strings.Contains(s, "'/clickhouse/tables/{shard}/neonmeter/"+table+"'"):
+					local[strings.TrimSuffix(table, localSuffix)] = true
+				case !strings.Contains(s, "'/clickhouse/tables/all/neonmeter/"+table+"'"):
+					t.Errorf("%04d_%s: %s is neither sharded nor whole on every server: %.120s…", m.Version, m.Name, table, s)
+				}
+			}
+		}
+	}
+	want := map[string]bool{"usage_facts": true, "usage_coarse": true, "usage_revisions": true, "collection_progress": true, "billing_ledger": true}
+	if !reflect.DeepEqual(distributed, want) || !reflect.DeepEqual(local, want) {
+		t.Fatalf("distributed tables %v, local tables %v; want both %v", distributed, local, want)
 	}
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts, stops or checks a private ClickHouse 18.16 cluster on loopback: one ZooKeeper and
-# CLUSTER_SHARDS × CLUSTER_REPLICAS ClickHouse servers (default 1 × 2), each with its own data
+# CLUSTER_SHARDS × CLUSTER_REPLICAS ClickHouse servers (default 2 × 2), each with its own data
 # directory under CLUSTER_HOME (default ./.cluster) and its own ports. Installs nothing: run
 # scripts/deps.sh first (Debian's clickhouse-server, clickhouse-client and zookeeper).
 #
@@ -8,22 +8,27 @@
 #        scripts/cluster.sh kill N     kill -9 server N (1-based, in the order of `addrs`)
 #        scripts/cluster.sh stop N     stop server N gracefully
 #        scripts/cluster.sh kill zk    kill -9 ZooKeeper (stop zk: gracefully)
+#        scripts/cluster.sh addrs [N]  the native addresses of the first N servers (default all)
 # `start` is idempotent: it starts whatever does not answer (ZooKeeper, any server) and waits
 # until all answer, so after `kill N` it brings server N back with its data. To start afresh:
 # `stop`, then remove CLUSTER_HOME (ZooKeeper's data and the servers' must go together).
-# neonmeter itself runs on one shard (NEONMETER_CLICKHOUSE_CLUSTER); CLUSTER_SHARDS=2 starts a
-# 2 × 2 cluster for experiments.
+#
+# The servers form two clusters, so the tests of both shapes share one ZooKeeper and four
+# servers: CLUSTER_NAME (neonmeter_test) is the first shard's replicas alone (one shard: every
+# table whole on each replica), CLUSTER_SHARDED_NAME (neonmeter_sharded) is every shard.
 #
 # Ports: ZooKeeper ZK_PORT (12181); server N native CLUSTER_PORT_BASE+N (19101, 19102, …),
 # HTTP CLUSTER_PORT_BASE+100+N (19201, …), interserver (replication) CLUSTER_PORT_BASE+200+N
-# (19301, …). The cluster is named CLUSTER_NAME (neonmeter_test) in every server's
-# <remote_servers>; macros {shard} and {replica} are set per server. A system ClickHouse or
-# ZooKeeper on their usual ports is left alone.
+# (19301, …). Both clusters are in every server's <remote_servers> (rewritten by every `start`, so
+# running servers pick up a change); macros {shard} and {replica} (s<shard>r<replica>, unique
+# in the whole cluster) are set per server. A system ClickHouse or ZooKeeper on their usual
+# ports is left alone.
 set -euo pipefail
 
 CLUSTER_HOME=${CLUSTER_HOME:-$PWD/.cluster}
 CLUSTER_NAME=${CLUSTER_NAME:-neonmeter_test}
-CLUSTER_SHARDS=${CLUSTER_SHARDS:-1}
+CLUSTER_SHARDED_NAME=${CLUSTER_SHARDED_NAME:-neonmeter_sharded}
+CLUSTER_SHARDS=${CLUSTER_SHARDS:-2}
 CLUSTER_REPLICAS=${CLUSTER_REPLICAS:-2}
 CLUSTER_PORT_BASE=${CLUSTER_PORT_BASE:-19100}
 ZK_PORT=${ZK_PORT:-12181}
@@ -99,19 +104,28 @@ start_zk() {
 	echo $! >"$CLUSTER_HOME/zk/server.pid"
 }
 
-# remote_servers lists every server of the cluster by shard.
-remote_servers() {
-	local s r n
-	echo "  <remote_servers><$CLUSTER_NAME>"
-	for s in $(seq "$CLUSTER_SHARDS"); do
-		echo "    <shard><internal_replication>true</internal_replication>"
+# cluster_def prints cluster $1 of the first $2 shards, every server by shard. Replicated
+# tables replicate themselves (internal_replication): a Distributed table writes one replica.
+cluster_def() {
+	local name=$1 shards=$2 s r n
+	echo "    <$name>"
+	for s in $(seq "$shards"); do
+		echo "      <shard><internal_replication>true</internal_replication>"
 		for r in $(seq "$CLUSTER_REPLICAS"); do
 			n=$(((s - 1) * CLUSTER_REPLICAS + r))
-			echo "      <replica><host>127.0.0.1</host><port>$(port "$n")</port></replica>"
+			echo "        <replica><host>127.0.0.1</host><port>$(port "$n")</port></replica>"
 		done
-		echo "    </shard>"
+		echo "      </shard>"
 	done
-	echo "  </$CLUSTER_NAME></remote_servers>"
+	echo "    </$name>"
+}
+
+# remote_servers defines the one-shard cluster and, with several shards, the sharded one.
+remote_servers() {
+	echo "  <remote_servers>"
+	cluster_def "$CLUSTER_NAME" 1
+	[ "$CLUSTER_SHARDS" -gt 1 ] && cluster_def "$CLUSTER_SHARDED_NAME" "$CLUSTER_SHARDS"
+	echo "  </remote_servers>"
 }
 
 write_node_config() {
@@ -149,10 +163,12 @@ $(remote_servers)
   <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
 </yandex>
 XML
+	# load_balancing in_order: neonmeter on the sharded cluster needs it (schema.Open checks).
 	cat >"$home/users.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage>
+    <load_balancing>in_order</load_balancing></default></profiles>
   <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
     <profile>default</profile><quota>default</quota></default></users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
@@ -164,9 +180,9 @@ XML
 
 start_node() {
 	local n=$1 home
-	ping_node "$n" && return 0
 	home=$(node_home "$n")
 	write_node_config "$n"
+	ping_node "$n" && return 0
 	unprivileged
 	"${run_as[@]}" clickhouse-server --config-file="$home/config.xml" \
 		>"$home/log/stdout.log" 2>&1 </dev/null &
@@ -203,9 +219,10 @@ wait_for() {
 	return 1
 }
 
+# addrs prints the native addresses of the first $1 servers (all by default), in server order.
 addrs() {
 	local n out=""
-	for n in $(seq "$nodes"); do
+	for n in $(seq "${1:-$nodes}"); do
 		out+="${out:+,}127.0.0.1:$(port "$n")"
 	done
 	echo "$out"
@@ -223,7 +240,7 @@ start() {
 	for n in $(seq "$nodes"); do
 		wait_for "ClickHouse server $n on 127.0.0.1:$(port "$n")" "$(node_home "$n")/log" node_up "$n"
 	done
-	echo "cluster: $CLUSTER_NAME (shards × replicas: $CLUSTER_SHARDS × $CLUSTER_REPLICAS) on $(addrs), ZooKeeper on 127.0.0.1:$ZK_PORT (data in $CLUSTER_HOME)"
+	echo "cluster: $CLUSTER_SHARDED_NAME (shards × replicas: $CLUSTER_SHARDS × $CLUSTER_REPLICAS) on $(addrs), $CLUSTER_NAME (its first shard) on $(addrs "$CLUSTER_REPLICAS"), ZooKeeper on 127.0.0.1:$ZK_PORT (data in $CLUSTER_HOME)"
 }
 
 # stop_pid signals the process in pidfile and waits up to 30 s for it to go.
@@ -288,7 +305,7 @@ kill)
 	stop_pid "$pidfile" KILL
 	;;
 status) status ;;
-addrs) addrs ;;
+addrs) addrs "${2:-}" ;;
 *)
 	echo "usage: $0 start|stop [N|zk]|kill N|zk|status|addrs" >&2
 	exit 2

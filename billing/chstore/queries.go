@@ -39,14 +39,15 @@ func Statements() []schema.Query {
 	}
 }
 
-// laggingQuery lists the projects whose hours are not all collected before to: the budgeted
-// collector's per-project progress (collection_progress), never behind the org's hourly
-// watermark, which an explicit sweep advances for every project at once. A project without
+// laggingQuery lists the projects whose hours are not all final before to, with their
+// collected and final ends from the budgeted collector's per-project progress
+// (collection_progress) and the org's hourly watermark (1970 when none), which an explicit
+// sweep advances for every project at once (Store.Lagging applies it). A project without
 // progress rows is not listed (deployments from before the budgeted collector).
 func laggingQuery(to time.Time) schema.Query {
-	return schema.Query{Name: "billing.lagging", Kind: schema.KindSelect, Args: []any{schema.UTC(to)}, SQL: `SELECT project_id, greatest(ct, wm) AS complete_through
+	return schema.Query{Name: "billing.lagging", Kind: schema.KindSelect, Args: []any{schema.UTC(to)}, SQL: `SELECT project_id, ct, ft, wm
 FROM (
-    SELECT org_id, project_id, argMax(complete_through, updated_at) AS ct
+    SELECT org_id, project_id, argMax(complete_through, updated_at) AS ct, argMax(final_through, updated_at) AS ft
     FROM {db}.collection_progress
     GROUP BY org_id, project_id
 ) AS progress ANY LEFT JOIN (
@@ -59,7 +60,7 @@ FROM (
     )
     GROUP BY org_id
 ) AS watermarks USING org_id
-WHERE complete_through < ?
+WHERE ft < ?
 ORDER BY project_id`}
 }
 

@@ -99,18 +99,37 @@ func checkSum(u billing.HourlyUsage, f float64) error {
 		u.ProjectID, u.Metric, u.Hour.UTC().Format(time.RFC3339), f, int64(math.MaxInt64))
 }
 
-// Lagging returns the projects whose collected hours end before to, with how far they are
-// complete.
-func (s *Store) Lagging(ctx context.Context, to time.Time) ([]billing.Lagging, error) {
-	out, err := schema.All(ctx, laggingQuery(to), s.Conn, s.DB, func(r schema.Row) (l billing.Lagging, err error) {
-		err = r.Scan(&l.ProjectID, &l.CompleteThrough)
-		l.CompleteThrough = l.CompleteThrough.UTC()
+// Lagging returns the projects whose final hours end before to, with how far they are
+// collected and final. An explicit sweep re-reads its lookback every run, so the hours before
+// its watermark less the provisional window are final for every project of the org.
+func (s *Store) Lagging(ctx context.Context, to time.Time, provisional time.Duration) ([]billing.Lagging, error) {
+	rows, err := schema.All(ctx, laggingQuery(to), s.Conn, s.DB, func(r schema.Row) (l billing.Lagging, err error) {
+		var wm time.Time
+		err = r.Scan(&l.ProjectID, &l.CompleteThrough, &l.FinalThrough, &wm)
+		if wm = schema.FromDB(wm); !wm.IsZero() {
+			l.CompleteThrough = laterOf(l.CompleteThrough, wm)
+			l.FinalThrough = laterOf(l.FinalThrough, wm.Add(-provisional).Truncate(time.Hour))
+		}
+		l.CompleteThrough, l.FinalThrough = l.CompleteThrough.UTC(), l.FinalThrough.UTC()
 		return l, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lagging projects: %w", err)
 	}
+	out := rows[:0]
+	for _, l := range rows {
+		if l.FinalThrough.Before(to) {
+			out = append(out, l)
+		}
+	}
 	return out, nil
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // InsertLedger writes rows in one batch; none writes nothing.

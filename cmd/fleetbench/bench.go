@@ -245,6 +245,7 @@ func (b *benchRun) cleanup() {
 // the settle time has passed after it.
 func (b *benchRun) cycles(ctx context.Context) error {
 	limit := b.res.dayEnd.Add(b.o.Settle)
+	began := time.Now()
 	last := map[string]time.Time{}  // fullsweep: each org's last window end
 	swept := map[string]time.Time{} // fullsweep: each org's last successful sweep start
 	for _, o := range b.orgs {
@@ -252,7 +253,7 @@ func (b *benchRun) cycles(ctx context.Context) error {
 	}
 	for {
 		start := b.clock.Now()
-		if !start.Before(limit) {
+		if !start.Before(limit) || (b.o.MaxReal > 0 && time.Since(began) >= b.o.MaxReal) {
 			b.res.ended = start
 			return nil
 		}

@@ -96,13 +96,15 @@ func (b *benchRun) runChild(ctx context.Context, name string, args, env []string
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	began := time.Now()
-	r.err = cmd.Run()
-	r.real, r.end = time.Since(began), b.clock.Now()
-	if ps := cmd.ProcessState; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			r.maxRSS = ru.Maxrss * 1024 // kilobytes on Linux
-		}
+	if r.err = cmd.Start(); r.err == nil {
+		stop := make(chan struct{})
+		peak := make(chan int64)
+		go func() { peak <- watchPeakRSS(cmd.Process.Pid, stop) }()
+		r.err = cmd.Wait()
+		close(stop)
+		r.maxRSS = <-peak
 	}
+	r.real, r.end = time.Since(began), b.clock.Now()
 	if r.err != nil {
 		r.tail = tail.String()
 		fmt.Fprintf(b.log, "fleetbench %s: %s failed at %s: %v\n", b.o.Mode, name, r.end.Format(time.RFC3339), r.err)
@@ -137,6 +139,40 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 func (t *tailBuffer) String() string { return string(t.b) }
+
+// watchPeakRSS returns the peak resident set of process pid (its VmHWM, bytes), read every
+// 200 ms until stop closes; growth in the last 200 ms of its life is missed. The rusage a wait
+// returns cannot serve: Linux carries the forking process's peak over into the child's
+// ru_maxrss at exec, so it reports this harness's size, not the collector's.
+func watchPeakRSS(pid int, stop <-chan struct{}) int64 {
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	var peak int64
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			peak = max(peak, vmHWM(b))
+		}
+		select {
+		case <-stop:
+			return peak
+		case <-tick.C:
+		}
+	}
+}
+
+// vmHWM reads the VmHWM line of a /proc/<pid>/status text, in bytes; 0 when absent.
+func vmHWM(status []byte) int64 {
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
 
 // selfMaxRSS is this process's peak resident set (the simulator and the verification), bytes.
 func selfMaxRSS() int64 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,6 +168,7 @@ func TestParseFlags_Refuses(t *testing.T) {
 		"--hour 1ms":                   "--hour 1ms",
 		"--lookback 2h":                "--lookback 2h0m0s",
 		"--settle 1h":                  "--settle 1h0m0s",
+		"--max-real -1s":               "--max-real -1s",
 		"--start 2026-11-01T00:30:00Z": "must be on the hour",
 		"--database bad-name":          `--database "bad-name"`,
 		"--budget 0":                   "--budget 0",
@@ -266,5 +268,29 @@ func TestProgress_TiersActiveFreshnessAndDayDone(t *testing.T) {
 	insertProgress(t, b, progressRow{sc, scale[7], "rolling", b.res.dayEnd, at.Add(2 * time.Minute)})
 	if done, err := b.dayDone(t.Context(), at.Add(time.Hour), nil); err != nil || !done {
 		t.Fatalf("done %v, %v with every project complete and final", done, err)
+	}
+}
+
+// A child's peak is its own: a small child of a large harness reads small (the rusage of a wait
+// would report the harness's peak, carried over at exec).
+func TestWatchPeakRSS_TheChildsOwnPeak(t *testing.T) {
+	ballast := make([]byte, 64<<20)
+	for i := range ballast {
+		ballast[i] = 1 // resident, so the harness is far larger than the child
+	}
+	cmd := exec.Command("sleep", "1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop, peak := make(chan struct{}), make(chan int64)
+	go func() { peak <- watchPeakRSS(cmd.Process.Pid, stop) }()
+	err := cmd.Wait()
+	close(stop)
+	got := <-peak
+	if err != nil || got <= 0 || got >= 32<<20 || got >= selfMaxRSS() {
+		t.Fatalf("sleep's peak %d bytes (%v); want more than 0 and far below this process's %d", got, err, selfMaxRSS())
+	}
+	if ballast[len(ballast)-1] != 1 {
+		t.Fatal("ballast lost")
 	}
 }

@@ -61,6 +61,7 @@ type options struct {
 	Cycle       time.Duration // simulated interval between cycle starts
 	Lookback    time.Duration // fullsweep: hours re-read before the previous window's end
 	Settle      time.Duration // longest simulated time after the day to wait for full coverage
+	MaxReal     time.Duration // longest real time of the cycles; 0 = no limit
 	Start       time.Time     // first hour of the day (simulated)
 	Seed        int64
 	ClickHouse  string
@@ -86,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.Cycle, "cycle", 30*time.Minute, "simulated interval between the starts of two cycles (a longer cycle starts the next at once)")
 	fs.DurationVar(&o.Lookback, "lookback", 3*time.Hour, "what collection re-reads: each full sweep before the previous sweep's window end; the budgeted cycle before a rolling project's complete hours, and where a project without progress starts (NEONMETER_COLLECT_LOOKBACK; at least the 2 h Neon may revise, plus one)")
 	fs.DurationVar(&o.Settle, "settle", 12*time.Hour, "after the day, keep cycling until every hour of it is collected final, for at most this much simulated time")
+	fs.DurationVar(&o.MaxReal, "max-real", 0, "stop cycling after this much real time even if the day is not final, then verify and report as far as it got (0 = no limit)")
 	fs.StringVar(&start, "start", "", "first simulated hour of the day, RFC 3339 (default: hours+settle+3 hours before now, inside Neon's 168 h hourly window of the real clock)")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the simulated fleet")
 	fs.StringVar(&o.ClickHouse, "clickhouse", envOr("NEONMETER_TEST_CLICKHOUSE_ADDR", "127.0.0.1:19000"), "ClickHouse native address host:port")
@@ -157,6 +159,9 @@ func (o *options) validate() error {
 	}
 	if o.Settle < 3*time.Hour {
 		bad("--settle %v: must be at least 3h, or the day's last hours are never final", o.Settle)
+	}
+	if o.MaxReal < 0 {
+		bad("--max-real %v: must not be negative", o.MaxReal)
 	}
 	if !o.Start.IsZero() && !o.Start.Equal(o.Start.Truncate(time.Hour)) {
 		bad("--start %v: must be on the hour", o.Start)

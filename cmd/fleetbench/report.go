@@ -212,7 +212,7 @@ func writeSummary(w io.Writer, r *result) {
 	fmt.Fprintf(w, "\n- Consumption calls: %d; hours above the budget: %d; fully busy hours under 90 %% of it: %d.\n", s.calls, s.overBudget, s.underWorking)
 	fmt.Fprintf(w, "- Worst freshness during the day: projects active in the hour %s (%d active project-hours never collected), at-risk %s (goal ≤ %s); oldest project %s.\n",
 		fmtAge(s.worstActive), s.activeNever, fmtAge(s.worstRisk), fmtAge(freshnessGoal), fmtAge(s.worstOldest))
-	settled := "not within --settle"
+	settled := "not within --settle or --max-real"
 	if !r.settled.IsZero() {
 		settled = fmtAge(r.settled.Sub(r.dayEnd)) + " after the day"
 	}

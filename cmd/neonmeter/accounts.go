@@ -159,7 +159,8 @@ Flags:`)
 		if err != nil {
 			return err
 		}
-		now := time.Now().UTC()
+		clock, _ := d.cfg.clock() // a soak's operator imports on the simulated clock
+		now := clock().UTC()
 		rows, err := readImport(rest[0], cat, now)
 		if err != nil {
 			return err

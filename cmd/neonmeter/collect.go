@@ -103,7 +103,13 @@ func runFleets(ctx context.Context, fleets []*collector.Fleet) ([]collector.Cycl
 	errs := make([]error, len(fleets))
 	var wg sync.WaitGroup
 	for i, f := range fleets {
-		wg.Go(func() { sums[i], errs[i] = f.Cycle(ctx) })
+		// A panic would end the process past any recover of the caller's goroutine.
+		wg.Go(func() {
+			errs[i] = guarded(func() (err error) {
+				sums[i], err = f.Cycle(ctx)
+				return err
+			})
+		})
 	}
 	wg.Wait()
 	return sums, errors.Join(errs...)

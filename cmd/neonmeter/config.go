@@ -68,7 +68,7 @@ type Config struct {
 	ClickHousePass     Secret        `envconfig:"CLICKHOUSE_PASSWORD" desc:"ClickHouse password"`
 	ClickHousePassFile string        `envconfig:"CLICKHOUSE_PASSWORD_FILE" desc:"File holding the ClickHouse password; read when NEONMETER_CLICKHOUSE_PASSWORD is empty"`
 	ClickHouseTLS      bool          `envconfig:"CLICKHOUSE_TLS" default:"false" desc:"Connect to ClickHouse over TLS"`
-	ClickHouseCluster  string        `envconfig:"CLICKHOUSE_CLUSTER" desc:"ClickHouse cluster (a <remote_servers> name, one shard of replicas) keeping the database: migrate creates replicated tables ON CLUSTER; empty for one server"`
+	ClickHouseCluster  string        `envconfig:"CLICKHOUSE_CLUSTER" desc:"ClickHouse cluster (a <remote_servers> name: one shard of replicas, or several shards) keeping the database: migrate creates replicated tables ON CLUSTER, and on several shards splits the usage tables by project and the ledger by customer behind Distributed tables (docs/operations.md); empty for one server"`
 	CollectSchedule    string        `envconfig:"COLLECT_SCHEDULE" default:"20 * * * *" desc:"Cron schedule (5 fields, UTC) of collection sweeps in serve"`
 	CollectLookback    time.Duration `envconfig:"COLLECT_LOOKBACK" default:"48h" desc:"How far before the watermark each sweep re-reads (clamped to Neon's 168h hourly window)"`
 	ProvisionalWindow  time.Duration `envconfig:"COLLECT_PROVISIONAL" default:"2h" desc:"Most recent hours whose values Neon may still revise; missing metrics there are not yet zero"`

@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/neonmeter/neonmeter/internal/chtest"
-	"github.com/neonmeter/neonmeter/internal/crashtest"
 	"github.com/neonmeter/neonmeter/internal/redact"
+	"github.com/neonmeter/neonmeter/internal/redact/redacttest"
 	"github.com/neonmeter/neonmeter/internal/stripefake"
 	"github.com/neonmeter/neonmeter/neon/sim"
 )
@@ -23,20 +20,7 @@ const (
 	echoStripeKey = "sk_test_ECHO_9876543210zyxwvu"
 )
 
-// keyLeaks returns, for each key, the longest prefix of at least redact.MinPrefix characters
-// found in text.
-func keyLeaks(text string) []string {
-	var found []string
-	for _, key := range []string{echoNeonKey, echoStripeKey} {
-		for n := len(key); n >= redact.MinPrefix; n-- {
-			if strings.Contains(text, key[:n]) {
-				found = append(found, key[:n])
-				break
-			}
-		}
-	}
-	return found
-}
+var echoKeys = []string{echoNeonKey, echoStripeKey}
 
 // echoTranscript collects every output of the commands the test runs.
 type echoTranscript struct {
@@ -97,85 +81,31 @@ func TestKeyEcho_NoKeyPrefixInLogsRowsOrMetrics(t *testing.T) {
 	}
 	scrape := echoServe(t, e)
 
-	if leaks := keyLeaks(e.all.String()); len(leaks) > 0 {
-		t.Errorf("command output leaks %q:\n%s", leaks, e.all.String())
-	}
-	if leaks := keyLeaks(string(scrape)); len(leaks) > 0 {
-		t.Errorf("/metrics leaks %q", leaks)
-	}
+	clean(t, "command output", redacttest.ScanText("output", e.all.String(), echoKeys...), nil)
+	clean(t, "/metrics", redacttest.ScanText("/metrics", scrape, echoKeys...), nil)
 	checkRowsClean(t, db)
 }
 
 // echoServe runs serve while both upstreams echo the key, until its first cycle failed, and
 // returns a scrape of /metrics; serve's log lines join the transcript.
-func echoServe(t *testing.T, e *echoTranscript) []byte {
+func echoServe(t *testing.T, e *echoTranscript) string {
 	t.Helper()
-	addr := crashtest.FreeAddr(t)
-	t.Setenv("NEONMETER_LISTEN_ADDR", addr)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	var errOut bytes.Buffer
-	go func() { done <- (&Main{Stdout: io.Discard, Stderr: &errOut}).Run(ctx, []string{"serve"}) }()
-	var scrape []byte
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if health, err := httpGet("http://" + addr + "/healthz"); err == nil && strings.Contains(string(health), "failed") {
-			scrape, _ = httpGet("http://" + addr + "/metrics")
-			break
-		}
+	bodies, logs := serveUntilFailedCycle(t, "/healthz", "/metrics")
+	e.all.WriteString("$ serve\n" + logs)
+	if !strings.Contains(bodies["/healthz"], "failed") || !strings.Contains(bodies["/metrics"], "neonmeter_neon_api_requests_total") {
+		t.Fatalf("serve never finished a failed cycle with metrics:\n%s", logs)
 	}
-	cancel()
-	<-done
-	e.all.WriteString("$ serve\n" + errOut.String())
-	if !bytes.Contains(scrape, []byte("neonmeter_neon_api_requests_total")) {
-		t.Fatalf("serve never finished a failed cycle with metrics:\n%s", errOut.String())
-	}
-	return scrape
+	return bodies["/metrics"]
 }
 
-func httpGet(url string) ([]byte, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
-}
-
-// checkRowsClean looks for a key prefix in every String column of every table, and for the
-// failed collection run whose error held the echo.
+// checkRowsClean looks for a key prefix in every String-like column of every table, and for
+// the failed collection run whose error held the echo.
 func checkRowsClean(t *testing.T, db string) {
 	t.Helper()
 	conn := chtest.Connect(t)
 	ctx := context.Background()
-	rows, err := conn.Query(ctx, "SELECT table, name FROM system.columns WHERE database = ? AND type = 'String'", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cols [][2]string
-	for rows.Next() {
-		var table, col string
-		if err := rows.Scan(&table, &col); err != nil {
-			t.Fatal(err)
-		}
-		cols = append(cols, [2]string{table, col})
-	}
-	rows.Close()
-	if len(cols) == 0 {
-		t.Fatal("no String columns found: the row check proves nothing")
-	}
-	for _, c := range cols {
-		for _, key := range []string{echoNeonKey, echoStripeKey} {
-			var n uint64
-			q := fmt.Sprintf("SELECT count() FROM %s.%s WHERE position(%s, ?) > 0", db, c[0], c[1])
-			if err := conn.QueryRow(ctx, q, key[:redact.MinPrefix]).Scan(&n); err != nil {
-				t.Fatalf("%s.%s: %v", c[0], c[1], err)
-			}
-			if n > 0 {
-				t.Errorf("%d row(s) of %s.%s hold a prefix of a key", n, c[0], c[1])
-			}
-		}
-	}
+	f, err := redacttest.ScanClickHouse(ctx, conn, db, echoKeys...)
+	clean(t, "rows", f, err)
 	var n uint64
 	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.collection_runs WHERE position(error, 'Bearer [redacted]') > 0", db)).Scan(&n); err != nil || n == 0 {
 		t.Errorf("no collection run recorded the redacted echo (%d, %v): the row check proves nothing", n, err)

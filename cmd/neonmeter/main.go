@@ -94,27 +94,32 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	for _, c := range cmds {
-		if c.name != args[0] {
-			continue
-		}
-		err := refusedKey(c.cmd.Run(ctx, args[1:]))
-		switch {
-		case err == nil:
-			return exitOK
-		case errors.Is(err, errHelp):
-			return exitOK
-		case errors.As(err, new(usageError)):
-			cfg, _, _ := loadConfig(allSecrets)
-			fmt.Fprintf(m.Stderr, "neonmeter %s: %v\n", args[0], cfg.redactor().Error(err))
-			return exitUsage
-		default:
-			m.logger().Error("command failed", logkey.Command, args[0], logkey.Err, err)
-			return exitFailure
+		if c.name == args[0] {
+			return m.exec(ctx, c.name, c.cmd, args[1:])
 		}
 	}
 	fmt.Fprintf(m.Stderr, "neonmeter: unknown command %q\n\n", args[0])
 	m.usage(m.Stderr, cmds)
 	return exitUsage
+}
+
+// exec runs the command called name and returns the exit code. A panic in it is a failure like
+// any other, reported through the redacting logger.
+func (m *Main) exec(ctx context.Context, name string, cmd command, args []string) int {
+	err := refusedKey(guarded(func() error { return cmd.Run(ctx, args) }))
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, new(usageError)):
+		cfg, _, _ := loadConfig(allSecrets)
+		fmt.Fprintf(m.Stderr, "neonmeter %s: %v\n", name, cfg.redactor().Error(err))
+		return exitUsage
+	default:
+		m.logger().Error("command failed", logkey.Command, name, logkey.Err, err)
+		return exitFailure
+	}
 }
 
 // refusedKey turns Neon's refusal of the API key into a configuration error naming the

@@ -22,6 +22,7 @@ import (
 	collectorstore "github.com/neonmeter/neonmeter/collector/chstore"
 	"github.com/neonmeter/neonmeter/enforcement"
 	"github.com/neonmeter/neonmeter/internal/logkey"
+	"github.com/neonmeter/neonmeter/internal/redact"
 	"github.com/neonmeter/neonmeter/plans"
 	"github.com/neonmeter/neonmeter/schema"
 )
@@ -111,6 +112,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 
 	d := newDaemon(log, fleets, reg)
 	d.deadline, d.interval = cfg.CollectDeadline, shortestInterval(schedule, time.Now())
+	d.red = cfg.redactor()
 	if d.leases, err = deps.Leases(ctx); err != nil {
 		return err
 	}
@@ -127,7 +129,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	mux.HandleFunc("/healthz", d.healthz)
 	mux.HandleFunc("/livez", d.livez)
 	mux.HandleFunc(readyzPath, (&readyCheck{conn: conn, db: cfg.ClickHouseDB, stop: ctx, coord: d.leases.ping}).readyz)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpServer(mux, log)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server stopped", "err", err)
@@ -135,7 +137,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}()
 	log.Info("serving", "addr", ln.Addr().String(), "schedule", cfg.CollectSchedule, "orgs", cfg.orgNames())
 
-	return d.loop(ctx, schedule, *initial, cfg.ShutdownTimeout, srv)
+	return d.loop(ctx, cfg.onClock(schedule), *initial, cfg.ShutdownTimeout, srv)
 }
 
 // serveRegistry is serve's Prometheus registry with the process's own series and the build.
@@ -266,6 +268,8 @@ type daemon struct {
 	after  []step
 	steps  *prometheus.CounterVec
 	leases *jobLeases // the steps' leases; nil runs them without
+	// red removes the configured secrets from what /healthz shows of the last sweep's error.
+	red *redact.Redactor
 
 	// deadline (NEONMETER_COLLECT_DEADLINE) and interval (the schedule's shortest) tell /healthz
 	// when a sweep or a cycle is stuck.
@@ -361,13 +365,16 @@ func (d *daemon) cycle(stop, work context.Context) {
 // (without one in tests), and sums their runs up for /healthz.
 func (d *daemon) sweep(ctx context.Context) (sum collector.Summary, err error) {
 	collect := func(ctx context.Context) error {
-		var sums []collector.CycleSummary
-		sums, err = runFleets(ctx, d.fleets)
-		sum = lastRuns(sums)
-		return err
+		return guarded(func() error {
+			var sums []collector.CycleSummary
+			sums, err = runFleets(ctx, d.fleets)
+			sum = lastRuns(sums)
+			return err
+		})
 	}
 	if d.leases == nil {
-		return sum, collect(ctx)
+		err = collect(ctx)
+		return sum, err
 	}
 	err = d.leases.run(ctx, jobCollect, false, collect)
 	return sum, err
@@ -400,12 +407,13 @@ func (d *daemon) runSteps(stop, work context.Context, steps []step) bool {
 	return true
 }
 
-// runStep runs s, under its job's lease when it names one.
+// runStep runs s, under its job's lease when it names one; a panic in it fails the step.
 func (d *daemon) runStep(ctx context.Context, s step) error {
+	run := func(ctx context.Context) error { return guarded(func() error { return s.run(ctx) }) }
 	if s.lease == "" || d.leases == nil {
-		return s.run(ctx)
+		return run(ctx)
 	}
-	return d.leases.run(ctx, s.lease, false, s.run)
+	return d.leases.run(ctx, s.lease, false, run)
 }
 
 // track changes the state of the cycle in flight under the lock /healthz reads it with.
@@ -421,7 +429,7 @@ func (d *daemon) healthz(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
-	fmt.Fprintln(w, msg)
+	fmt.Fprintln(w, d.red.String(msg))
 }
 
 func (d *daemon) livez(w http.ResponseWriter, r *http.Request) {

@@ -57,6 +57,8 @@ func newAccountClient(cfg Config, key Secret, reg prometheus.Registerer, log *sl
 		ConsumptionRatePerMin: cfg.NeonConsumRate * speed, ConsumptionBurst: cfg.NeonConsumBurst,
 		GeneralRatePerMin: cfg.NeonGeneralRate * speed, GeneralBurst: cfg.NeonGeneralBurst,
 		MaxRetries: retries, MaxResponseBytes: int64(cfg.NeonMaxResponseMB) << 20, Registerer: reg, Logger: log,
+		// Operations run on Neon's clock: on a simulated one, poll once per simulated second.
+		OperationPollInterval: max(time.Millisecond, time.Duration(float64(neon.DefaultOperationPoll)/speed)),
 	})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("neon client: %w", err)}
@@ -70,12 +72,12 @@ func collectorConfig(cfg Config, src collector.ConsumptionReader, conn driver.Co
 	if err != nil {
 		return collector.Config{}, fmt.Errorf("%s_COLLECT_VALUE_BOUNDS: %w", envPrefix, err)
 	}
-	now, _ := cfg.clock()
+	now, speed := cfg.clock()
 	return collector.Config{
 		Now: now, Consumption: src, Store: redactedRuns{collectorstore.New(conn, cfg.ClickHouseDB), cfg.redactor()},
 		OrgID: cfg.NeonOrgID, Endpoint: collector.Endpoint(cfg.NeonConsumption),
 		Lookback: cfg.CollectLookback, Provisional: cfg.ProvisionalWindow,
-		Bounds: bounds, MinProjectsRatio: cfg.CollectMinRatio, Deadline: cfg.CollectDeadline,
+		Bounds: bounds, MinProjectsRatio: cfg.CollectMinRatio, Deadline: cfg.CollectDeadline, Speed: speed,
 		Logger: log, Metrics: m, Progress: progress,
 	}, nil
 }
@@ -91,12 +93,12 @@ func fleetConfig(cfg Config, orgs []neonOrg, src collector.FleetNeon, conn drive
 	if err != nil {
 		return collector.FleetConfig{}, err
 	}
-	now, _ := cfg.clock()
+	now, speed := cfg.clock()
 	return collector.FleetConfig{
 		Orgs: fleetOrgs(orgs), Neon: src, Store: redactedRuns{collectorstore.New(conn, cfg.ClickHouseDB), cfg.redactor()},
 		CallsPerCycle: budget, Lookback: cfg.CollectLookback, Provisional: cfg.ProvisionalWindow,
 		PeriodEnd: plans.PeriodEnd, PeriodGrace: cfg.BillingGrace, Bounds: bounds,
-		MinProjectsRatio: cfg.CollectMinRatio, Deadline: cfg.CollectDeadline, Now: now, Logger: log, Metrics: m,
+		MinProjectsRatio: cfg.CollectMinRatio, Deadline: cfg.CollectDeadline, Speed: speed, Now: now, Logger: log, Metrics: m,
 	}, nil
 }
 

@@ -15,10 +15,10 @@ import (
 func (s *Store) ScanProgress(ctx context.Context, orgID string, fn func(collector.ProjectProgress) error) error {
 	p := collector.ProjectProgress{OrgID: orgID}
 	err := scanProgressQuery(orgID).Each(ctx, s.Conn, s.DB, func(row schema.Row) error {
-		if err := row.Scan(&p.ProjectID, &p.CompleteThrough, &p.LastActiveAt); err != nil {
+		if err := row.Scan(&p.ProjectID, &p.CompleteThrough, &p.RereadThrough, &p.LastActiveAt); err != nil {
 			return err
 		}
-		p.CompleteThrough, p.LastActiveAt = schema.FromDB(p.CompleteThrough), schema.FromDB(p.LastActiveAt)
+		p.CompleteThrough, p.RereadThrough, p.LastActiveAt = schema.FromDB(p.CompleteThrough), schema.FromDB(p.RereadThrough), schema.FromDB(p.LastActiveAt)
 		return fn(p)
 	})
 	if err != nil {
@@ -28,7 +28,7 @@ func (s *Store) ScanProgress(ctx context.Context, orgID string, fn func(collecto
 }
 
 func scanProgressQuery(orgID string) schema.Query {
-	return schema.Query{Name: "progress.scan", Kind: schema.KindSelect, Args: []any{orgID}, SQL: `SELECT project_id, complete_through, last_active_at
+	return schema.Query{Name: "progress.scan", Kind: schema.KindSelect, Args: []any{orgID}, SQL: `SELECT project_id, complete_through, reread_through, last_active_at
 FROM {db}.collection_progress FINAL
 WHERE org_id = ?
 ORDER BY project_id`}
@@ -45,10 +45,11 @@ func (s *Store) ProgressOf(ctx context.Context, orgID string, projectIDs []strin
 		return progressOfQuery(orgID, chunk).Each(ctx, s.Conn, s.DB, func(row schema.Row) error {
 			p := collector.ProjectProgress{OrgID: orgID}
 			var tier string
-			if err := row.Scan(&p.ProjectID, &p.CompleteThrough, &p.LastActiveAt, &tier, &p.UpdatedAt, &p.RunID); err != nil {
+			if err := row.Scan(&p.ProjectID, &p.CompleteThrough, &p.FinalThrough, &p.RereadThrough, &p.LastActiveAt, &tier, &p.UpdatedAt, &p.RunID); err != nil {
 				return err
 			}
-			p.CompleteThrough, p.LastActiveAt, p.UpdatedAt = schema.FromDB(p.CompleteThrough), schema.FromDB(p.LastActiveAt), schema.FromDB(p.UpdatedAt)
+			p.CompleteThrough, p.FinalThrough, p.RereadThrough = schema.FromDB(p.CompleteThrough), schema.FromDB(p.FinalThrough), schema.FromDB(p.RereadThrough)
+			p.LastActiveAt, p.UpdatedAt = schema.FromDB(p.LastActiveAt), schema.FromDB(p.UpdatedAt)
 			p.Tier, _ = collector.ParseTier(tier)
 			out[p.ProjectID] = p
 			return nil
@@ -66,13 +67,14 @@ func progressOfQuery(orgID string, projectIDs []string) schema.Query {
 	for _, p := range projectIDs {
 		args = append(args, p)
 	}
-	return schema.Query{Name: "progress.of", Kind: schema.KindSelect, Args: args, SQL: `SELECT project_id, complete_through, last_active_at, tier, updated_at, run_id
+	return schema.Query{Name: "progress.of", Kind: schema.KindSelect, Args: args, SQL: `SELECT project_id, complete_through, final_through, reread_through, last_active_at, tier, updated_at, run_id
 FROM {db}.collection_progress FINAL
 WHERE org_id = ? AND project_id IN (` + schema.InList(len(projectIDs)) + `)`}
 }
 
 // WriteProgress inserts progress rows in one batch; the row with the latest updated_at of a
-// project wins. A row with an empty id, a complete_through not on the hour or before 1970, or an
+// project wins. A row with an empty id, a complete_through, final_through or reread_through
+// not on the hour or before 1970, one of the latter two after its complete_through, or an
 // unknown tier refuses the whole batch.
 func (s *Store) WriteProgress(ctx context.Context, rows []collector.ProjectProgress) error {
 	if err := schema.InsertChecked(ctx, s.Conn, s.DB, rows, checkProgress, writeProgressQuery); err != nil {
@@ -88,6 +90,12 @@ func checkProgress(p collector.ProjectProgress) error {
 		return fmt.Errorf("%s: empty org, project or run id", id)
 	case p.CompleteThrough.Unix() <= 0 || !p.CompleteThrough.Truncate(time.Hour).Equal(p.CompleteThrough):
 		return fmt.Errorf("%s: complete_through %s is not the start of an hour after 1970", id, p.CompleteThrough.UTC().Format(time.RFC3339Nano))
+	case p.FinalThrough.Unix() <= 0 || !p.FinalThrough.Truncate(time.Hour).Equal(p.FinalThrough):
+		return fmt.Errorf("%s: final_through %s is not the start of an hour after 1970", id, p.FinalThrough.UTC().Format(time.RFC3339Nano))
+	case p.FinalThrough.After(p.CompleteThrough):
+		return fmt.Errorf("%s: final_through %s is after complete_through %s", id, p.FinalThrough.UTC().Format(time.RFC3339), p.CompleteThrough.UTC().Format(time.RFC3339))
+	case p.RereadThrough.Unix() <= 0 || !p.RereadThrough.Truncate(time.Hour).Equal(p.RereadThrough) || p.RereadThrough.After(p.CompleteThrough):
+		return fmt.Errorf("%s: reread_through %s is not the start of an hour after 1970 and at most complete_through %s", id, p.RereadThrough.UTC().Format(time.RFC3339Nano), p.CompleteThrough.UTC().Format(time.RFC3339))
 	case p.UpdatedAt.Unix() <= 0:
 		return fmt.Errorf("%s: updated_at must be after 1970", id)
 	}
@@ -99,9 +107,9 @@ func checkProgress(p collector.ProjectProgress) error {
 
 func writeProgressQuery(rows []collector.ProjectProgress) schema.Query {
 	return schema.Query{Name: "progress.write", Kind: schema.KindInsert,
-		SQL: "INSERT INTO {db}.collection_progress (org_id, project_id, complete_through, last_active_at, tier, updated_at, run_id)",
+		SQL: "INSERT INTO {db}.collection_progress (org_id, project_id, complete_through, final_through, reread_through, last_active_at, tier, updated_at, run_id)",
 		Rows: schema.RowsOf(rows, func(p collector.ProjectProgress) []any {
-			return []any{p.OrgID, p.ProjectID, schema.UTC(p.CompleteThrough), schema.UTC(p.LastActiveAt), p.Tier.String(), schema.UTC(p.UpdatedAt), p.RunID}
+			return []any{p.OrgID, p.ProjectID, schema.UTC(p.CompleteThrough), schema.UTC(p.FinalThrough), schema.UTC(p.RereadThrough), schema.UTC(p.LastActiveAt), p.Tier.String(), schema.UTC(p.UpdatedAt), p.RunID}
 		})}
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 func progressRow(project string, through, active, updated time.Time, tier collector.Tier) collector.ProjectProgress {
-	return collector.ProjectProgress{OrgID: "org-1", ProjectID: project, CompleteThrough: through, LastActiveAt: active,
+	return collector.ProjectProgress{OrgID: "org-1", ProjectID: project, CompleteThrough: through, FinalThrough: through, RereadThrough: through, LastActiveAt: active,
 		Tier: tier, UpdatedAt: updated, RunID: "cycle-" + updated.Format("150405")}
 }
 
@@ -22,7 +22,7 @@ func TestProgress_WriteScanAndOf(t *testing.T) {
 	writes := [][]collector.ProjectProgress{
 		{progressRow("p-b", h.Add(-3*time.Hour), time.Time{}, h, collector.TierRolling), progressRow("p-a", h.Add(-2*time.Hour), h.Add(-150*time.Minute), h, collector.TierActive)},
 		{progressRow("p-b", h, h.Add(-10*time.Minute), h.Add(time.Minute), collector.TierActive)}, // newer row wins
-		{collector.ProjectProgress{OrgID: "org-2", ProjectID: "p-a", CompleteThrough: h, UpdatedAt: h, RunID: "r", Tier: collector.TierClosing}},
+		{collector.ProjectProgress{OrgID: "org-2", ProjectID: "p-a", CompleteThrough: h, FinalThrough: h, RereadThrough: h, UpdatedAt: h, RunID: "r", Tier: collector.TierClosing}},
 	}
 	for _, w := range writes {
 		if err := s.WriteProgress(ctx, w); err != nil {
@@ -60,6 +60,9 @@ func TestWriteProgress_Invalid(t *testing.T) {
 	assertRefused(t, s, "collection_progress", s.WriteProgress, base, []collector.ProjectProgress{ok}, []refusal[collector.ProjectProgress]{
 		{"no project", func(p *collector.ProjectProgress) { p.ProjectID = "" }, "empty org, project or run id"},
 		{"not on the hour", func(p *collector.ProjectProgress) { p.CompleteThrough = h.Add(time.Minute) }, "not the start of an hour"},
+		{"final not on the hour", func(p *collector.ProjectProgress) { p.FinalThrough = h.Add(-time.Minute) }, "final_through"},
+		{"final after complete", func(p *collector.ProjectProgress) { p.FinalThrough = h.Add(time.Hour) }, "is after complete_through"},
+		{"reread after complete", func(p *collector.ProjectProgress) { p.RereadThrough = h.Add(time.Hour) }, "reread_through"},
 		{"unknown tier", func(p *collector.ProjectProgress) { p.Tier = 9 }, "unknown tier"},
 		{"no update time", func(p *collector.ProjectProgress) { p.UpdatedAt = time.Time{} }, "updated_at"},
 	})

@@ -39,7 +39,7 @@ func Statements() []schema.Query {
 		setWatermarkQuery(hourly, to, collected),
 		watermarkQuery(hourly),
 
-		writeProgressQuery([]collector.ProjectProgress{{OrgID: org, ProjectID: "project-a", CompleteThrough: to, LastActiveAt: from,
+		writeProgressQuery([]collector.ProjectProgress{{OrgID: org, ProjectID: "project-a", CompleteThrough: to, FinalThrough: from, RereadThrough: from, LastActiveAt: from,
 			Tier: collector.TierActive, UpdatedAt: collected, RunID: "run-sample"}}),
 		scanProgressQuery(org),
 		progressOfQuery(org, projects),

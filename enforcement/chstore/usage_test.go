@@ -94,7 +94,7 @@ func TestProgress_NewestRowOfEveryProject(t *testing.T) {
 	conn, db := chtest.New(t)
 	ctx := context.Background()
 	row := func(org, id string, through time.Time, updated int) collector.ProjectProgress {
-		return collector.ProjectProgress{OrgID: org, ProjectID: id, CompleteThrough: through, LastActiveAt: through.Add(-time.Hour),
+		return collector.ProjectProgress{OrgID: org, ProjectID: id, CompleteThrough: through, FinalThrough: through, RereadThrough: through, LastActiveAt: through.Add(-time.Hour),
 			Tier: collector.TierActive, UpdatedAt: t0.Add(time.Duration(updated) * time.Minute), RunID: "collect-1"}
 	}
 	err := collectorstore.New(conn, db).WriteProgress(ctx, []collector.ProjectProgress{

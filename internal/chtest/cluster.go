@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,15 +16,20 @@ import (
 	"github.com/neonmeter/neonmeter/schema"
 )
 
-// The test cluster is the one scripts/cluster.sh starts (make cluster): a ZooKeeper and
-// ClickHouse 18.16 replicas of one shard on loopback.
+// The test clusters are the ones scripts/cluster.sh starts (make cluster): a ZooKeeper and
+// ClickHouse 18.16 servers on loopback, two shards of two replicas (the sharded cluster), whose
+// first shard alone is the one-shard cluster.
 const (
-	// EnvClusterAddrs names the variable holding the cluster's native addresses,
+	// EnvClusterAddrs names the variable holding the one-shard cluster's native addresses,
 	// comma-separated, in the order of scripts/cluster.sh's server numbers.
 	EnvClusterAddrs = "NEONMETER_TEST_CLUSTER_ADDRS"
 	// EnvCluster names the variable holding the cluster's name; DefaultCluster when unset.
 	EnvCluster     = "NEONMETER_TEST_CLUSTER"
 	DefaultCluster = "neonmeter_test"
+	// EnvShardedClusterAddrs and EnvShardedCluster are the same for the sharded cluster.
+	EnvShardedClusterAddrs = "NEONMETER_TEST_SHARDED_CLUSTER_ADDRS"
+	EnvShardedCluster      = "NEONMETER_TEST_SHARDED_CLUSTER"
+	DefaultShardedCluster  = "neonmeter_sharded"
 )
 
 // Cluster is the test cluster: its name and its servers' addresses.
@@ -48,16 +54,65 @@ func NeedCluster(t testing.TB) Cluster {
 // leasetest's ZooKeeper, say): the same cluster, without taking the lock again.
 func ClusterEnv(t testing.TB) Cluster {
 	t.Helper()
-	list := NeedEnv(t, EnvClusterAddrs, "chtest: the ClickHouse cluster is required: set "+EnvClusterAddrs+" (make cluster; `make test` sets it)")
+	return clusterEnv(t, EnvClusterAddrs, EnvCluster, DefaultCluster)
+}
+
+// NeedShardedCluster is NeedCluster for the sharded cluster (several shards of replicas).
+func NeedShardedCluster(t testing.TB) Cluster {
+	t.Helper()
+	c := clusterEnv(t, EnvShardedClusterAddrs, EnvShardedCluster, DefaultShardedCluster)
+	LockCluster(t)
+	return c
+}
+
+func clusterEnv(t testing.TB, addrsVar, nameVar, defaultName string) Cluster {
+	t.Helper()
+	list := NeedEnv(t, addrsVar, "chtest: the ClickHouse cluster is required: set "+addrsVar+" (make cluster; `make test` sets it)")
 	addrs, err := schema.SplitAddrs(list)
 	if err != nil {
-		t.Fatalf("chtest: %s: %v", EnvClusterAddrs, err)
+		t.Fatalf("chtest: %s: %v", addrsVar, err)
 	}
-	name := os.Getenv(EnvCluster)
+	name := os.Getenv(nameVar)
 	if name == "" {
-		name = DefaultCluster
+		name = defaultName
 	}
 	return Cluster{Name: name, Addrs: addrs}
+}
+
+// Shards returns the indexes in Addrs of each shard's replicas, shard by shard, as the
+// cluster's servers define it (system.clusters); every address must be one of its hosts.
+func (c Cluster) Shards(t testing.TB) [][]int {
+	t.Helper()
+	rows, err := c.Node(t, 0).Query(t.Context(),
+		"SELECT shard_num, concat(host_name, ':', toString(port)) FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num", c.Name)
+	if err != nil {
+		t.Fatalf("chtest: shards of %s: %v", c.Name, err)
+	}
+	defer rows.Close()
+	var shards [][]int
+	seen := 0
+	for rows.Next() {
+		var (
+			shard uint32
+			addr  string
+		)
+		if err := rows.Scan(&shard, &addr); err != nil {
+			t.Fatal(err)
+		}
+		i := slices.Index(c.Addrs, addr)
+		if i < 0 {
+			t.Fatalf("chtest: cluster %s's host %s is not among the test's addresses %v", c.Name, addr, c.Addrs)
+		}
+		for len(shards) < int(shard) {
+			shards = append(shards, nil)
+		}
+		shards[shard-1] = append(shards[shard-1], i)
+		seen++
+	}
+	if err := rows.Err(); err != nil || seen != len(c.Addrs) {
+		t.Fatalf("chtest: cluster %s has %d hosts (%v), the test's addresses are %d", c.Name, seen, err, len(c.Addrs))
+	}
+	return shards
 }
 
 // NeedEnv returns the environment variable name, which names a service the test needs. When it
@@ -119,6 +174,21 @@ func (c Cluster) Node(t testing.TB, i int) driver.Conn {
 	conn, err := schema.Open(ctx, schema.Options{Addr: c.Addrs[i], DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("chtest: cluster server %d: %v", i+1, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// Via connects to the cluster through server i (0-based) alone, as neonmeter would with that
+// one address: statements render for the cluster, and on a sharded cluster reads and writes
+// of the Distributed tables go from that server to every shard.
+func (c Cluster) Via(t testing.TB, i int) driver.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	conn, err := schema.Open(ctx, schema.Options{Addr: c.Addrs[i], Cluster: c.Name, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("chtest: cluster %s through server %d: %v", c.Name, i+1, err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn

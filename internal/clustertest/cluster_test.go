@@ -1,5 +1,6 @@
-// Package clustertest runs neonmeter on a real ClickHouse 18.16 cluster (scripts/cluster.sh:
-// one ZooKeeper, one shard of two replicas on loopback) and kills a replica under it.
+// Package clustertest runs neonmeter on real ClickHouse 18.16 clusters (scripts/cluster.sh:
+// one ZooKeeper and two shards of two replicas on loopback, whose first shard alone is the
+// one-shard cluster) and kills a replica under it.
 package clustertest
 
 import (
@@ -31,7 +32,37 @@ import (
 // simulator's ground truth; billing pushed through the cluster leaves the ledger on every
 // replica and the recording fake Stripe exactly at the converted ground truth.
 func TestCluster_ReplicaKilledMidSweep(t *testing.T) {
-	c, ctl, f := clusterFleet(t, 400)
+	c, ctl, f := clusterFleet(t, chtest.NeedCluster, 400)
+	org, w, truth := sweepKillingServer1(t, ctl, f)
+	assertUsage(t, "replica 2 while replica 1 is down", c.Node(t, 1), f.DB, org.ID, w, truth)
+
+	ctl.start(t)
+	for i := range c.Addrs {
+		node := c.SyncedNode(t, i, f.DB)
+		assertUsage(t, fmt.Sprintf("replica %d", i+1), node, f.DB, org.ID, w, truth)
+	}
+	pushBilling(t, c, f, org)
+}
+
+// pushBilling pushes org's billing through cluster c, then checks the ledger on every server
+// and the recording fake Stripe against the converted ground truth.
+func pushBilling(t *testing.T, c chtest.Cluster, f *testfleet.Fleet, org sim.Org) {
+	t.Helper()
+	rig := newBillingRig(t, f, org)
+	res, err := rig.push()
+	if err != nil {
+		t.Fatalf("billing push on cluster %s: %v", c.Name, err)
+	}
+	t.Logf("push: %d requests, %d values pushed", res.Requests, res.Pushed)
+	rig.assertExact(t, c, f)
+}
+
+// sweepKillingServer1 sweeps org's last 72 h through all the cluster's addresses and kill -9s
+// server 1, the one the connection uses, in the middle; then Neon revises recent hours and a
+// second sweep runs while server 1 is down, which must route to the others. It returns the
+// window and the simulator's ground truth of it.
+func sweepKillingServer1(t *testing.T, ctl *control, f *testfleet.Fleet) (sim.Org, collector.Window, map[usageKey]uint64) {
+	t.Helper()
 	org := f.Org(t, "scale")
 	w := window72h(f)
 	t.Logf("org %s: %d projects", org.ID, len(org.ProjectIDs))
@@ -50,11 +81,11 @@ func TestCluster_ReplicaKilledMidSweep(t *testing.T) {
 	if killedAt < 0 {
 		t.Fatalf("the sweep ended after %d pages, before the kill: it proves nothing", pages.Load())
 	}
-	// A write in flight to the killed replica fails the sweep; one that starts after it goes to
-	// the other replica. Either way the sweep had pages left when the replica died.
-	t.Logf("sweep 1: replica 1 killed after page %d; the sweep read %d pages, %s, error: %v", killedAt, pages.Load(), sum1.Outcome, err1)
+	// A write in flight to the killed server fails the sweep; one that starts after it goes to
+	// another. Either way the sweep had pages left when the server died.
+	t.Logf("sweep 1: server 1 killed after page %d; the sweep read %d pages, %s, error: %v", killedAt, pages.Load(), sum1.Outcome, err1)
 	if total := int64(len(org.ProjectIDs)+19) / 20; killedAt >= total {
-		t.Fatalf("replica 1 was killed after page %d of %d: not mid-sweep", killedAt, total)
+		t.Fatalf("server 1 was killed after page %d of %d: not mid-sweep", killedAt, total)
 	}
 
 	f.Sim.SetFaults(sim.Faults{})
@@ -62,34 +93,20 @@ func TestCluster_ReplicaKilledMidSweep(t *testing.T) {
 		t.Fatal("the simulator revised nothing")
 	}
 	if _, err := sweeper(t, f, org, 20_000, nil).Sweep(context.Background(), w); err != nil {
-		t.Fatalf("sweep 2, replica 1 down: %v", err)
+		t.Fatalf("sweep 2, server 1 down: %v", err)
 	}
 	if ctl.up(1) {
-		t.Fatal("replica 1 answers again before it was restarted: the second sweep did not run without it")
+		t.Fatal("server 1 answers again before it was restarted: the second sweep did not run without it")
 	}
-	truth := usageTruth(f, org, w)
-	assertUsage(t, "replica 2 while replica 1 is down", c.Node(t, 1), f.DB, org.ID, w, truth)
-
-	ctl.start(t)
-	for i := range c.Addrs {
-		node := c.SyncedNode(t, i, f.DB)
-		assertUsage(t, fmt.Sprintf("replica %d", i+1), node, f.DB, org.ID, w, truth)
-	}
-	rig := newBillingRig(t, f, org)
-	res, err := rig.push()
-	if err != nil {
-		t.Fatalf("billing push on the cluster: %v", err)
-	}
-	t.Logf("push: %d requests, %d values pushed", res.Requests, res.Pushed)
-	rig.assertExact(t, c, f)
+	return org, w, usageTruth(f, org, w)
 }
 
-// clusterFleet returns the test cluster, its control (every server restarted when the test
+// clusterFleet returns the test cluster need names, its control (every server restarted when the test
 // ends) and a simulated fleet of projects whose database lives on the cluster instead of the
 // single test server.
-func clusterFleet(t *testing.T, projects int) (chtest.Cluster, *control, *testfleet.Fleet) {
+func clusterFleet(t *testing.T, need func(testing.TB) chtest.Cluster, projects int) (chtest.Cluster, *control, *testfleet.Fleet) {
 	t.Helper()
-	c := chtest.NeedCluster(t)
+	c := need(t)
 	ctl := newControl(t, c)
 	f := testfleet.New(t, testfleet.Options{Projects: projects})
 	f.Conn, f.DB = c.New(t)
@@ -144,8 +161,21 @@ func usageTruth(f *testfleet.Fleet, org sim.Org, w collector.Window) map[usageKe
 // with the ground truth.
 func assertUsage(t *testing.T, where string, node driver.Conn, db, orgID string, w collector.Window, truth map[usageKey]uint64) {
 	t.Helper()
+	got := readUsage(t, where, node, db, "usage_hourly", orgID, w)
+	testworld.DiffCells(t, where+": usage_hourly vs ground truth", got, truth)
+	if len(truth) == 0 {
+		t.Fatal("the ground truth is empty: the comparison proves nothing")
+	}
+	t.Logf("%s: %d non-zero project-metric-hours equal the ground truth", where, len(truth))
+}
+
+// readUsage reads the non-zero usage of org in w from table of db on node: usage_hourly, or
+// on the sharded cluster a server's local usage_facts_local FINAL (deduplicated as
+// usage_hourly is).
+func readUsage(t *testing.T, where string, node driver.Conn, db, table, orgID string, w collector.Window) map[usageKey]uint64 {
+	t.Helper()
 	q := schema.Query{Name: "test.usage", Kind: schema.KindSelect, Args: []any{orgID, w.From, w.To},
-		SQL: "SELECT project_id, metric, hour, value FROM {db}.usage_hourly WHERE org_id = ? AND hour >= ? AND hour < ? AND value != 0"}
+		SQL: "SELECT project_id, metric, hour, value FROM {db}." + table + " WHERE org_id = ? AND hour >= ? AND hour < ? AND value != 0"}
 	got := map[usageKey]uint64{}
 	err := q.Each(t.Context(), node, db, func(row schema.Row) error {
 		var (
@@ -160,11 +190,7 @@ func assertUsage(t *testing.T, where string, node driver.Conn, db, orgID string,
 	if err != nil {
 		t.Fatalf("%s: %v", where, err)
 	}
-	testworld.DiffCells(t, where+": usage_hourly vs ground truth", got, truth)
-	if len(truth) == 0 {
-		t.Fatal("the ground truth is empty: the comparison proves nothing")
-	}
-	t.Logf("%s: %d non-zero project-metric-hours equal the ground truth", where, len(truth))
+	return got
 }
 
 // control drives scripts/cluster.sh, the same script that started the cluster.
@@ -172,8 +198,8 @@ type control struct {
 	root string
 }
 
-// newControl finds the script and checks that its servers are the cluster's addresses, in
-// order, so that "server 1" is the first address. It restarts every server when the test ends,
+// newControl finds the script and checks that its first servers are the cluster's addresses,
+// in order, so that "server 1" is the first address. It restarts every server when the test ends,
 // passed or not.
 func newControl(t *testing.T, c chtest.Cluster) *control {
 	t.Helper()
@@ -182,7 +208,7 @@ func newControl(t *testing.T, c chtest.Cluster) *control {
 		t.Fatal(err)
 	}
 	ctl := &control{root: root}
-	if got := strings.TrimSpace(ctl.run(t, "addrs")); got != c.AddrList() {
+	if got := strings.TrimSpace(ctl.run(t, "addrs", fmt.Sprint(len(c.Addrs)))); got != c.AddrList() {
 		t.Fatalf("scripts/cluster.sh addrs = %q, but %s = %q: start the cluster with the same settings", got, chtest.EnvClusterAddrs, c.AddrList())
 	}
 	t.Cleanup(func() { ctl.start(t) })

@@ -15,7 +15,7 @@ import (
 // tables become writable by themselves, and the next sweep and push leave usage, the ledger on
 // every replica and the fake Stripe exact.
 func TestCluster_ZooKeeperDown(t *testing.T) {
-	c, ctl, f := clusterFleet(t, 200)
+	c, ctl, f := clusterFleet(t, chtest.NeedCluster, 200)
 	org := f.Org(t, "launch")
 	w := window72h(f)
 	ctx := context.Background()
